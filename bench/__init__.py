@@ -1,0 +1,1 @@
+"""The benchmark suite: the app under test, Locust scenarios, microbenchmarks, runner, report."""

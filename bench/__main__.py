@@ -1,0 +1,40 @@
+"""`python -m bench COMMAND ...`: one entry point, each command living in its own module.
+
+The table maps a command to ``module:function``; the function takes the remaining argv and returns
+the process exit code. Modules are imported only when their command runs, so `bench compare` never
+pays for matplotlib and nothing here ever imports Locust (it monkey-patches with gevent).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "run": ("bench.runner:run_main", "the main job: micro + load + report (what `tox -e bench` runs)"),
+    "load": ("bench.runner:load_main", "the Locust load matrix only"),
+    "micro": ("bench.micro.cli:main", "pytest-benchmark microbenchmarks of the hot path"),
+    "report": ("bench.report:main", "build report.html, plots and summaries for a run directory"),
+    "compare": ("bench.compare:main", "compare two runs by in-run ratios; exit 1 on a regression"),
+    "baseline": ("bench.compare:baseline_main", "refresh results/baseline from a smoke run"),
+    "regress": ("bench.compare:regress_main", "smoke micro + smoke load, compared with the baseline"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: python -m bench COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module_name, function_name = COMMANDS[argv[0]][0].split(":")
+    function = getattr(importlib.import_module(module_name), function_name)
+    return int(function(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,106 @@
+"""Run directories and their metadata: where every command of the suite writes what it measured.
+
+A run lives in ``results/<run-id>/`` where the id sorts by time and names the commit. ``results/latest``
+is a symlink to the newest run, replaced atomically so a reader never sees it half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
+
+#: the packages whose versions change what a run measures
+MEASURED_PACKAGES = (
+    "werkzeug", "jinja2", "itsdangerous", "flask", "locust", "pytest-benchmark", "psutil",
+    "matplotlib", "tornado", "gunicorn", "waitress",
+)
+
+
+def git_commit(short: bool = False) -> str:
+    """The checked-out commit, with ``+dirty`` when the work tree has changes; ``unknown`` outside git."""
+    args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+    try:
+        commit = subprocess.run(
+            args, capture_output=True, text=True, check=True, cwd=RESULTS_ROOT.parent
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, cwd=RESULTS_ROOT.parent,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def new_run_dir(root: Path = RESULTS_ROOT, label: str = "") -> Path:
+    """Create ``root/<YYYYmmdd-HHMMSS>-<commit>[-label]`` and point ``root/latest`` at it."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = "-".join(part for part in (stamp, git_commit(short=True).replace("+", "-"), label) if part)
+    run_dir = root / name
+    suffix = 1
+    while run_dir.exists():  # two runs started within the same second
+        suffix += 1
+        run_dir = root / f"{name}.{suffix}"
+    run_dir.mkdir(parents=True)
+    point_latest(run_dir)
+    return run_dir
+
+
+def point_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    temporary = run_dir.parent / f".latest.{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(run_dir.name)
+    os.replace(temporary, latest)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_versions(names: tuple[str, ...] = MEASURED_PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def machine_meta() -> dict:
+    """What a reader needs to judge a number: code, interpreter, OS, CPU and package versions."""
+    return {
+        "commit": git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "os": platform.platform(),
+        "machine": platform.node(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "packages": package_versions(),
+    }
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON atomically (temp file + rename) so an interrupted run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(temporary, path)
