@@ -1,0 +1,724 @@
+# This module does no I/O: bytes go in through receive_data(), events come out of next_event(),
+# and the send_* methods turn a response into bytes for the caller to write. It never imports
+# socket, never blocks and never sleeps, so all four concurrency models share it unchanged.
+"""The sans-I/O HTTP/1.1 layer every server in ``servers/`` speaks.
+
+One :class:`ServerConnection` per client connection. Feed it what the socket gave you and pull
+events until it needs more::
+
+    conn = ServerConnection()
+    conn.receive_data(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+    conn.next_event()   # Request(method='GET', target='/', version='1.1', headers=[('host', 'x')])
+    conn.next_event()   # EndOfMessage(trailers=[])
+    conn.next_event()   # PAUSED: answer first, then start_next_cycle()
+    out = conn.send_response("200 OK", [("Content-Length", "2")]) + conn.send_data(b"hi")
+    out += conn.send_end()
+    if conn.keep_alive:
+        conn.start_next_cycle()
+
+Rules it enforces (gunicorn is the bar):
+
+- HTTP/1.0 and 1.1 only (505 for 2.0 and up, 400 for anything else). Keep-alive is on for 1.1
+  unless ``Connection: close``, and on for 1.0 only with ``Connection: keep-alive``.
+- Lines end with CRLF. A bare LF anywhere in a head is rejected with 400 rather than tolerated,
+  as gunicorn does: two parsers that disagree on line ends are how requests get smuggled.
+  Empty lines before a request are skipped.
+- Request bodies are framed by Content-Length or by chunked (trailers are returned in
+  :class:`EndOfMessage`); a request with neither has no body. Identical duplicate Content-Length
+  headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400.
+- ``Expect: 100-continue`` on 1.1 with a body: :attr:`ServerConnection.expects_continue` stays true
+  until :meth:`~ServerConnection.send_continue` or until body bytes arrive. A response started
+  while the client still waits for the 100 ends the connection (its body may still be coming).
+- Responses are framed by Content-Length when the app gives one, chunked on 1.1 otherwise, and
+  close-delimited on 1.0. HEAD, 1xx, 204 and 304 responses carry no body: ``send_data`` returns
+  ``b""`` for them. A ``Date`` header is added (formatted once per second); the app's own
+  ``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and this layer writes
+  the one that goes out.
+- Every bad input raises :class:`ProtocolError` with the status to answer;
+  :meth:`~ServerConnection.error_response` turns it into a complete response after which the
+  connection must be closed. Limits (:class:`Limits`) are enforced while the head is still
+  arriving, so a client cannot make the server buffer more than a limit's worth of bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+
+
+class ProtocolError(Exception):
+    """The peer broke HTTP/1.1; answer with ``status`` and close the connection."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status} {message}")
+        #: the HTTP status to answer with (400, 413, 414, 431, 501 or 505)
+        self.status = status
+        #: a short plain-text reason that echoes nothing the client sent
+        self.message = message
+
+
+@dataclass
+class Limits:
+    """How much a client may send before it is refused; the defaults are gunicorn's."""
+
+    #: longest request line, in bytes, before 414
+    max_request_line: int = 8190
+    #: longest single header (or trailer) line, in bytes, before 431
+    max_header_field: int = 8190
+    #: most header (or trailer) lines before 431
+    max_header_count: int = 100
+    #: largest whole head, in bytes, before 431
+    max_head_bytes: int = 65536
+    #: largest request body, in bytes, before 413
+    max_body: int = 10 * 1024 * 1024
+    #: longest chunk-size line (size plus extensions), in bytes, before 400
+    max_chunk_line: int = 64
+    #: most unread body bytes a server drains to reuse a connection instead of closing it
+    max_drain: int = 65536
+
+
+# --- Events: what next_event() returns --------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """A request head. Header names are lower-cased, values stripped, in received order."""
+
+    method: str
+    target: str
+    #: "1.0" or "1.1"
+    version: str
+    headers: list[tuple[str, str]]
+
+
+@dataclass
+class Data:
+    """A piece of the request body, de-chunked."""
+
+    data: bytes
+
+
+@dataclass
+class EndOfMessage:
+    """The request body is complete; chunked bodies may carry trailers."""
+
+    trailers: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Sentinel:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+#: more bytes are needed before the next event
+NEED_DATA = _Sentinel("NEED_DATA")
+#: the request is complete; answer it, then call start_next_cycle() (or close)
+PAUSED = _Sentinel("PAUSED")
+#: the peer closed; between requests that is normal, mid-request there is nobody left to answer
+CONNECTION_CLOSED = _Sentinel("CONNECTION_CLOSED")
+
+
+# --- Grammar (RFC 9110/9112), compiled once -----------------------------------------------------
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_RE = re.compile(_TOKEN)
+_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])" % _TOKEN)
+_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
+# The negative lookahead stops the leading-whitespace run from backtracking into the value, which
+# would make a rejected line cost quadratic time. The value is any byte but CTLs (HTAB allowed).
+_HEADER_LINE = re.compile(rb"(%s):[ \t]*(?![ \t])([^\x00-\x08\x0a-\x1f\x7f]*)" % _TOKEN)
+_LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+
+_RESPONSE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_RESPONSE_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
+_STATUS = re.compile(r"([1-9][0-9][0-9]) [^\r\n\x00]*")
+
+#: the transfer codings RFC 9112 names; any other is a 501, and only chunked is decoded here
+_KNOWN_CODINGS = frozenset({"chunked", "gzip", "deflate", "compress", "x-gzip", "x-compress"})
+#: request headers whose meaning this layer acts on
+_FRAMING_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "expect"}
+)
+
+
+# --- Reading the head --------------------------------------------------------------------------
+
+
+class _HeadScanner:
+    """Finds the blank line ending a head (or trailer section) in a buffer that keeps growing.
+
+    It resumes where the last search stopped, so a head fed one byte at a time costs linear time,
+    and it enforces the limits on the part that has arrived, so an endless head is refused as soon
+    as it is too long instead of being buffered.
+    """
+
+    def __init__(self, limits: Limits, first_line_limit: int, first_line_status: int) -> None:
+        #: the limits to enforce
+        self.limits = limits
+        #: longest allowed first line, and the status when it is longer (414 for request lines)
+        self.first_line_limit = first_line_limit
+        self.first_line_status = first_line_status
+        #: how many bytes of the buffer have been searched already
+        self.scanned = 0
+        #: where the line being received starts, and how many lines have ended so far
+        self.line_start = 0
+        self.lines = 0
+
+    def find_end(self, buf: bytearray) -> int:
+        """Index of the ending CRLFCRLF, or -1 when the head is not complete yet."""
+        end = buf.find(b"\r\n\r\n", max(self.scanned - 3, 0))
+        if end < 0:
+            self._check_partial(buf, max(self.scanned - 1, 0))
+            self.scanned = len(buf)
+        return end
+
+    def _check_partial(self, buf: bytearray, fresh: int) -> None:
+        """Enforce the limits on an incomplete head; ``fresh`` is where unchecked bytes start."""
+        # Only a CRLF whose CR was the last byte checked straddles ``fresh``; none is counted twice.
+        if _BARE_LF.search(buf, fresh):
+            raise ProtocolError(400, "line ending is not CRLF")
+        if len(buf) > self.limits.max_head_bytes:
+            raise ProtocolError(431, "request header section too large")
+        ended = buf.count(b"\r\n", fresh)
+        if ended:
+            if self.lines == 0:
+                self._check_line_length(buf.find(b"\r\n", fresh), True)
+            self.lines += ended
+            self.line_start = buf.rfind(b"\r\n", fresh) + 2
+            if self.lines > self.limits.max_header_count + 1:
+                raise ProtocolError(431, "too many header fields")
+        self._check_line_length(len(buf) - self.line_start, self.lines == 0)
+
+    def _check_line_length(self, length: int, first: bool) -> None:
+        if first and length > self.first_line_limit:
+            raise ProtocolError(self.first_line_status, _first_line_message(self.first_line_status))
+        if not first and length > self.limits.max_header_field:
+            raise ProtocolError(431, "header field too large")
+
+
+def _first_line_message(status: int) -> str:
+    return "request line too long" if status == 414 else "header field too large"
+
+
+def parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+    """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
+    if len(line) > limits.max_request_line:
+        raise ProtocolError(414, "request line too long")
+    match = _REQUEST_LINE.fullmatch(line)
+    if match is None or match[3] != b"1" or match[4] not in b"01":
+        _reject_request_line(line)
+    method, target, _, minor = match.groups()
+    return method.decode("ascii"), target.decode("ascii"), "1.1" if minor == b"1" else "1.0"
+
+
+def _reject_request_line(line: bytes) -> None:
+    """Raise the most precise error for a request line the fast pattern refused."""
+    parts = line.split(b" ")
+    if len(parts) != 3 or not parts[1]:
+        raise ProtocolError(400, "malformed request line")
+    method, target, version = parts
+    if not _TOKEN_RE.fullmatch(method):
+        raise ProtocolError(400, "method is not a token")
+    version_match = _VERSION.fullmatch(version)
+    if version_match is None:
+        raise ProtocolError(400, "malformed HTTP version")
+    if int(version_match[1]) >= 2:
+        raise ProtocolError(505, "HTTP version not supported")
+    if version_match[1] != b"1" or version_match[2] not in b"01":
+        raise ProtocolError(400, "unsupported HTTP version")
+    raise ProtocolError(400, "invalid request target")
+
+
+def parse_header_lines(lines: list[bytes], limits: Limits) -> list[tuple[str, str]]:
+    """``(lower-case name, stripped latin-1 value)`` pairs of header (or trailer) lines."""
+    if len(lines) > limits.max_header_count:
+        raise ProtocolError(431, "too many header fields")
+    headers = []
+    for line in lines:
+        match = _HEADER_LINE.fullmatch(line)
+        if match is None or len(line) > limits.max_header_field:
+            _reject_header_line(line, limits)
+        name, value = match.groups()
+        headers.append((name.lower().decode("ascii"), value.rstrip(b" \t").decode("latin-1")))
+    return headers
+
+
+def _reject_header_line(line: bytes, limits: Limits) -> None:
+    """Raise the most precise error for a header line the fast pattern refused."""
+    if len(line) > limits.max_header_field:
+        raise ProtocolError(431, "header field too large")
+    if line[:1] in (b" ", b"\t"):
+        raise ProtocolError(400, "obsolete line folding")
+    name, colon, _ = line.partition(b":")
+    if not colon:
+        raise ProtocolError(400, "header line without a colon")
+    if name[-1:] in (b" ", b"\t"):
+        raise ProtocolError(400, "whitespace before the colon")
+    if not _TOKEN_RE.fullmatch(name):
+        raise ProtocolError(400, "header name is not a token")
+    raise ProtocolError(400, "invalid character in header value")
+
+
+@dataclass
+class _Framing:
+    """What a request head says about the connection and the body that follows it."""
+
+    #: "content-length" or "chunked" (a head with neither frames an empty content-length body)
+    kind: str
+    #: the body size when kind is content-length
+    length: int
+    keep_alive: bool
+    expects_continue: bool
+
+
+def request_framing(request: Request, limits: Limits) -> _Framing:
+    """Decide body framing and keep-alive from the head, rejecting what RFC 9112 forbids."""
+    seen: dict[str, list[str]] = {}
+    for name, value in request.headers:
+        if name in _FRAMING_HEADERS:
+            seen.setdefault(name, []).append(value)
+    if len(seen.get("host", ())) > 1:
+        raise ProtocolError(400, "duplicate Host header")
+    kind, length = _body_framing(request.version, seen, limits)
+    tokens = {t.strip().lower() for v in seen.get("connection", ()) for t in v.split(",")}
+    if request.version == "1.1":
+        keep_alive = "close" not in tokens
+    else:
+        keep_alive = "keep-alive" in tokens and "close" not in tokens
+    wants_continue = any(v.lower() == "100-continue" for v in seen.get("expect", ()))
+    # Only a 1.1 client waits for a 100, and only a body is worth waiting for.
+    expects_continue = wants_continue and request.version == "1.1" and (kind == "chunked" or length)
+    return _Framing(kind, length, keep_alive, bool(expects_continue))
+
+
+def _body_framing(version: str, seen: dict[str, list[str]], limits: Limits) -> tuple[str, int]:
+    lengths = seen.get("content-length")
+    codings = seen.get("transfer-encoding")
+    if lengths and codings:
+        raise ProtocolError(400, "both Content-Length and Transfer-Encoding")
+    if codings:
+        if version == "1.0":
+            raise ProtocolError(400, "Transfer-Encoding on HTTP/1.0")
+        _check_codings(codings)
+        return "chunked", 0
+    if lengths:
+        return "content-length", _content_length(lengths, limits)
+    return "content-length", 0
+
+
+def _check_codings(values: list[str]) -> None:
+    codings = [c.strip().lower() for v in values for c in v.split(",")]
+    if any(c not in _KNOWN_CODINGS for c in codings if c):
+        raise ProtocolError(501, "transfer coding not implemented")
+    if codings[-1] != "chunked":
+        raise ProtocolError(400, "last transfer coding is not chunked")
+    if codings.count("chunked") > 1:
+        raise ProtocolError(400, "chunked applied more than once")
+    if codings != ["chunked"]:
+        raise ProtocolError(501, "only the chunked transfer coding is implemented")
+
+
+def _content_length(values: list[str], limits: Limits) -> int:
+    if any(v != values[0] for v in values):
+        raise ProtocolError(400, "differing Content-Length headers")
+    value = values[0]
+    if not (value.isascii() and value.isdigit()):
+        raise ProtocolError(400, "Content-Length is not a number")
+    # Compare lengths of digit strings first: int() of a huge string is slow (and capped).
+    if len(value.lstrip("0")) > len(str(limits.max_body)) or int(value) > limits.max_body:
+        raise ProtocolError(413, "request body too large")
+    return int(value)
+
+
+# --- Reading the body: one reader per framing ------------------------------------------------
+
+
+class _ContentLengthReader:
+    """Hands out exactly ``length`` body bytes."""
+
+    def __init__(self, length: int, limits: Limits) -> None:
+        #: body bytes not yet handed out
+        self.remaining = length
+
+    def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
+        if self.remaining == 0:
+            return EndOfMessage()
+        if not buf:
+            return None
+        return Data(_take(buf, self.remaining))
+
+
+class _ChunkedReader:
+    """De-chunks a body: size line, data, CRLF, ..., a zero-size chunk, then trailers."""
+
+    def __init__(self, length: int, limits: Limits) -> None:
+        #: the limits to enforce (chunk-size line, total body, trailer section)
+        self.limits = limits
+        #: bytes left in the current chunk; -1 while a size line is expected
+        self.chunk_left = -1
+        #: body bytes handed out so far, checked against max_body
+        self.total = 0
+        #: a CRLF must follow the chunk whose data was just handed out
+        self.needs_crlf = False
+        #: set once the zero-size chunk arrived: the trailer section is being read
+        self.trailers: _HeadScanner | None = None
+
+    def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
+        if self.trailers is not None:
+            return self._read_trailers(buf)
+        if self.needs_crlf and not self._read_crlf(buf):
+            return None
+        if self.chunk_left < 0 and not self._read_size_line(buf):
+            return None
+        if self.trailers is not None:
+            return self._read_trailers(buf)
+        if not buf:
+            return None
+        data = _take(buf, self.chunk_left)
+        self.chunk_left -= len(data)
+        if self.chunk_left == 0:
+            self.chunk_left, self.needs_crlf = -1, True
+        return Data(data)
+
+    def _read_crlf(self, buf: bytearray) -> bool:
+        if buf[:2] != b"\r\n"[: len(buf)]:
+            raise ProtocolError(400, "missing CRLF after chunk data")
+        if len(buf) < 2:
+            return False
+        del buf[:2]
+        self.needs_crlf = False
+        return True
+
+    def _read_size_line(self, buf: bytearray) -> bool:
+        limit = self.limits.max_chunk_line
+        end = buf.find(b"\r\n", 0, limit + 2)
+        if end < 0:
+            if len(buf) > limit + 1 or b"\n" in buf:
+                raise ProtocolError(400, "bad chunk-size line")
+            return False
+        match = _CHUNK_SIZE_LINE.fullmatch(buf, 0, end)
+        if match is None:
+            raise ProtocolError(400, "bad chunk size")
+        size = int(match[1], 16)
+        if self.total + size > self.limits.max_body:
+            raise ProtocolError(413, "request body too large")
+        del buf[: end + 2]
+        self.total += size
+        if size == 0:
+            limits = self.limits
+            self.trailers = _HeadScanner(limits, limits.max_header_field, 431)
+        self.chunk_left = size
+        return True
+
+    def _read_trailers(self, buf: bytearray) -> EndOfMessage | None:
+        if buf[:2] == b"\r\n":
+            del buf[:2]
+            return EndOfMessage()
+        end = self.trailers.find_end(buf)
+        if end < 0:
+            return None
+        if end + 4 > self.limits.max_head_bytes:
+            raise ProtocolError(431, "trailer section too large")
+        lines = bytes(buf[:end]).split(b"\r\n")
+        del buf[: end + 4]
+        return EndOfMessage(parse_header_lines(lines, self.limits))
+
+
+def _take(buf: bytearray, most: int) -> bytes:
+    """Remove and return up to ``most`` bytes from the front of ``buf``."""
+    data = bytes(buf[:most])
+    del buf[:most]
+    return data
+
+
+_BODY_READERS = {"content-length": _ContentLengthReader, "chunked": _ChunkedReader}
+
+
+# --- Writing the response -------------------------------------------------------------------
+
+_STATUS_LINES = {
+    f"{s.value} {s.phrase}": f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii")
+    for s in HTTPStatus
+}
+_STATUS_PHRASES = {s.value: s.phrase for s in HTTPStatus}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BODYLESS_STATUSES = frozenset({204, 304})
+_date_second = -1
+_date_line = b""
+
+
+def _date_header() -> bytes:
+    """The ``Date`` header line, formatted at most once per second."""
+    global _date_second, _date_line
+    now = int(time.time())
+    if now != _date_second:
+        _date_line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+        _date_second = now
+    return _date_line
+
+
+def _status_line(status: str) -> tuple[int, bytes]:
+    """The status code and the encoded status line; a malformed status is a ValueError."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        if not _STATUS.fullmatch(status):
+            raise ValueError(f"invalid status {status!r}")
+        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
+    return int(status[:3]), line
+
+
+class _ResponseHead:
+    """An app's response headers, validated and encoded, with the framing ones taken out.
+
+    A bad name or a CR/LF/NUL in a value is a ValueError (the adapter answers 500 instead).
+    Content-Length and Connection are decided by this layer, so they are re-written by it;
+    Transfer-Encoding is hop-by-hop (PEP 3333 forbids it to apps) and refused.
+    """
+
+    def __init__(self, headers: list[tuple[str, str]]) -> None:
+        #: encoded header lines to send as they are
+        self.lines: list[bytes] = []
+        #: the app's Content-Length, or None when it did not give one
+        self.content_length: int | None = None
+        #: the app asked to close the connection after this response
+        self.close = False
+        #: the app set its own Date
+        self.has_date = False
+        for name, value in headers:
+            self._add(name, value)
+
+    def _add(self, name: str, value: str) -> None:
+        if not _RESPONSE_NAME.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if _RESPONSE_VALUE_FORBIDDEN.search(value):
+            raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
+        lower = name.lower()
+        if lower == "content-length":
+            self._set_length(value)
+        elif lower == "connection":
+            self.close = self.close or "close" in value.lower()
+        elif lower == "transfer-encoding":
+            raise ValueError("Transfer-Encoding is hop-by-hop: the server frames the body")
+        else:
+            self.has_date = self.has_date or lower == "date"
+            self.lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("latin-1")))
+
+    def _set_length(self, value: str) -> None:
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError(f"invalid Content-Length {value!r}")
+        if self.content_length is not None and self.content_length != int(value):
+            raise ValueError("differing Content-Length headers")
+        self.content_length = int(value)
+
+
+def _response_framing(method: str, version: str, code: int, content_length: int | None) -> str:
+    """How the body is delimited: a key of _BODY_WRITERS."""
+    if method == "HEAD" or code < 200 or code in _BODYLESS_STATUSES:
+        return "none"
+    if content_length is not None:
+        return "content-length"
+    return "chunked" if version == "1.1" else "close"
+
+
+def _send_nothing(conn: ServerConnection, data: bytes) -> bytes:
+    return b""
+
+
+def _send_sized(conn: ServerConnection, data: bytes) -> bytes:
+    # An app that writes past its Content-Length would corrupt the next response: cut it off.
+    data = data[: conn._response_left]
+    conn._response_left -= len(data)
+    return data
+
+
+def _send_chunk(conn: ServerConnection, data: bytes) -> bytes:
+    # An empty chunk would end the body, so an empty write writes nothing.
+    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+
+def _send_raw(conn: ServerConnection, data: bytes) -> bytes:
+    return data
+
+
+#: how send_data frames the body, keyed by the framing send_response chose
+_BODY_WRITERS = {
+    "none": _send_nothing,
+    "content-length": _send_sized,
+    "chunked": _send_chunk,
+    "close": _send_raw,
+}
+
+
+# --- The connection ----------------------------------------------------------------------------
+
+
+class ServerConnection:
+    """The server side of one HTTP/1.1 connection: a parser and a serializer, with no I/O."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        #: the limits every request on this connection is held to
+        self.limits = limits or Limits()
+        #: the head of the request being served, or None between requests
+        self.request: Request | None = None
+        #: may the connection carry another request after the current response
+        self.keep_alive = True
+        #: the client asked for 100 Continue, it has not been sent and no body byte has arrived
+        self.expects_continue = False
+        #: received bytes not yet turned into events (may hold pipelined requests)
+        self._buf = bytearray()
+        #: the peer closed its side
+        self._eof = False
+        #: the error that killed the connection, raised again on every later next_event()
+        self._error: ProtocolError | None = None
+        #: finds the end of the next request head
+        self._head = _HeadScanner(self.limits, self.limits.max_request_line, 414)
+        #: reads the current body; None while reading a head
+        self._body: _ContentLengthReader | _ChunkedReader | None = None
+        #: the request's EndOfMessage was returned; only start_next_cycle() moves on
+        self._request_done = False
+        #: how send_data frames the body, and what a sized body still owes
+        self._response_framing = ""
+        self._response_left = 0
+
+    # --- bytes in, events out
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes read from the peer; ``b""`` means the peer closed its side."""
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            raise RuntimeError("data received after the peer closed")
+        self._buf += data
+        if self._body is not None:
+            self.expects_continue = False
+
+    def next_event(self) -> Request | Data | EndOfMessage | _Sentinel:
+        """The next event, or a sentinel; raises ProtocolError on bad input."""
+        if self._error is not None:
+            raise self._error
+        if self._request_done:
+            return PAUSED
+        try:
+            event = self._read_head() if self._body is None else self._body(self._buf)
+        except ProtocolError as err:
+            self._error = err
+            self.keep_alive = False
+            raise
+        if event is None:
+            return CONNECTION_CLOSED if self._eof else NEED_DATA
+        if type(event) is EndOfMessage:
+            self._request_done = True
+        return event
+
+    def _read_head(self) -> Request | None:
+        buf = self._buf
+        if self._head.scanned == 0:
+            skipped = _LEADING_EMPTY_LINES.match(buf)
+            if skipped:
+                del buf[: skipped.end()]
+            if len(buf) < 2:
+                return None
+        end = self._head.find_end(buf)
+        if end < 0:
+            return None
+        if end + 4 > self.limits.max_head_bytes:
+            raise ProtocolError(431, "request header section too large")
+        lines = bytes(buf[:end]).split(b"\r\n")
+        del buf[: end + 4]
+        method, target, version = parse_request_line(lines[0], self.limits)
+        request = Request(method, target, version, parse_header_lines(lines[1:], self.limits))
+        framing = request_framing(request, self.limits)
+        self.request = request
+        self.keep_alive = framing.keep_alive
+        self.expects_continue = framing.expects_continue and not buf
+        self._body = _BODY_READERS[framing.kind](framing.length, self.limits)
+        return request
+
+    # --- events in, bytes out
+
+    def send_continue(self) -> bytes:
+        """The ``100 Continue`` line the first time it is owed, ``b""`` otherwise."""
+        if not self.expects_continue:
+            return b""
+        self.expects_continue = False
+        return _CONTINUE
+
+    def send_response(self, status: str, headers: list[tuple[str, str]]) -> bytes:
+        """The response head for ``status`` (e.g. ``"200 OK"``) with framing headers added."""
+        code, status_line = _status_line(status)
+        head = _ResponseHead(headers)
+        if head.close or self.expects_continue:
+            self.keep_alive = False
+        request = self.request
+        method = request.method if request else ""
+        version = request.version if request else "1.1"
+        framing = _response_framing(method, version, code, head.content_length)
+        self._response_framing = framing
+        self._response_left = head.content_length or 0
+        lines = head.lines
+        # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
+        if head.content_length is not None and code >= 200 and code != 204:
+            lines.append(b"Content-Length: %d\r\n" % head.content_length)
+        if framing == "chunked":
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        elif framing == "close":
+            self.keep_alive = False
+        if not head.has_date:
+            lines.append(_date_header())
+        if not self.keep_alive:
+            lines.append(b"Connection: close\r\n")
+        elif version == "1.0":
+            lines.append(b"Connection: keep-alive\r\n")
+        return b"".join([status_line, *lines, b"\r\n"])
+
+    def send_data(self, data: bytes) -> bytes:
+        """``data`` framed for the wire; ``b""`` for responses that carry no body."""
+        return _BODY_WRITERS[self._response_framing](self, data)
+
+    def send_end(self) -> bytes:
+        """The end of the response body: the last chunk when chunked, else ``b""``."""
+        if self._response_framing == "chunked":
+            return b"0\r\n\r\n"
+        if self._response_framing == "content-length" and self._response_left:
+            # The body fell short of its Content-Length: only closing tells the client.
+            self.keep_alive = False
+        return b""
+
+    def start_next_cycle(self) -> None:
+        """Start on the next (possibly already received) request after a complete response."""
+        if not (self.keep_alive and self._request_done):
+            raise RuntimeError("start_next_cycle() needs keep_alive and a complete request")
+        self.request = None
+        self.expects_continue = False
+        self._head = _HeadScanner(self.limits, self.limits.max_request_line, 414)
+        self._body = None
+        self._request_done = False
+        self._response_framing = ""
+        self._response_left = 0
+
+    def error_response(self, err: ProtocolError) -> bytes:
+        """A complete response for ``err``; the connection must be closed after sending it."""
+        self.keep_alive = False
+        body = f"{err.message}\n".encode()
+        phrase = _STATUS_PHRASES.get(err.status, "Error")
+        return b"".join(
+            [
+                f"HTTP/1.1 {err.status} {phrase}\r\n".encode("ascii"),
+                b"Content-Type: text/plain; charset=utf-8\r\n",
+                b"Content-Length: %d\r\n" % len(body),
+                b"Connection: close\r\n",
+                _date_header(),
+                b"\r\n",
+                body,
+            ]
+        )
