@@ -62,8 +62,9 @@ class NullServer:
         return self.listener.getsockname()[:2]
 
     def serve_forever(self) -> None:
+        # the short select timeout is how a stop request is noticed: ten idle wake-ups a second
         while self.running:
-            for key, events in self.selector.select(timeout=0.5):
+            for key, events in self.selector.select(timeout=0.1):
                 if key.fileobj is self.listener:
                     self.accept()
                 elif events & selectors.EVENT_READ:
