@@ -1,0 +1,263 @@
+"""What every model shares: the listening socket, the waker, stopping, and the blocking loop.
+
+``BaseServer`` owns the options, the listener and the WSGI adapter. ``BlockingServer`` adds the
+accept loop and ``serve_connection(sock, addr)``: read a request through ``servers.http``, call
+the app, repeat while keep-alive allows. The blocking models (poll, threaded, fork) differ only in
+``process_connection``: where that call runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import selectors
+import signal
+import socket
+import struct
+import threading
+from collections.abc import Callable
+
+from servers.http import (
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    Limits,
+    ProtocolError,
+    Request,
+    ServerConnection,
+)
+from servers.wsgi import WSGIAdapter
+
+#: bytes asked of each recv: large, so a request and its body usually arrive in one call
+RECV_SIZE = 65536
+#: how long the accept loop sleeps at most before checking housekeeping (reaping, stopping)
+POLL_INTERVAL = 0.5
+
+
+def bind_listener(host: str, port: int, backlog: int = 1024) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    # Non-blocking so several prefork workers can race for one connection without hanging.
+    sock.setblocking(False)
+    return sock
+
+
+class Waker:
+    """A pipe a signal handler or another thread writes to, to wake a loop blocked in select."""
+
+    def __init__(self) -> None:
+        #: (read end, write end), both non-blocking
+        self.reader, self.writer = os.pipe()
+        os.set_blocking(self.reader, False)
+        os.set_blocking(self.writer, False)
+
+    def fileno(self) -> int:
+        return self.reader
+
+    def wake(self) -> None:
+        # A full pipe means the loop is awake already; a closed one, that the loop is gone.
+        with contextlib.suppress(OSError):
+            os.write(self.writer, b"x")
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.reader, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        os.close(self.reader)
+        os.close(self.writer)
+
+
+def set_socket_timeout(sock: socket.socket, seconds: float) -> None:
+    """A kernel-side timeout: unlike ``settimeout`` it costs no extra poll() per recv/send."""
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
+class BaseServer:
+    """Options, listener, adapter and the stop protocol shared by the four models."""
+
+    #: PEP 3333 flags; each model states its own truth
+    multithread = False
+    multiprocess = False
+
+    def __init__(
+        self,
+        app: Callable,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        timeout: float = 10.0,
+        max_body: int | None = None,
+        limits: Limits | None = None,
+        graceful_timeout: float = 10.0,
+        access_log: bool = False,
+    ) -> None:
+        #: the listening socket, bound at once so port 0 resolves before serving
+        self.socket = bind_listener(host, port)
+        #: (host, port) actually bound
+        self.server_address = self.socket.getsockname()[:2]
+        #: seconds a client may stay silent before its connection is dropped
+        self.timeout = timeout
+        #: seconds in-flight requests get to finish after a stop was asked
+        self.graceful_timeout = graceful_timeout
+        #: the HTTP layer's limits, with --max-body applied
+        self.limits = limits or Limits()
+        if max_body is not None:
+            self.limits = dataclasses.replace(self.limits, max_body=max_body)
+        #: the shared WSGI adapter, told honestly how this model runs the app
+        self.adapter = WSGIAdapter(
+            app,
+            self.server_address,
+            multithread=self.multithread,
+            multiprocess=self.multiprocess,
+            access_log=access_log,
+        )
+        #: written to by signal handlers and shutdown() to wake the loop
+        self.waker = Waker()
+        #: set once a stop was asked: accept nothing more, keep no connection alive
+        self.stopping = False
+        #: set when serve_forever has returned
+        self.done = threading.Event()
+        #: True while serve_forever runs
+        self.running = False
+        #: the listener and waker are closed
+        self.closed = False
+
+    def request_stop(self, *_signal_args) -> None:
+        """Safe from a signal handler or another thread: flag, then wake the loop."""
+        self.stopping = True
+        self.waker.wake()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def serve_forever(self) -> None:
+        self.running = True
+        try:
+            self.run()
+        finally:
+            self.close()
+            self.done.set()
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        """Stop serving and wait until serve_forever has returned (call it from another thread)."""
+        self.request_stop()
+        if self.running:
+            self.done.wait()
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.socket.close()
+            self.waker.close()
+
+
+class BlockingServer(BaseServer):
+    """An accept loop over a selector, and the blocking per-connection request loop."""
+
+    #: how the accept loop waits; PollSelector where the platform has poll()
+    selector_class = getattr(selectors, "PollSelector", selectors.SelectSelector)
+    #: may a connection carry more than one request
+    keep_alive = True
+
+    def run(self) -> None:
+        self.accept_loop()
+        self.socket.close()
+        self.finish_connections()
+
+    def accept_loop(self) -> None:
+        with self.selector_class() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self.waker, selectors.EVENT_READ)
+            while not self.stopping:
+                for key, _ in selector.select(POLL_INTERVAL):
+                    if key.fileobj is self.waker:
+                        self.waker.drain()
+                    elif not self.stopping:
+                        self.accept()
+                self.service_actions()
+
+    def accept(self) -> None:
+        try:
+            sock, addr = self.socket.accept()
+        except OSError:
+            return  # another worker won the race, the client left, or we are out of fds
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_socket_timeout(sock, self.timeout)
+        self.process_connection(sock, addr)
+
+    def process_connection(self, sock: socket.socket, addr: tuple) -> None:
+        """Where a model decides what runs ``serve_connection``: inline, a thread, a process."""
+        raise NotImplementedError
+
+    def service_actions(self) -> None:
+        """Housekeeping after each loop turn (the fork model reaps children here)."""
+
+    def finish_connections(self) -> None:
+        """After the loop: let in-flight requests finish, up to graceful_timeout."""
+
+    def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
+        conn = ServerConnection(self.limits)
+        try:
+            while self.serve_request(sock, addr, conn):
+                conn.start_next_cycle()
+        except ProtocolError as err:
+            with contextlib.suppress(OSError):
+                sock.sendall(conn.error_response(err))
+        except OSError:
+            pass  # reset, broken pipe or timeout: the client is gone or silent
+        finally:
+            sock.close()
+
+    def serve_request(self, sock: socket.socket, addr: tuple, conn: ServerConnection) -> bool:
+        """Read one request with its whole body, answer it; True when the connection stays open."""
+        request = receive(sock, conn)
+        if type(request) is not Request:
+            return False
+        if conn.expects_continue:
+            sock.sendall(conn.send_continue())
+        body = read_body(sock, conn)
+        if body is None:
+            return False
+        if self.stopping or not self.keep_alive:
+            conn.keep_alive = False
+        kept = self.adapter(conn, request, body, addr, sock.sendall)
+        return kept and conn.keep_alive and not self.stopping
+
+
+def receive(sock: socket.socket, conn: ServerConnection):
+    """The next event, reading from the socket as long as the layer needs more data."""
+    while True:
+        event = conn.next_event()
+        if event is not NEED_DATA:
+            return event
+        conn.receive_data(sock.recv(RECV_SIZE))
+
+
+def read_body(sock: socket.socket, conn: ServerConnection) -> bytes | None:
+    """The whole (de-chunked) body, or None when the client left before its end."""
+    parts = []
+    while True:
+        event = receive(sock, conn)
+        if type(event) is Data:
+            parts.append(event.data)
+        elif type(event) is EndOfMessage:
+            return b"".join(parts)
+        else:
+            return None  # CONNECTION_CLOSED: nothing left to answer

@@ -1,0 +1,322 @@
+"""A tornado-style event loop: every connection on one thread, driven by readiness.
+
+The listener and each connection register with an ``IOLoop``. A connection is a small state
+machine: read → parse (``ServerConnection``) → once the body is complete, call the app → buffer the
+response → write it with partial sends (watching EPOLLOUT only while output is pending) → keep
+the connection alive or close it. The app runs on the loop thread, as tornado's WSGIContainer does,
+so a blocking app blocks every connection; ``threads=N`` hands app calls to a thread pool instead
+and gets the response back through a callback and the loop's waker.
+
+Timers: a connection has one timer on the loop's heap. It closes the connection when the head (or
+body) of a request takes longer than ``timeout`` (10 s) or a keep-alive connection stays idle
+longer than ``idle_timeout`` (5 s); activity only moves a deadline, the timer re-arms itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from servers.base import RECV_SIZE, BaseServer
+from servers.http import NEED_DATA, Data, EndOfMessage, ProtocolError, Request, ServerConnection
+from servers.ioloop import ERROR, READ, WRITE, IOLoop
+
+#: accepts per listener wake-up, so a burst of connections cannot starve the established ones
+ACCEPTS_PER_WAKE = 64
+#: how long accepting pauses when the process is out of file descriptors
+ACCEPT_PAUSE = 0.1
+#: accept() errors that mean "out of resources": pause instead of spinning on a ready listener
+RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class EpollServer(BaseServer):
+    multiprocess = False
+
+    def __init__(
+        self,
+        app: Callable,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        threads: int = 0,
+        idle_timeout: float = 5.0,
+        **options,
+    ) -> None:
+        #: PEP 3333: true only when app calls are spread over a thread pool
+        self.multithread = threads > 0
+        super().__init__(app, host, port, **options)
+        #: the loop every connection of this server lives on
+        self.loop = IOLoop()
+        #: runs app calls off the loop thread when threads > 0
+        self.pool = ThreadPoolExecutor(threads, "epoll-app") if threads else None
+        #: seconds a keep-alive connection may wait for its next request
+        self.idle_timeout = min(idle_timeout, self.timeout)
+        #: open connections, so a stop can close the idle ones and wait for the rest
+        self.connections: set[Connection] = set()
+        #: the listener is registered with the loop
+        self.accepting = False
+
+    def run(self) -> None:
+        self.loop.add_handler(self.waker.fileno(), self.on_wake, READ)
+        self.start_accepting()
+        self.loop.start()
+
+    # -- accepting -----------------------------------------------------------------------------
+
+    def start_accepting(self) -> None:
+        if not self.stopping and not self.accepting:
+            self.loop.add_handler(self.socket.fileno(), self.on_acceptable, READ)
+            self.accepting = True
+
+    def stop_accepting(self) -> None:
+        if self.accepting:
+            self.loop.remove_handler(self.socket.fileno())
+            self.accepting = False
+
+    def on_acceptable(self, fd: int, events: int) -> None:
+        for _ in range(ACCEPTS_PER_WAKE):
+            try:
+                sock, addr = self.socket.accept()
+            except BlockingIOError:
+                return
+            except OSError as err:
+                if err.errno in RESOURCE_ERRORS:
+                    self.stop_accepting()
+                    self.loop.call_later(ACCEPT_PAUSE, self.start_accepting)
+                    return
+                continue  # the client gave up while queued: take the next one
+            self.connections.add(Connection(self, sock, addr))
+
+    # -- stopping ------------------------------------------------------------------------------
+
+    def on_wake(self, fd: int, events: int) -> None:
+        self.waker.drain()
+        if self.stopping and self.socket.fileno() != -1:
+            self.begin_stop()
+
+    def begin_stop(self) -> None:
+        self.stop_accepting()
+        self.socket.close()
+        for connection in list(self.connections):
+            connection.close_if_idle()
+        self.loop.call_later(self.graceful_timeout, self.loop.stop)
+        self.stop_when_drained()
+
+    def connection_closed(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        if self.stopping:
+            self.stop_when_drained()
+
+    def stop_when_drained(self) -> None:
+        if not self.connections:
+            self.loop.stop()
+
+    def close(self) -> None:
+        for connection in list(self.connections):
+            connection.close()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        if not self.closed:
+            self.loop.close()
+        super().close()
+
+
+class Connection:
+    """One client connection's state machine on the loop."""
+
+    def __init__(self, server: EpollServer, sock: socket.socket, addr: tuple) -> None:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server = server
+        self.loop = server.loop
+        #: the client socket, its fd (kept: the number outlives close()) and address
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        #: the HTTP layer for this connection
+        self.conn = ServerConnection(server.limits)
+        #: the current request's head and the body parts received so far
+        self.request: Request | None = None
+        self.body: list[bytes] = []
+        #: output not yet accepted by the kernel
+        self.output = bytearray()
+        #: the app is running (in the pool) for the current request
+        self.in_app = False
+        #: a response is being written; reading waits until it is out
+        self.responding = False
+        #: keep the connection after the response being written
+        self.keep = False
+        self.closed = False
+        #: the events registered with the loop
+        self.events = READ
+        #: when the connection is dropped unless something happens first
+        self.deadline = self.loop.clock() + server.timeout
+        self.timer = self.loop.call_at(self.deadline, self.on_timer)
+        self.loop.add_handler(self.fd, self.on_events, READ)
+
+    def on_events(self, fd: int, events: int) -> None:
+        if events & ERROR:
+            self.close()
+        elif events & WRITE:
+            self.flush()
+        elif events & READ:
+            self.on_readable()
+
+    def on_readable(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.close()
+            return
+        self.conn.receive_data(data)
+        self.advance()
+
+    def advance(self) -> None:
+        """Turn received bytes into events; answer each complete request while output drains."""
+        conn = self.conn
+        while not (self.closed or self.in_app or self.responding):
+            try:
+                event = conn.next_event()
+            except ProtocolError as err:
+                self.reject(err)
+                return
+            kind = type(event)
+            if kind is Data:
+                self.body.append(event.data)
+            elif kind is Request:
+                self.start_request(event)
+            elif kind is EndOfMessage:
+                self.run_app()
+            elif event is NEED_DATA:
+                self.set_events(WRITE if self.output else READ)
+                return
+            else:  # CONNECTION_CLOSED: the client left (mid-request there is nobody to answer)
+                self.close()
+                return
+
+    def start_request(self, request: Request) -> None:
+        self.request = request
+        self.deadline = self.loop.clock() + self.server.timeout
+        if self.conn.expects_continue:
+            self.write(self.conn.send_continue())
+
+    def run_app(self) -> None:
+        body = b"".join(self.body)
+        self.body = []
+        if self.server.stopping:
+            self.conn.keep_alive = False
+        if self.server.pool is None:
+            self.respond(*self.call_app(body))
+            return
+        self.in_app = True
+        self.set_events(0)  # nothing to read or write until the pool hands the response back
+        self.server.pool.submit(self.call_app_in_pool, body)
+
+    def call_app(self, body: bytes) -> tuple[list[bytes], bool]:
+        output: list[bytes] = []
+        kept = self.server.adapter(self.conn, self.request, body, self.addr, output.append)
+        return output, kept
+
+    def call_app_in_pool(self, body: bytes) -> None:
+        self.loop.add_callback(self.on_app_done, *self.call_app(body))
+
+    def on_app_done(self, output: list[bytes], kept: bool) -> None:
+        self.in_app = False
+        if self.closed:
+            return
+        self.respond(output, kept)
+        self.advance()
+
+    def respond(self, output: list[bytes], kept: bool) -> None:
+        self.keep = kept and self.conn.keep_alive and not self.server.stopping
+        self.responding = True
+        self.write(b"".join(output))
+        if not self.output:
+            self.finish_response()
+
+    def reject(self, err: ProtocolError) -> None:
+        self.keep = False
+        self.responding = True
+        self.write(self.conn.error_response(err))
+        if not self.output:
+            self.finish_response()
+
+    def write(self, data: bytes) -> None:
+        if self.output:
+            self.output += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.close()
+            return
+        if sent < len(data):
+            self.output += memoryview(data)[sent:]
+            self.set_events(WRITE)
+
+    def flush(self) -> None:
+        try:
+            sent = self.sock.send(self.output)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.close()
+            return
+        del self.output[:sent]
+        self.deadline = self.loop.clock() + self.server.timeout
+        if self.output:
+            return
+        if self.responding:
+            self.finish_response()
+            self.advance()
+        else:
+            self.set_events(READ)  # a 100 Continue went out; the body comes next
+
+    def finish_response(self) -> None:
+        self.responding = False
+        if self.closed:
+            return
+        if not self.keep:
+            self.close()
+            return
+        self.conn.start_next_cycle()
+        self.request = None
+        self.deadline = self.loop.clock() + self.server.idle_timeout
+
+    def set_events(self, events: int) -> None:
+        if events != self.events and not self.closed:
+            self.loop.update_handler(self.fd, events)
+            self.events = events
+
+    def on_timer(self) -> None:
+        self.timer = None
+        if self.closed:
+            return
+        now = self.loop.clock()
+        if self.in_app:
+            self.deadline = now + self.server.timeout  # the app's time is not the client's
+        if now >= self.deadline:
+            self.close()
+            return
+        self.timer = self.loop.call_at(self.deadline, self.on_timer)
+
+    def close_if_idle(self) -> None:
+        """On stop: a connection between requests goes at once, one inside a request finishes."""
+        if self.request is None and not self.responding:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.remove_handler(self.fd)
+        if self.timer is not None:
+            self.loop.remove_timeout(self.timer)
+        self.sock.close()
+        self.server.connection_closed(self)

@@ -1,0 +1,183 @@
+"""A process per connection, like socketserver's ForkingMixIn, with keep-alive; or prefork.
+
+Per connection: the parent accepts, forks, closes its copy of the client socket at once and goes
+back to accepting; it never runs the app. The child serves the connection (keep-alive included)
+and exits. ``--max-children`` caps the children; at the cap the parent stops accepting until one
+exits. Children are reaped promptly: SIGCHLD only wakes the loop, which then calls
+``waitpid(-1, WNOHANG)`` until nothing is left to reap.
+
+Prefork (``workers=N``): N long-lived children each run the accept loop on the inherited listening
+socket and serve connections one after another; the parent only supervises, restarting a worker
+that dies. It shows what forking per connection costs against reusing processes.
+
+On stop the parent stops accepting, forwards SIGTERM to its children and waits for them (up to
+``graceful_timeout``, then SIGKILL). A child's SIGTERM shuts its connection down for reading: an
+idle one ends at once, one inside a request finishes its response first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from servers.base import BlockingServer, Waker
+
+#: how often the parent looks at its children while waiting for a free slot or for them to exit
+CHILD_POLL = 0.05
+
+
+class ForkServer(BlockingServer):
+    multithread = False
+    multiprocess = True
+
+    def __init__(
+        self,
+        app: Callable,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        max_children: int = 64,
+        workers: int = 0,
+        **options,
+    ) -> None:
+        super().__init__(app, host, port, **options)
+        #: the cap on per-connection children
+        self.max_children = max_children
+        #: prefork worker count; 0 means a process per connection
+        self.workers = workers
+        #: pids of live children
+        self.children: set[int] = set()
+        #: in a child: the connection being served, so SIGTERM can end it
+        self.current: socket.socket | None = None
+        #: True in a prefork worker (which serves inline instead of forking)
+        self.in_worker = False
+
+    def install_signal_handlers(self) -> None:
+        super().install_signal_handlers()
+        signal.signal(signal.SIGCHLD, lambda *_: self.waker.wake())
+
+    # -- the parent ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.workers:
+            self.supervise_workers()
+        else:
+            self.accept_loop()
+        self.socket.close()
+        self.finish_connections()
+
+    def process_connection(self, sock: socket.socket, addr: tuple) -> None:
+        if self.in_worker:
+            self.serve_inline(sock, addr)
+            return
+        self.wait_for_slot()
+        if self.stopping:
+            sock.close()
+            return
+        pid = self.fork_child(lambda: self.serve_inline(sock, addr))
+        sock.close()
+        self.children.add(pid)
+
+    def wait_for_slot(self) -> None:
+        while len(self.children) >= self.max_children and not self.stopping:
+            self.sleep_until_woken(CHILD_POLL)
+            self.reap()
+
+    def service_actions(self) -> None:
+        self.reap()
+
+    def reap(self) -> None:
+        while self.children:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+
+    def supervise_workers(self) -> None:
+        while not self.stopping:
+            while len(self.children) < self.workers:
+                self.children.add(self.fork_child(self.run_worker))
+            self.sleep_until_woken(0.5)
+            self.reap()
+
+    def sleep_until_woken(self, seconds: float) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.waker, selectors.EVENT_READ)
+            if selector.select(seconds):
+                self.waker.drain()
+
+    def finish_connections(self) -> None:
+        self.signal_children(signal.SIGTERM)
+        deadline = time.monotonic() + self.graceful_timeout
+        while self.children and time.monotonic() < deadline:
+            self.sleep_until_woken(CHILD_POLL)
+            self.reap()
+        if self.children:
+            self.signal_children(signal.SIGKILL)
+            while self.children:
+                self.sleep_until_woken(CHILD_POLL)
+                self.reap()
+
+    def signal_children(self, signum: int) -> None:
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    # -- a child -------------------------------------------------------------------------------
+
+    def fork_child(self, serve: Callable[[], None]) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        status = 0
+        try:
+            self.become_child()
+            serve()
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        finally:
+            # Never return into the parent's code (or a test runner's) from a forked child.
+            sys.stderr.flush()
+            os._exit(status)
+
+    def become_child(self) -> None:
+        self.children = set()
+        self.waker.close()
+        self.waker = Waker()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self.stop_child)
+
+    def stop_child(self, *_signal_args) -> None:
+        self.request_stop()
+        if self.current is not None:
+            with contextlib.suppress(OSError):
+                self.current.shutdown(socket.SHUT_RD)
+
+    def serve_inline(self, sock: socket.socket, addr: tuple) -> None:
+        if not self.in_worker:
+            self.socket.close()
+        self.current = sock
+        if self.stopping:  # SIGTERM arrived before ``current`` was set
+            sock.close()
+            return
+        try:
+            self.serve_connection(sock, addr)
+        finally:
+            self.current = None
+
+    def run_worker(self) -> None:
+        self.in_worker = True
+        self.accept_loop()

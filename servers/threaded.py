@@ -1,0 +1,71 @@
+"""A thread per connection, like socketserver's ThreadingMixIn, with keep-alive.
+
+The accept loop hands each connection to a new daemon thread. ``--max-threads`` caps them with a
+semaphore: when all slots are taken the loop stops accepting and excess connections wait in the
+kernel's accept backlog. A blocking app blocks only its own connection.
+
+On stop, every open connection is shut down for reading: idle keep-alive connections see EOF and
+end at once, while a thread inside a request still writes its response and then closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from servers.base import BlockingServer
+
+#: how often a saturated accept loop looks up to see whether a stop was asked
+SLOT_WAIT = 0.2
+
+
+class ThreadedServer(BlockingServer):
+    multithread = True
+    multiprocess = False
+
+    def __init__(
+        self,
+        app: Callable,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        max_threads: int = 256,
+        **options,
+    ) -> None:
+        super().__init__(app, host, port, **options)
+        #: the cap on connection threads; one slot per open connection
+        self.slots = threading.BoundedSemaphore(max_threads)
+        #: sockets of the connections being served, so a stop can reach them
+        self.connections: set[socket.socket] = set()
+        #: guards ``connections`` and tells finish_connections when one ends
+        self.changed = threading.Condition()
+
+    def process_connection(self, sock: socket.socket, addr: tuple) -> None:
+        while not self.slots.acquire(timeout=SLOT_WAIT):
+            if self.stopping:
+                sock.close()
+                return
+        with self.changed:
+            self.connections.add(sock)
+        threading.Thread(target=self.serve_in_thread, args=(sock, addr), daemon=True).start()
+
+    def serve_in_thread(self, sock: socket.socket, addr: tuple) -> None:
+        try:
+            self.serve_connection(sock, addr)
+        finally:
+            with self.changed:
+                self.connections.discard(sock)
+                self.changed.notify_all()
+            self.slots.release()
+
+    def finish_connections(self) -> None:
+        deadline = time.monotonic() + self.graceful_timeout
+        with self.changed:
+            for sock in self.connections:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+            while self.connections and (left := deadline - time.monotonic()) > 0:
+                self.changed.wait(left)

@@ -1,0 +1,242 @@
+"""The PEP 3333 adapter every model shares: one request event + its body in, one response out.
+
+A model reads the request head and the whole body (bounded by ``Limits.max_body``) through
+``servers.http``, then calls ``WSGIAdapter(conn, request, body, peer, send)``; ``send`` writes bytes
+to the client (``socket.sendall`` for the blocking models, a buffer for the event loop). The adapter
+never touches a socket and never decides framing: ``ServerConnection`` does that.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from servers.http import ProtocolError, Request, ServerConnection
+
+#: what the client sees when the app fails before its headers went out: no traceback, no details
+ERROR_BODY = b"Internal Server Error\n"
+ERROR_HEADERS = [
+    ("Content-Type", "text/plain; charset=utf-8"),
+    ("Content-Length", str(len(ERROR_BODY))),
+    ("Connection", "close"),
+]
+#: statuses that never carry a body, so the adapter never adds a Content-Length to them
+BODYLESS = ("1", "204", "304")
+
+Send = Callable[[bytes], object]
+
+
+class ClientDisconnected(Exception):
+    """Sending failed: the client hung up. The connection is dropped quietly."""
+
+
+@lru_cache(maxsize=512)
+def environ_key(header_name: str) -> str | None:
+    """``user-agent`` → ``HTTP_USER_AGENT``; None for names with "_", which could spoof a dash."""
+    if "_" in header_name:
+        return None
+    key = header_name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
+def split_target(target: str) -> tuple[str, str]:
+    """The raw path and query string of a request target (origin-form or absolute-form)."""
+    if not target.startswith("/") and "://" in target:
+        parts = urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")
+    return path, query
+
+
+def decode_path(path: str) -> str:
+    """Percent-decode the path the PEP 3333 way: bytes shown as latin-1 characters."""
+    if "%" not in path:
+        return path
+    return unquote_to_bytes(path).decode("latin-1")
+
+
+class Response:
+    """One response in flight: ``start_response``'s state and whether the head went out."""
+
+    __slots__ = ("conn", "_send", "status", "headers", "head_sent")
+
+    def __init__(self, conn: ServerConnection, send: Send) -> None:
+        #: the HTTP layer, which frames everything we send
+        self.conn = conn
+        self._send = send
+        #: status line text given by the app ("200 OK"), None until start_response
+        self.status: str | None = None
+        #: header list given by the app
+        self.headers: list[tuple[str, str]] = []
+        #: True once the status line and headers were handed to ``send``
+        self.head_sent = False
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._send(data)
+        except OSError as err:
+            raise ClientDisconnected from err
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response() called twice without exc_info")
+        self.status, self.headers = status, headers
+        return self.write
+
+    def head(self) -> bytes:
+        """The status line and headers; ``send_response`` raises ValueError on a bad header."""
+        if self.status is None:
+            raise AssertionError("the app sent a body before calling start_response()")
+        head = self.conn.send_response(self.status, self.headers)
+        self.head_sent = True
+        return head
+
+    def write(self, data: bytes) -> None:
+        """PEP 3333's ``write()`` callable, also used for each chunk of the app's iterable."""
+        framed = self.conn.send_data(data)
+        self.send(framed if self.head_sent else self.head() + framed)
+
+    def write_whole(self, body: bytes) -> None:
+        """The app's body is one piece: send it sized, with the head, in one call."""
+        if self.head_sent:
+            self.write(body)
+            self.finish()
+            return
+        self.add_content_length(len(body))
+        head = self.head()
+        self.send(head + self.conn.send_data(body) + self.conn.send_end())
+
+    def finish(self) -> None:
+        if not self.head_sent:
+            if self.conn.request is None or self.conn.request.method != "HEAD":
+                self.add_content_length(0)  # an empty body, known to be empty: no chunking
+            self.send(self.head() + self.conn.send_end())
+            return
+        end = self.conn.send_end()
+        if end:
+            self.send(end)
+
+    def add_content_length(self, length: int) -> None:
+        if self.status is None or self.status.startswith(BODYLESS):
+            return
+        if not any(name.lower() == "content-length" for name, _ in self.headers):
+            self.headers = [*self.headers, ("Content-Length", str(length))]
+
+
+class WSGIAdapter:
+    """Calls a WSGI app for one parsed request and sends its response through the HTTP layer."""
+
+    def __init__(
+        self,
+        app: Callable,
+        server_address: tuple[str, int],
+        *,
+        multithread: bool,
+        multiprocess: bool,
+        access_log: bool = False,
+    ) -> None:
+        #: the WSGI application
+        self.app = app
+        #: print one line per request to stderr
+        self.access_log = access_log
+        #: the keys every request shares; copied per request instead of rebuilt
+        self.base_environ = {
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": server_address[0],
+            "SERVER_PORT": str(server_address[1]),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+        }
+
+    def environ(self, request: Request, body: bytes, peer: tuple) -> dict:
+        environ = self.base_environ.copy()
+        path, query = split_target(request.target)
+        environ["REQUEST_METHOD"] = request.method
+        environ["PATH_INFO"] = decode_path(path)
+        environ["QUERY_STRING"] = query
+        environ["RAW_URI"] = environ["REQUEST_URI"] = request.target
+        environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
+        environ["REMOTE_ADDR"] = peer[0]
+        environ["REMOTE_PORT"] = str(peer[1])
+        environ["wsgi.input"] = io.BytesIO(body)
+        for name, value in request.headers:
+            key = environ_key(name)
+            if key is None:
+                continue
+            environ[key] = environ[key] + ", " + value if key in environ else value
+        return environ
+
+    def __call__(
+        self, conn: ServerConnection, request: Request, body: bytes, peer: tuple, send: Send
+    ) -> bool:
+        """Serve one request. Returns False when the connection must be closed afterwards."""
+        environ = self.environ(request, body, peer)
+        response = Response(conn, send)
+        try:
+            self.run_app(environ, response)
+        except ClientDisconnected:
+            return False
+        except Exception:
+            self.log_exception(environ)
+            if not response.head_sent:
+                self.send_error(conn, send)
+            return False
+        finally:
+            if self.access_log:
+                self.log_access(environ, response)
+        return True
+
+    def run_app(self, environ: dict, response: Response) -> None:
+        result = self.app(environ, response.start_response)
+        try:
+            self.send_body(result, response)
+        finally:
+            # PEP 3333: close() is called however the response ended, client gone included.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def send_body(self, result: Iterable[bytes], response: Response) -> None:
+        if type(result) in (list, tuple) and len(result) == 1:
+            response.write_whole(result[0])
+            return
+        for chunk in result:
+            if chunk:
+                response.write(chunk)
+        response.finish()
+
+    def send_error(self, conn: ServerConnection, send: Send) -> None:
+        conn.keep_alive = False
+        try:
+            head = conn.send_response("500 Internal Server Error", ERROR_HEADERS)
+            send(head + conn.send_data(ERROR_BODY) + conn.send_end())
+        except (OSError, ValueError, ProtocolError):
+            pass
+
+    def log_exception(self, environ: dict) -> None:
+        print(
+            f"error serving {environ['REQUEST_METHOD']} {environ['RAW_URI']}:",
+            traceback.format_exc(),
+            sep="\n",
+            file=sys.stderr,
+        )
+
+    def log_access(self, environ: dict, response: Response) -> None:
+        status = (response.status or "-").split(" ", 1)[0]
+        line = f'{environ["REMOTE_ADDR"]} "{environ["REQUEST_METHOD"]} {environ["RAW_URI"]} '
+        print(f'{line}{environ["SERVER_PROTOCOL"]}" {status}', file=sys.stderr, flush=True)
