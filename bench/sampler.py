@@ -1,0 +1,115 @@
+"""Sample the server's and the load generator's process trees with psutil, twice a second.
+
+CPU is counted as CPU-seconds of the whole tree, so a process that appears between two samples is
+included and a child that exits is not lost: once reaped, its time moves into its parent's
+``children_user``/``children_system``, which are counted too. That matters for the fork model,
+whose per-connection children may live shorter than one sampling interval. 100% = one core.
+RSS is summed over the tree (pages shared after fork are counted once per process, so the fork
+model's figure is an upper bound).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import psutil
+
+#: seconds between samples
+INTERVAL_S = 0.5
+
+
+@dataclass
+class TreeReading:
+    """One look at a process tree."""
+
+    cpu_s: float
+    rss_bytes: int
+    procs: int
+    threads: int
+
+
+def read_tree(root_pid: int) -> TreeReading | None:
+    """CPU-seconds, RSS, process and thread counts of ``root_pid`` and all its descendants."""
+    try:
+        root = psutil.Process(root_pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None
+    reading = TreeReading(0.0, 0, 0, 0)
+    for process in processes:
+        try:
+            with process.oneshot():
+                times = process.cpu_times()
+                reading.cpu_s += times.user + times.system + times.children_user
+                reading.cpu_s += times.children_system
+                reading.rss_bytes += process.memory_info().rss
+                reading.threads += process.num_threads()
+        except psutil.Error:  # exited between listing and reading: its time is in its parent now
+            continue
+        reading.procs += 1
+    return reading
+
+
+class Sampler:
+    """Samples two process trees in a background thread until stopped.
+
+    Each sample is a dict with the wall time ``t`` and the server's and generator's CPU% over the
+    interval before it, plus the server's RSS (MB), process and thread counts.
+    """
+
+    def __init__(self, server_pid: int, generator_pid: int, interval_s: float = INTERVAL_S):
+        #: root of the server's process tree
+        self.server_pid = server_pid
+        #: root of the load generator's process tree (Locust master and its workers)
+        self.generator_pid = generator_pid
+        #: seconds between samples
+        self.interval_s = interval_s
+        #: the samples taken so far, oldest first
+        self.samples: list[dict] = []
+        #: set to end the sampling thread
+        self.stopping = threading.Event()
+        #: the background thread
+        self.thread = threading.Thread(target=self.run, name="sampler", daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+    def run(self) -> None:
+        previous = self.read()
+        while not self.stopping.wait(self.interval_s):
+            current = self.read()
+            self.samples.append(sample_between(previous, current))
+            previous = current
+
+    def read(self) -> tuple[float, TreeReading | None, TreeReading | None]:
+        return time.time(), read_tree(self.server_pid), read_tree(self.generator_pid)
+
+
+def sample_between(previous: tuple, current: tuple) -> dict:
+    """The sample dict for the interval between two readings (None where a tree was gone)."""
+    t0, server0, generator0 = previous
+    t1, server1, generator1 = current
+    elapsed = max(t1 - t0, 1e-9)
+    return {
+        "t": t1,
+        "server_cpu_pct": cpu_percent(server0, server1, elapsed),
+        "server_rss_mb": server1.rss_bytes / 2**20 if server1 else None,
+        "server_procs": server1.procs if server1 else 0,
+        "server_threads": server1.threads if server1 else 0,
+        "generator_cpu_pct": cpu_percent(generator0, generator1, elapsed),
+    }
+
+
+def cpu_percent(
+    before: TreeReading | None, after: TreeReading | None, elapsed: float
+) -> float | None:
+    if before is None or after is None:
+        return None
+    return max(after.cpu_s - before.cpu_s, 0.0) / elapsed * 100
