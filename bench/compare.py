@@ -1,0 +1,606 @@
+"""Regression tracking: compare two runs by ratios measured inside each run, never by absolute time.
+
+A CI machine that is twice as slow makes every timing twice as long, and a shared runner drifts by
+10-25% from run to run. Both shift a case and the reference measured beside it in the same run
+together, so this module compares only in-run ratios:
+
+- micro: each case's per-round times ÷ the median of its reference (``extra_info["reference"]``),
+  e.g. full request cycle ÷ raw WSGI, LocalStack ÷ bare ContextVar;
+- load, framework cost: a ``bench.app`` cell's requests/s (each second of the measured window) and
+  p99 (one per repeat) ÷ the same server serving ``bench.rawapp`` in the same run;
+- load, server cost: each of our servers' raw-app requests/s ÷ the null server of the same run
+  when there is one (it does not share our HTTP layer, so a regression there shows), otherwise ÷
+  the geometric mean of our other models (a server falling behind its siblings).
+
+A row regresses only when its median ratio moved past the threshold in the bad direction AND a
+one-sided Mann-Whitney U test on the ratio samples says p < alpha; fewer than MIN_SAMPLES samples
+on either side is "not enough data", never a guess.
+
+Commands: ``compare BASELINE CURRENT`` (exit 0 ok, 1 regressed, 2 unusable input), ``baseline``
+(refresh results/baseline from a smoke run) and ``regress`` (smoke run + compare with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import statistics
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.rundir import RESULTS_ROOT, new_run_dir, write_json
+from bench.stats import bootstrap_ratio_ci, mann_whitney_u
+
+BASELINE_DIR = RESULTS_ROOT / "baseline"
+PROFILE = "smoke"
+
+#: a change smaller than this is "ok" however significant: rounds of one run share the machine's
+#: state, so with hundreds of samples a test finds tiny shifts "significant"; the threshold is
+#: what decides whether a shift matters
+DEFAULT_THRESHOLD = 0.10
+#: a strict level: one smoke run compares ~20 rows, and a false alarm fails CI
+DEFAULT_ALPHA = 0.01
+#: the smallest samples with which the exact one-sided test can reach p < 0.01 at all
+#: (5 vs 5: p = 1/252); fewer is "not enough data"
+MIN_SAMPLES = 5
+#: samples kept per case (chosen evenly over the rounds): what the committed baseline stores, and
+#: what a current run is thinned to so both sides weigh the same
+MAX_SAMPLES = 200
+
+VERDICTS = ("ok", "improved", "REGRESSED", "not enough data", "not significant")
+
+
+class UnusableInput(Exception):
+    """The inputs cannot be compared (missing, unreadable, or measuring different things)."""
+
+
+# --- loading: a run dir, a micro.json, a cells/ dir or one cell file -----------------------------
+
+
+@dataclass(frozen=True)
+class MicroCase:
+    name: str
+    group: str | None
+    is_reference: bool
+    reference: str | None
+    median_s: float
+    iqr_s: float
+    samples_s: list[float]
+
+
+def load_micro(path: Path) -> list[MicroCase]:
+    data = json.loads(path.read_text())
+    return [
+        MicroCase(
+            name=bench["name"],
+            group=bench.get("group"),
+            is_reference=bool(bench["extra_info"].get("is_reference")),
+            reference=bench["extra_info"].get("reference"),
+            median_s=bench["stats"]["median"],
+            iqr_s=bench["stats"]["iqr"],
+            samples_s=list(bench["stats"].get("data") or []),
+        )
+        for bench in data["benchmarks"]
+    ]
+
+
+@dataclass
+class Run:
+    #: what the user named: a run dir or a JSON file
+    source: Path
+    #: the micro cases, or None when the input has no micro.json
+    micro: list[MicroCase] | None = None
+    #: load cell records by cell name, or None when the input has no cells
+    cells: dict[str, dict] | None = None
+    #: the run's meta.json, when there is one
+    meta: dict = field(default_factory=dict)
+
+
+def read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except OSError as error:
+        raise UnusableInput(f"{path}: cannot read ({error.strerror})") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnusableInput(f"{path}: not valid JSON ({error})") from error
+
+
+def read_micro(path: Path) -> list[MicroCase]:
+    read_json(path)  # a clear message for unreadable or invalid JSON first
+    try:
+        return load_micro(path)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UnusableInput(f"{path}: not a pytest-benchmark JSON file ({error!r})") from error
+
+
+def read_cells(paths: list[Path]) -> dict[str, dict]:
+    cells = {}
+    for path in paths:
+        record = read_json(path)
+        if not isinstance(record, dict) or "cell" not in record:
+            raise UnusableInput(f"{path}: not a load cell (no 'cell' key)")
+        cells[record["cell"]] = record
+    return cells
+
+
+def load_run(path: Path) -> Run:
+    """Read what ``path`` holds: a run directory, a cells/ directory, micro.json or a cell file."""
+    path = Path(path)
+    if not path.exists():
+        raise UnusableInput(f"{path}: no such file or directory")
+    if path.is_file():
+        data = read_json(path)
+        if isinstance(data, dict) and "benchmarks" in data:
+            return Run(path, micro=read_micro(path))
+        if isinstance(data, dict) and "cell" in data:
+            return Run(path, cells=read_cells([path]))
+        raise UnusableInput(f"{path}: neither a pytest-benchmark micro.json nor a load cell")
+    run = Run(path)
+    if (path / "micro.json").is_file():
+        run.micro = read_micro(path / "micro.json")
+    cells_dir = path / "cells" if (path / "cells").is_dir() else path
+    cell_files = sorted(cells_dir.glob("*--*.json"))
+    if cell_files:
+        run.cells = read_cells(cell_files)
+    if (path / "meta.json").is_file():
+        meta = read_json(path / "meta.json")
+        run.meta = meta if isinstance(meta, dict) else {}
+    return run
+
+
+# --- in-run ratios --------------------------------------------------------------------------------
+
+
+@dataclass
+class Ratio:
+    #: the row label, also the key in results/history.jsonl
+    name: str
+    #: median of the case ÷ median of its reference; None when either is missing
+    value: float | None
+    #: the case's samples each divided by the reference's median
+    samples: list[float]
+    #: True for times (a rise is a regression), False for requests/s
+    higher_is_worse: bool
+
+
+def thin(samples: list[float], keep: int = MAX_SAMPLES) -> list[float]:
+    """At most ``keep`` samples, chosen evenly over the sequence (rounds drift during a run, so
+    keeping the first ``keep`` would favour the warm start)."""
+    if len(samples) <= keep:
+        return list(samples)
+    step = (len(samples) - 1) / (keep - 1)
+    return [samples[round(index * step)] for index in range(keep)]
+
+
+def ratio(name: str, case: list[float], reference: list[float], higher_is_worse: bool) -> Ratio:
+    if not case or not reference:
+        return Ratio(name, None, [], higher_is_worse)
+    reference_median = statistics.median(reference)
+    samples = [value / reference_median for value in thin(case)]
+    return Ratio(name, statistics.median(case) / reference_median, samples, higher_is_worse)
+
+
+def micro_ratios(cases: list[MicroCase]) -> list[Ratio]:
+    """One ratio per case that names a reference: its per-round times ÷ the reference's median."""
+    by_name = {case.name: case for case in cases}
+    ratios = []
+    for case in cases:
+        if case.reference is None:
+            continue
+        reference = by_name.get(case.reference)
+        if reference is None:
+            raise UnusableInput(
+                f"micro case {case.name}: its reference {case.reference} is missing"
+            )
+        ratios.append(
+            Ratio(
+                f"micro {case.name} / {reference.name}",
+                case.median_s / reference.median_s,
+                [sample / reference.median_s for sample in thin(case.samples_s)],
+                higher_is_worse=True,
+            )
+        )
+    return ratios
+
+
+def rps_series(cell: dict | None) -> list[float]:
+    """Requests/s of every second of every repeat; nothing for a failed or missing cell."""
+    if not cell or cell.get("status") != "ok":
+        return []
+    return [rps for repeat in cell.get("repeats", []) for rps in repeat.get("rps_series", [])]
+
+
+def p99s(cell: dict | None) -> list[float]:
+    if not cell or cell.get("status") != "ok":
+        return []
+    return [repeat["p99_ms"] for repeat in cell.get("repeats", []) if repeat.get("p99_ms")]
+
+
+def cell_key(cell: dict) -> tuple[str, str, str, int]:
+    return cell["server"], cell["app"], cell["scenario"], cell["users"]
+
+
+def raw_reference(index: dict, server: str, scenario: str, users: int) -> dict | None:
+    """The same server serving bench.rawapp: same scenario if measured, else raw plaintext (the
+    raw app serves only /plaintext and /json)."""
+    return index.get((server, "raw", scenario, users)) or index.get(
+        (server, "raw", "plaintext", users)
+    )
+
+
+def framework_ratios(index: dict) -> list[Ratio]:
+    ratios = []
+    for (server, app, scenario, users), cell in sorted(index.items()):
+        if app != "app":
+            continue
+        raw = raw_reference(index, server, scenario, users)
+        label = f"load {server} {scenario} u{users} app/raw"
+        ratios.append(ratio(f"{label} rps", rps_series(cell), rps_series(raw), False))
+        ratios.append(ratio(f"{label} p99", p99s(cell), p99s(raw), True))
+    return ratios
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(value) for value in values))
+
+
+def server_ratios(index: dict) -> list[Ratio]:
+    """Each of our servers' raw-app rps ÷ the null server, or ÷ the geometric mean of the others."""
+    ratios = []
+    for (server, app, scenario, users), cell in sorted(index.items()):
+        if app != "raw" or cell.get("kind") != "ours":
+            continue
+        null_cells = [
+            other
+            for (_, _, other_scenario, other_users), other in index.items()
+            if other.get("model") == "null" and (other_scenario, other_users) == (scenario, users)
+        ]
+        label = f"load {server} {scenario} u{users} raw rps"
+        if null_cells:
+            reference = rps_series(null_cells[0])
+            ratios.append(ratio(f"{label} / null", rps_series(cell), reference, False))
+            continue
+        siblings = [
+            statistics.median(rps_series(other))
+            for (other_server, other_app, other_scenario, other_users), other in index.items()
+            if other.get("kind") == "ours"
+            and other_server != server
+            and other_app == "raw"
+            and (other_scenario, other_users) == (scenario, users)
+            and rps_series(other)
+        ]
+        reference = [geometric_mean(siblings)] if siblings else []
+        ratios.append(ratio(f"{label} / other models", rps_series(cell), reference, False))
+    return ratios
+
+
+def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
+    index = {cell_key(cell): cell for cell in cells.values()}
+    return framework_ratios(index) + server_ratios(index)
+
+
+def in_run_ratios(run: Run) -> list[Ratio]:
+    """Every ratio the run can give: micro cases ÷ references, load cells ÷ reference cells."""
+    return micro_ratios(run.micro or []) + load_ratios(run.cells or {})
+
+
+# --- comparison ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    baseline: float | None
+    current: float | None
+    #: one of VERDICTS
+    verdict: str
+    #: current ÷ baseline - 1
+    change: float | None = None
+    #: 95% bootstrap interval of the change
+    change_ci: tuple[float, float] | None = None
+    #: one-sided Mann-Whitney U p-value, in the direction of the observed change
+    p: float | None = None
+    #: why a row has no verdict from the test (missing data, failed cell)
+    note: str = ""
+
+
+def judge(base: Ratio, current: Ratio, threshold: float, alpha: float) -> Row:
+    """The verdict of one ratio: past the threshold in the bad direction and significant."""
+    row = Row(base.name, base.value, current.value, "not enough data")
+    if base.value is None or current.value is None:
+        row.note = "a cell or its reference has no results"
+        return row
+    row.change = change = current.value / base.value - 1
+    if min(len(base.samples), len(current.samples)) < MIN_SAMPLES:
+        row.note = f"{len(base.samples)} vs {len(current.samples)} samples, need {MIN_SAMPLES}"
+        return row
+    direction = "greater" if change > 0 else "less"
+    p = mann_whitney_u(current.samples, base.samples, direction).p
+    low, high = bootstrap_ratio_ci(base.samples, current.samples)
+    row.p, row.change_ci = p, (low - 1, high - 1)
+    worse_by = change if base.higher_is_worse else -change
+    if abs(worse_by) <= threshold:
+        row.verdict = "ok"
+    elif p >= alpha:
+        row.verdict = "not significant"
+    else:
+        row.verdict = "REGRESSED" if worse_by > 0 else "improved"
+    return row
+
+
+def same_names(kind: str, baseline: set[str], current: set[str]) -> None:
+    if baseline != current:
+        only_base = ", ".join(sorted(baseline - current)) or "-"
+        only_current = ", ".join(sorted(current - baseline)) or "-"
+        raise UnusableInput(
+            f"different {kind} sets: only in baseline: {only_base}; only in current: {only_current}"
+        )
+
+
+def check_comparable(baseline: Run, current: Run) -> None:
+    for kind, base_part, current_part in (
+        ("micro results", baseline.micro, current.micro),
+        ("load cells", baseline.cells, current.cells),
+    ):
+        if (base_part is None) != (current_part is None):
+            lacking = "current" if current_part is None else "baseline"
+            raise UnusableInput(f"only one side has {kind}: {lacking} has none")
+    if baseline.micro is None and baseline.cells is None:
+        raise UnusableInput(f"{baseline.source}: no micro.json and no load cells")
+    if baseline.micro is not None:
+        same_names("micro case", {c.name for c in baseline.micro}, {c.name for c in current.micro})
+    if baseline.cells is not None:
+        same_names("load cell", set(baseline.cells), set(current.cells))
+
+
+def failed_cell_rows(baseline: Run, current: Run) -> list[Row]:
+    """A cell that ran in the baseline and fails now is a regression: the server stopped serving."""
+    rows = []
+    for name, cell in sorted((current.cells or {}).items()):
+        if cell.get("status") != "ok" and baseline.cells[name].get("status") == "ok":
+            reason = (cell.get("error") or "failed").splitlines()[0]
+            rows.append(Row(f"load {name} status", None, None, "REGRESSED", note=reason))
+    return rows
+
+
+def compare_runs(
+    baseline: Run,
+    current: Run,
+    threshold: float = DEFAULT_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+) -> list[Row]:
+    """One row per in-run ratio, plus one per cell that failed only in ``current``."""
+    check_comparable(baseline, current)
+    current_ratios = {r.name: r for r in in_run_ratios(current)}
+    rows = [
+        judge(base, current_ratios[base.name], threshold, alpha)
+        for base in in_run_ratios(baseline)
+        if base.name in current_ratios
+    ]
+    return rows + failed_cell_rows(baseline, current)
+
+
+def exit_code(rows: list[Row]) -> int:
+    return 1 if any(row.verdict == "REGRESSED" for row in rows) else 0
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
+def table_cells(row: Row) -> list[str]:
+    interval = "-" if row.change_ci is None else f"{row.change_ci[0]:+.0%}..{row.change_ci[1]:+.0%}"
+    p = "-" if row.p is None else f"{row.p:.2g}"
+    verdict = f"{row.verdict} ({row.note})" if row.note else row.verdict
+    return [
+        row.name,
+        number(row.baseline),
+        number(row.current),
+        percent(row.change),
+        interval,
+        p,
+        verdict,
+    ]
+
+
+def format_table(rows: list[Row], threshold: float, alpha: float) -> str:
+    header = ["ratio", "baseline", "current", "change", "95% CI", "p", "verdict"]
+    lines = [header] + [table_cells(row) for row in rows]
+    widths = [max(len(line[column]) for line in lines) for column in range(len(header) - 1)]
+    text = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False))
+        + "  "
+        + line[-1]
+        for line in lines
+    ]
+    regressed = sum(row.verdict == "REGRESSED" for row in rows)
+    text.append(
+        f"threshold {threshold:.0%}, one-sided Mann-Whitney U p < {alpha:g}, "
+        f"at least {MIN_SAMPLES} samples a side: {regressed} regressed of {len(rows)} rows"
+    )
+    return "\n".join(text)
+
+
+def describe(run: Run) -> str:
+    meta = run.meta
+    details = ", ".join(str(meta[key]) for key in ("commit", "date", "machine") if meta.get(key))
+    return f"{run.source}" + (f" ({details})" if details else "")
+
+
+def compare_and_print(
+    baseline_path: Path, current_path: Path, threshold: float, alpha: float
+) -> tuple[int, list[Row]]:
+    baseline, current = load_run(baseline_path), load_run(current_path)
+    rows = compare_runs(baseline, current, threshold, alpha)
+    print(f"baseline: {describe(baseline)}\ncurrent:  {describe(current)}\n")
+    print(format_table(rows, threshold, alpha))
+    return exit_code(rows), rows
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def threshold_arg(text: str) -> float:
+    """``10%`` or ``0.1``: both mean ten percent."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"threshold must look like 10% or 0.1, not {text!r}")
+    return value
+
+
+def add_judging_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threshold",
+        type=threshold_arg,
+        default=DEFAULT_THRESHOLD,
+        help="smallest change that counts, e.g. 10%% or 0.1 (default 10%%)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help="significance level of the Mann-Whitney U test (default 0.01)",
+    )
+
+
+def fail(command: str, error: Exception) -> int:
+    print(f"bench {command}: error: {error}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bench compare BASELINE CURRENT [--threshold 10%]``"""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench compare",
+        description="Compare two runs by in-run ratios. Exit 0: no regression, 1: regressed, "
+        "2: unusable input.",
+    )
+    parser.add_argument("baseline", type=Path, help="run dir, micro.json, cells/ dir or cell file")
+    parser.add_argument("current", type=Path, help="the same kind of input as BASELINE")
+    add_judging_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        code, _ = compare_and_print(args.baseline, args.current, args.threshold, args.alpha)
+    except UnusableInput as error:
+        return fail("compare", error)
+    return code
+
+
+# --- the committed baseline ----------------------------------------------------------------------
+
+
+def trimmed_micro(path: Path) -> dict:
+    """micro.json with each case's per-round data thinned to MAX_SAMPLES (evenly chosen), so the
+    committed file stays small; the summary stats (median, iqr) are kept from all rounds."""
+    data = read_json(path)
+    for bench in data["benchmarks"]:
+        bench["stats"]["data"] = thin(bench["stats"].get("data") or [])
+    data["bench_baseline"] = {"samples_per_case": f"at most {MAX_SAMPLES}, evenly chosen"}
+    return data
+
+
+def write_baseline(run_dir: Path, dest: Path) -> list[str]:
+    """Replace ``dest`` with the run's micro.json (trimmed), cells/, meta.json and summary.json."""
+    staging = dest.with_name(f".{dest.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "cells").mkdir(parents=True)
+    write_json(staging / "micro.json", trimmed_micro(run_dir / "micro.json"))
+    for cell in sorted((run_dir / "cells").glob("*.json")):
+        shutil.copy2(cell, staging / "cells" / cell.name)
+    for name in ("meta.json", "summary.json"):
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, staging / name)
+    shutil.rmtree(dest, ignore_errors=True)
+    staging.rename(dest)
+    return sorted(str(path.relative_to(dest)) for path in dest.rglob("*") if path.is_file())
+
+
+def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
+    """Make ``run_dir`` the baseline; prints how it compares with the one it replaces."""
+    new = load_run(run_dir)
+    if new.micro is None or new.cells is None:
+        raise UnusableInput(f"{run_dir}: a baseline needs both micro.json and cells/")
+    if dest.exists():
+        try:
+            rows = compare_runs(load_run(dest), new)
+            print(f"what changed against the old baseline ({dest}):")
+            print(format_table(rows, DEFAULT_THRESHOLD, DEFAULT_ALPHA))
+        except UnusableInput as error:
+            print(f"the old baseline is not comparable ({error}); replacing it")
+    files = write_baseline(run_dir, dest)
+    print(f"\nwrote {dest} from {run_dir}: {', '.join(files[:3])} and {len(files) - 3} more")
+    return files
+
+
+def smoke_run(label: str) -> Path:
+    """A fresh run dir with the smoke micro and load results (what baseline and regress measure)."""
+    # imported here: the runner pulls in Locust and psutil, which `bench compare` never needs
+    from bench.history import append_run
+    from bench.micro.cli import run_micro
+    from bench.runner import run_load
+
+    run_dir = new_run_dir(label=label)
+    print(f"run dir: {run_dir}", flush=True)
+    micro_code = run_micro(run_dir, PROFILE)
+    if micro_code != 0:
+        raise UnusableInput(f"the micro benchmarks failed (pytest exit code {micro_code})")
+    run_load(run_dir, PROFILE)
+    append_run(run_dir)
+    return run_dir
+
+
+def baseline_main(argv: list[str]) -> int:
+    """``python -m bench baseline [--from RUN_DIR]``: deliberately refresh results/baseline."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench baseline",
+        description="Refresh the committed baseline from a new smoke run (or an existing run dir).",
+    )
+    parser.add_argument(
+        "--from",
+        dest="run_dir",
+        type=Path,
+        help="use this run dir instead of measuring a new smoke run",
+    )
+    parser.add_argument("--dest", type=Path, default=BASELINE_DIR, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        refresh_baseline(args.run_dir or smoke_run("baseline"), args.dest)
+    except UnusableInput as error:
+        return fail("baseline", error)
+    return 0
+
+
+def regress_main(argv: list[str]) -> int:
+    """``python -m bench regress``: smoke micro + smoke load, compared with results/baseline."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench regress",
+        description="Measure a smoke run and compare it with the baseline. Exit 0: no regression, "
+        "1: regressed, 2: unusable input.",
+    )
+    parser.add_argument("--baseline", type=Path, default=BASELINE_DIR)
+    add_judging_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        baseline = load_run(args.baseline)  # fail before spending a minute measuring
+        if baseline.micro is None or baseline.cells is None:
+            raise UnusableInput(f"{args.baseline}: a baseline needs both micro.json and cells/")
+        run_dir = smoke_run("regress")
+        code, rows = compare_and_print(args.baseline, run_dir, args.threshold, args.alpha)
+    except UnusableInput as error:
+        return fail("regress", error)
+    write_json(run_dir / "compare.json", [asdict(row) for row in rows])
+    print(f"\n{run_dir}: {'REGRESSED' if code else 'no regression'}")
+    return code
