@@ -160,12 +160,11 @@ class _HeadScanner:
     as it is too long instead of being buffered.
     """
 
-    def __init__(self, limits: Limits, first_line_limit: int, first_line_status: int) -> None:
+    def __init__(self, limits: Limits, *, request_line: bool) -> None:
         #: the limits to enforce
         self.limits = limits
-        #: longest allowed first line, and the status when it is longer (414 for request lines)
-        self.first_line_limit = first_line_limit
-        self.first_line_status = first_line_status
+        #: the first line is a request line (414 when too long) rather than a field (431)
+        self.request_line = request_line
         #: how many bytes of the buffer have been searched already
         self.scanned = 0
         #: where the line being received starts, and how many lines have ended so far
@@ -190,22 +189,20 @@ class _HeadScanner:
         ended = buf.count(b"\r\n", fresh)
         if ended:
             if self.lines == 0:
-                self._check_line_length(buf.find(b"\r\n", fresh), True)
+                self._check_line_length(buf.find(b"\r\n", fresh))
             self.lines += ended
             self.line_start = buf.rfind(b"\r\n", fresh) + 2
-            if self.lines > self.limits.max_header_count + 1:
+            if self.lines - self.request_line > self.limits.max_header_count:
                 raise ProtocolError(431, "too many header fields")
-        self._check_line_length(len(buf) - self.line_start, self.lines == 0)
+        # A trailing CR may be the start of the line's CRLF: it does not count towards its length.
+        self._check_line_length(len(buf) - self.line_start - (buf[-1:] == b"\r"))
 
-    def _check_line_length(self, length: int, first: bool) -> None:
-        if first and length > self.first_line_limit:
-            raise ProtocolError(self.first_line_status, _first_line_message(self.first_line_status))
-        if not first and length > self.limits.max_header_field:
+    def _check_line_length(self, length: int) -> None:
+        if self.lines == 0 and self.request_line:
+            if length > self.limits.max_request_line:
+                raise ProtocolError(414, "request line too long")
+        elif length > self.limits.max_header_field:
             raise ProtocolError(431, "header field too large")
-
-
-def _first_line_message(status: int) -> str:
-    return "request line too long" if status == 414 else "header field too large"
 
 
 def parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
@@ -353,7 +350,9 @@ class _ContentLengthReader:
             return EndOfMessage()
         if not buf:
             return None
-        return Data(_take(buf, self.remaining))
+        data = _take(buf, self.remaining)
+        self.remaining -= len(data)
+        return Data(data)
 
 
 class _ChunkedReader:
@@ -413,8 +412,7 @@ class _ChunkedReader:
         del buf[: end + 2]
         self.total += size
         if size == 0:
-            limits = self.limits
-            self.trailers = _HeadScanner(limits, limits.max_header_field, 431)
+            self.trailers = _HeadScanner(self.limits, request_line=False)
         self.chunk_left = size
         return True
 
@@ -580,7 +578,7 @@ class ServerConnection:
         #: the error that killed the connection, raised again on every later next_event()
         self._error: ProtocolError | None = None
         #: finds the end of the next request head
-        self._head = _HeadScanner(self.limits, self.limits.max_request_line, 414)
+        self._head = _HeadScanner(self.limits, request_line=True)
         #: reads the current body; None while reading a head
         self._body: _ContentLengthReader | _ChunkedReader | None = None
         #: the request's EndOfMessage was returned; only start_next_cycle() moves on
@@ -700,7 +698,7 @@ class ServerConnection:
             raise RuntimeError("start_next_cycle() needs keep_alive and a complete request")
         self.request = None
         self.expects_continue = False
-        self._head = _HeadScanner(self.limits, self.limits.max_request_line, 414)
+        self._head = _HeadScanner(self.limits, request_line=True)
         self._body = None
         self._request_done = False
         self._response_framing = ""
