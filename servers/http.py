@@ -22,7 +22,8 @@ Rules it enforces (gunicorn is the bar):
   unless ``Connection: close``, and on for 1.0 only with ``Connection: keep-alive``.
 - Lines end with CRLF. A bare LF anywhere in a head is rejected with 400 rather than tolerated,
   as gunicorn does: two parsers that disagree on line ends are how requests get smuggled.
-  Empty lines before a request are skipped.
+  Empty lines before a request are skipped. Request targets must be visible ASCII (clients
+  percent-encode anything else), so the adapter can decode them without guessing.
 - Request bodies are framed by Content-Length or by chunked (trailers are returned in
   :class:`EndOfMessage`); a request with neither has no body. Identical duplicate Content-Length
   headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400.
@@ -205,7 +206,7 @@ class _HeadScanner:
             raise ProtocolError(431, "header field too large")
 
 
-def parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
@@ -234,7 +235,7 @@ def _reject_request_line(line: bytes) -> None:
     raise ProtocolError(400, "invalid request target")
 
 
-def parse_header_lines(lines: list[bytes], limits: Limits) -> list[tuple[str, str]]:
+def _parse_header_lines(lines: list[bytes], limits: Limits) -> list[tuple[str, str]]:
     """``(lower-case name, stripped latin-1 value)`` pairs of header (or trailer) lines."""
     if len(lines) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
@@ -276,7 +277,7 @@ class _Framing:
     expects_continue: bool
 
 
-def request_framing(request: Request, limits: Limits) -> _Framing:
+def _request_framing(request: Request, limits: Limits) -> _Framing:
     """Decide body framing and keep-alive from the head, rejecting what RFC 9112 forbids."""
     seen: dict[str, list[str]] = {}
     for name, value in request.headers:
@@ -427,7 +428,7 @@ class _ChunkedReader:
             raise ProtocolError(431, "trailer section too large")
         lines = bytes(buf[:end]).split(b"\r\n")
         del buf[: end + 4]
-        return EndOfMessage(parse_header_lines(lines, self.limits))
+        return EndOfMessage(_parse_header_lines(lines, self.limits))
 
 
 def _take(buf: bytearray, most: int) -> bytes:
@@ -633,9 +634,9 @@ class ServerConnection:
             raise ProtocolError(431, "request header section too large")
         lines = bytes(buf[:end]).split(b"\r\n")
         del buf[: end + 4]
-        method, target, version = parse_request_line(lines[0], self.limits)
-        request = Request(method, target, version, parse_header_lines(lines[1:], self.limits))
-        framing = request_framing(request, self.limits)
+        method, target, version = _parse_request_line(lines[0], self.limits)
+        request = Request(method, target, version, _parse_header_lines(lines[1:], self.limits))
+        framing = _request_framing(request, self.limits)
         self.request = request
         self.keep_alive = framing.keep_alive
         self.expects_continue = framing.expects_continue and not buf

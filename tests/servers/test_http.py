@@ -36,10 +36,14 @@ def bytewise(raw: bytes) -> list[bytes]:
     return [raw[i : i + 1] for i in range(len(raw))]
 
 
+def split_at(raw: bytes, cuts: list[int]) -> list[bytes]:
+    cuts = sorted({c % (len(raw) + 1) for c in cuts})
+    return [raw[a:b] for a, b in pairwise([0, *cuts, len(raw)]) if raw[a:b]]
+
+
 def random_splits(raw: bytes, seed: int) -> list[bytes]:
     rng = random.Random(seed)
-    cuts = sorted(rng.sample(range(1, len(raw)), min(len(raw) - 1, rng.randint(1, 8))))
-    return [raw[a:b] for a, b in pairwise([0, *cuts, len(raw)])]
+    return split_at(raw, [rng.randrange(len(raw) + 1) for _ in range(rng.randint(1, 8))])
 
 
 SPLITS = {
@@ -146,6 +150,18 @@ VALID = {
         b"\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
         [get(), EndOfMessage(), ("keep_alive", True)],
     ),
+    "stray-crlf-after-a-body-before-the-next-request": (
+        b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx\r\nGET /2 HTTP/1.1\r\n\r\n",
+        [
+            Request("POST", "/", "1.1", [("content-length", "1")]),
+            Data(b"x"),
+            EndOfMessage(),
+            ("keep_alive", True),
+            get("/2", headers=[]),
+            EndOfMessage(),
+            ("keep_alive", True),
+        ],
+    ),
     "http10-no-keep-alive": (
         b"GET / HTTP/1.0\r\n\r\n",
         [get(headers=[], version="1.0"), EndOfMessage(), ("keep_alive", False)],
@@ -219,6 +235,13 @@ VALID = {
 def test_valid_request_gives_the_same_events_however_it_arrives(name: str, split: str) -> None:
     raw, expected = VALID[name]
     assert drive(SPLITS[split](raw)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(VALID)), st.lists(st.integers(0, 400), max_size=12))
+def test_valid_request_in_any_split_gives_the_same_events(name: str, cuts: list[int]) -> None:
+    raw, expected = VALID[name]
+    assert drive(split_at(raw, cuts)) == expected
 
 
 def test_request_line_and_field_exactly_at_the_limits_are_accepted() -> None:
@@ -864,11 +887,6 @@ def mutated(raw: bytes, data: st.DataObject) -> bytes:
 
 
 INTERESTING = [b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b";", b",", b"0", b"\x00", b"\xff"]
-
-
-def split_at(raw: bytes, cuts: list[int]) -> list[bytes]:
-    cuts = sorted({c % (len(raw) + 1) for c in cuts})
-    return [raw[a:b] for a, b in pairwise([0, *cuts, len(raw)]) if raw[a:b]]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
