@@ -835,6 +835,18 @@ def test_invalid_response_heads_raise_value_error(status: str, headers: list) ->
         conn.send_response(status, headers)
 
 
+def test_a_refused_head_changes_nothing_so_a_500_can_follow() -> None:
+    conn = ServerConnection()
+    conn.receive_data(GET11)
+    conn.next_event(), conn.next_event()
+    with pytest.raises(ValueError):
+        conn.send_response("200 OK", [("Content-Length", "5"), ("X", "a\r\nb")])
+    assert conn.keep_alive is True
+    head = conn.send_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+    assert b"\r\nX:" not in head and b"Content-Length: 5" not in head
+    assert conn.send_data(b"oops") + conn.send_end() == b"4\r\noops\r\n0\r\n\r\n"
+
+
 def test_keep_alive_cycle_serves_three_requests_on_one_connection() -> None:
     conn = ServerConnection()
     conn.receive_data(GET11 * 3)
