@@ -247,33 +247,32 @@ def geometric_mean(values: list[float]) -> float:
     return math.exp(statistics.fmean(math.log(value) for value in values))
 
 
+def server_reference(index: dict, server: str, scenario: str, users: int) -> tuple[str, list]:
+    """The null server's rps series at the same scenario and users; without one, the geometric
+    mean of the other models' median raw rps (one value: the reference of a single run)."""
+    peers = [cell for (_, _, *where), cell in index.items() if where == [scenario, users]]
+    null = [cell for cell in peers if cell.get("model") == "null"]
+    if null:
+        return "null", rps_series(null[0])
+    siblings = [
+        statistics.median(rps_series(cell))
+        for cell in peers
+        if cell.get("kind") == "ours"
+        and cell["app"] == "raw"
+        and cell["server"] != server
+        and rps_series(cell)
+    ]
+    return "others", [geometric_mean(siblings)] if siblings else []
+
+
 def server_ratios(index: dict) -> list[Ratio]:
-    """Each of our servers' raw-app rps ÷ the null server, or ÷ the geometric mean of the others."""
+    """Each of our servers' raw-app rps ÷ the reference server of the same run."""
     ratios = []
     for (server, app, scenario, users), cell in sorted(index.items()):
-        if app != "raw" or cell.get("kind") != "ours":
-            continue
-        null_cells = [
-            other
-            for (_, _, other_scenario, other_users), other in index.items()
-            if other.get("model") == "null" and (other_scenario, other_users) == (scenario, users)
-        ]
-        label = f"load {server} {scenario} u{users} raw rps"
-        if null_cells:
-            reference = rps_series(null_cells[0])
-            ratios.append(ratio(f"{label} / null", rps_series(cell), reference, False))
-            continue
-        siblings = [
-            statistics.median(rps_series(other))
-            for (other_server, other_app, other_scenario, other_users), other in index.items()
-            if other.get("kind") == "ours"
-            and other_server != server
-            and other_app == "raw"
-            and (other_scenario, other_users) == (scenario, users)
-            and rps_series(other)
-        ]
-        reference = [geometric_mean(siblings)] if siblings else []
-        ratios.append(ratio(f"{label} / other models", rps_series(cell), reference, False))
+        if app == "raw" and cell.get("kind") == "ours":
+            name, reference = server_reference(index, server, scenario, users)
+            label = f"load {server} {scenario} u{users} raw/{name} rps"
+            ratios.append(ratio(label, rps_series(cell), reference, False))
     return ratios
 
 
