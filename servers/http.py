@@ -171,6 +171,17 @@ class _HeadScanner:
         #: where the line being received starts, and how many lines have ended so far
         self.line_start = 0
         self.lines = 0
+        #: bytes of empty lines skipped before a request line; bounded like the head itself
+        self.skipped = 0
+
+    def skip_empty_lines(self, buf: bytearray) -> None:
+        """Drop the empty lines some clients send before a request (e.g. after a POST body)."""
+        empty = _LEADING_EMPTY_LINES.match(buf)
+        if empty:
+            self.skipped += empty.end()
+            if self.skipped > self.limits.max_head_bytes:
+                raise ProtocolError(400, "too many empty lines before the request")
+            del buf[: empty.end()]
 
     def find_end(self, buf: bytearray) -> int:
         """Index of the ending CRLFCRLF, or -1 when the head is not complete yet."""
@@ -622,9 +633,7 @@ class ServerConnection:
     def _read_head(self) -> Request | None:
         buf = self._buf
         if self._head.scanned == 0:
-            skipped = _LEADING_EMPTY_LINES.match(buf)
-            if skipped:
-                del buf[: skipped.end()]
+            self._head.skip_empty_lines(buf)
             if len(buf) < 2:
                 return None
         end = self._head.find_end(buf)
