@@ -3,8 +3,8 @@
 Each endpoint stands for one kind of load: ``/plaintext`` and ``/json`` the framework's floor,
 ``/fortunes`` a database read plus an escaped template, ``/session`` a signed-cookie round trip,
 ``/io`` a blocking downstream call, ``/cpu`` pure-Python work, ``/bytes`` a large body,
-``/stream`` an unsized body and ``/static/<file>`` a file. Query values are bounded; anything
-else is a 400.
+``/stream`` an unsized body, and ``/static/<file>`` a file of bench/static (served by the
+framework's own static route, as in Flask 0.1). Query values are bounded; anything else is a 400.
 
 ``BENCH_INJECT_DELAY_US=N`` (read at import) adds a before-request hook that busy-waits N µs: a
 deliberate, known regression for demonstrating `bench compare`.
@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from werkzeug.exceptions import BadRequest
-from werkzeug.utils import send_from_directory
 
 from bench.fortunes import sorted_fortunes
 from framework import Flask, Response, jsonify, render_template, request, session
-
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 #: the /cpu work is a sum of squares modulo this prime: cheap per step, checkable in closed form
 CPU_MODULUS = 1_000_000_007
@@ -101,12 +97,6 @@ def stream_chunks():
 @app.route("/stream")
 def stream():
     return Response(stream_chunks(), mimetype="text/plain")
-
-
-@app.route("/static/<path:filename>")
-def static_file(filename):
-    # send_from_directory refuses paths that escape the directory (../, absolute) with a 404
-    return send_from_directory(STATIC_DIR, filename, request.environ)
 
 
 def busy_wait_hook(microseconds: int):

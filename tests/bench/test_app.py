@@ -188,11 +188,7 @@ def test_static_missing_or_outside_is_a_404(client, path):
 
 def test_no_delay_hook_without_the_env_var():
     assert app_module.INJECT_DELAY_US == 0 or "BENCH_INJECT_DELAY_US" in os.environ
-    assert not any(hook.__name__ == "inject_delay" for hook in before_request_hooks(app))
-
-
-def before_request_hooks(application) -> list:
-    return list(application.before_request_funcs)
+    assert not any(hook.__name__ == "inject_delay" for hook in app.before_request_funcs)
 
 
 def test_delay_hook_is_installed_when_the_env_var_is_set(tmp_path):

@@ -1,0 +1,123 @@
+"""`python -m bench micro [--profile smoke|quick|full] [--run-dir DIR]`.
+
+Runs the cases in a pytest subprocess (so the timed process is fresh and holds nothing but the
+cases), pinned to one core when there are two or more, then prints the ratio table and draws
+micro.png from the JSON it wrote.
+
+GC stays enabled while timing: a framework that allocates more pays for more collections in
+production too, and the median and IQR are robust to the odd collection landing in a round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.micro.plot import draw_micro_chart
+from bench.micro.results import load_micro
+from bench.micro.table import ratio_table
+from bench.rundir import machine_meta, new_run_dir, write_json
+
+MICRO_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = MICRO_DIR.parent.parent
+
+#: pytest-benchmark options per profile. Rounds last at least min-time so the timer's resolution
+#: and the per-round overhead vanish; max-time bounds each case (about 60 cases in all).
+PROFILES = {
+    "smoke": [
+        "--benchmark-min-time=0.0005",
+        "--benchmark-max-time=0.25",
+        "--benchmark-min-rounds=5",
+        "--benchmark-warmup=off",
+    ],
+    "quick": [
+        "--benchmark-min-time=0.0005",
+        "--benchmark-max-time=1.0",
+        "--benchmark-min-rounds=10",
+        "--benchmark-warmup=on",
+        "--benchmark-warmup-iterations=2000",
+    ],
+    "full": [
+        "--benchmark-min-time=0.001",
+        "--benchmark-max-time=3.0",
+        "--benchmark-min-rounds=20",
+        "--benchmark-warmup=on",
+        "--benchmark-warmup-iterations=20000",
+    ],
+}
+
+
+def pytest_command(json_path: Path, profile: str, select: str | None = None) -> list[str]:
+    """The pytest invocation that collects only bench/micro's ``bench_*.py`` cases (those
+    matching the ``-k`` expression ``select`` when given)."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(MICRO_DIR),
+        "-o",
+        "python_files=bench_*.py",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--benchmark-json={json_path}",
+        "--benchmark-save-data",
+        "--benchmark-quiet",
+        *PROFILES[profile],
+        *(["-k", select] if select else []),
+    ]
+
+
+def benchmark_core() -> int | None:
+    """The core the timed process runs on: the last allowed one, or None with fewer than two."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    return allowed[-1] if len(allowed) >= 2 else None
+
+
+def run_pytest(command: list[str], core: int | None, profile: str) -> int:
+    env = {**os.environ, "BENCH_MICRO_PROFILE": profile, "MPLBACKEND": "Agg"}
+    if core is not None:
+        env["BENCH_MICRO_CORE"] = str(core)
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=env, preexec_fn=pin).returncode
+
+
+def run_micro(run_dir: Path, profile: str, *, select: str | None = None) -> int:
+    """Time every case into run_dir/micro.json, print the ratio table, draw run_dir/micro.png.
+
+    Returns pytest's exit code (non-zero when a case failed its own correctness check).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "meta.json").exists():
+        write_json(run_dir / "meta.json", {**machine_meta(), "profile": profile})
+    json_path = run_dir / "micro.json"
+    core = benchmark_core()
+    print(
+        f"micro ({profile}): timing on core {core if core is not None else 'any'} ...", flush=True
+    )
+    exit_code = run_pytest(pytest_command(json_path, profile, select), core, profile)
+    if not json_path.exists():
+        print(f"micro: pytest exited {exit_code} without writing {json_path}", file=sys.stderr)
+        return exit_code or 1
+    cases = load_micro(json_path)
+    print(ratio_table(cases))
+    chart = draw_micro_chart(cases, run_dir / "micro.png", title=f"microbenchmarks ({profile})")
+    print(f"micro: {json_path}\nmicro: {chart}")
+    return exit_code
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench micro", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument(
+        "--run-dir", type=Path, help="write into this directory (default: a new run)"
+    )
+    parser.add_argument("-k", dest="select", metavar="EXPR", help="only cases matching EXPR")
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir or new_run_dir(label="micro")
+    return run_micro(run_dir, args.profile, select=args.select)
