@@ -86,10 +86,11 @@ class Profile:
     budget_s: float
 
 
-#: seconds a cell costs beyond its load: server start and probe, Locust's start-up (gevent import)
-#: and shutdown; measured on a busy 2-core machine, see tests/bench/test_profiles.py
-CELL_OVERHEAD_S = 2.5
-REPEAT_OVERHEAD_S = 2.0
+#: seconds a cell costs beyond its load: server start, probe and stop
+CELL_OVERHEAD_S = 1.0
+#: seconds a repeat costs beyond warm-up + duration: Locust's start-up (gevent import) and exit.
+#: Measured: a smoke cell took 4 s for 3 s of load on a busy 2-core machine; 1.5 leaves a margin.
+REPEAT_OVERHEAD_S = 1.5
 
 PROFILES = {
     profile.name: profile
