@@ -34,7 +34,8 @@ Rules it enforces (gunicorn is the bar):
   close-delimited on 1.0. HEAD, 1xx, 204 and 304 responses carry no body: ``send_data`` returns
   ``b""`` for them. A ``Date`` header is added (formatted once per second); the app's own
   ``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and this layer writes
-  the one that goes out.
+  the one that goes out. An app's Transfer-Encoding is refused (ValueError: framing is the
+  server's job); a body longer than its Content-Length is cut, a shorter one ends the connection.
 - Every bad input raises :class:`ProtocolError` with the status to answer;
   :meth:`~ServerConnection.error_response` turns it into a complete response after which the
   connection must be closed. Limits (:class:`Limits`) are enforced while the head is still
