@@ -175,6 +175,17 @@ class BlockingServer(BaseServer):
     selector_class = getattr(selectors, "PollSelector", selectors.SelectSelector)
     #: may a connection carry more than one request
     keep_alive = True
+    #: the connection this thread serves inline (poll, a fork child), so a stop can end it
+    current: socket.socket | None = None
+
+    def request_stop(self, *_signal_args) -> None:
+        super().request_stop()
+        # An idle connection waits in recv: shut it down for reading and it ends at once, while
+        # a request already inside the app still gets its response written.
+        current = self.current
+        if current is not None:
+            with contextlib.suppress(OSError):
+                current.shutdown(socket.SHUT_RD)
 
     def run(self) -> None:
         self.accept_loop()
@@ -211,6 +222,15 @@ class BlockingServer(BaseServer):
 
     def finish_connections(self) -> None:
         """After the loop: let in-flight requests finish, up to graceful_timeout."""
+
+    def serve_inline(self, sock: socket.socket, addr: tuple) -> None:
+        self.current = sock
+        try:
+            if not self.stopping:  # a stop that came before ``current`` was set
+                self.serve_connection(sock, addr)
+        finally:
+            self.current = None
+            sock.close()
 
     def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
         conn = ServerConnection(self.limits)

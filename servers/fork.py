@@ -54,8 +54,6 @@ class ForkServer(BlockingServer):
         self.workers = workers
         #: pids of live children
         self.children: set[int] = set()
-        #: in a child: the connection being served, so SIGTERM can end it
-        self.current: socket.socket | None = None
         #: True in a prefork worker (which serves inline instead of forking)
         self.in_worker = False
 
@@ -81,7 +79,7 @@ class ForkServer(BlockingServer):
         if self.stopping:
             sock.close()
             return
-        pid = self.fork_child(lambda: self.serve_inline(sock, addr))
+        pid = self.fork_child(lambda: self.serve_child(sock, addr))
         sock.close()
         self.children.add(pid)
 
@@ -158,25 +156,11 @@ class ForkServer(BlockingServer):
         self.waker = Waker()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, self.stop_child)
+        signal.signal(signal.SIGTERM, self.request_stop)
 
-    def stop_child(self, *_signal_args) -> None:
-        self.request_stop()
-        if self.current is not None:
-            with contextlib.suppress(OSError):
-                self.current.shutdown(socket.SHUT_RD)
-
-    def serve_inline(self, sock: socket.socket, addr: tuple) -> None:
-        if not self.in_worker:
-            self.socket.close()
-        self.current = sock
-        if self.stopping:  # SIGTERM arrived before ``current`` was set
-            sock.close()
-            return
-        try:
-            self.serve_connection(sock, addr)
-        finally:
-            self.current = None
+    def serve_child(self, sock: socket.socket, addr: tuple) -> None:
+        self.socket.close()  # a per-connection child never accepts
+        self.serve_inline(sock, addr)
 
     def run_worker(self) -> None:
         self.in_worker = True

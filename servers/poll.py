@@ -32,4 +32,4 @@ class PollServer(BlockingServer):
         self.keep_alive = keep_alive
 
     def process_connection(self, sock: socket.socket, addr: tuple) -> None:
-        self.serve_connection(sock, addr)
+        self.serve_inline(sock, addr)

@@ -103,8 +103,11 @@ class Response:
 
     def write(self, data: bytes) -> None:
         """PEP 3333's ``write()`` callable, also used for each chunk of the app's iterable."""
-        framed = self.conn.send_data(data)
-        self.send(framed if self.head_sent else self.head() + framed)
+        if self.head_sent:
+            self.send(self.conn.send_data(data))
+        else:
+            head = self.head()  # first: it picks the framing send_data applies
+            self.send(head + self.conn.send_data(data))
 
     def write_whole(self, body: bytes) -> None:
         """The app's body is one piece: send it sized, with the head, in one call."""

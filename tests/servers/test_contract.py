@@ -1,0 +1,564 @@
+"""The contract every model keeps, checked over real sockets on 127.0.0.1 for all four.
+
+Servers run in-process (``make_server`` + a background thread) except where signals are the
+point, which start ``python -m servers`` as a subprocess. ``app`` below is importable as
+``tests.servers.test_contract:app`` for those subprocesses and for the per-model test modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import psutil
+import pytest
+
+from servers import make_server
+
+MODELS = ("poll", "threaded", "fork", "epoll")
+#: one line the close() of a tracked response writes, so forked children can report it too
+TRACK_ENV = "SERVERS_TEST_TRACK_DIR"
+HELLO = b"Hello, World!"
+MIB = 1024 * 1024
+APP_SPEC = "tests.servers.test_contract:app"
+
+
+# -- the app under test ------------------------------------------------------------------------
+
+
+class Tracked:
+    """An iterable whose close() leaves a file behind, even when a forked child calls it."""
+
+    def __init__(self, chunks, name: str) -> None:
+        self.chunks = chunks
+        self.name = name
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        track_dir = os.environ.get(TRACK_ENV)
+        if track_dir:
+            Path(track_dir, self.name).write_text("closed")
+
+
+def stream_chunks(count: int, size: int):
+    for _ in range(count):
+        yield b"x" * size
+
+
+def failing_stream():
+    yield b"partial"
+    raise RuntimeError("secret detail")
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    query = {k: v[0] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
+    text = [("Content-Type", "text/plain")]
+    if path == "/":
+        start_response("200 OK", [*text, ("Content-Length", str(len(HELLO)))])
+        return [HELLO]
+    if path == "/echo":
+        body = environ["wsgi.input"].read()
+        start_response("200 OK", text)
+        return [body]
+    if path == "/environ":
+        keys = ("wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once", "SERVER_PROTOCOL")
+        info = {key: environ[key] for key in keys} | {"pid": os.getpid()}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(info).encode()]
+    if path == "/big":
+        start_response("200 OK", text)
+        return [b"b" * MIB]
+    if path == "/stream":
+        start_response("200 OK", text)
+        return Tracked(stream_chunks(int(query.get("n", 4)), int(query.get("size", 10))), "stream")
+    if path == "/sleep":
+        time.sleep(int(query["ms"]) / 1000)
+        start_response("200 OK", text)
+        return [b"slept"]
+    if path == "/error":
+        raise RuntimeError("secret detail")
+    if path == "/error-after":
+        start_response("200 OK", text)
+        return failing_stream()
+    if path == "/crlf":
+        start_response("200 OK", [*text, ("X-Bad", "a\r\nX-Injected: yes")])
+        return [b"never"]
+    start_response("404 Not Found", text)
+    return [b"not found"]
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def running(model: str, wsgi_app=app, **options):
+    """A server of ``model`` serving ``wsgi_app`` on a free port, in a background thread.
+
+    The fork model runs as a subprocess instead: a child forked from this process would inherit
+    the test's own client sockets and keep them open after the test closes them.
+    """
+    if model == "fork":
+        assert wsgi_app is app, "a subprocess serves this module's app only"
+        server = CLIServer(model, **options)
+        try:
+            yield server
+        finally:
+            server.shutdown()
+        return
+    server = make_server(wsgi_app, model, "127.0.0.1", 0, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+class CLIServer:
+    """``python -m servers`` in a subprocess, with the part of make_server's interface tests use."""
+
+    def __init__(self, model: str, **options) -> None:
+        flags = []
+        for name, value in options.items():
+            flags += ["--" + name.replace("_", "-")] + ([] if value is True else [str(value)])
+        # stderr is inherited, so capfd sees what the server logs, as with in-process servers
+        self.proc, self.server_address = start_cli("--model", model, *flags, APP_SPEC, stderr=None)
+        self.pid = self.proc.pid
+
+    def shutdown(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        finally:
+            stop(self.proc)
+
+
+def connect(server, timeout: float = 5.0) -> socket.socket:
+    return socket.create_connection(server.server_address, timeout=timeout)
+
+
+def read_response(reader, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one response from a buffered reader."""
+    status_line = reader.readline()
+    if not status_line:
+        raise ConnectionError("closed before a response")
+    status = int(status_line.split()[1])
+    headers: dict[str, str] = {}
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if method == "HEAD" or status in (204, 304) or status < 200:
+        return status, headers, b""
+    if "content-length" in headers:
+        return status, headers, reader.read(int(headers["content-length"]))
+    if headers.get("transfer-encoding") == "chunked":
+        return status, headers, read_chunked(reader)
+    return status, headers, reader.read()
+
+
+def read_chunked(reader) -> bytes:
+    body = b""
+    while size := int(reader.readline().split(b";")[0], 16):
+        body += reader.read(size)
+        reader.readline()
+    while reader.readline() not in (b"\r\n", b""):
+        pass
+    return body
+
+
+def request(server, raw: bytes, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """Send ``raw`` on a new connection and read one response."""
+    with connect(server) as sock:
+        sock.sendall(raw)
+        return read_response(sock.makefile("rb"), method)
+
+
+def get(server, path: str = "/") -> tuple[int, dict[str, str], bytes]:
+    return request(server, f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+@pytest.fixture(params=MODELS)
+def model(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def track_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv(TRACK_ENV, str(tmp_path))
+    return tmp_path
+
+
+def wait_for(predicate, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+# -- requests and responses --------------------------------------------------------------------
+
+
+def test_get_answers_with_body_length_and_date(model):
+    with running(model) as server:
+        status, headers, body = get(server)
+    assert (status, body) == (200, HELLO)
+    assert headers["content-length"] == "13"
+    assert headers["date"].endswith("GMT")
+
+
+def test_head_sends_headers_but_no_body(model):
+    options = {"keep_alive": True} if model == "poll" else {}
+    with running(model, **options) as server, connect(server) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, headers, _ = read_response(reader, "HEAD")
+        assert (status, headers["content-length"]) == (200, "13")
+        # Had a body been sent, it would be parsed as the next status line.
+        assert read_response(reader)[2] == HELLO
+
+
+def test_post_with_content_length_reaches_the_app(model):
+    with running(model) as server:
+        raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"
+        assert request(server, raw)[::2] == (200, b"hello world")
+
+
+def test_chunked_post_is_dechunked_for_the_app(model):
+    with running(model) as server:
+        raw = (
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+        )
+        assert request(server, raw)[::2] == (200, b"hello world")
+
+
+def test_expect_100_continue_is_answered_before_the_body(model):
+    with running(model) as server, connect(server) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert reader.readline() == b"\r\n"
+        sock.sendall(b"body")
+        assert read_response(reader)[::2] == (200, b"body")
+
+
+def test_one_mebibyte_response_arrives_whole(model):
+    with running(model) as server:
+        status, headers, body = get(server, "/big")
+    assert status == 200
+    assert headers["content-length"] == str(MIB)
+    assert body == b"b" * MIB
+
+
+def test_unsized_stream_is_chunked_on_1_1_and_close_delimited_on_1_0(model):
+    with running(model) as server:
+        status, headers, body = get(server, "/stream?n=5&size=3")
+        assert (status, headers["transfer-encoding"], body) == (200, "chunked", b"x" * 15)
+        with connect(server) as sock:
+            sock.sendall(b"GET /stream?n=4&size=2 HTTP/1.0\r\n\r\n")
+            response = read_until_closed(sock)
+    assert b"transfer-encoding" not in response.lower()
+    assert response.endswith(b"\r\n\r\n" + b"x" * 8)
+
+
+def test_keep_alive_and_pipelined_requests_are_answered_in_order(model):
+    options = {"keep_alive": True} if model == "poll" else {}
+    with running(model, **options) as server, connect(server) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(reader)[2] == HELLO
+        pipelined = b"".join(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n%02d" % i for i in range(5)
+        )
+        sock.sendall(pipelined)
+        assert [read_response(reader)[2] for _ in range(5)] == [b"%02d" % i for i in range(5)]
+
+
+def test_poll_closes_after_each_response_by_default():
+    with running("poll") as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        response = read_until_closed(sock)
+    assert response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Connection: close\r\n" in response
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+REJECTS = {
+    "http-2.0": (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+    "malformed-line": (b"GET /\r\nHost: t\r\n\r\n", 400),
+    "method-not-token": (b"G(T / HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    "no-colon": (b"GET / HTTP/1.1\r\nHost: t\r\nNoColon\r\n\r\n", 400),
+    "space-before-colon": (b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
+    "nul-in-value": (b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x00b\r\n\r\n", 400),
+    "obs-fold": (b"GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400),
+    "long-request-line": (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+    "long-header": (b"GET / HTTP/1.1\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    "many-headers": (b"GET / HTTP/1.1\r\n" + b"X-A: a\r\n" * 101 + b"\r\n", 431),
+    "bad-content-length": (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n", 400),
+    "cl-and-te": (
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
+    "unknown-coding": (b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: zz\r\n\r\n", 501),
+    "chunked-on-1.0": (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    "bad-chunk-size": (
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+    ),
+    "body-too-large": (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999\r\n\r\n", 413),
+    "duplicate-host": (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("name", REJECTS)
+def test_bad_input_gets_its_status_and_the_server_keeps_serving(model, name):
+    raw, status = REJECTS[name]
+    with running(model) as server:
+        with connect(server) as sock:
+            sock.sendall(raw)
+            response = read_until_closed(sock)
+        assert response.startswith(b"HTTP/1.1 %d " % status)
+        assert b"Connection: close\r\n" in response
+        assert get(server)[2] == HELLO
+
+
+def test_max_body_option_lowers_the_limit(model):
+    with running(model, max_body=10) as server:
+        too_long = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n"
+        assert request(server, too_long)[0] == 413
+        raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789"
+        assert request(server, raw)[::2] == (200, b"0123456789")
+
+
+# -- app failures ------------------------------------------------------------------------------
+
+
+def test_app_exception_is_a_500_without_details(model, capfd):
+    with running(model) as server:
+        status, headers, body = get(server, "/error")
+        assert status == 500
+        assert b"secret" not in body and b"Traceback" not in body
+        assert headers["connection"] == "close"
+        assert get(server)[2] == HELLO
+    assert "secret detail" in capfd.readouterr().err  # logged for the operator, not the client
+
+
+def test_crlf_in_an_app_header_is_a_500_and_the_header_is_not_sent(model):
+    with running(model) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET /crlf HTTP/1.1\r\nHost: t\r\n\r\n")
+            response = read_until_closed(sock)
+        assert response.startswith(b"HTTP/1.1 500 ")
+        assert b"X-Injected" not in response and b"X-Bad" not in response
+        assert get(server)[2] == HELLO
+
+
+def test_app_exception_after_the_headers_closes_the_connection(model):
+    with running(model) as server:
+        with connect(server) as sock:
+            sock.sendall(b"GET /error-after HTTP/1.1\r\nHost: t\r\n\r\n")
+            response = read_until_closed(sock)
+        assert response.startswith(b"HTTP/1.1 200 ")
+        assert not response.endswith(b"0\r\n\r\n")  # the chunked body never claims to be complete
+        assert get(server)[2] == HELLO
+
+
+# -- clients that hang up ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        b"GET / HT",
+        b"GET / HTTP/1.1\r\nHost: t\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ],
+    ids=["line", "head", "body", "chunked-body"],
+)
+def test_client_hanging_up_mid_request_costs_nothing(model, partial, capfd):
+    with running(model) as server:
+        with connect(server) as sock:
+            sock.sendall(partial)
+        assert get(server)[2] == HELLO
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_client_hanging_up_mid_response_still_closes_the_iterable(model, track_dir, capfd):
+    with running(model) as server:
+        with connect(server) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET /stream?n=200&size=65536 HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200 ")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        assert wait_for(lambda: (track_dir / "stream").exists())
+        assert get(server)[2] == HELLO
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# -- concurrency: each model's nature ----------------------------------------------------------
+
+
+def four_blocking_requests(server) -> float:
+    """Wall time of four concurrent 400 ms requests on four connections."""
+    results = []
+
+    def one():
+        results.append(get(server, "/sleep?ms=400")[0])
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == [200] * 4
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    ("model_name", "options", "overlaps"),
+    [
+        ("poll", {}, False),
+        ("threaded", {}, True),
+        ("fork", {}, True),
+        ("epoll", {}, False),
+        ("epoll", {"threads": 4}, True),
+    ],
+)
+def test_blocking_requests_overlap_or_serialise_by_model(model_name, options, overlaps):
+    with running(model_name, **options) as server:
+        elapsed = four_blocking_requests(server)
+    if overlaps:
+        assert elapsed < 2 * 0.4
+    else:
+        assert elapsed >= 3.5 * 0.4
+
+
+@pytest.mark.parametrize("model_name", ["threaded", "fork", "epoll"])
+def test_idle_connections_do_not_stop_the_server(model_name):
+    with running(model_name) as server:
+        idle = [connect(server) for _ in range(30)]
+        try:
+            for sock in idle[:10]:
+                sock.sendall(b"GET / HT")  # some have started a request and stalled
+            assert get(server)[2] == HELLO
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def open_fds(server) -> int:
+    if isinstance(server, CLIServer):
+        return psutil.Process(server.pid).num_fds()
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+def test_no_fd_growth_over_hundreds_of_connections(model):
+    with running(model) as server:
+        get(server)
+        before = open_fds(server)
+        for i in range(300):
+            if i % 3 == 0:
+                with connect(server) as sock:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost")  # hang up mid-request
+            else:
+                assert get(server)[0] == 200
+        assert wait_for(lambda: open_fds(server) <= before)
+
+
+# -- PEP 3333 flags ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model_name", "options", "multithread", "multiprocess"),
+    [
+        ("poll", {}, False, False),
+        ("threaded", {}, True, False),
+        ("fork", {}, False, True),
+        ("fork", {"workers": 2}, False, True),
+        ("epoll", {}, False, False),
+        ("epoll", {"threads": 2}, True, False),
+    ],
+)
+def test_wsgi_flags_are_honest_per_model(model_name, options, multithread, multiprocess):
+    with running(model_name, **options) as server:
+        info = json.loads(get(server, "/environ")[2])
+    assert info["wsgi.multithread"] is multithread
+    assert info["wsgi.multiprocess"] is multiprocess
+    assert info["wsgi.run_once"] is False
+    assert (info["pid"] != os.getpid()) is multiprocess
+
+
+# -- graceful shutdown -------------------------------------------------------------------------
+
+
+def start_cli(*args: str, stderr=subprocess.PIPE) -> tuple[subprocess.Popen, tuple[str, int]]:
+    """``python -m servers ARGS`` on a free port; returns the process and its address."""
+    argv = [sys.executable, "-m", "servers", "--port", "0", *args]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    line = read_line_with_timeout(proc, 10)
+    assert line.startswith("listening on http://127.0.0.1:"), line
+    host, port = line.strip().removeprefix("listening on http://").rsplit(":", 1)
+    return proc, (host, int(port))
+
+
+def read_line_with_timeout(proc: subprocess.Popen, seconds: float) -> str:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if not lines:
+        proc.kill()
+        raise AssertionError(f"no listening line: {proc.stderr and proc.stderr.read()}")
+    return lines[0]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_in_flight_request_finish_then_exits_0(model):
+    proc, address = start_cli("--model", model, APP_SPEC)
+    try:
+        with socket.create_connection(address, timeout=5) as sock:
+            sock.sendall(b"GET /sleep?ms=600 HTTP/1.1\r\nHost: t\r\n\r\n")
+            time.sleep(0.2)  # the request is inside the app now
+            proc.send_signal(signal.SIGTERM)
+            status, _, body = read_response(sock.makefile("rb"))
+        assert (status, body) == (200, b"slept")
+        assert proc.wait(10) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(address, timeout=1).close()
+    finally:
+        stop(proc)
