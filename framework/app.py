@@ -503,9 +503,11 @@ class Flask:
         if "debug" in options:
             self.debug = bool(options.pop("debug"))
         httpd = _make_server(self, server, host, port, options)
+        if hasattr(httpd, "install_signal_handlers"):  # ours: SIGTERM/SIGINT finish in-flight work
+            httpd.install_signal_handlers()
         bound_host, bound_port = httpd.server_address[:2]
         print(f" * Running on http://{bound_host}:{bound_port}/ ({server})", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a user stops it
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a user stops the fallback
             httpd.serve_forever()
 
 

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -708,6 +709,7 @@ def test_dispatch_request_can_be_driven_by_hand(app):
 # -- run ------------------------------------------------------------------------------------------
 
 RUN_SCRIPT = """
+import sys
 from framework import Flask, request
 app = Flask("served")
 
@@ -715,13 +717,14 @@ app = Flask("served")
 def index():
     return "served by " + request.environ.get("SERVER_PROTOCOL", "?")
 
-app.run(host="127.0.0.1", port=0, server="threaded")
+app.run(host="127.0.0.1", port=0, server=sys.argv[1])
 """
 
 
-def test_run_serves_the_app_over_a_real_socket():
+@pytest.mark.parametrize("model", ["poll", "threaded", "fork", "epoll"])
+def test_run_serves_the_app_with_each_model_and_stops_on_sigterm(model):
     process = subprocess.Popen(
-        [sys.executable, "-c", RUN_SCRIPT],
+        [sys.executable, "-c", RUN_SCRIPT, model],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -729,13 +732,17 @@ def test_run_serves_the_app_over_a_real_socket():
     )
     try:
         line = process.stdout.readline()
-        match = re.search(r"Running on (http://127\.0\.0\.1:\d+/)", line)
+        match = re.search(r"Running on (http://127\.0\.0\.1:\d+/) \((\w+)\)", line)
         assert match, f"no address in {line!r}; stderr: {process.stderr.read()}"
+        assert match.group(2) == model
         with urllib.request.urlopen(match.group(1), timeout=10) as response:
             assert response.status == 200
             assert response.read().startswith(b"served by HTTP/1.")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
     finally:
-        process.kill()
-        process.wait(10)
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
         process.stdout.close()
         process.stderr.close()
