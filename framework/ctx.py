@@ -35,35 +35,43 @@ class ContextStack:
 
     The ContextVar holds a linked node ``(top, below)``: push and pop each set one value and copy
     nothing, and `top` is one lookup. werkzeug's LocalStack copies a list on every push and pop.
+    push/pop are closures stored on the instance rather than methods: the hot path then skips
+    binding a method and looking up the ContextVar's get/set on every call.
     """
 
-    __slots__ = ("node", "_set")
+    __slots__ = ("push", "pop", "node", "clear")
 
     def __init__(self, name: str) -> None:
         var = ContextVar(name, default=_EMPTY)
-        #: returns the current node ``(top, below)``; the proxies call it directly
-        self.node = var.get
-        #: replaces the current node
-        self._set = var.set
+        current, replace = var.get, var.set
+
+        def push(context: Any) -> None:
+            replace((context, current()))
+
+        def pop() -> Any:
+            """Remove and return the top context (None when the stack is empty)."""
+            top, below = current()
+            if below is not None:
+                replace(below)
+            return top
+
+        def clear() -> None:
+            replace(_EMPTY)
+
+        #: push(context): put a context on top
+        self.push = push
+        #: pop(): remove and return the top context
+        self.pop = pop
+        #: node(): the current ``(top, below)`` pair; the proxies call it directly
+        self.node = current
+        #: clear(): empty the stack
+        self.clear = clear
         # a forked child starts with an empty stack: it must never answer with its parent's request
-        os.register_at_fork(after_in_child=self.clear)
-
-    def push(self, context: Any) -> None:
-        self._set((context, self.node()))
-
-    def pop(self) -> Any:
-        """Remove and return the top context (None when the stack is empty)."""
-        top, below = self.node()
-        if below is not None:
-            self._set(below)
-        return top
+        os.register_at_fork(after_in_child=clear)
 
     @property
     def top(self) -> Any:
         return self.node()[0]
-
-    def clear(self) -> None:
-        self._set(_EMPTY)
 
 
 class _AppGlobals:
