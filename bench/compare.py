@@ -31,6 +31,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.micro.results import MicroCase, load_micro
 from bench.rundir import RESULTS_ROOT, new_run_dir, write_json
 from bench.stats import bootstrap_ratio_ci, mann_whitney_u
 
@@ -58,33 +59,6 @@ class UnusableInput(Exception):
 
 
 # --- loading: a run dir, a micro.json, a cells/ dir or one cell file -----------------------------
-
-
-@dataclass(frozen=True)
-class MicroCase:
-    name: str
-    group: str | None
-    is_reference: bool
-    reference: str | None
-    median_s: float
-    iqr_s: float
-    samples_s: list[float]
-
-
-def load_micro(path: Path) -> list[MicroCase]:
-    data = json.loads(path.read_text())
-    return [
-        MicroCase(
-            name=bench["name"],
-            group=bench.get("group"),
-            is_reference=bool(bench["extra_info"].get("is_reference")),
-            reference=bench["extra_info"].get("reference"),
-            median_s=bench["stats"]["median"],
-            iqr_s=bench["stats"]["iqr"],
-            samples_s=list(bench["stats"].get("data") or []),
-        )
-        for bench in data["benchmarks"]
-    ]
 
 
 @dataclass
@@ -164,6 +138,9 @@ class Ratio:
     samples: list[float]
     #: True for times (a rise is a regression), False for requests/s
     higher_is_worse: bool
+    #: what is measured: the ratios of one micro case to each of its references share it, and
+    #: the case regresses only when it does against every one of them
+    case: str = ""
 
 
 def thin(samples: list[float], keep: int = MAX_SAMPLES) -> list[float]:
@@ -177,32 +154,32 @@ def thin(samples: list[float], keep: int = MAX_SAMPLES) -> list[float]:
 
 def ratio(name: str, case: list[float], reference: list[float], higher_is_worse: bool) -> Ratio:
     if not case or not reference:
-        return Ratio(name, None, [], higher_is_worse)
+        return Ratio(name, None, [], higher_is_worse, case=name)
     reference_median = statistics.median(reference)
     samples = [value / reference_median for value in thin(case)]
-    return Ratio(name, statistics.median(case) / reference_median, samples, higher_is_worse)
+    median = statistics.median(case) / reference_median
+    return Ratio(name, median, samples, higher_is_worse, case=name)
 
 
 def micro_ratios(cases: list[MicroCase]) -> list[Ratio]:
-    """One ratio per case that names a reference: its per-round times ÷ the reference's median."""
+    """Each of our own cases (references are not our code) ÷ each of its references in the run:
+    per-round times ÷ the reference's median."""
     by_name = {case.name: case for case in cases}
     ratios = []
     for case in cases:
-        if case.reference is None:
+        if case.is_reference:
             continue
-        reference = by_name.get(case.reference)
-        if reference is None:
-            raise UnusableInput(
-                f"micro case {case.name}: its reference {case.reference} is missing"
+        references = [by_name[name] for name in case.compare_to if name in by_name]
+        for reference in references:
+            ratios.append(
+                Ratio(
+                    f"micro {case.name} / {reference.subject}",
+                    case.median_s / reference.median_s,
+                    [sample / reference.median_s for sample in thin(case.samples_s)],
+                    higher_is_worse=True,
+                    case=case.name,
+                )
             )
-        ratios.append(
-            Ratio(
-                f"micro {case.name} / {reference.name}",
-                case.median_s / reference.median_s,
-                [sample / reference.median_s for sample in thin(case.samples_s)],
-                higher_is_worse=True,
-            )
-        )
     return ratios
 
 
@@ -330,6 +307,18 @@ def judge(base: Ratio, current: Ratio, threshold: float, alpha: float) -> Row:
     return row
 
 
+def require_agreement(case_rows: list[Row]) -> None:
+    """A case counts as regressed (or improved) only against every one of its references: our
+    code's change moves the case against all of them, while a reference disturbed during its own
+    rounds (a busy neighbour, a frequency change) moves only the ratios to itself."""
+    for verdict in ("REGRESSED", "improved"):
+        agreeing = [row for row in case_rows if row.verdict == verdict]
+        if agreeing and len(agreeing) < len(case_rows):
+            for row in agreeing:
+                row.verdict = "not significant"
+                row.note = f"{verdict} against this reference only"
+
+
 def same_names(kind: str, baseline: set[str], current: set[str]) -> None:
     if baseline != current:
         only_base = ", ".join(sorted(baseline - current)) or "-"
@@ -374,11 +363,14 @@ def compare_runs(
     """One row per in-run ratio, plus one per cell that failed only in ``current``."""
     check_comparable(baseline, current)
     current_ratios = {r.name: r for r in in_run_ratios(current)}
-    rows = [
-        judge(base, current_ratios[base.name], threshold, alpha)
-        for base in in_run_ratios(baseline)
-        if base.name in current_ratios
-    ]
+    rows_by_case: dict[str, list[Row]] = {}
+    for base in in_run_ratios(baseline):
+        if base.name in current_ratios:
+            row = judge(base, current_ratios[base.name], threshold, alpha)
+            rows_by_case.setdefault(base.case, []).append(row)
+    for case_rows in rows_by_case.values():
+        require_agreement(case_rows)
+    rows = [row for case_rows in rows_by_case.values() for row in case_rows]
     return rows + failed_cell_rows(baseline, current)
 
 

@@ -30,13 +30,26 @@ from bench.compare import (
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: seconds per call of each micro case, and the case it is measured against (None: a reference)
+#: seconds per call of each micro case, and the subjects it is compared against, main reference
+#: first (as bench/micro labels them: the framework case against every reference, the other
+#: references against werkzeug, werkzeug against none)
 MICRO_CASES = {
-    "test_raw_wsgi": (9e-6, None),
-    "test_framework_full_cycle": (34e-6, "test_raw_wsgi"),
-    "test_flask_full_cycle": (60e-6, "test_raw_wsgi"),
-    "test_contextvar": (0.2e-6, None),
-    "test_request_ctx_stack": (1.1e-6, "test_contextvar"),
+    "test_full_cycle_plaintext[framework]": (18e-6, ("werkzeug", "flask", "raw")),
+    "test_full_cycle_plaintext[werkzeug]": (17e-6, ()),
+    "test_full_cycle_plaintext[flask]": (54e-6, ("werkzeug",)),
+    "test_full_cycle_plaintext[raw]": (0.6e-6, ("werkzeug",)),
+    "test_push_top_pop[framework]": (0.37e-6, ("werkzeug", "contextvar")),
+    "test_push_top_pop[werkzeug]": (0.47e-6, ()),
+    "test_push_top_pop[contextvar]": (0.16e-6, ("werkzeug",)),
+}
+FULL_CYCLE = "test_full_cycle_plaintext[framework]"
+STACK = "test_push_top_pop[framework]"
+MICRO_ROWS = {
+    f"micro {FULL_CYCLE} / werkzeug",
+    f"micro {FULL_CYCLE} / flask",
+    f"micro {FULL_CYCLE} / raw",
+    f"micro {STACK} / werkzeug",
+    f"micro {STACK} / contextvar",
 }
 SERVERS = ("poll", "threaded", "fork", "epoll")
 #: requests/s of each server serving bench.rawapp; the framework app gets FRAMEWORK_SHARE of it
@@ -47,17 +60,24 @@ FRAMEWORK_SHARE = {"plaintext": 0.6, "fortunes": 0.35}
 # --- synthetic micro.json ------------------------------------------------------------------------
 
 
-def benchmark_entry(name: str, reference: str | None, data: list[float]) -> dict:
+def benchmark_entry(name: str, compare_to: tuple[str, ...], data: list[float]) -> dict:
     """One entry exactly as pytest-benchmark 5 writes it with --benchmark-save-data."""
     ordered = sorted(data)
     quartile = len(ordered) // 4
+    operation, subject = name.removesuffix("]").split("[")
+    references = [f"{operation}[{other}]" for other in compare_to]
     return {
-        "group": "full-cycle" if "cycle" in name or "wsgi" in name else "stack",
+        "group": "full-cycle" if "cycle" in name else "stack",
         "name": name,
-        "fullname": f"bench/micro/test_hot_path.py::{name}",
-        "params": None,
-        "param": None,
-        "extra_info": {"reference": reference, "is_reference": reference is None},
+        "fullname": f"bench/micro/bench_x.py::{name}",
+        "params": {"subject": subject},
+        "param": subject,
+        "extra_info": {
+            "subject": subject,
+            "is_reference": subject != "framework",
+            "reference": references[0] if references else None,
+            "compare_to": references,
+        },
         "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5},
         "stats": {
             "min": ordered[0],
@@ -85,13 +105,13 @@ def write_micro(
     each round × its own uniform ±``noise`` and × a linear drift of up to ``drift`` over the run."""
     rng = random.Random(seed)
     benchmarks = []
-    for name, (seconds, reference) in MICRO_CASES.items():
+    for name, (seconds, compare_to) in MICRO_CASES.items():
         factor = scale * (slower or {}).get(name, 1.0)
         data = [
             seconds * factor * rng.uniform(1 - noise, 1 + noise) * (1 + drift * index / rounds)
             for index in range(rounds)
         ]
-        benchmarks.append(benchmark_entry(name, reference, data))
+        benchmarks.append(benchmark_entry(name, compare_to, data))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks, "version": "5.2.3"}))
     return path
@@ -214,25 +234,35 @@ def test_a_machine_twice_as_slow_or_fast_is_no_regression(tmp_path, scale, capsy
 
 def test_the_framework_case_30_percent_slower_than_its_reference_regresses(tmp_path, capsys):
     baseline = write_micro(tmp_path / "base" / "micro.json", seed=1)
-    current = write_micro(
-        tmp_path / "current" / "micro.json", seed=2, slower={"test_framework_full_cycle": 1.3}
-    )
+    current = write_micro(tmp_path / "current" / "micro.json", seed=2, slower={FULL_CYCLE: 1.3})
     assert main([str(baseline), str(current)]) == 1
     rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
-    assert rows == {
-        "micro test_framework_full_cycle / test_raw_wsgi": "REGRESSED",
-        "micro test_flask_full_cycle / test_raw_wsgi": "ok",
-        "micro test_request_ctx_stack / test_contextvar": "ok",
-    }
+    assert set(rows) == MICRO_ROWS  # our cases only: references are not our code
+    for reference in ("werkzeug", "flask", "raw"):
+        assert rows[f"micro {FULL_CYCLE} / {reference}"] == "REGRESSED"
+    assert rows[f"micro {STACK} / werkzeug"] == rows[f"micro {STACK} / contextvar"] == "ok"
     out = capsys.readouterr().out
-    assert "REGRESSED" in out and "+30" in out.split("test_framework_full_cycle")[1]
+    assert "+30" in out.split(f"{FULL_CYCLE} / werkzeug")[1]
 
 
-def test_a_slower_reference_is_an_improvement_not_a_regression(tmp_path):
+def test_the_framework_case_30_percent_faster_improves(tmp_path):
     baseline = write_micro(tmp_path / "base.json", seed=1)
-    current = write_micro(tmp_path / "current.json", seed=2, slower={"test_raw_wsgi": 1.5})
+    current = write_micro(tmp_path / "current.json", seed=2, slower={STACK: 0.7})
     rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
-    assert rows["micro test_framework_full_cycle / test_raw_wsgi"] == "improved"
+    assert rows[f"micro {STACK} / werkzeug"] == rows[f"micro {STACK} / contextvar"] == "improved"
+    assert main([str(baseline), str(current)]) == 0
+
+
+@pytest.mark.parametrize("reference_speed", [0.5, 1.5])
+def test_one_disturbed_reference_is_no_verdict_on_the_case(tmp_path, reference_speed):
+    baseline = write_micro(tmp_path / "base.json", seed=1)
+    disturbed = {"test_full_cycle_plaintext[werkzeug]": reference_speed}
+    current = write_micro(tmp_path / "current.json", seed=2, slower=disturbed)
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    against_werkzeug = rows[f"micro {FULL_CYCLE} / werkzeug"]
+    assert against_werkzeug.verdict == "not significant"
+    assert against_werkzeug.note.endswith("against this reference only")
+    assert rows[f"micro {FULL_CYCLE} / flask"].verdict == "ok"
     assert main([str(baseline), str(current)]) == 0
 
 
@@ -256,11 +286,9 @@ def test_15_percent_noise_and_drift_on_unchanged_code_raise_no_alarm(tmp_path, s
 
 def test_a_30_percent_slowdown_is_still_caught_under_15_percent_noise(tmp_path):
     baseline = write_micro(tmp_path / "base.json", seed=3, noise=0.15, drift=0.15)
-    current = write_micro(
-        tmp_path / "current.json", seed=4, noise=0.15, slower={"test_request_ctx_stack": 1.3}
-    )
+    current = write_micro(tmp_path / "current.json", seed=4, noise=0.15, slower={STACK: 1.3})
     rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
-    assert rows["micro test_request_ctx_stack / test_contextvar"] == "REGRESSED"
+    assert rows[f"micro {STACK} / werkzeug"] == rows[f"micro {STACK} / contextvar"] == "REGRESSED"
 
 
 # --- load cells ----------------------------------------------------------------------------------
@@ -369,9 +397,7 @@ def test_requests_per_second_regress_downwards():
 
 def test_too_few_micro_rounds_is_not_enough_data(tmp_path, capsys):
     baseline = write_micro(tmp_path / "base.json", seed=1, rounds=MIN_SAMPLES - 1)
-    current = write_micro(
-        tmp_path / "cur.json", seed=2, rounds=50, slower={"test_framework_full_cycle": 2.0}
-    )
+    current = write_micro(tmp_path / "cur.json", seed=2, rounds=50, slower={FULL_CYCLE: 2.0})
     assert main([str(baseline), str(current)]) == 0
     assert set(verdicts(compare_runs(load_run(baseline), load_run(current))).values()) == {
         "not enough data"
@@ -394,7 +420,7 @@ def test_threshold_refuses_anything_else(text, capsys):
 
 def test_a_higher_threshold_lets_a_30_percent_slowdown_pass(tmp_path):
     baseline = write_micro(tmp_path / "base.json", seed=1)
-    current = write_micro(tmp_path / "cur.json", seed=2, slower={"test_framework_full_cycle": 1.3})
+    current = write_micro(tmp_path / "cur.json", seed=2, slower={FULL_CYCLE: 1.3})
     assert main([str(baseline), str(current), "--threshold", "40%"]) == 0
 
 
@@ -444,7 +470,7 @@ def test_different_micro_case_sets_are_unusable(tmp_path, capsys):
     current.write_text(json.dumps(data))
     err = error_of(capsys, [str(baseline), str(current)])
     assert "different micro case sets" in err
-    assert "only in baseline: test_framework_full_cycle" in err
+    assert "only in baseline: test_full_cycle_plaintext[werkzeug]" in err
     assert "only in current: test_renamed" in err
 
 
@@ -463,13 +489,13 @@ def test_micro_on_one_side_only_is_unusable(tmp_path, capsys):
     assert "only one side has micro results: current has none" in err
 
 
-def test_a_reference_missing_from_the_run_is_unusable(tmp_path, capsys):
+def test_a_reference_missing_from_both_runs_leaves_the_other_ratios(tmp_path):
     path = write_micro(tmp_path / "base.json")
     data = json.loads(path.read_text())
-    data["benchmarks"] = [b for b in data["benchmarks"] if b["name"] != "test_contextvar"]
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["param"] != "contextvar"]
     path.write_text(json.dumps(data))
-    err = error_of(capsys, [str(path), str(path)])
-    assert "test_request_ctx_stack: its reference test_contextvar is missing" in err
+    rows = verdicts(compare_runs(load_run(path), load_run(path)))
+    assert set(rows) == MICRO_ROWS - {f"micro {STACK} / contextvar"}
 
 
 # --- inputs of every accepted kind ---------------------------------------------------------------
@@ -486,7 +512,7 @@ def test_json_files_and_cells_dirs_are_accepted_as_well_as_run_dirs(tmp_path):
 
 def test_command_line_exit_codes(tmp_path):
     baseline = write_micro(tmp_path / "base.json", seed=1)
-    slower = write_micro(tmp_path / "slow.json", seed=2, slower={"test_flask_full_cycle": 1.5})
+    slower = write_micro(tmp_path / "slow.json", seed=2, slower={STACK: 1.5})
 
     def run(*args: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "bench", "compare", *args]
@@ -494,7 +520,7 @@ def test_command_line_exit_codes(tmp_path):
 
     regressed = run(str(baseline), str(slower))
     assert regressed.returncode == 1, regressed.stderr
-    assert "test_flask_full_cycle / test_raw_wsgi" in regressed.stdout
+    assert f"{STACK} / contextvar" in regressed.stdout
     unusable = run(str(baseline), str(tmp_path / "missing.json"))
     assert unusable.returncode == 2
     assert "no such file or directory" in unusable.stderr
@@ -524,7 +550,7 @@ def test_a_refresh_replaces_the_old_baseline_and_shows_what_changed(tmp_path, ca
     refresh_baseline(write_run(tmp_path / "old", seed=1), dest)
     (dest / "cells" / "stale--app--x--u1.json").write_text("{}")
     capsys.readouterr()
-    new = write_run(tmp_path / "new", seed=2, slower={"test_flask_full_cycle": 1.5})
+    new = write_run(tmp_path / "new", seed=2, slower={STACK: 1.5})
     refresh_baseline(new, dest)
     out = capsys.readouterr().out
     assert "the old baseline is not comparable" in out  # the stale cell is not a cell
@@ -565,7 +591,7 @@ def test_regress_passes_on_an_unchanged_run_and_records_the_comparison(
 
 def test_regress_fails_on_an_injected_slowdown(tmp_path, monkeypatch, capsys):
     baseline = write_run(tmp_path / "baseline", seed=1)
-    slower = {"test_framework_full_cycle": 2.0}
+    slower = {FULL_CYCLE: 2.0}
     monkeypatch.setattr(compare, "smoke_run", fake_smoke_run(tmp_path, slower=slower))
     assert regress_main(["--baseline", str(baseline)]) == 1
     assert "REGRESSED" in capsys.readouterr().out

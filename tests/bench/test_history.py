@@ -28,8 +28,8 @@ def test_the_line_holds_the_ratios_compare_judges(tmp_path):
     entry = append_run(run_dir, tmp_path / "history.jsonl")
     ratios = {r.name: r.value for r in in_run_ratios(load_run(run_dir))}
     assert entry["ratios"] == ratios
-    framework = entry["ratios"]["micro test_framework_full_cycle / test_raw_wsgi"]
-    assert 3.5 < framework < 4.1  # 34 µs ÷ 9 µs with ±2% noise
+    framework = entry["ratios"]["micro test_full_cycle_plaintext[framework] / raw"]
+    assert 29 < framework < 31  # 18 µs ÷ 0.6 µs with ±2% noise
     assert 0.55 < entry["ratios"]["load threaded plaintext u10 app/raw rps"] < 0.65
 
 
@@ -39,7 +39,7 @@ def test_a_run_without_meta_json_records_this_machine(tmp_path):
     entry = append_run(run_dir, tmp_path / "history.jsonl")
     assert entry["commit"] and entry["date"] and entry["python"]
     assert entry["profile"] is None
-    assert len(entry["ratios"]) == 3
+    assert len(entry["ratios"]) == 5
 
 
 def test_trend_needs_two_runs(tmp_path):
