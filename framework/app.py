@@ -7,7 +7,6 @@ Request and Response first, then the helpers (`url_for`, `flash`, `jsonify`, tem
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -502,29 +501,15 @@ class Flask:
         """
         if "debug" in options:
             self.debug = bool(options.pop("debug"))
-        httpd = _make_server(self, server, host, port, options)
-        if hasattr(httpd, "install_signal_handlers"):  # ours: SIGTERM/SIGINT finish in-flight work
-            httpd.install_signal_handlers()
+        from servers import make_server  # imported here: the framework itself never needs it
+
+        httpd = make_server(self, model=server, host=host, port=port, **options)
+        httpd.install_signal_handlers()  # SIGTERM/SIGINT: stop accepting, finish in-flight work
         bound_host, bound_port = httpd.server_address[:2]
         print(f" * Running on http://{bound_host}:{bound_port}/ ({server})", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a user stops the fallback
-            httpd.serve_forever()
+        httpd.serve_forever()
 
 
 def _current_endpoint() -> str | None:
     context = _request_ctx_stack.top
     return context.request.endpoint if isinstance(context, RequestContext) else None
-
-
-def _make_server(app: Flask, model: str, host: str, port: int, options: dict[str, Any]) -> Any:
-    """Our server for `model`; werkzeug's with the matching flags until `servers/` provides it."""
-    try:
-        from servers import make_server
-    except ImportError:
-        from werkzeug.serving import make_server as werkzeug_make_server
-
-        processes = options.get("max_children", 8) if model == "fork" else 1
-        return werkzeug_make_server(
-            host, port, app, threaded=model == "threaded", processes=processes
-        )
-    return make_server(app, model=model, host=host, port=port, **options)

@@ -746,3 +746,8 @@ def test_run_serves_the_app_with_each_model_and_stops_on_sigterm(model):
             process.wait(10)
         process.stdout.close()
         process.stderr.close()
+
+
+def test_run_refuses_an_unknown_model_before_serving(app):
+    with pytest.raises(ValueError, match="unknown model 'gevent'"):
+        app.run(port=0, server="gevent")
