@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response as ResponseBase
 from framework import sessions
 from framework.ctx import (
     NO_APP_CONTEXT,
+    NO_REQUEST_CONTEXT,
     AppContext,
     RequestContext,
     _request_ctx_stack,
@@ -97,6 +98,8 @@ def get_flashed_messages(
     Calls later in the same request see the same messages.
     """
     context = _request_ctx_stack.top
+    if not isinstance(context, RequestContext):
+        raise RuntimeError(NO_REQUEST_CONTEXT)
     if context.flashes is None:
         stored = session.pop("_flashes") if "_flashes" in session else []
         context.flashes = [(category, message) for category, message in stored]
@@ -120,6 +123,7 @@ def _json_default(value: Any) -> Any:
 
 
 def json_response(data: Any, status: int = 200) -> Response:
+    """`data` as compact JSON: what jsonify and views returning a dict or list send."""
     return Response(
         json.dumps(data, separators=(",", ":"), default=_json_default) + "\n",
         status=status,

@@ -575,6 +575,11 @@ def test_flash_is_consumed_once(app, client):
     assert client.get("/show").json == {"first": [], "again": [], "warnings": []}
 
 
+def test_flashed_messages_need_a_request_context(app):
+    with app.app_context(), pytest.raises(RuntimeError, match="request context"):
+        get_flashed_messages()
+
+
 def test_flash_without_a_secret_key_raises(app):
     app.secret_key = None
     with app.test_request_context("/"), pytest.raises(RuntimeError, match="secret key"):
