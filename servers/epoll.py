@@ -9,7 +9,9 @@ and gets the response back through a callback and the loop's waker.
 
 Timers: a connection has one timer on the loop's heap. It closes the connection when the head (or
 body) of a request takes longer than ``timeout`` (10 s) or a keep-alive connection stays idle
-longer than ``idle_timeout`` (5 s); activity only moves a deadline, the timer re-arms itself.
+longer than ``idle_timeout`` (5 s). A later deadline only moves a number (the timer re-arms
+itself when it fires early); only an earlier one replaces the timer, so a busy connection causes
+no heap churn.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class Connection:
         self.closed = False
         #: the events registered with the loop
         self.events = READ
-        #: when the connection is dropped unless something happens first
+        #: when the connection is dropped unless something happens first, and the timer checking it
         self.deadline = self.loop.clock() + server.timeout
         self.timer = self.loop.call_at(self.deadline, self.on_timer)
         self.loop.add_handler(self.fd, self.on_events, READ)
@@ -200,7 +202,7 @@ class Connection:
 
     def start_request(self, request: Request) -> None:
         self.request = request
-        self.deadline = self.loop.clock() + self.server.timeout
+        self.set_deadline(self.server.timeout)
         if self.conn.expects_continue:
             self.write(self.conn.send_continue())
 
@@ -269,7 +271,7 @@ class Connection:
             self.close()
             return
         del self.output[:sent]
-        self.deadline = self.loop.clock() + self.server.timeout
+        self.set_deadline(self.server.timeout)
         if self.output:
             return
         if self.responding:
@@ -287,12 +289,18 @@ class Connection:
             return
         self.conn.start_next_cycle()
         self.request = None
-        self.deadline = self.loop.clock() + self.server.idle_timeout
+        self.set_deadline(self.server.idle_timeout)
 
     def set_events(self, events: int) -> None:
         if events != self.events and not self.closed:
             self.loop.update_handler(self.fd, events)
             self.events = events
+
+    def set_deadline(self, seconds: float) -> None:
+        self.deadline = self.loop.clock() + seconds
+        if self.timer is not None and self.deadline < self.timer.deadline:
+            self.loop.remove_timeout(self.timer)
+            self.timer = self.loop.call_at(self.deadline, self.on_timer)
 
     def on_timer(self) -> None:
         self.timer = None

@@ -1,0 +1,109 @@
+"""The epoll model's own behaviour: timers, partial writes, the thread pool and EMFILE."""
+
+from __future__ import annotations
+
+import resource
+import select
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from servers.epoll import EpollServer
+from tests.servers.test_contract import (
+    APP_SPEC,
+    HELLO,
+    MIB,
+    connect,
+    get,
+    read_line_with_timeout,
+    read_response,
+    running,
+    stop,
+)
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout():
+    with running("epoll", timeout=5, idle_timeout=0.3) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = sock.makefile("rb")
+        assert read_response(reader)[2] == HELLO
+        assert reader.read(1) == b""  # closed by the server, long before `timeout`
+
+
+def test_a_head_that_never_completes_is_dropped_after_the_timeout():
+    with running("epoll", timeout=0.5) as server, connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHo")
+        assert closed_by_server(sock, within=5)
+        assert get(server)[2] == HELLO
+
+
+def test_a_slow_reader_gets_the_whole_response_through_partial_writes():
+    with running("epoll") as server, connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /stream?n=128&size=65536 HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.2)  # let the kernel buffers fill so the server must wait for EPOLLOUT
+        assert any(c.output for c in server.connections)
+        reader = sock.makefile("rb")
+        assert read_response(reader)[2] == b"x" * 8 * MIB
+        assert read_response(reader)[2] == HELLO  # the pipelined request came after it
+
+
+def test_with_threads_the_loop_keeps_serving_while_an_app_call_blocks():
+    with running("epoll", threads=2) as server, connect(server) as slow:
+        slow.sendall(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert get(server)[2] == HELLO
+        assert select.select([slow], [], [], 0)[0] == []  # the slow one is still in the app
+        assert read_response(slow.makefile("rb"))[2] == b"slept"
+
+
+def test_the_model_reports_multithread_only_with_threads():
+    assert EpollServer(lambda e, s: [], port=0).multithread is False
+    server = EpollServer(lambda e, s: [], port=0, threads=2)
+    try:
+        assert server.multithread is True
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.slow
+def test_running_out_of_fds_pauses_accepting_instead_of_spinning():
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+
+    argv = [sys.executable, "-m", "servers", "--model", "epoll", "--port", "0", APP_SPEC]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=low_fd_limit
+    )
+    clients = []
+    try:
+        line = read_line_with_timeout(proc, 10)
+        address = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
+        clients = [socket.create_connection(address, timeout=5) for _ in range(60)]
+        time.sleep(0.3)  # the server has taken what it can and hit EMFILE
+        server = psutil.Process(proc.pid)
+        cpu_before = sum(server.cpu_times()[:2])
+        time.sleep(1.0)
+        spent = sum(server.cpu_times()[:2]) - cpu_before
+        assert spent < 0.5, f"{spent:.2f} s of CPU in 1 s while out of fds: spinning"
+        for client in clients:
+            client.close()
+        with socket.create_connection(address, timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            assert read_response(sock.makefile("rb"))[2] == HELLO
+    finally:
+        for client in clients:
+            client.close()
+        stop(proc)
