@@ -547,7 +547,6 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-@pytest.mark.slow
 def test_sigterm_lets_the_in_flight_request_finish_then_exits_0(model):
     proc, address = start_cli("--model", model, APP_SPEC)
     try:

@@ -10,7 +10,6 @@ import sys
 import time
 
 import psutil
-import pytest
 
 from servers.epoll import EpollServer
 from tests.servers.test_contract import (
@@ -78,7 +77,6 @@ def test_the_model_reports_multithread_only_with_threads():
         server.shutdown()
 
 
-@pytest.mark.slow
 def test_running_out_of_fds_pauses_accepting_instead_of_spinning():
     def low_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
