@@ -18,6 +18,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from bench.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
 from bench.registry import MODELS  # noqa: E402
@@ -144,6 +146,8 @@ def draw_failed(axis, points: list[dict], colour) -> None:
     for point in points:
         if point.get("rps") is None:
             axis.plot(point["users"], 0, "x", color=colour, markersize=9)
+            axis.annotate("F", (point["users"], 0), textcoords="offset points", xytext=(5, 5),
+                          fontsize=7, color=colour)  # fmt: skip
 
 
 def users_axis(axis, records: list[dict]) -> None:
@@ -177,6 +181,8 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
     latency_axis.set(title="latency: p50 (solid) and p99 (dashed)", ylabel="ms")
     if any(r.get("p50_ms") for r in records):
         latency_axis.set_yscale("log")
+        latency_axis.yaxis.set_major_formatter(ScalarFormatter())
+        latency_axis.yaxis.set_minor_formatter(NullFormatter())
     failure_axis.set(title="failed requests", ylabel="share of requests")
     failure_axis.set_ylim(-0.02, 1.02)
     for axis in (rps_axis, latency_axis, failure_axis):
@@ -222,14 +228,14 @@ def plot_costs(records: list[dict], out_png: Path) -> Path:
                 if cell is None or cell.get(key) is None:
                     continue
                 axis.bar(position + index * width, cell[key], width, color=palette[index % 8],
-                         hatch="//" if cell["flags"] else None, edgecolor="black", linewidth=0.3,
-                         label=scenario if position == 0 or scenario not in
-                         axis.get_legend_handles_labels()[1] else None)  # fmt: skip
+                         hatch="//" if cell["flags"] else None, edgecolor="black",
+                         linewidth=0.3)  # fmt: skip
         axis.set_xticks([p + 0.4 - width / 2 for p in range(len(servers))])
         axis.set_xticklabels(servers, rotation=30, ha="right")
         axis.set_title(title, fontsize=10)
         axis.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    legend = [Patch(color=palette[i % 8], label=name) for i, name in enumerate(scenarios)]
+    axes[0].legend(handles=legend, fontsize=8)
     figure.text(0.01, 0.01, "hatched bar = flagged cell (see the table for which flag)", fontsize=8)
     figure.tight_layout(rect=(0, 0.04, 1, 1))
     figure.savefig(out_png, dpi=90)
@@ -262,17 +268,29 @@ def compared_level(records: list[dict]) -> int | None:
     return next((level for level in levels if len(at_level(records, level)) >= 2), None)
 
 
+def users_text(users: int) -> str:
+    return f"{users} user" if users == 1 else f"{users} users"
+
+
 def leader_sentence(records: list[dict], users: int) -> str:
     ranked = sorted(at_level(records, users), key=lambda r: r["rps"], reverse=True)
     leader, others = ranked[0], ranked[1:]
     comparisons = ", ".join(
-        f"{r['server']} {fmt_rps(r['rps'])} ({leader['rps'] / r['rps']:.1f}× less)"
-        if r["rps"]
-        else f"{r['server']} 0 req/s"
-        for r in others
+        f"{r['server']} {fmt_rps(r['rps'])} ({r['rps'] / leader['rps']:.2f}×)" for r in others
     )
-    return (f"At {users} users {leader['server']} led with {fmt_rps(leader['rps'])}; "
-            f"{comparisons}.")  # fmt: skip
+    return (f"At {users_text(users)} {leader['server']} led with {fmt_rps(leader['rps'])}; "
+            f"then {comparisons}.")  # fmt: skip
+
+
+def null_sentence(references: list[dict], records: list[dict], users: int) -> str:
+    """How close the leader came to the null server: the most this load generator can send."""
+    null = next((r for r in at_level(references, users) if r["server"] == "null"), None)
+    if null is None or not null["rps"]:
+        return ""
+    leader = max(at_level(records, users), key=lambda r: r["rps"])
+    return (f"The null server (a canned answer, no app) took {fmt_rps(null['rps'])} at "
+            f"{users_text(users)}, about the most this Locust setup can send: {leader['server']} "
+            f"reached {leader['rps'] / null['rps']:.0%} of it.")  # fmt: skip
 
 
 def scaling_sentence(records: list[dict]) -> str:
@@ -287,7 +305,7 @@ def scaling_sentence(records: list[dict]) -> str:
     if not parts:
         return ""
     levels = sorted({r["users"] for r in records})
-    return (f"From {levels[0]} to {levels[-1]} users requests/s changed by: "
+    return (f"Going from {levels[0]} to {users_text(levels[-1])}, requests/s changed: "
             f"{', '.join(parts)}.")  # fmt: skip
 
 
@@ -295,7 +313,7 @@ def flags_sentence(records: list[dict]) -> str:
     flagged = [r for r in records if r["flags"]]
     if not flagged:
         return "No cell was flagged: every number here is within what this setup can measure."
-    listed = "; ".join(f"{r['server']} at {r['users']} users: {', '.join(r['flags'])}"
+    listed = "; ".join(f"{r['server']} at {users_text(r['users'])}: {', '.join(r['flags'])}"
                        for r in flagged)  # fmt: skip
     notes = []
     if any("generator-bound" in r["flags"] for r in flagged):
@@ -372,21 +390,24 @@ def cpu_explanation(records: list[dict], users: int) -> list[str]:
 
 def scenario_paragraph(records: list[dict], scenario: str) -> str:
     """What this run showed for one scenario of the framework app, from its numbers."""
-    records = [r for r in records if r["scenario"] == scenario and r["app"] == "app"]
+    chosen = [r for r in records if r["scenario"] == scenario and r["app"] == "app"]
+    records = [r for r in chosen if r["kind"] != "reference"]
+    references = [r for r in chosen if r["kind"] == "reference"]
     if not records:
         return ""
     users = compared_level(records)
     if users is None:
         return ("No two servers produced trusted numbers at the same user level, so nothing is "
-                "compared. " + flags_sentence(records))  # fmt: skip
-    sentences = [leader_sentence(records, users), scaling_sentence(records)]
+                "compared. " + flags_sentence(chosen))  # fmt: skip
+    sentences = [leader_sentence(records, users), null_sentence(references, records, users)]
+    sentences.append(scaling_sentence(records))
     if scenario in ("io", "mixed"):
         sentences += io_explanation(records, users)
     if scenario in ("plaintext", "json", "fortunes", "session"):
         sentences += fast_path_explanation(records, users)
     if scenario == "cpu":
         sentences += cpu_explanation(records, users)
-    sentences.append(flags_sentence(records))
+    sentences.append(flags_sentence(chosen))
     return " ".join(sentence for sentence in sentences if sentence)
 
 

@@ -64,6 +64,10 @@ class CellFailed(Exception):
     """The server did not start, died, or stopped answering; the message says which."""
 
 
+class WrongAnswer(CellFailed):
+    """The server answered, but not with 200 and the scenario's marker: retrying will not help."""
+
+
 # --- the matrix -------------------------------------------------------------------------------
 
 
@@ -260,6 +264,8 @@ def wait_until_answering(server: ProcessGroup, port: int, scenario: Scenario) ->
         try:
             probe(port, scenario)
             return
+        except WrongAnswer:
+            raise
         except CellFailed:
             if time.monotonic() > deadline or server.process.poll() is not None:
                 raise
@@ -278,7 +284,7 @@ def probe(port: int, scenario: Scenario) -> None:
     finally:
         connection.close()
     if response.status != 200 or scenario.marker not in body:
-        raise CellFailed(
+        raise WrongAnswer(
             f"GET {scenario.probe_path} answered {response.status} without {scenario.marker!r}"
         )
 
@@ -302,7 +308,10 @@ def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> 
         "--exit-code-on-error", "0",
     ]  # fmt: skip
     if settings.locust_workers:
-        argv += ["--processes", str(settings.locust_workers)]
+        # master on loopback and a free port: parallel runs must not meet on Locust's 5557
+        port = free_port()
+        argv += ["--processes", str(settings.locust_workers), "--master-bind-host", HOST,
+                 "--master-bind-port", str(port), "--master-port", str(port)]  # fmt: skip
     return [*argv, cell.scenario.user_class]
 
 
