@@ -34,6 +34,9 @@ class ServerSpec:
     requires: tuple[str, ...] = ()
     #: how the server is configured, recorded in meta.json so a reader can judge fairness
     settings: dict = field(default_factory=dict)
+    #: the only scenarios it can answer correctly (the null server's canned body fits plaintext
+    #: alone); empty: every scenario
+    scenarios: tuple[str, ...] = ()
 
     def missing_requirements(self) -> list[str]:
         return [module for module in self.requires if importlib.util.find_spec(module) is None]
@@ -43,11 +46,28 @@ def ours(name: str, model: str, *options: str) -> ServerSpec:
     """One of our four models, started through the shared CLI of ``servers/``."""
 
     def argv(app: str, host: str, port: int) -> list[str]:
-        return [sys.executable, "-m", "servers", "--model", model, "--host", host,
-                "--port", str(port), *options, app]
+        return [
+            sys.executable,
+            "-m",
+            "servers",
+            "--model",
+            model,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            *options,
+            app,
+        ]
 
-    return ServerSpec(name, model, "ours", argv, prints_listening=True,
-                      settings={"model": model, "options": list(options)})
+    return ServerSpec(
+        name,
+        model,
+        "ours",
+        argv,
+        prints_listening=True,
+        settings={"model": model, "options": list(options)},
+    )
 
 
 OUR_SERVERS = (

@@ -122,6 +122,7 @@ def part_cells(part: Part, servers: dict[str, ServerSpec], overrides: dict) -> l
         Cell(servers[name], part.app, SCENARIOS[scenario], level)
         for name in names
         for scenario in scenarios
+        if not servers[name].scenarios or scenario in servers[name].scenarios
         for level in users
     ]
 

@@ -293,3 +293,10 @@ def test_an_interrupted_run_keeps_finished_cells_and_leaves_no_process(tmp_path,
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "interrupted"
     _, alive = psutil.wait_procs(descendants, timeout=5)
     assert alive == []
+
+
+def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
+    canned = ServerSpec("canned", "null", "reference", lambda a, h, p: [], scenarios=("plaintext",))
+    monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), "canned": canned})
+    cells = runner.build_matrix(PROFILES["quick"], ["canned"], scenarios=["plaintext", "io"])
+    assert {cell.name for cell in cells if cell.server is canned} == {"canned--app--plaintext--u16"}
