@@ -25,6 +25,7 @@ import re
 import time
 
 import gevent
+import locust.runners
 from locust import FastHttpUser, constant, events, task
 from locust.runners import WorkerRunner
 
@@ -146,6 +147,10 @@ def first_integer(text: str) -> int | None:
 # The measured window, kept by the process that owns the statistics (never a worker).
 window: dict = {"counts": []}
 
+# With --processes, workers report to the master every 3 s by default: the master's counts would
+# lag the window by that much. Four reports a second keep the lag below the counts' resolution.
+locust.runners.WORKER_REPORT_INTERVAL = 0.25
+
 
 def owns_statistics(environment) -> bool:
     return not isinstance(environment.runner, WorkerRunner)
@@ -153,10 +158,12 @@ def owns_statistics(environment) -> bool:
 
 @events.test_start.add_listener
 def start_measuring(environment, **_kwargs) -> None:
+    warmup_s = float(os.environ.get("BENCH_WARMUP_S", "0"))
+    duration_s = float(os.environ.get("BENCH_DURATION_S", "0"))
     if owns_statistics(environment):
-        warmup_s = float(os.environ.get("BENCH_WARMUP_S", "0"))
-        duration_s = float(os.environ.get("BENCH_DURATION_S", "0"))
         gevent.spawn(measure, environment, warmup_s, duration_s)
+    else:  # drop the warm-up a worker has not reported yet, as the master drops what it has
+        gevent.spawn_later(warmup_s, environment.runner.stats.reset_all)
 
 
 def measure(environment, warmup_s: float, duration_s: float) -> None:
@@ -173,6 +180,8 @@ def measure(environment, warmup_s: float, duration_s: float) -> None:
     for tick in range(1, math.ceil(duration_s) + 1):
         gevent.sleep(max(start + min(tick, duration_s) - time.time(), 0))
         window["counts"].append((time.time(), environment.runner.stats.total.num_requests))
+    # stop first: a master then waits for its workers' last reports before test_stop
+    environment.runner.stop()
     environment.runner.quit()
 
 
