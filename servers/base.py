@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import selectors
 import signal
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 
 from servers.http import (
@@ -33,6 +35,10 @@ from servers.wsgi import WSGIAdapter
 RECV_SIZE = 65536
 #: how long the accept loop sleeps at most before checking housekeeping (reaping, stopping)
 POLL_INTERVAL = 0.5
+#: accept() errors that mean "out of resources": pause accepting instead of spinning
+RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: how long accepting pauses when the process is out of file descriptors
+ACCEPT_PAUSE = 0.1
 
 
 def bind_listener(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -71,8 +77,12 @@ class Waker:
             pass
 
     def close(self) -> None:
-        os.close(self.reader)
-        os.close(self.writer)
+        # Forget the numbers first: a late wake() from another thread must not write into an
+        # fd that the process has since reused for something else.
+        reader, writer = self.reader, self.writer
+        self.reader = self.writer = -1
+        os.close(reader)
+        os.close(writer)
 
 
 def set_socket_timeout(sock: socket.socket, seconds: float) -> None:
@@ -207,8 +217,12 @@ class BlockingServer(BaseServer):
     def accept(self) -> None:
         try:
             sock, addr = self.socket.accept()
-        except OSError:
-            return  # another worker won the race, the client left, or we are out of fds
+        except OSError as err:
+            # Out of fds the listener stays readable: pause rather than spin on it. Otherwise
+            # another worker won the race for this connection, or the client left while queued.
+            if err.errno in RESOURCE_ERRORS:
+                time.sleep(ACCEPT_PAUSE)
+            return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         set_socket_timeout(sock, self.timeout)
         self.process_connection(sock, addr)

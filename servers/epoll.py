@@ -16,21 +16,16 @@ no heap churn.
 
 from __future__ import annotations
 
-import errno
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from servers.base import RECV_SIZE, BaseServer
+from servers.base import ACCEPT_PAUSE, RECV_SIZE, RESOURCE_ERRORS, BaseServer
 from servers.http import NEED_DATA, Data, EndOfMessage, ProtocolError, Request, ServerConnection
 from servers.ioloop import ERROR, READ, WRITE, IOLoop
 
 #: accepts per listener wake-up, so a burst of connections cannot starve the established ones
 ACCEPTS_PER_WAKE = 64
-#: how long accepting pauses when the process is out of file descriptors
-ACCEPT_PAUSE = 0.1
-#: accept() errors that mean "out of resources": pause instead of spinning on a ready listener
-RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class EpollServer(BaseServer):
