@@ -61,13 +61,17 @@ def model_options(args: argparse.Namespace) -> dict:
     accepted = inspect.signature(MODELS[args.model]).parameters
     for name in options:
         if name in MODEL_OPTIONS and name not in accepted:
-            raise SystemExit(f"{MODEL_OPTIONS[name]} does not apply to --model {args.model}")
+            raise ValueError(f"{MODEL_OPTIONS[name]} does not apply to --model {args.model}")
     return options
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    options = model_options(args)
+    try:
+        options = model_options(args)
+    except ValueError as err:
+        print(f"python -m servers: error: {err}", file=sys.stderr)
+        return 2
     serve(load_app(args.app), args.model, args.host, args.port, **options)
     return 0
 

@@ -49,7 +49,7 @@ def test_access_log_writes_a_line_per_request_to_stderr():
 def test_an_option_the_model_does_not_take_is_refused(model, option):
     argv = [sys.executable, "-m", "servers", "--model", model, option, "2", "--port", "0", APP_SPEC]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert f"{option} does not apply to --model {model}" in result.stderr
     assert result.stdout == ""
 
