@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -236,3 +239,35 @@ def test_a_forked_child_opens_its_own_connection():
     os.close(reader)
     os.waitpid(pid, 0)
     assert answer == b"ok"
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["poll", "threaded", "fork", "epoll"])
+def test_every_server_model_serves_the_app_unchanged(model, tmp_path):
+    command = [sys.executable, "-m", "servers", "--model", model, "--port", "0", "bench.app:app"]
+    env = {**os.environ, "BENCH_DB": str(tmp_path / "fortunes.sqlite")}
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        base = server.stdout.readline().split()[-1]
+        assert fetch(f"{base}/plaintext") == (200, b"Hello, World!")
+        for _ in range(2):  # twice: a fork child must open its own sqlite connection each time
+            status, html = fetch(f"{base}/fortunes")
+            assert status == 200 and html.count(b"<tr><td>") == 13
+        status, body = fetch(f"{base}/cpu?n=10")
+        assert (status, json.loads(body)) == (200, {"n": 10, "checksum": 285})
+        assert fetch(f"{base}/io?ms=-1")[0] == 400
+        assert fetch(f"{base}/stream")[1] == b"".join(f"chunk {n}\n".encode() for n in range(10))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=10)
+    assert server.returncode == 0
