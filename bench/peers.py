@@ -17,8 +17,11 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import signal
+import socketserver
 import sys
+import threading
 from collections.abc import Callable
 from importlib import metadata
 
@@ -44,9 +47,22 @@ def announce(host: str, port: int) -> None:
     print(f"listening on http://{host}:{port}", flush=True)
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM behaves like Ctrl-C: werkzeug and waitress both shut down on KeyboardInterrupt."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+def shutdown_on_signal(server: socketserver.BaseServer) -> None:
+    """SIGTERM/SIGINT stop a socketserver's loop from a helper thread, as ``shutdown()`` requires.
+
+    Raising KeyboardInterrupt instead can be lost: a forking server forks all the time, and an
+    exception raised inside an at-fork hook is printed and ignored. A forked child, which shares
+    the handler but runs no loop, drops its connection the Ctrl-C way.
+    """
+    server_pid = os.getpid()
+
+    def handle(signum: int, frame: object) -> None:
+        if os.getpid() != server_pid:
+            raise KeyboardInterrupt
+        threading.Thread(target=server.shutdown).start()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handle)
 
 
 def serve_werkzeug(target: str, host: str, port: int, threaded: bool, processes: int) -> None:
@@ -60,7 +76,7 @@ def serve_werkzeug(target: str, host: str, port: int, threaded: bool, processes:
     server = make_server(
         host, port, load_app(target), threaded, processes, request_handler=QuietRequestHandler
     )
-    stop_on_sigterm()
+    shutdown_on_signal(server)
     announce(host, server.server_address[1])
     server.serve_forever()
 
@@ -90,7 +106,8 @@ def serve_waitress(target: str, host: str, port: int) -> None:
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
     server = create_server(load_app(target), host=host, port=port, threads=WAITRESS_THREADS)
-    stop_on_sigterm()
+    # waitress's own way to stop is Ctrl-C: its run() closes everything on KeyboardInterrupt
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     announce(host, server.effective_port)
     server.run()
 

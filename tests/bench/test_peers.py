@@ -13,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -98,6 +99,34 @@ def test_peer_serves_plaintext_and_stops_cleanly_on_sigterm(running_peer) -> Non
     while not group_is_empty(process.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert group_is_empty(process.pid), f"{spec.name} left processes behind"
+
+
+def keep_requesting(port: int, stop: threading.Event) -> None:
+    """Requests back to back until told to stop, the server goes away, or 15 s pass."""
+    deadline = time.monotonic() + 15
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            get(port, "/plaintext")
+        except (OSError, http.client.HTTPException):  # the server closed mid-response: it stops
+            return
+
+
+@pytest.mark.slow
+def test_peer_stops_on_sigterm_while_serving_requests(running_peer) -> None:
+    # a signal landing mid-request (or mid-fork) must still stop the server
+    spec, process, port = running_peer
+    stop = threading.Event()
+    clients = [threading.Thread(target=keep_requesting, args=(port, stop)) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read()
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
 
 
 @pytest.mark.slow
