@@ -195,6 +195,8 @@ NULL_SERVER = ServerSpec(
     null_argv,
     prints_listening=True,
     settings={"server": "bench.nullserver", "loop": "selectors, one thread", "response": "canned"},
+    # its canned body passes the plaintext check only
+    scenarios=("plaintext",),
 )
 
 QUIET = {"request_log": "off", "error_log": "stderr"}

@@ -159,6 +159,7 @@ def test_entries_record_version_and_settings_and_join_the_registry() -> None:
             assert spec.settings["version"], spec.name
     null = servers["null"]
     assert (null.kind, null.model, null.requires) == ("reference", "null", ())
+    assert null.scenarios == ("plaintext",)
 
 
 def test_missing_package_is_reported_as_skipped_not_a_crash() -> None:
