@@ -368,7 +368,7 @@ def rps_series(counts: list[list[float]], start: float, stop: float, total: int)
     return [
         round((n1 - n0) / (t1 - t0), 1)
         for (t0, n0), (t1, n1) in zip(points, points[1:], strict=False)
-        if t1 - t0 > 0.05  # a sliver at the end says nothing per second
+        if t1 - t0 >= 0.5  # the sliver between the last tick and the stop says nothing per second
     ]
 
 
@@ -626,7 +626,8 @@ class CellProgress:
 
     def finished(self, record: dict) -> None:
         self.done += 1
-        self.progress.advance(self.task, self.cell_s)
+        self.progress.update(self.task, advance=self.cell_s,
+                             description=f"{self.done}/{self.total} done")  # fmt: skip
         rps = record["summary"]["rps"]
         shown = f"{rps:8.0f} req/s" if rps is not None else "       - req/s"
         flags = " [" + ", ".join(record["flags"]) + "]" if record["flags"] else ""
