@@ -7,6 +7,7 @@ spans a bare ContextVar (tens of ns) to a rendered template (tens of µs).
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 
@@ -29,6 +30,14 @@ def quartiles(case: MicroCase) -> tuple[float, float]:
         first, _, third = statistics.quantiles(case.samples_s, n=4)
         return first, third
     return case.median_s - case.iqr_s / 2, case.median_s + case.iqr_s / 2
+
+
+def label_twos_and_fives(value: float, _position: int) -> str:
+    """Minor tick labels at 2× and 5× each power of ten only: more would overlap."""
+    if value <= 0:
+        return ""
+    leading_digit = round(value / 10 ** math.floor(math.log10(value)))
+    return f"{value:g}" if leading_digit in (2, 5) else ""
 
 
 def groups_of(cases: list[MicroCase]) -> list[str]:
@@ -68,9 +77,8 @@ def draw_group(axes, group: str, cases: list[MicroCase], cases_by_name: dict) ->
     axes.tick_params(axis="y", labelsize=7)
     axes.invert_yaxis()
     axes.set_xscale("log")
-    plain_numbers = FuncFormatter(lambda value, _: f"{value:g}")
-    axes.xaxis.set_major_formatter(plain_numbers)
-    axes.xaxis.set_minor_formatter(plain_numbers)
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(FuncFormatter(label_twos_and_fives))
     axes.tick_params(axis="x", which="minor", labelsize=6)
     axes.set_xlabel("median µs per call (log scale; whiskers: IQR)")
     axes.set_title(group, loc="left", fontweight="bold")
