@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from bench import app as app_module
 from bench import fortunes as fortunes_module
 from bench.app import CPU_MODULUS, app
 
@@ -189,23 +188,24 @@ def test_static_missing_or_outside_is_a_404(client, path):
     assert b"import" not in response.data and b"root:" not in response.data
 
 
-def test_no_delay_hook_without_the_env_var():
-    assert app_module.INJECT_DELAY_US == 0 or "BENCH_INJECT_DELAY_US" in os.environ
-    assert not any(hook.__name__ == "inject_delay" for hook in app.before_request_funcs)
-
-
-def test_delay_hook_is_installed_when_the_env_var_is_set(tmp_path):
+@pytest.mark.parametrize(
+    "value, expected",
+    [(None, "0 []"), ("", "0 []"), ("0", "0 []"), ("50", "50 ['inject_delay']")],
+)
+def test_delay_hook_is_installed_only_when_the_env_var_is_set(tmp_path, value, expected):
     probe = (
         "from bench.app import app, INJECT_DELAY_US\n"
-        "hooks = list(app.before_request_funcs)\n"
-        "print(INJECT_DELAY_US, [hook.__name__ for hook in hooks])\n"
+        "print(INJECT_DELAY_US, [hook.__name__ for hook in app.before_request_funcs])\n"
         "print(app.test_client().get('/plaintext').status_code)\n"
     )
-    env = {**os.environ, "BENCH_INJECT_DELAY_US": "50", "BENCH_DB": str(tmp_path / "f.sqlite")}
+    env = {**os.environ, "BENCH_DB": str(tmp_path / "f.sqlite")}
+    env.pop("BENCH_INJECT_DELAY_US", None)
+    if value is not None:
+        env["BENCH_INJECT_DELAY_US"] = value
     output = subprocess.run(
         [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert output == ["50 ['inject_delay']", "200"]
+    assert output == [expected, "200"]
 
 
 def test_database_is_created_at_the_env_path(tmp_path):
