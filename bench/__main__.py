@@ -11,13 +11,19 @@ import importlib
 import sys
 
 COMMANDS = {
-    "run": ("bench.runner:run_main", "the main job: micro + load + report (what `tox -e bench` runs)"),
+    "run": (
+        "bench.runner:run_main",
+        "the main job: micro + load + report (what `tox -e bench` runs)",
+    ),
     "load": ("bench.runner:load_main", "the Locust load matrix only"),
     "micro": ("bench.micro.cli:main", "pytest-benchmark microbenchmarks of the hot path"),
     "report": ("bench.report:main", "build report.html, plots and summaries for a run directory"),
     "compare": ("bench.compare:main", "compare two runs by in-run ratios; exit 1 on a regression"),
     "baseline": ("bench.compare:baseline_main", "refresh results/baseline from a smoke run"),
-    "regress": ("bench.compare:regress_main", "smoke micro + smoke load, compared with the baseline"),
+    "regress": (
+        "bench.compare:regress_main",
+        "smoke micro + smoke load, compared with the baseline",
+    ),
 }
 
 

@@ -19,8 +19,17 @@ RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
 
 #: the packages whose versions change what a run measures
 MEASURED_PACKAGES = (
-    "werkzeug", "jinja2", "itsdangerous", "flask", "locust", "pytest-benchmark", "psutil",
-    "matplotlib", "tornado", "gunicorn", "waitress",
+    "werkzeug",
+    "jinja2",
+    "itsdangerous",
+    "flask",
+    "locust",
+    "pytest-benchmark",
+    "psutil",
+    "matplotlib",
+    "tornado",
+    "gunicorn",
+    "waitress",
 )
 
 
@@ -33,7 +42,10 @@ def git_commit(short: bool = False) -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, cwd=RESULTS_ROOT.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=RESULTS_ROOT.parent,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -43,7 +55,9 @@ def git_commit(short: bool = False) -> str:
 def new_run_dir(root: Path = RESULTS_ROOT, label: str = "") -> Path:
     """Create ``root/<YYYYmmdd-HHMMSS>-<commit>[-label]`` and point ``root/latest`` at it."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = "-".join(part for part in (stamp, git_commit(short=True).replace("+", "-"), label) if part)
+    name = "-".join(
+        part for part in (stamp, git_commit(short=True).replace("+", "-"), label) if part
+    )
     run_dir = root / name
     suffix = 1
     while run_dir.exists():  # two runs started within the same second
