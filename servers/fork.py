@@ -152,8 +152,7 @@ class ForkServer(BlockingServer):
 
     def become_child(self) -> None:
         self.children = set()
-        self.waker.close()
-        self.waker = Waker()
+        self.waker.close()  # the parent's: waking it from here would wake the parent
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -164,4 +163,5 @@ class ForkServer(BlockingServer):
 
     def run_worker(self) -> None:
         self.in_worker = True
+        self.waker = Waker()  # a worker runs its own accept loop, which SIGTERM must wake
         self.accept_loop()
