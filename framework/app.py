@@ -368,11 +368,20 @@ class Flask:
         return rule, view_args
 
     def dispatch_request(self) -> ViewReturn:
-        """Match the URL and call its view; the return value may be anything make_response takes."""
-        rule, view_args = self.match_request()
-        if rule.provide_automatic_options and _top_node()[0].request.method == "OPTIONS":
-            return self.make_default_options_response()
-        return self.view_functions[rule.endpoint](**view_args)
+        """Match the URL and call its view, as Flask 0.1 does: an exception comes back as what
+        `handle_exception` makes of it (a 404 without a handler is the NotFound itself).
+        The return value may be anything make_response takes::
+
+            with app.test_request_context("/missing"):
+                app.dispatch_request()   # -> <NotFound '404: Not Found'>
+        """
+        try:
+            rule, view_args = self.match_request()
+            if rule.provide_automatic_options and _top_node()[0].request.method == "OPTIONS":
+                return self.make_default_options_response()
+            return self.view_functions[rule.endpoint](**view_args)
+        except Exception as error:
+            return self.handle_exception(error)
 
     def make_default_options_response(self) -> Response:
         allowed = _request_ctx_stack.top.url_adapter.allowed_methods()
@@ -455,6 +464,21 @@ class Flask:
         for func in reversed(self.teardown_request_funcs):
             func(exc)
 
+    def make_error_response(self, error: Exception) -> Response:
+        """The response for an exception raised outside dispatch_request (by a hook, an error
+        handler or make_response): handled like a view's, then through process_response.
+
+        Should that fail too (a broken after_request hook fails again), the bare generic 500
+        page: the server never sees an exception unless debug is on.
+        """
+        try:
+            return self.process_response(self.make_response(self.handle_exception(error)))
+        except Exception as second:
+            if self.debug:
+                raise
+            self.logger.error("Exception while answering with an error page", exc_info=second)
+            return self.response_class.force_type(InternalServerError().get_response())
+
     def wsgi_app(self, environ: WSGIEnviron, start_response: Callable) -> Iterable[bytes]:
         """The request loop. Wrap this (not the app) in middleware to keep the app object."""
         with self.request_context(environ):  # teardown hooks and pop on the way out, always
@@ -462,10 +486,10 @@ class Flask:
                 rv = self.preprocess_request()
                 if rv is None:
                     rv = self.dispatch_request()
-                response = self.make_response(rv)
-            except Exception as error:  # from a hook, the router, the view or make_response
-                response = self.make_response(self.handle_exception(error))
-            return self.process_response(response)(environ, start_response)
+                response = self.process_response(self.make_response(rv))
+            except Exception as error:  # dispatch_request handled its own: this is a hook's
+                response = self.make_error_response(error)
+            return response(environ, start_response)
 
     def __call__(self, environ: WSGIEnviron, start_response: Callable) -> Iterable[bytes]:
         return self.wsgi_app(environ, start_response)

@@ -11,7 +11,7 @@ import sys
 import urllib.request
 
 import pytest
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -403,6 +403,165 @@ def test_an_exception_in_before_request_is_a_500(app, client):
     response = client.get("/")
     assert response.status_code == 500
     assert b"hook broke" not in response.data
+
+
+def test_an_exception_in_before_request_goes_to_the_500_handler(app, client):
+    @app.before_request
+    def broken():
+        raise RuntimeError("hook broke")
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        return f"handled {type(error).__name__}", 500
+
+    response = client.get("/")
+    assert (response.status_code, response.data) == (500, b"handled RuntimeError")
+
+
+def test_an_exception_in_after_request_is_a_generic_500_and_the_app_keeps_serving(app, client):
+    torn_down = []
+    app.teardown_request(torn_down.append)
+
+    @app.after_request
+    def broken(response):
+        if request.path == "/":
+            raise ValueError("after hook secret")
+        return response
+
+    response = client.get("/")
+    assert response.status_code == 500
+    assert b"Internal Server Error" in response.data and b"secret" not in response.data
+    assert client.get("/missing").status_code == 404
+    assert torn_down == [None, None]  # handled: teardown is told nothing escaped
+
+
+def test_an_exception_in_after_request_goes_to_the_500_handler_and_its_hooks(app, client):
+    @app.after_request
+    def fails_on_success(response):
+        if response.status_code == 200:
+            raise ValueError("after hook")
+        response.headers["X-After"] = "ran"
+        return response
+
+    @app.errorhandler(500)
+    def internal_error(error):
+        return f"handled {error}", 500
+
+    response = client.get("/")
+    assert (response.status_code, response.data) == (500, b"handled after hook")
+    assert response.headers["X-After"] == "ran"  # the error page went through the hooks too
+
+
+def test_abort_in_after_request_goes_to_the_handler_for_its_code(app, client):
+    @app.after_request
+    def guard(response):
+        if response.status_code == 200:
+            abort(403)
+        return response
+
+    app.errorhandler(403)(lambda error: ("forbidden by hook", 403))
+    response = client.get("/")
+    assert (response.status_code, response.data) == (403, b"forbidden by hook")
+
+
+def test_an_after_request_hook_failing_on_every_response_gives_the_bare_500(app, client, caplog):
+    app.after_request(lambda response: 1 / 0)
+    app.errorhandler(500)(lambda error: ("handled", 500))
+
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/")
+    assert response.status_code == 500
+    assert b"Internal Server Error" in response.data and b"ZeroDivision" not in response.data
+    assert "ZeroDivisionError" in caplog.text
+
+
+@pytest.mark.parametrize("failing", [404, 500])
+def test_an_error_handler_that_raises_gives_the_bare_500(app, client, failing):
+    @app.route("/boom")
+    def boom():
+        raise ValueError("view")
+
+    @app.errorhandler(failing)
+    def broken_handler(error):
+        raise KeyError("handler broke")
+
+    path = "/missing" if failing == 404 else "/boom"
+    response = client.get(path)
+    assert response.status_code == 500
+    assert b"handler broke" not in response.data
+    assert client.get("/").data == b"Hello World!"
+
+
+@pytest.mark.parametrize("hook", ["before_request", "after_request"])
+def test_debug_lets_a_hook_exception_propagate_and_still_pops(app, client, hook):
+    def broken(*response):
+        raise ValueError(f"{hook} in debug")
+
+    getattr(app, hook)(broken)
+    app.debug = True
+    with pytest.raises(ValueError, match=f"{hook} in debug"):
+        client.get("/")
+    assert _request_ctx_stack.top is None
+
+
+def test_debug_still_answers_http_errors_from_hooks(app, client):
+    app.before_request(lambda: abort(401))
+    app.debug = True
+    assert client.get("/").status_code == 401
+
+
+# -- dispatch_request by hand, as in Flask 0.1 ---------------------------------------------------
+
+
+def test_dispatch_request_returns_routing_errors_instead_of_raising(app):
+    with app.test_request_context("/missing"):
+        missing = app.dispatch_request()
+    assert isinstance(missing, NotFound)
+    with app.test_request_context("/", method="POST"):
+        wrong_method = app.dispatch_request()
+    assert isinstance(wrong_method, MethodNotAllowed)
+    assert set(wrong_method.valid_methods) == {"GET", "HEAD", "OPTIONS"}
+
+
+def test_dispatch_request_returns_the_registered_handlers_answer(app):
+    @app.route("/boom")
+    def boom():
+        raise ValueError("view broke")
+
+    app.errorhandler(404)(lambda error: ("custom 404", 404))
+    app.errorhandler(405)(lambda error: f"no {request.method} here")
+    app.errorhandler(500)(lambda error: ("handled " + str(error), 500))
+    with app.test_request_context("/missing"):
+        assert app.dispatch_request() == ("custom 404", 404)
+    with app.test_request_context("/", method="DELETE"):
+        assert app.dispatch_request() == "no DELETE here"
+    with app.test_request_context("/boom"):
+        assert app.dispatch_request() == ("handled view broke", 500)
+
+
+def test_dispatch_request_returns_aborts_from_the_view(app):
+    @app.route("/teapot")
+    def teapot():
+        abort(418)
+
+    with app.test_request_context("/teapot"):
+        teapot_error = app.dispatch_request()
+        assert teapot_error.code == 418
+        assert app.make_response(teapot_error).status_code == 418
+
+
+def test_dispatch_request_turns_a_view_error_into_a_generic_500_unless_debug(app):
+    @app.route("/boom")
+    def boom():
+        raise ValueError("secret detail")
+
+    with app.test_request_context("/boom"):
+        page = app.dispatch_request()
+        assert isinstance(page, InternalServerError)
+        assert b"secret detail" not in app.make_response(page).get_data()
+    app.debug = True
+    with app.test_request_context("/boom"), pytest.raises(ValueError, match="secret detail"):
+        app.dispatch_request()
 
 
 # -- hooks ----------------------------------------------------------------------------------------
