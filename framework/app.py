@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
+import functools
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import http_date
 from werkzeug.routing import Map, MapAdapter, Rule
 from werkzeug.test import Client, EnvironBuilder
-from werkzeug.utils import cached_property, send_from_directory
+from werkzeug.utils import cached_property, get_content_type, send_from_directory
 from werkzeug.utils import redirect as _werkzeug_redirect
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wrappers import Response as ResponseBase
@@ -60,6 +61,13 @@ class Response(ResponseBase):
     """The response object: werkzeug's, with an HTML mimetype by default."""
 
     default_mimetype = "text/html"
+
+
+@functools.cache
+def _default_content_type(response_class: type[ResponseBase]) -> str | None:
+    """The Content-Type werkzeug gives `response_class` by default, worked out once per class."""
+    mimetype = response_class.default_mimetype
+    return None if mimetype is None else get_content_type(mimetype, "utf-8")
 
 
 def redirect(location: str, code: int = 302) -> Response:
@@ -127,7 +135,7 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(
         json.dumps(data, separators=(",", ":"), default=_json_default) + "\n",
         status=status,
-        mimetype="application/json",
+        content_type="application/json",  # given whole: werkzeug then builds no content type
     )
 
 
@@ -411,7 +419,7 @@ class Flask:
         if isinstance(rv, self.response_class):
             return rv
         if isinstance(rv, (str, bytes)):
-            return self.response_class(rv)
+            return self.text_response(rv)
         if isinstance(rv, (dict, list)):
             return json_response(rv)
         if isinstance(rv, tuple):
@@ -441,6 +449,8 @@ class Flask:
             )
         if isinstance(body, tuple):
             raise TypeError(f"The view function for {_current_endpoint()!r} nested a tuple body")
+        if isinstance(body, (str, bytes)):
+            return self.text_response(body, status, headers)
         response = self.make_response(body)
         if isinstance(status, str):
             response.status = status
@@ -449,6 +459,20 @@ class Flask:
         if headers:
             response.headers.update(headers)
         return response
+
+    def text_response(
+        self, body: str | bytes, status: int | str | None = None, headers: Any = None
+    ) -> Response:
+        """A `response_class` for a str or bytes body, built in one call (status and headers
+        set through the constructor, not changed afterwards).
+
+        Without headers of its own it gets the class's content type ready-made: werkzeug would
+        otherwise look for a Content-Type header (a KeyError raised and caught) and build one.
+        """
+        if headers:  # copied: a Headers object passed to werkzeug would be used, and changed, as is
+            return self.response_class(body, status, Headers(headers))
+        content_type = _default_content_type(self.response_class)
+        return self.response_class(body, status, content_type=content_type)
 
     def process_response(self, response: Response) -> Response:
         """Run the after_request hooks, then save the session if anything opened it."""

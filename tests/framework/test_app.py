@@ -11,6 +11,7 @@ import sys
 import urllib.request
 
 import pytest
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -305,6 +306,37 @@ def test_without_debug_a_bad_return_value_is_a_plain_500(app, client):
     assert response.status_code == 500
     assert b"bad_view" not in response.data and b"TypeError" not in response.data
     assert client.get("/").status_code == 200
+
+
+def test_tuple_headers_may_set_the_content_type_and_repeat_a_header(app, client):
+    app.add_url_rule("/typed", "typed", lambda: ("plain", {"Content-Type": "text/plain"}))
+    app.add_url_rule("/twice", "twice", lambda: (b"two", 201, [("X-A", "1"), ("X-A", "2")]))
+    typed = client.get("/typed")
+    assert typed.headers.getlist("Content-Type") == ["text/plain"]
+    twice = client.get("/twice")
+    assert (twice.status_code, twice.data) == (201, b"two")
+    assert twice.headers.getlist("X-A") == ["1", "2"]
+    assert twice.headers["Content-Type"] == "text/html; charset=utf-8"
+
+
+def test_a_headers_object_returned_by_views_is_not_changed(app, client):
+    shared = Headers({"X-Shared": "yes"})
+    app.add_url_rule("/a", "a", lambda: ("a", 200, shared))
+    app.add_url_rule("/b", "b", lambda: ("bb", shared))
+    assert client.get("/a").headers["X-Shared"] == "yes"
+    assert client.get("/b").headers["Content-Length"] == "2"
+    assert shared.to_wsgi_list() == [("X-Shared", "yes")]
+
+
+def test_a_response_class_with_another_mimetype_is_honoured(app, client):
+    class TextResponse(Response):
+        default_mimetype = "text/plain"
+
+    app.response_class = TextResponse
+    app.add_url_rule("/t", "t", lambda: ("text", 202))
+    assert client.get("/").headers["Content-Type"] == "text/plain; charset=utf-8"
+    response = client.get("/t")
+    assert (response.status_code, response.mimetype) == (202, "text/plain")
 
 
 def test_make_response_works_inside_a_request_context(app):
