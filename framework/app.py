@@ -163,12 +163,15 @@ def render_template_string(source: str, **context: Any) -> str:
 
 
 def _default_template_context() -> dict[str, Any]:
-    """What every template sees: `g`, and `request` and `session` inside a request."""
+    """What every template sees: `g`, and `request` and `session` inside a request.
+
+    `session` is the proxy, not the session: a template that never reads it never opens it.
+    """
     context = _request_ctx_stack.top
     if context is None:
         return {}
     if isinstance(context, RequestContext):
-        return {"g": context.g, "request": context.request, "session": context.session}
+        return {"g": context.g, "request": context.request, "session": session}
     return {"g": context.g}
 
 

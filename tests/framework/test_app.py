@@ -811,6 +811,23 @@ def test_templates_see_request_session_g_url_for_and_processors(app, client):
     assert client.get("/ctx").data == b"/ctx|ada|&lt;g&gt;|/|from processor"
 
 
+def test_rendering_a_template_opens_the_session_only_if_the_template_reads_it(app, client):
+    @app.route("/login")
+    def login():
+        session["user"] = "ada"
+        return "in"
+
+    @app.route("/render/<name>")
+    def render(name):
+        html = render_template(name, name="x")
+        return f"{html}|opened={_request_ctx_stack.top.opened_session is not None}"
+
+    client.get("/login")
+    assert client.get("/render/page.html").data == b"<p>x</p>|opened=False"
+    expected = b"/render/context.html|ada||/||opened=True"
+    assert client.get("/render/context.html").data == expected
+
+
 def test_explicit_template_values_win_over_context_processors(app):
     app.context_processor(lambda: {"name": "processor"})
     with app.test_request_context("/"):
