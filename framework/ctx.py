@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from framework.app import Flask
     from framework.sessions import SecureCookieSession
 
-#: the stack's node when nothing is pushed: (top, below)
+#: the stack's node when nothing is pushed: [top, token restoring the node below]
 _EMPTY: tuple[Any, Any] = (None, None)
 
 NO_APP_CONTEXT = (
@@ -33,27 +33,33 @@ NO_REQUEST_CONTEXT = (
 class ContextStack:
     """A stack of contexts private to the current thread (precisely: contextvars context).
 
-    The ContextVar holds a linked node ``(top, below)``: push and pop each set one value and copy
-    nothing, and `top` is one lookup. werkzeug's LocalStack copies a list on every push and pop.
-    push/pop are closures stored on the instance rather than methods: the hot path then skips
-    binding a method and looking up the ContextVar's get/set on every call.
+    The ContextVar holds the top node ``[context, token]``; the token, from the ``set`` that
+    pushed the node, restores the node below. Push is one ``set``, pop one ``reset``, `top` one
+    ``get``: nothing is copied (werkzeug's LocalStack copies a list on every push and pop) and pop
+    makes no new token. push/pop are closures stored on the instance rather than methods: the hot
+    path then skips binding a method and looking up the ContextVar's get/set on every call.
     """
 
     __slots__ = ("push", "pop", "node", "clear")
 
     def __init__(self, name: str) -> None:
         var = ContextVar(name, default=_EMPTY)
-        current, replace = var.get, var.set
+        current, replace, restore = var.get, var.set, var.reset
 
         def push(context: Any) -> None:
-            replace((context, current()))
+            node = [context, None]
+            node[1] = replace(node)
 
         def pop() -> Any:
             """Remove and return the top context (None when the stack is empty)."""
-            top, below = current()
-            if below is not None:
-                replace(below)
-            return top
+            context, token = current()
+            if token is not None:
+                try:
+                    restore(token)
+                except (ValueError, RuntimeError):  # pushed in another contextvars.Context
+                    below = token.old_value
+                    replace(_EMPTY if below is Token.MISSING else below)
+            return context
 
         def clear() -> None:
             replace(_EMPTY)
@@ -62,7 +68,7 @@ class ContextStack:
         self.push = push
         #: pop(): remove and return the top context
         self.pop = pop
-        #: node(): the current ``(top, below)`` pair; the proxies call it directly
+        #: node(): the current ``[top, token]`` node; the proxies call it directly
         self.node = current
         #: clear(): empty the stack
         self.clear = clear

@@ -1,6 +1,7 @@
 """framework.ctx: the context stack, the app/request contexts, the proxies and their isolation."""
 
 import asyncio
+import contextvars
 import os
 import threading
 
@@ -53,6 +54,31 @@ def test_stack_can_hold_none_values_pushed_on_purpose():
     assert stack.pop() == "above"
     assert stack.top is None
     assert stack.pop() is None
+
+
+def test_a_copied_contextvars_context_pops_its_own_copy_of_the_stack():
+    stack = ContextStack("test")
+    stack.push("outer")
+    stack.push("inner")
+    copy = contextvars.copy_context()
+    assert copy.run(stack.pop) == "inner"
+    assert copy.run(lambda: stack.top) == "outer"
+    assert stack.top == "inner"  # the original context still has it
+    assert stack.pop() == "inner"
+    assert stack.pop() == "outer"
+    assert stack.top is None
+    assert copy.run(stack.pop) == "outer"
+    assert copy.run(stack.pop) is None
+
+
+def test_a_copy_made_before_a_pop_still_pops_the_same_context():
+    stack = ContextStack("test")
+    stack.push("pushed")
+    copy = contextvars.copy_context()
+    assert stack.pop() == "pushed"
+    assert copy.run(stack.pop) == "pushed"
+    assert copy.run(lambda: stack.top) is None
+    assert stack.top is None
 
 
 # -- outside any context: clear errors ------------------------------------------------------------
