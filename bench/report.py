@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from bench.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
 from bench.registry import MODELS  # noqa: E402
@@ -122,16 +122,29 @@ def lines_of(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
     }
 
 
+#: marker per kind of server: ours round, peers square, references diamond
+MARKERS = {"ours": "o", "peer": "s", "reference": "D"}
+
+
 def colours_for(records: list[dict]) -> dict[str, str]:
-    palette = plt.get_cmap("tab10").colors
-    return {name: palette[i % len(palette)] for i, name in enumerate(server_order(records))}
+    """One distinct colour per server (up to 18), the null reference in black."""
+    palette = [*plt.get_cmap("tab10").colors, *plt.get_cmap("Dark2").colors]
+    names = [name for name in server_order(records) if name != "null"]
+    return {"null": "black", **{name: palette[i % len(palette)] for i, name in enumerate(names)}}
 
 
 def draw_points(axis, points: list[dict], key: str, colour, style: str, label: str | None) -> None:
-    """A line through the cells' values; flagged cells hollow and lettered."""
+    """A line through the cells' values; flagged cells hollow and lettered.
+
+    Zero latencies (Locust rounds under 1 ms to whole milliseconds) have no place on a log axis
+    and are left out; the figure's note says so.
+    """
     shown = [p for p in points if p.get(key) is not None]
+    if key.endswith("_ms"):
+        shown = [p for p in shown if p[key] > 0]
     xs, ys = [p["users"] for p in shown], [p[key] for p in shown]
-    axis.plot(xs, ys, style, color=colour, label=label, marker="o", markersize=4)
+    marker = MARKERS.get(points[0]["kind"], "o") if points else "o"
+    axis.plot(xs, ys, style, color=colour, label=label, marker=marker, markersize=4)
     for point in shown:
         if point["flags"]:
             axis.plot(point["users"], point[key], "o", markersize=9, markerfacecolor="white",
@@ -162,7 +175,7 @@ def users_axis(axis, records: list[dict]) -> None:
 def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
     """Requests/s (min–max band), p50 and p99 latency, failure ratio against users."""
     colours = colours_for(records)
-    figure, (rps_axis, latency_axis, failure_axis) = plt.subplots(1, 3, figsize=(15, 4.6))
+    figure, (rps_axis, latency_axis, failure_axis) = plt.subplots(1, 3, figsize=(17, 4.8))
     for (server, app), points in lines_of(records).items():
         colour, style = colours[server], "-" if app == "app" else ":"
         label = line_label(server, app)
@@ -181,6 +194,7 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
     latency_axis.set(title="latency: p50 (solid) and p99 (dashed)", ylabel="ms")
     if any(r.get("p50_ms") for r in records):
         latency_axis.set_yscale("log")
+        latency_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         latency_axis.yaxis.set_major_formatter(ScalarFormatter())
         latency_axis.yaxis.set_minor_formatter(NullFormatter())
     failure_axis.set(title="failed requests", ylabel="share of requests")
@@ -188,12 +202,13 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
     for axis in (rps_axis, latency_axis, failure_axis):
         users_axis(axis, records)
         axis.grid(alpha=0.3)
-    rps_axis.legend(fontsize=8)
+    figure.legend(*rps_axis.get_legend_handles_labels(), loc="center right", fontsize=8)
     figure.suptitle(f"{scenario}: {SCENARIOS[scenario].description}" if scenario in SCENARIOS
                     else scenario)  # fmt: skip
-    figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted = reference app",
-                fontsize=8)  # fmt: skip
-    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted = reference app; "
+                "● ours, ■ peers, ◆ null reference; latencies under 1 ms (0 in Locust's whole-ms "
+                "percentiles) are not drawn", fontsize=8)  # fmt: skip
+    figure.tight_layout(rect=(0, 0.04, 0.86, 1))
     figure.savefig(out_png, dpi=90)
     plt.close(figure)
     return out_png
@@ -282,11 +297,15 @@ def leader_sentence(records: list[dict], users: int) -> str:
             f"then {comparisons}.")  # fmt: skip
 
 
-def null_sentence(references: list[dict], records: list[dict], users: int) -> str:
-    """How close the leader came to the null server: the most this load generator can send."""
-    null = next((r for r in at_level(references, users) if r["server"] == "null"), None)
-    if null is None or not null["rps"]:
+def null_sentence(references: list[dict], records: list[dict]) -> str:
+    """How close the leader came to the null server (the most this load generator can send), at
+    the highest user level where both have trusted numbers."""
+    nulls = [r for r in references if r["server"] == "null" and trusted(r) and r["rps"]]
+    nulls = [r for r in nulls if at_level(records, r["users"])]
+    if not nulls:
         return ""
+    null = max(nulls, key=lambda r: r["users"])
+    users = null["users"]
     leader = max(at_level(records, users), key=lambda r: r["rps"])
     return (f"The null server (a canned answer, no app) took {fmt_rps(null['rps'])} at "
             f"{users_text(users)}, about the most this Locust setup can send: {leader['server']} "
@@ -312,7 +331,7 @@ def scaling_sentence(records: list[dict]) -> str:
 def flags_sentence(records: list[dict]) -> str:
     flagged = [r for r in records if r["flags"]]
     if not flagged:
-        return "No cell was flagged: every number here is within what this setup can measure."
+        return "No cell was flagged."
     listed = "; ".join(f"{r['server']} at {users_text(r['users'])}: {', '.join(r['flags'])}"
                        for r in flagged)  # fmt: skip
     notes = []
@@ -369,11 +388,12 @@ def fast_path_explanation(records: list[dict], users: int) -> list[str]:
     fork = by_model(records, "fork", users)
     if fork and threaded and fork.get("server_rss_mb") and threaded.get("server_rss_mb"):
         sentences.append(
-            f"fork ran up to {fork['server_procs']:.0f} processes and "
-            f"{fork['server_rss_mb']:.0f} MB RSS against threaded's "
-            f"{threaded['server_rss_mb']:.0f} MB: it pays a fork and a private interpreter per "
-            f"connection; Locust keeps connections alive, so that price is paid once per user, "
-            f"not per request ({fork['rps'] / threaded['rps']:.2f}× threaded's requests/s here)."
+            f"fork ran up to {fork['server_procs']:.0f} processes with "
+            f"{fork['server_rss_mb']:.0f} MB of summed RSS (an upper bound: pages shared after "
+            f"fork count in every process) against threaded's {threaded['server_rss_mb']:.0f} MB: "
+            f"it pays a fork and a process per connection; Locust keeps connections alive, so "
+            f"that price is paid once per user, not per request "
+            f"({fork['rps'] / threaded['rps']:.2f}× threaded's requests/s here)."
         )
     return sentences
 
@@ -399,7 +419,7 @@ def scenario_paragraph(records: list[dict], scenario: str) -> str:
     if users is None:
         return ("No two servers produced trusted numbers at the same user level, so nothing is "
                 "compared. " + flags_sentence(chosen))  # fmt: skip
-    sentences = [leader_sentence(records, users), null_sentence(references, records, users)]
+    sentences = [leader_sentence(records, users), null_sentence(references, records)]
     sentences.append(scaling_sentence(records))
     if scenario in ("io", "mixed"):
         sentences += io_explanation(records, users)
