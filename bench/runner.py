@@ -545,6 +545,22 @@ def run_meta(settings: Settings, cells: list[Cell], skipped: dict[str, str]) -> 
     }
 
 
+def plan(
+    profile: str,
+    servers: list[str] | None = None,
+    scenarios: list[str] | None = None,
+    users: list[int] | None = None,
+    peers: str | None = None,
+) -> tuple[list[Cell], dict[str, str]]:
+    """The cells of a run and the peers skipped; ValueError for an unknown name."""
+    chosen = PROFILES[profile]
+    if peers is None and servers:  # an explicit server list is the whole list
+        peers = "none"
+    peer_names, skipped = select_peers(peers, chosen)
+    cells = build_matrix(chosen, peer_names, servers=servers, scenarios=scenarios, users=users)
+    return cells, skipped
+
+
 def run_load(
     run_dir: Path,
     profile: str,
@@ -573,8 +589,7 @@ def run_load(
         locust_workers=locust_workers,
         pinning=choose_pinning(),
     )
-    peer_names, skipped = select_peers(peers, chosen)
-    cells = build_matrix(chosen, peer_names, servers=servers, scenarios=scenarios, users=users)
+    cells, skipped = plan(profile, servers, scenarios, users, peers)
     meta = run_meta(settings, cells, skipped)
     write_json(run_dir / "meta.json", meta)
     records: list[dict] = []
@@ -689,10 +704,20 @@ def finish_report(run_dir: Path) -> None:
     print(build_report(run_dir))
 
 
+def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments, with unknown servers, scenarios or peers reported before a run starts."""
+    args = parser.parse_args(argv)
+    try:
+        plan(args.profile, args.servers, args.scenarios, args.users, args.peers)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
 def load_main(argv: list[str]) -> int:
     """``python -m bench load``: the load matrix, then the report."""
-    args = load_arguments("python -m bench load", "the Locust load matrix, then the report")
-    args = args.parse_args(argv)
+    parser = load_arguments("python -m bench load", "the Locust load matrix, then the report")
+    args = parse_and_check(parser, argv)
     interrupt_on_sigterm()
     run_dir = args.run_dir or new_run_dir(label=args.profile)
     completed = load_into(run_dir, args)
@@ -703,7 +728,7 @@ def load_main(argv: list[str]) -> int:
 def run_main(argv: list[str]) -> int:
     """``python -m bench run``: micro + load + history + report (what ``tox -e bench`` runs)."""
     parser = load_arguments("python -m bench run", "micro + load + report")
-    args = parser.parse_args(argv)
+    args = parse_and_check(parser, argv)
     interrupt_on_sigterm()
     run_dir = args.run_dir or new_run_dir(label=args.profile)
     # imported here: the micro part pulls in pytest, and its absence must not break `bench load`

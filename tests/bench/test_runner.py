@@ -300,3 +300,20 @@ def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
     monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), "canned": canned})
     cells = runner.build_matrix(PROFILES["quick"], ["canned"], scenarios=["plaintext", "io"])
     assert {cell.name for cell in cells if cell.server is canned} == {"canned--app--plaintext--u16"}
+
+
+def test_an_explicit_server_list_runs_no_peers_unless_asked():
+    cells, _ = runner.plan("quick", servers=["epoll"], scenarios=["plaintext"])
+    assert {cell.server.name for cell in cells} == {"epoll"}
+
+
+@pytest.mark.parametrize(
+    "argv", [["--servers", "nosuch"], ["--scenarios", "nosuch"], ["--peers", "nosuch"]]
+)
+def test_unknown_names_stop_the_command_before_a_run_starts(argv, tmp_path, capsys):
+    run_dir = tmp_path / "never"
+    with pytest.raises(SystemExit) as stopped:
+        runner.load_main([*argv, "--run-dir", str(run_dir)])
+    assert stopped.value.code == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert not run_dir.exists()
