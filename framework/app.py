@@ -514,7 +514,7 @@ class Flask:
                 if rv is None:
                     rv = self.dispatch_request()
                 response = self.process_response(self.make_response(rv))
-            except Exception as error:  # dispatch_request handled its own: this is a hook's
+            except Exception as error:  # from a hook, an error handler or make_response
                 response = self.make_error_response(error)
             return response(environ, start_response)
 
