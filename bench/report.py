@@ -30,7 +30,8 @@ REPORT_TEMPLATE = Path(__file__).resolve().parent / "report_template.html"
 #: one letter per flag, used on plot points; the legend note spells them out
 FLAG_LETTERS = {"generator-bound": "G", "errors": "E", "failed": "F", "noisy": "N"}
 FLAG_MEANINGS = {
-    "generator-bound": "Locust used ≥ 85% of its cores: requests/s is only a lower bound",
+    "generator-bound": "Locust used ≥ 85% of its cores, or the cell came within 10% of the null "
+    "server's requests/s: the number is only a lower bound of the server's capacity",
     "errors": "more than 1% of requests failed (wrong status or body, or no answer)",
     "failed": "the server did not start, died or stopped answering",
     "noisy": "requests/s spread (max − min) / median over 20% across repeats",
@@ -233,8 +234,8 @@ def plot_costs(records: list[dict], out_png: Path) -> Path:
     width = 0.8 / max(len(scenarios), 1)
     palette = plt.get_cmap("Set2").colors
     for axis, key, title in (
-        (axes[0], "cpu_s_per_1k", "server CPU-seconds per 1,000 requests (highest user level)"),
-        (axes[1], "server_rss_mb", "peak RSS of the server tree, MB (highest user level)"),
+        (axes[0], "cpu_s_per_1k", "server CPU-seconds per 1,000 requests (log scale)"),
+        (axes[1], "server_rss_mb", "peak summed RSS of the server tree, MB (log scale)"),
     ):
         for index, scenario in enumerate(scenarios):
             cells = {r["server"]: r for r in chosen if r["scenario"] == scenario}
@@ -248,10 +249,15 @@ def plot_costs(records: list[dict], out_png: Path) -> Path:
         axis.set_xticks([p + 0.4 - width / 2 for p in range(len(servers))])
         axis.set_xticklabels(servers, rotation=30, ha="right")
         axis.set_title(title, fontsize=10)
+        axis.set_yscale("log")  # a forking peer can cost 100× the rest; keep the rest readable
+        axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.yaxis.set_major_formatter(ScalarFormatter())
+        axis.yaxis.set_minor_formatter(NullFormatter())
         axis.grid(axis="y", alpha=0.3)
     legend = [Patch(color=palette[i % 8], label=name) for i, name in enumerate(scenarios)]
     axes[0].legend(handles=legend, fontsize=8)
-    figure.text(0.01, 0.01, "hatched bar = flagged cell (see the table for which flag)", fontsize=8)
+    figure.text(0.01, 0.01, "each server's cells at their highest user level; hatched bar = "
+                "flagged cell (see the table for which flag)", fontsize=8)  # fmt: skip
     figure.tight_layout(rect=(0, 0.04, 1, 1))
     figure.savefig(out_png, dpi=90)
     plt.close(figure)
