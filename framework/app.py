@@ -36,6 +36,7 @@ from framework.ctx import (
     NO_REQUEST_CONTEXT,
     AppContext,
     RequestContext,
+    _find_request,
     _request_ctx_stack,
     _top_node,
     current_app,
@@ -402,12 +403,12 @@ class Flask:
         """What the client gets for an exception: an HTTP error's handler (else the error itself);
         for anything else the 500 handler, else a generic 500 page that reveals nothing.
         In debug mode non-HTTP exceptions propagate instead."""
+        request = _find_request()  # outside a request: the clear "working outside" error instead
         if isinstance(error, HTTPException):
             handler = self.error_handlers.get(error.code)
             return error if handler is None else handler(error)
         if self.debug:
             raise error
-        request = _request_ctx_stack.top.request
         self.logger.error("Exception on %s [%s]", request.path, request.method, exc_info=error)
         handler = self.error_handlers.get(500)
         return InternalServerError() if handler is None else handler(error)

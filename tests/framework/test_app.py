@@ -919,6 +919,15 @@ def test_dispatch_request_can_be_driven_by_hand(app):
         assert request.endpoint == "index"
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_dispatch_request_outside_a_request_says_so(app, debug):
+    app.debug = debug
+    with pytest.raises(RuntimeError, match="Working outside of request context"):
+        app.dispatch_request()
+    with app.app_context(), pytest.raises(RuntimeError, match="outside of request context"):
+        app.dispatch_request()
+
+
 # -- run ------------------------------------------------------------------------------------------
 
 RUN_SCRIPT = """
