@@ -148,3 +148,13 @@ def test_failed_cells_show_why(built):
     for cell in failed:
         assert f"<h4>{cell['cell']}</h4>" in page
         assert cell["error"].splitlines()[0].replace("'", "&#39;") in page
+
+
+def test_flagged_rows_are_marked_and_clean_rows_are_not(built):
+    page = (built / "report.html").read_text()
+    records = json.loads((built / "summary.json").read_text())
+    rows = re.findall(r'<tr class="([^"]*)">', page)
+    expected = [
+        "failed" if "failed" in r["flags"] else "flagged" if r["flags"] else "" for r in records
+    ]
+    assert rows[: len(records)] == expected
