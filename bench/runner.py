@@ -180,9 +180,12 @@ class ProcessGroup:
                 cwd=REPO_ROOT,
                 env=env,
                 start_new_session=True,
-                # children inherit the affinity, so the whole tree stays on these cores
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
             )
+        if cpus:
+            # set before the interpreter has even imported anything, so before any child (fork
+            # workers, Locust workers) exists; children inherit it. Not a preexec_fn: those are
+            # unsafe with threads (the progress bar and the sampler run threads).
+            os.sched_setaffinity(self.process.pid, cpus)
 
     @property
     def pid(self) -> int:

@@ -7,6 +7,7 @@ server that dies at start and one that dies under load, and a runner interrupted
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -317,3 +318,30 @@ def test_unknown_names_stop_the_command_before_a_run_starts(argv, tmp_path, caps
     assert stopped.value.code == 2
     assert "nosuch" in capsys.readouterr().err
     assert not run_dir.exists()
+
+
+#: a leader that starts a grandchild in its group, then ignores SIGTERM
+STUBBORN_TREE = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "STOP_TIMEOUT_S", 0.5)
+    cpus = sorted(os.sched_getaffinity(0))[-1:]
+    group = runner.ProcessGroup(
+        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, runner.child_env()
+    )
+    deadline = time.monotonic() + 20
+    while b"ready" not in group.stdout_path.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tree = [psutil.Process(group.pid), *psutil.Process(group.pid).children(recursive=True)]
+    assert len(tree) == 2
+    assert all(process.cpu_affinity() == cpus for process in tree)
+    group.stop()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
