@@ -318,6 +318,20 @@ def null_sentence(references: list[dict], records: list[dict]) -> str:
             f"reached {leader['rps'] / null['rps']:.0%} of it.")  # fmt: skip
 
 
+def close_race_sentence(records: list[dict], users: int) -> str:
+    """Say so when our models finished too close together for one ranking to mean much."""
+    ours = [r for r in at_level(records, users) if r["kind"] == "ours"]
+    if len(ours) < 2:
+        return ""
+    rates = [r["rps"] for r in ours]
+    spread = (max(rates) - min(rates)) / max(rates)
+    if spread >= 0.10:
+        return ""
+    repeats = min(r["repeats"] for r in ours)
+    advice = " with one repeat each, the order is within noise" if repeats < 2 else ""
+    return f"Our {len(ours)} models were within {spread:.0%} of each other here{advice}."
+
+
 def scaling_sentence(records: list[dict]) -> str:
     """How each of our models' requests/s moved from the lowest to the highest user level."""
     parts = []
@@ -426,7 +440,7 @@ def scenario_paragraph(records: list[dict], scenario: str) -> str:
         return ("No two servers produced trusted numbers at the same user level, so nothing is "
                 "compared. " + flags_sentence(chosen))  # fmt: skip
     sentences = [leader_sentence(records, users), null_sentence(references, records)]
-    sentences.append(scaling_sentence(records))
+    sentences += [close_race_sentence(records, users), scaling_sentence(records)]
     if scenario in ("io", "mixed"):
         sentences += io_explanation(records, users)
     if scenario in ("plaintext", "json", "fortunes", "session"):

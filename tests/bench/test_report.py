@@ -105,7 +105,8 @@ def record(server: str, users: int, rps: float, scenario: str = "io", **extra) -
     model = server if server in ("poll", "threaded", "fork", "epoll") else "null"
     base = {"server": server, "model": model, "kind": "ours", "app": "app", "scenario": scenario,
             "users": users, "rps": rps, "rps_min": rps, "rps_max": rps, "flags": [],
-            "server_rss_mb": 30.0, "server_procs": 1, "server_cpu_pct": 50.0}  # fmt: skip
+            "server_rss_mb": 30.0, "server_procs": 1, "server_cpu_pct": 50.0,
+            "repeats": 1}  # fmt: skip
     return {**base, **extra}
 
 
@@ -158,3 +159,11 @@ def test_flagged_rows_are_marked_and_clean_rows_are_not(built):
         "failed" if "failed" in r["flags"] else "flagged" if r["flags"] else "" for r in records
     ]
     assert rows[: len(records)] == expected
+
+
+def test_a_close_race_is_called_one():
+    close = [record("epoll", 8, 1000, "cpu", repeats=1), record("poll", 8, 950, "cpu", repeats=1)]
+    text = report.scenario_paragraph(close, "cpu")
+    assert "within 5% of each other" in text and "within noise" in text
+    apart = [record("epoll", 8, 1000, "cpu", repeats=3), record("poll", 8, 700, "cpu", repeats=3)]
+    assert "of each other" not in report.scenario_paragraph(apart, "cpu")
