@@ -508,7 +508,14 @@ def micro_table(run_dir: Path) -> str:
     from bench.micro.results import load_micro
     from bench.micro.table import ratio_table
 
-    return ratio_table(load_micro(path))
+    try:
+        return ratio_table(load_micro(path))
+    except (OSError, ValueError, KeyError) as error:  # unfinished or damaged: the rest still counts
+        print(
+            f"{path}: unreadable ({error!r}); the report leaves the micro table out",
+            file=sys.stderr,
+        )
+        return ""
 
 
 def write_summary_md(run_dir: Path, context: dict) -> Path:

@@ -167,3 +167,12 @@ def test_a_close_race_is_called_one():
     assert "within 5% of each other" in text and "within noise" in text
     apart = [record("epoll", 8, 1000, "cpu", repeats=3), record("poll", 8, 700, "cpu", repeats=3)]
     assert "of each other" not in report.scenario_paragraph(apart, "cpu")
+
+
+def test_a_damaged_micro_json_leaves_only_the_micro_table_out(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    (run_dir / "micro.json").write_text("")  # a micro run still writing, or killed mid-write
+    page = report.build_report(run_dir).read_text()
+    assert "<h2>Every cell</h2>" in page
+    assert "micro.json: unreadable" in capsys.readouterr().err
