@@ -496,8 +496,9 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 def pair_table(pairs: list[dict]) -> tuple[list[str], list[list[str]]]:
     if not pairs:
         return [], []
-    header = [key for key in pairs[0] if key not in ("ours_flags", "peer_flags")]
-    return header, [[format_value(key, row.get(key)) for key in header] for row in pairs]
+    keys = [key for key in pairs[0] if key not in ("ours_flags", "peer_flags")]
+    rows = [[format_value(key, row.get(key)) for key in keys] for row in pairs]
+    return [key.replace("_", " ") for key in keys], rows
 
 
 def micro_table(run_dir: Path) -> str:
@@ -516,6 +517,35 @@ def micro_table(run_dir: Path) -> str:
             file=sys.stderr,
         )
         return ""
+
+
+def compact_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+
+def meta_rows(meta: dict) -> list[tuple[str, str]]:
+    """The metadata a reader weighs a number by, one line each (all of it is in meta.json)."""
+    packages = meta.get("packages") or {}
+    pinning = meta.get("pinning")
+    rows = {
+        "commit": meta.get("commit"),
+        "date": meta.get("date"),
+        "python": f"{meta.get('implementation', '')} {meta.get('python', '')}".strip(),
+        "os": meta.get("os"),
+        "machine": meta.get("machine"),
+        "cpu": f"{meta.get('cpu_model')} × {meta.get('cpu_count')}",
+        "pinning": (f"server CPUs {pinning['server_cpus']}, Locust CPUs {pinning['generator_cpus']}"
+                    if pinning else "none"),
+        "profile": meta.get("profile"),
+        "per cell": f"{meta.get('warmup_s')} s warm-up, {meta.get('duration_s')} s measured, "
+                    f"{meta.get('repeats')} repeat(s), {meta.get('locust_workers') or 0} Locust "
+                    "workers",
+        "cells": f"{meta.get('cells_finished')} finished of {len(meta.get('cells_planned') or [])}"
+                 f" planned ({meta.get('status')})",
+        "packages": ", ".join(f"{name} {version}" for name, version in packages.items()),
+        "skipped": "; ".join(f"{name}: {why}" for name, why in (meta.get("skipped") or {}).items()),
+    }  # fmt: skip
+    return [(label, str(value)) for label, value in rows.items() if value not in (None, "")]
 
 
 def write_summary_md(run_dir: Path, context: dict) -> Path:
@@ -628,7 +658,11 @@ def build_report(run_dir: Path) -> Path:
         "pair_header": pair_header,
         "pair_rows": pair_body,
         "micro_table": micro_table(run_dir),
-        "meta_json": json.dumps(meta, indent=2, sort_keys=True),
+        "meta_rows": meta_rows(meta),
+        "server_rows": [
+            (name, server.get("model"), server.get("kind"), compact_json(server.get("settings")))
+            for name, server in (meta.get("servers") or {}).items()
+        ],
     }
     write_summary_md(run_dir, context)
     report = run_dir / "report.html"
