@@ -1,7 +1,7 @@
 """Each peer starts from its registry entry, serves /plaintext, and stops cleanly on SIGTERM.
 
-Peers serve ``bench.rawapp:app`` here: the same /plaintext body and Content-Type as bench.app
-without the framework, so these tests check the servers and nothing else.
+Most tests serve ``bench.rawapp:app``: the same /plaintext body and Content-Type as bench.app
+without the framework, so they check the servers and nothing else; one serves bench.app itself.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from bench.peers import PAIRS, PEER_SERVERS, TARGETS, select_peers
 from bench.registry import MODELS, ServerSpec, all_servers
 
 APP = "bench.rawapp:app"
+REAL_PEERS = [spec for spec in PEER_SERVERS if spec.kind == "peer"]
 STARTUP_TIMEOUT_S = 30
 
 
-def start(spec: ServerSpec) -> tuple[subprocess.Popen, int]:
+def start(spec: ServerSpec, app: str = APP) -> tuple[subprocess.Popen, int]:
     """Start SPEC on a free port in its own process group; return it once it says it listens."""
     process = subprocess.Popen(
-        spec.argv(APP, "127.0.0.1", 0),
+        spec.argv(app, "127.0.0.1", 0),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,6 +138,29 @@ def test_peers_pass_the_path_to_the_app(running_peer) -> None:
         assert (status, body) == (200, b"Hello, World!")
     else:
         assert (status, body) == (404, b"Not Found")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", REAL_PEERS, ids=lambda spec: spec.name)
+def test_peer_serves_the_app_under_test(spec: ServerSpec) -> None:
+    # what the load runs: bench.app through the framework, sqlite included (twice: a forking
+    # server answers each connection from a fresh child)
+    if spec.missing_requirements():
+        pytest.skip(f"skipped: not installed ({', '.join(spec.missing_requirements())})")
+    process, port = start(spec, "bench.app:app")
+    try:
+        assert get(port, "/plaintext")[::2] == (200, b"Hello, World!")
+        for _ in range(2):
+            status, content_type, body = get(port, "/fortunes")
+            assert status == 200 and content_type.startswith("text/html")
+            assert b"<table" in body
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            stop_group(process)
+        process.stdout.close()
+        process.stderr.close()
 
 
 def test_every_model_has_peers_of_its_own_family() -> None:
