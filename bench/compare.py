@@ -28,7 +28,7 @@ import math
 import shutil
 import statistics
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.micro.results import MicroCase, load_micro
@@ -47,6 +47,10 @@ DEFAULT_THRESHOLD = 0.10
 #: every reference (a neighbour's burst during its rounds), 6 of 56 run pairs crossed 25% in one
 #: pass and none both in the pass and in its confirming re-measurement (see confirm_micro)
 REGRESS_THRESHOLD = 0.25
+#: micro measurements in a baseline: one measurement can catch a case in a fast or slow moment
+#: (measured: a case's ratio ranged over 25% across 8 unchanged runs); the baseline's ratio is the
+#: median over its measurements
+BASELINE_MICRO_RUNS = 3
 #: a strict level: one smoke run compares ~20 rows, and a false alarm fails CI
 DEFAULT_ALPHA = 0.01
 #: the smallest samples with which the exact one-sided test can reach p < 0.01 at all
@@ -72,6 +76,8 @@ class Run:
     source: Path
     #: the micro cases, or None when the input has no micro.json
     micro: list[MicroCase] | None = None
+    #: more measurements of the same cases (``micro-*/micro.json``): the baseline keeps several
+    micro_repeats: list[list[MicroCase]] = field(default_factory=list)
     #: load cell records by cell name, or None when the input has no cells
     cells: dict[str, dict] | None = None
     #: the run's meta.json, when there is one
@@ -120,6 +126,9 @@ def load_run(path: Path) -> Run:
     run = Run(path)
     if (path / "micro.json").is_file():
         run.micro = read_micro(path / "micro.json")
+        run.micro_repeats = [
+            read_micro(repeat) for repeat in sorted(path.glob("micro-*/micro.json"))
+        ]
     cells_dir = path / "cells" if (path / "cells").is_dir() else path
     cell_files = sorted(cells_dir.glob("*--*.json"))
     if cell_files:
@@ -146,6 +155,8 @@ class Ratio:
     #: what is measured: the ratios of one micro case to each of its references share it, and
     #: the case regresses only when it does against every one of them
     case: str = ""
+    #: why the ratio cannot be judged even with enough samples ("" when it can)
+    caveat: str = ""
 
 
 def thin(samples: list[float], keep: int = MAX_SAMPLES) -> list[float]:
@@ -164,6 +175,17 @@ def ratio(name: str, case: list[float], reference: list[float], higher_is_worse:
     samples = [value / reference_median for value in thin(case)]
     median = statistics.median(case) / reference_median
     return Ratio(name, median, samples, higher_is_worse, case=name)
+
+
+def load_ratio(
+    name: str, cell: dict, case: list[float], reference: list[float], higher_is_worse: bool
+) -> Ratio:
+    """A ratio whose numerator is ``cell``: when Locust was the bottleneck there, the cell
+    measured the load generator, not the server or the framework."""
+    result = ratio(name, case, reference, higher_is_worse)
+    if "generator-bound" in cell.get("flags", []):
+        result.caveat = "Locust was the bottleneck"
+    return result
 
 
 def micro_ratios(cases: list[MicroCase]) -> list[Ratio]:
@@ -220,8 +242,8 @@ def framework_ratios(index: dict) -> list[Ratio]:
             continue
         raw = raw_reference(index, server, scenario, users)
         label = f"load {server} {scenario} u{users} app/raw"
-        ratios.append(ratio(f"{label} rps", rps_series(cell), rps_series(raw), False))
-        ratios.append(ratio(f"{label} p99", p99s(cell), p99s(raw), True))
+        ratios.append(load_ratio(f"{label} rps", cell, rps_series(cell), rps_series(raw), False))
+        ratios.append(load_ratio(f"{label} p99", cell, p99s(cell), p99s(raw), True))
     return ratios
 
 
@@ -254,7 +276,7 @@ def server_ratios(index: dict) -> list[Ratio]:
         if app == "raw" and cell.get("kind") == "ours":
             name, reference = server_reference(index, server, scenario, users)
             label = f"load {server} {scenario} u{users} raw/{name} rps"
-            ratios.append(ratio(label, rps_series(cell), reference, False))
+            ratios.append(load_ratio(label, cell, rps_series(cell), reference, False))
     return ratios
 
 
@@ -263,9 +285,31 @@ def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
     return framework_ratios(index) + server_ratios(index)
 
 
+def pooled(per_measurement: list[list[Ratio]]) -> list[Ratio]:
+    """One ratio per name over several measurements of a run: the median of their values (one
+    measurement that a busy neighbour disturbed does not move it) and all of their samples."""
+    pooled_ratios = []
+    for first in per_measurement[0]:
+        same = [r for ratios in per_measurement for r in ratios if r.name == first.name]
+        pooled_ratios.append(
+            replace(
+                first,
+                value=statistics.median(r.value for r in same),
+                samples=[sample for r in same for sample in r.samples],
+            )
+        )
+    return pooled_ratios
+
+
+def run_micro_ratios(run: Run) -> list[Ratio]:
+    if run.micro is None:
+        return []
+    return pooled([micro_ratios(cases) for cases in [run.micro, *run.micro_repeats]])
+
+
 def in_run_ratios(run: Run) -> list[Ratio]:
     """Every ratio the run can give: micro cases ÷ references, load cells ÷ reference cells."""
-    return micro_ratios(run.micro or []) + load_ratios(run.cells or {})
+    return run_micro_ratios(run) + load_ratios(run.cells or {})
 
 
 # --- comparison ----------------------------------------------------------------------------------
@@ -297,6 +341,12 @@ def judge(base: Ratio, current: Ratio, threshold: float, alpha: float) -> Row:
         row.note = "a cell or its reference has no results"
         return row
     row.change = change = current.value / base.value - 1
+    caveats = [
+        (side, r.caveat) for side, r in (("baseline", base), ("current", current)) if r.caveat
+    ]
+    if caveats:
+        row.note = f"{caveats[0][1]} in the {' and '.join(side for side, _ in caveats)}"
+        return row
     if min(len(base.samples), len(current.samples)) < MIN_SAMPLES:
         row.note = f"{len(base.samples)} vs {len(current.samples)} samples, need {MIN_SAMPLES}"
         return row
@@ -361,7 +411,11 @@ def check_comparable(baseline: Run, current: Run) -> None:
     if baseline.micro is None and baseline.cells is None:
         raise UnusableInput(f"{baseline.source}: no micro.json and no load cells")
     if baseline.micro is not None:
-        same_names("micro case", {c.name for c in baseline.micro}, {c.name for c in current.micro})
+        names = {c.name for c in baseline.micro}
+        for repeat in baseline.micro_repeats:
+            same_names("baseline repeat's micro case", names, {c.name for c in repeat})
+        for cases in [current.micro, *current.micro_repeats]:
+            same_names("micro case", names, {c.name for c in cases})
     if baseline.cells is not None:
         same_names("load cell", set(baseline.cells), set(current.cells))
 
@@ -519,11 +573,16 @@ def trimmed_micro(path: Path) -> dict:
 
 
 def write_baseline(run_dir: Path, dest: Path) -> list[str]:
-    """Replace ``dest`` with the run's micro.json (trimmed), cells/, meta.json and summary.json."""
+    """Replace ``dest`` with the run's micro.json and micro-*/micro.json (trimmed), cells/,
+    meta.json and summary.json."""
     staging = dest.with_name(f".{dest.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "cells").mkdir(parents=True)
-    write_json(staging / "micro.json", trimmed_micro(run_dir / "micro.json"))
+    for micro in [run_dir / "micro.json", *sorted(run_dir.glob("micro-*/micro.json"))]:
+        target = staging / micro.relative_to(run_dir)
+        target.parent.mkdir(exist_ok=True)
+        # compact, unlike write_json: 60 cases × 200 floats, read only by programs
+        target.write_text(json.dumps(trimmed_micro(micro), separators=(",", ":")) + "\n")
     for cell in sorted((run_dir / "cells").glob("*.json")):
         shutil.copy2(cell, staging / "cells" / cell.name)
     for name in ("meta.json", "summary.json"):
@@ -547,7 +606,7 @@ def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
         except UnusableInput as error:
             print(f"the old baseline is not comparable ({error}); replacing it")
     files = write_baseline(run_dir, dest)
-    print(f"\nwrote {dest} from {run_dir}: {', '.join(files[:3])} and {len(files) - 3} more")
+    print(f"\nwrote {len(files)} files to {dest} from {run_dir}")
     return files
 
 
@@ -590,7 +649,7 @@ def confirm_micro(
     operations = sorted({case.split("[")[0] for case in suspects})
     print(f"confirming {len(suspects)} regressed micro cases: {', '.join(operations)}", flush=True)
     again = load_run(measure_micro(run_dir / "confirm", select=" or ".join(operations)))
-    base = [ratio for ratio in micro_ratios(baseline.micro) if ratio.case in suspects]
+    base = [ratio for ratio in run_micro_ratios(baseline) if ratio.case in suspects]
     second = judge_all(base, micro_ratios(again.micro or []), threshold, alpha)
     confirmed = {row.name for row in second if row.verdict == "REGRESSED"}
     for row in rows:
@@ -611,13 +670,30 @@ def baseline_main(argv: list[str]) -> int:
         type=Path,
         help="use this run dir instead of measuring a new smoke run",
     )
+    parser.add_argument(
+        "--micro-runs",
+        type=int,
+        default=BASELINE_MICRO_RUNS,
+        help=f"measure the micro benchmarks this many times (default {BASELINE_MICRO_RUNS})",
+    )
     parser.add_argument("--dest", type=Path, default=BASELINE_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        refresh_baseline(args.run_dir or smoke_run("baseline"), args.dest)
+        run_dir = args.run_dir or smoke_run("baseline")
+        if args.run_dir is None:
+            for number in range(2, args.micro_runs + 1):
+                measure_micro(run_dir / f"micro-{number}")
+        refresh_baseline(run_dir, args.dest)
     except UnusableInput as error:
         return fail("baseline", error)
     return 0
+
+
+def build_report(run_dir: Path) -> None:
+    """The run's report.html beside its results (what CI uploads)."""
+    from bench.report import build_report as build
+
+    print(f"report: {build(run_dir)}")
 
 
 def regress_main(argv: list[str]) -> int:
@@ -642,6 +718,7 @@ def regress_main(argv: list[str]) -> int:
         return fail("regress", error)
     print_comparison(baseline, current, rows, args.threshold, args.alpha)
     write_json(run_dir / "compare.json", [asdict(row) for row in rows])
+    build_report(run_dir)
     code = exit_code(rows)
     print(f"\n{run_dir}: {'REGRESSED' if code else 'no regression'}")
     return code

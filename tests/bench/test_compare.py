@@ -644,3 +644,52 @@ def test_regress_without_a_baseline_fails_before_measuring(tmp_path, monkeypatch
     monkeypatch.setattr(compare, "smoke_run", pytest.fail)
     assert regress_main(["--baseline", str(tmp_path / "none")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_a_generator_bound_cell_is_not_judged(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, framework=0.5)
+    cell_path = current / "cells" / "poll--app--plaintext--u10.json"
+    cell = json.loads(cell_path.read_text())
+    cell["flags"] = ["generator-bound"]
+    cell_path.write_text(json.dumps(cell))
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    bound = rows["load poll plaintext u10 app/raw rps"]
+    assert (bound.verdict, bound.note) == (
+        "not enough data",
+        "Locust was the bottleneck in the current",
+    )
+    assert rows["load poll fortunes u10 app/raw rps"].verdict == "REGRESSED"
+
+
+def test_a_baseline_of_several_measurements_outvotes_one_odd_measurement(tmp_path):
+    # the baseline's first measurement caught the framework case in a fast moment
+    odd_baseline = write_micro(tmp_path / "base" / "micro.json", seed=1, slower={FULL_CYCLE: 0.7})
+    current = write_micro(tmp_path / "current.json", seed=4)
+    assert main([str(odd_baseline), str(current)]) == 1
+    for number in (2, 3):
+        write_micro(tmp_path / "base" / f"micro-{number}" / "micro.json", seed=number)
+    rows = compare_runs(load_run(tmp_path / "base"), load_run(current))
+    assert set(verdicts(rows).values()) == {"ok"}
+    pooled = {row.name: row for row in rows}[f"micro {FULL_CYCLE} / werkzeug"]
+    assert pooled.baseline == pytest.approx(18 / 17, rel=0.03)  # the median measurement
+
+
+def test_repeats_must_measure_the_same_cases(tmp_path, capsys):
+    write_micro(tmp_path / "base" / "micro.json", seed=1)
+    repeat = write_micro(tmp_path / "base" / "micro-2" / "micro.json", seed=2)
+    data = json.loads(repeat.read_text())
+    data["benchmarks"].pop()
+    repeat.write_text(json.dumps(data))
+    current = write_micro(tmp_path / "current.json", seed=3)
+    err = error_of(capsys, [str(tmp_path / "base"), str(current)])
+    assert "different baseline repeat's micro case sets" in err
+
+
+def test_the_baseline_keeps_every_micro_measurement(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", seed=1)
+    write_micro(run_dir / "micro-2" / "micro.json", seed=2, rounds=500)
+    refresh_baseline(run_dir, tmp_path / "baseline")
+    kept = json.loads((tmp_path / "baseline" / "micro-2" / "micro.json").read_text())
+    assert {len(b["stats"]["data"]) for b in kept["benchmarks"]} == {compare.MAX_SAMPLES}
+    assert main([str(tmp_path / "baseline"), str(run_dir)]) == 0
