@@ -1,7 +1,8 @@
 """Run directories and their metadata: where every command of the suite writes what it measured.
 
-A run lives in ``results/<run-id>/`` where the id sorts by time and names the commit. ``results/latest``
-is a symlink to the newest run, replaced atomically so a reader never sees it half-written.
+A run lives in ``results/<run-id>/`` where the id sorts by time and names the commit.
+``results/latest`` is a symlink to the newest run, replaced atomically so a reader never sees it
+half-written.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ MEASURED_PACKAGES = (
 
 
 def git_commit(short: bool = False) -> str:
-    """The checked-out commit, with ``+dirty`` when the work tree has changes; ``unknown`` outside git."""
+    """The checked-out commit (``+dirty`` if the work tree has changes; ``unknown`` outside git)."""
     args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
     try:
         commit = subprocess.run(
