@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -608,6 +607,9 @@ def run_load(
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
         raise
+    except BaseException:
+        meta["status"] = "crashed"
+        raise
     finally:
         meta["cells_finished"] = len(records)
         write_json(run_dir / "meta.json", meta)
@@ -655,17 +657,21 @@ class CellProgress:
 # --- command line -----------------------------------------------------------------------------
 
 
-def comma_list(convert: Callable = str) -> Callable[[str], list]:
-    return lambda text: [convert(item.strip()) for item in text.split(",") if item.strip()]
+def names(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def integers(text: str) -> list[int]:
+    return [int(item) for item in names(text)]
 
 
 def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--run-dir", type=Path, help="write here instead of a new results/<run-id>")
-    parser.add_argument("--servers", type=comma_list(), help="e.g. poll,epoll")
-    parser.add_argument("--scenarios", type=comma_list(), help=f"from {', '.join(SCENARIOS)}")
-    parser.add_argument("--users", type=comma_list(int), help="user levels, e.g. 1,16,64")
+    parser.add_argument("--servers", type=names, help="e.g. poll,epoll")
+    parser.add_argument("--scenarios", type=names, help=f"from {', '.join(SCENARIOS)}")
+    parser.add_argument("--users", type=integers, help="user levels, e.g. 1,16,64")
     parser.add_argument("--duration", type=float, help="measured seconds per repeat")
     parser.add_argument("--warmup", type=float, help="excluded seconds before each repeat")
     parser.add_argument("--repeats", type=int)
@@ -710,6 +716,16 @@ def finish_report(run_dir: Path) -> None:
 def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """The arguments, with unknown servers, scenarios or peers reported before a run starts."""
     args = parser.parse_args(argv)
+    out_of_range = {
+        "--users must be at least 1": args.users and min(args.users) < 1,
+        "--duration must be above 0": args.duration is not None and args.duration <= 0,
+        "--warmup must not be negative": args.warmup is not None and args.warmup < 0,
+        "--repeats must be at least 1": args.repeats is not None and args.repeats < 1,
+        "--locust-workers must not be negative": args.locust_workers < 0,
+    }
+    for message, wrong in out_of_range.items():
+        if wrong:
+            parser.error(message)
     try:
         plan(args.profile, args.servers, args.scenarios, args.users, args.peers)
     except ValueError as error:

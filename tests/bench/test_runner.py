@@ -309,15 +309,28 @@ def test_an_explicit_server_list_runs_no_peers_unless_asked():
 
 
 @pytest.mark.parametrize(
-    "argv", [["--servers", "nosuch"], ["--scenarios", "nosuch"], ["--peers", "nosuch"]]
+    ("argv", "complaint"),
+    [
+        (["--servers", "nosuch"], "nosuch"),
+        (["--scenarios", "nosuch"], "nosuch"),
+        (["--peers", "nosuch"], "nosuch"),
+        (["--users", "0"], "--users"),
+        (["--users", "8,x"], "--users"),
+        (["--duration", "-1"], "--duration"),
+        (["--duration", "0"], "--duration"),
+        (["--warmup", "-0.5"], "--warmup"),
+        (["--repeats", "0"], "--repeats"),
+        (["--locust-workers", "-2"], "--locust-workers"),
+    ],
 )
-def test_unknown_names_stop_the_command_before_a_run_starts(argv, tmp_path, capsys):
+def test_bad_arguments_stop_the_command_before_a_run_starts(argv, complaint, tmp_path, capsys):
     run_dir = tmp_path / "never"
-    with pytest.raises(SystemExit) as stopped:
-        runner.load_main([*argv, "--run-dir", str(run_dir)])
-    assert stopped.value.code == 2
-    assert "nosuch" in capsys.readouterr().err
-    assert not run_dir.exists()
+    for main in (runner.load_main, runner.run_main):
+        with pytest.raises(SystemExit) as stopped:
+            main([*argv, "--run-dir", str(run_dir)])
+        assert stopped.value.code == 2
+        assert complaint in capsys.readouterr().err
+        assert not run_dir.exists()
 
 
 #: a leader that starts a grandchild in its group, then ignores SIGTERM
