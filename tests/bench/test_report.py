@@ -176,3 +176,13 @@ def test_a_damaged_micro_json_leaves_only_the_micro_table_out(tmp_path, capsys):
     page = report.build_report(run_dir).read_text()
     assert "<h2>Every cell</h2>" in page
     assert "micro.json: unreadable" in capsys.readouterr().err
+
+
+def test_a_half_written_cell_file_is_left_out_with_a_warning(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    (run_dir / "cells" / "poll--app--plaintext--u99.json").write_text('{"cell": "poll--')
+    report.build_report(run_dir)
+    records = json.loads((run_dir / "summary.json").read_text())
+    assert len(records) == len(fixture_cells())
+    assert "poll--app--plaintext--u99.json: not valid JSON" in capsys.readouterr().err
