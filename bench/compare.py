@@ -4,8 +4,8 @@ A CI machine that is twice as slow makes every timing twice as long, and a share
 10-25% from run to run. Both shift a case and the reference measured beside it in the same run
 together, so this module compares only in-run ratios:
 
-- micro: each case's per-round times ÷ the median of its reference (``extra_info["reference"]``),
-  e.g. full request cycle ÷ raw WSGI, LocalStack ÷ bare ContextVar;
+- micro: each of our own cases' per-round times ÷ the median of each reference it names
+  (``extra_info["compare_to"]``), e.g. full request cycle ÷ werkzeug, ÷ Flask, ÷ raw WSGI;
 - load, framework cost: a ``bench.app`` cell's requests/s (each second of the measured window) and
   p99 (one per repeat) ÷ the same server serving ``bench.rawapp`` in the same run;
 - load, server cost: each of our servers' raw-app requests/s ÷ the null server of the same run
@@ -14,7 +14,8 @@ together, so this module compares only in-run ratios:
 
 A row regresses only when its median ratio moved past the threshold in the bad direction AND a
 one-sided Mann-Whitney U test on the ratio samples says p < alpha; fewer than MIN_SAMPLES samples
-on either side is "not enough data", never a guess.
+on either side is "not enough data", never a guess. A micro case regresses only against every one
+of its references, and `regress` re-measures a regressed case before it believes it.
 
 Commands: ``compare BASELINE CURRENT`` (exit 0 ok, 1 regressed, 2 unusable input), ``baseline``
 (refresh results/baseline from a smoke run) and ``regress`` (smoke run + compare with it).
@@ -48,16 +49,16 @@ DEFAULT_THRESHOLD = 0.10
 #: pass and none both in the pass and in its confirming re-measurement (see confirm_micro)
 REGRESS_THRESHOLD = 0.25
 #: micro measurements in a baseline: one measurement can catch a case in a fast or slow moment
-#: (measured: a case's ratio ranged over 25% across 8 unchanged runs); the baseline's ratio is the
-#: median over its measurements
+#: (measured: a case's ratio ranged by up to 18% across 8 unchanged runs); the baseline's ratio
+#: is the median over its measurements
 BASELINE_MICRO_RUNS = 3
-#: a strict level: one smoke run compares ~20 rows, and a false alarm fails CI
+#: a strict level: one smoke run judges ~40 micro rows, and a false alarm fails CI
 DEFAULT_ALPHA = 0.01
 #: the smallest samples with which the exact one-sided test can reach p < 0.01 at all
 #: (5 vs 5: p = 1/252); fewer is "not enough data"
 MIN_SAMPLES = 5
-#: samples kept per case (chosen evenly over the rounds): what the committed baseline stores, and
-#: what a current run is thinned to so both sides weigh the same
+#: samples kept per case and measurement (chosen evenly over the rounds): what the committed
+#: baseline stores, and what a current run is thinned to so no side is weighed by its round count
 MAX_SAMPLES = 200
 
 VERDICTS = ("ok", "improved", "REGRESSED", "not enough data", "not significant")
