@@ -299,8 +299,13 @@ def leader_sentence(records: list[dict], users: int) -> str:
     comparisons = ", ".join(
         f"{r['server']} {fmt_rps(r['rps'])} ({r['rps'] / leader['rps']:.2f}×)" for r in others
     )
-    return (f"At {users_text(users)} {leader['server']} led with {fmt_rps(leader['rps'])}; "
-            f"then {comparisons}.")  # fmt: skip
+    sentence = (f"At {users_text(users)} {leader['server']} led with {fmt_rps(leader['rps'])}; "
+                f"then {comparisons}.")  # fmt: skip
+    bound = [r["server"] for r in ranked if "generator-bound" in r["flags"]]
+    if leader["server"] in bound:
+        sentence += (f" Locust was the bottleneck for {', '.join(bound)}: their order is "
+                     "Locust's, not the servers'.")  # fmt: skip
+    return sentence
 
 
 def null_sentence(references: list[dict], records: list[dict]) -> str:
@@ -359,7 +364,8 @@ def flags_sentence(records: list[dict]) -> str:
         notes.append("generator-bound figures are lower bounds: Locust, not the server, was busy")
     if any("failed" in r["flags"] or "errors" in r["flags"] for r in flagged):
         notes.append("failed or erroring cells are left out of the comparison above")
-    return f"Flags — {listed}. " + ("; ".join(notes).capitalize() + "." if notes else "")
+    note = "; ".join(notes)
+    return f"Flags — {listed}. " + (note[0].upper() + note[1:] + "." if note else "")
 
 
 def by_model(records: list[dict], model: str, users: int) -> dict | None:
@@ -399,7 +405,8 @@ def fast_path_explanation(records: list[dict], users: int) -> list[str]:
     """epoll vs threaded and the price of fork, on cheap endpoints."""
     sentences = []
     epoll, threaded = by_model(records, "epoll", users), by_model(records, "threaded", users)
-    if epoll and threaded and epoll["rps"] > threaded["rps"]:
+    clear_lead = epoll and threaded and epoll["rps"] > 1.10 * threaded["rps"]
+    if clear_lead and "generator-bound" not in epoll["flags"] + threaded["flags"]:
         sentences.append(
             f"epoll served {epoll['rps'] / threaded['rps']:.2f}× threaded's requests/s: with a "
             "handler this short, one thread woken by one epoll call beats handing every "

@@ -127,6 +127,21 @@ def test_fast_path_paragraph_credits_epoll_only_when_it_led():
         record("threaded", 8, 4000, "plaintext"),
     ]
     assert "epoll served" not in report.scenario_paragraph(threaded_ahead, "plaintext")
+    level = [record("epoll", 8, 4200, "plaintext"), record("threaded", 8, 4000, "plaintext")]
+    assert "epoll served" not in report.scenario_paragraph(level, "plaintext")
+
+
+def test_a_ranking_set_by_locust_is_called_that():
+    flagged = ["generator-bound"]
+    bound = [
+        record("epoll", 8, 11000, "plaintext", flags=flagged),
+        record("threaded", 8, 10900, "plaintext", flags=flagged),
+        record("poll", 8, 9000, "plaintext"),
+    ]
+    text = report.scenario_paragraph(bound, "plaintext")
+    assert "Locust was the bottleneck for epoll, threaded" in text
+    assert "epoll served" not in text  # no architectural story for Locust's limit
+    assert "Generator-bound figures are lower bounds: Locust, not the server" in text
 
 
 def test_paragraph_leaves_untrusted_cells_out_and_says_so():
