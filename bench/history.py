@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
 
 from bench.compare import in_run_ratios, load_run
 from bench.rundir import machine_meta
@@ -60,47 +60,84 @@ def read_history(history_path: Path) -> list[dict]:
     return entries
 
 
+#: the ratios the trend shows: the hot path against its floors, and each model's framework cost.
+#: Every other ratio stays in the history (and in `bench compare`); dozens of lines help no one.
+KEY_MICRO_RATIOS = (
+    "micro test_full_cycle_plaintext[framework] / werkzeug",
+    "micro test_full_cycle_plaintext[framework] / flask",
+    "micro test_full_cycle_fortunes[framework] / werkzeug",
+    "micro test_push_top_pop[framework] / contextvar",
+    "micro test_proxy_request_method[framework] / werkzeug",
+)
+#: profiles load plaintext at different user levels (smoke 8, quick 16), so one line per server
+#: takes whichever level a run has, the lowest when it has several
+KEY_LOAD_RATIO = re.compile(r"load (?P<server>\S+) plaintext u(?P<users>\d+) app/raw rps")
+#: the trend shows the newest runs only, so labels stay legible
+TREND_RUNS = 30
+
+
 def run_label(entry: dict) -> str:
     commit = (entry.get("commit") or "?")[:7]
     return f"{(entry.get('date') or '')[:10]}\n{commit}"
 
 
-def plot_series(axis, entries: list[dict], names: list[str], title: str) -> None:
-    positions = range(len(entries))
-    for name in names:
-        values = [entry.get("ratios", {}).get(name, math.nan) for entry in entries]
-        axis.plot(positions, values, marker="o", linewidth=1, markersize=3, label=name)
-    axis.set_yscale("log")
-    axis.yaxis.set_major_formatter(ScalarFormatter())
-    axis.yaxis.set_minor_formatter(ScalarFormatter())
+def key_load_ratios(entry: dict) -> dict[str, float]:
+    by_server: dict[str, tuple[int, float]] = {}
+    for name, value in entry.get("ratios", {}).items():
+        match = KEY_LOAD_RATIO.fullmatch(name)
+        if match:
+            users = int(match["users"])
+            if match["server"] not in by_server or users < by_server[match["server"]][0]:
+                by_server[match["server"]] = (users, value)
+    return {f"{server} plaintext app/raw rps": value for server, (_, value) in by_server.items()}
+
+
+def key_series(entries: list[dict]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The micro and load key ratios per entry; NaN where a run lacks one (a gap in its line)."""
+    micro = {
+        name.removeprefix("micro ").replace("[framework]", ""): [
+            entry.get("ratios", {}).get(name, math.nan) for entry in entries
+        ]
+        for name in KEY_MICRO_RATIOS
+        if any(name in entry.get("ratios", {}) for entry in entries)
+    }
+    per_entry = [key_load_ratios(entry) for entry in entries]
+    load_names = sorted({name for ratios in per_entry for name in ratios})
+    load = {name: [ratios.get(name, math.nan) for ratios in per_entry] for name in load_names}
+    return micro, load
+
+
+def plot_series(axis, series: dict[str, list[float]], title: str, ylabel: str) -> None:
+    for name, values in series.items():
+        axis.plot(range(len(values)), values, marker="o", linewidth=1, markersize=3, label=name)
     axis.set_title(title)
-    axis.set_ylabel("ratio (log scale)")
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1))
+    axis.set_ylabel(ylabel)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
 
 
 def plot_trend(history_path: Path, out_png: Path) -> Path | None:
-    """Draw every key ratio across runs (micro above, load below); None with fewer than 2 runs."""
+    """Draw the key ratios across the newest runs; None with fewer than 2 runs."""
     if not Path(history_path).is_file():
         return None
-    entries = read_history(history_path)
+    entries = read_history(history_path)[-TREND_RUNS:]
     if len(entries) < 2:
         return None
-    names = sorted({name for entry in entries for name in entry.get("ratios", {})})
-    # p99 ratios stay in the history but not in the plot: one value per repeat is too noisy a line
+    micro, load = key_series(entries)
     panels = [
-        ("micro: time of a case ÷ its in-run reference", [n for n in names if n[:6] == "micro "]),
-        ("load: requests/s ÷ the in-run reference cell", [n for n in names if n[-4:] == " rps"]),
+        (micro, "micro: time of a case ÷ its in-run reference", "× reference (lower is faster)"),
+        (load, "load: framework app ÷ raw WSGI app, same server", "requests/s ratio"),
     ]
-    panels = [(title, group) for title, group in panels if group]
-    rows = max(len(panels), 1)
+    panels = [panel for panel in panels if panel[0]]
+    if not panels:
+        return None
     # a bare Figure draws with Agg and leaves no pyplot state behind
-    figure = Figure(figsize=(12, 4 * rows))
-    axes = figure.subplots(rows, 1, sharex=True, squeeze=False)
-    for axis, (title, group) in zip(axes[:, 0], panels, strict=False):
-        plot_series(axis, entries, group, title)
+    figure = Figure(figsize=(12, 3.6 * len(panels)))
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)
+    for axis, (series, title, ylabel) in zip(axes[:, 0], panels, strict=True):
+        plot_series(axis, series, title, ylabel)
     axes[-1, 0].set_xticks(range(len(entries)), [run_label(entry) for entry in entries], fontsize=7)
-    figure.suptitle("trend of in-run ratios across runs")
+    figure.suptitle(f"trend of the key in-run ratios over the last {len(entries)} runs")
     figure.tight_layout()
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out_png, dpi=100)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 
 from bench.compare import in_run_ratios, load_run
-from bench.history import append_run, plot_trend, read_history
+from bench.history import append_run, key_series, plot_trend, read_history
 from tests.bench.test_compare import write_cells, write_micro, write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -68,3 +69,23 @@ def test_a_damaged_line_is_skipped_not_fatal(tmp_path, capsys):
     assert [entry["run"] for entry in read_history(history)] == ["a", "b"]
     assert "history.jsonl:2: skipping a damaged line" in capsys.readouterr().err
     assert plot_trend(history, tmp_path / "trend.png") is not None
+
+
+def test_trend_draws_only_the_key_ratios_one_load_line_per_server():
+    entries = [
+        {
+            "ratios": {
+                "micro test_full_cycle_plaintext[framework] / werkzeug": 1.1,
+                "micro test_match_static[framework] / flask": 0.7,  # kept in history, not drawn
+                "load epoll plaintext u16 app/raw rps": 0.9,
+                "load epoll plaintext u64 app/raw rps": 0.5,  # a higher level of the same run
+                "load epoll fortunes u16 app/raw rps": 0.4,
+            }
+        },
+        {"ratios": {"load epoll plaintext u8 app/raw rps": 0.8}},  # smoke's level
+    ]
+    micro, load = key_series(entries)
+    assert list(micro) == ["test_full_cycle_plaintext / werkzeug"]
+    assert micro["test_full_cycle_plaintext / werkzeug"][0] == 1.1
+    assert math.isnan(micro["test_full_cycle_plaintext / werkzeug"][1])  # a gap, not a zero
+    assert load == {"epoll plaintext app/raw rps": [0.9, 0.8]}
