@@ -613,7 +613,7 @@ def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
 
 def smoke_run(label: str) -> Path:
     """A fresh run dir with the smoke micro and load results (what baseline and regress measure)."""
-    # imported here: the runner pulls in Locust and psutil, which `bench compare` never needs
+    # imported here: runner and micro pull in psutil and rich, which `bench compare` never needs
     from bench.history import append_run
     from bench.runner import run_load
 
