@@ -33,10 +33,29 @@ def load_key(record: dict) -> tuple:
     return record.get("app"), record["scenario"], record["users"]
 
 
+def target_verdict(rps_ratio: float | None, target: float | None, ours: dict, peer: dict):
+    """Whether the requests/s target is met, and why when the numbers cannot say.
+
+    A generator-bound cell's requests/s is only a lower bound of that server's capacity. Ours
+    bound: the true ratio is at least the measured one, so meeting the target still counts, and
+    missing it proves nothing. Peer bound: the true ratio may be lower, so nothing is decided.
+    """
+    if target is None or rps_ratio is None:
+        return None, ""
+    if GENERATOR_BOUND in (peer.get("flags") or []):
+        return None, "undecided: the peer was generator-bound; compare CPU per request"
+    if GENERATOR_BOUND in (ours.get("flags") or []):
+        if rps_ratio >= target:
+            return True, "met by a lower bound (ours was generator-bound)"
+        return None, "undecided: ours was generator-bound; compare CPU per request"
+    return rps_ratio >= target, "met" if rps_ratio >= target else "missed"
+
+
 def pair_row(ours: dict, peer: dict) -> dict:
     """One line of the pairs table: our cell against one peer cell under the same load."""
     rps_ratio = ratio(ours.get("rps"), peer.get("rps"))
     target = TARGETS.get((ours["model"], peer["server"]))
+    meets_target, target_note = target_verdict(rps_ratio, target, ours, peer)
     return {
         "model": ours["model"],
         "ours": ours["server"],
@@ -52,8 +71,12 @@ def pair_row(ours: dict, peer: dict) -> dict:
         "peer_p99_ms": peer.get("p99_ms"),
         # below 1: our slowest requests are faster
         "p99_ratio": ratio(ours.get("p99_ms"), peer.get("p99_ms")),
+        # above 1: the peer burns more server CPU per request; unlike requests/s, this holds
+        # when Locust, not the server, set the pace
+        "peer_cpu_per_request_ratio": ratio(peer.get("cpu_s_per_1k"), ours.get("cpu_s_per_1k")),
         "target": target,
-        "meets_target": None if target is None or rps_ratio is None else rps_ratio >= target,
+        "meets_target": meets_target,
+        "target_note": target_note,
         "ours_flags": merged_flags(ours),
         "peer_flags": merged_flags(peer),
         "flags": merged_flags(ours, peer),

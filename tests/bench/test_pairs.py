@@ -80,6 +80,27 @@ def test_rows_carry_flags_and_a_failed_peer_shows_without_a_ratio() -> None:
     assert sync["flags"] == ["noisy", "failed"]
 
 
+@pytest.mark.parametrize(
+    ("ours_flags", "peer_flags", "ours_rps", "meets", "note"),
+    [
+        ([], [], 1300, True, "met"),
+        ([GENERATOR_BOUND], [], 1300, True, "met by a lower bound (ours was generator-bound)"),
+        ([GENERATOR_BOUND], [], 1100, None, "undecided: ours was generator-bound"),
+        ([], [GENERATOR_BOUND], 1300, None, "undecided: the peer was generator-bound"),
+        ([GENERATOR_BOUND], [GENERATOR_BOUND], 1300, None, "undecided: the peer was"),
+    ],
+)
+def test_a_generator_bound_cell_never_decides_a_target_it_cannot_support(
+    ours_flags, peer_flags, ours_rps, meets, note
+) -> None:
+    ours = cell("poll", "poll", "ours", ours_rps, flags=ours_flags) | {"cpu_s_per_1k": 0.1}
+    peer = cell("werkzeug-base", "poll", "peer", 1000, flags=peer_flags) | {"cpu_s_per_1k": 0.25}
+    (row,) = pair_rows([ours, peer])
+    assert row["meets_target"] is meets
+    assert row["target_note"].startswith(note)
+    assert row["peer_cpu_per_request_ratio"] == pytest.approx(2.5)
+
+
 def test_missed_target_is_reported_as_missed() -> None:
     rows = pair_rows(
         [cell("poll", "poll", "ours", 1100), cell("werkzeug-base", "poll", "peer", 1000)]
