@@ -56,6 +56,8 @@ class ForkServer(BlockingServer):
         self.children: set[int] = set()
         #: True in a prefork worker (which serves inline instead of forking)
         self.in_worker = False
+        #: the supervising parent's pid, which a prefork worker watches
+        self.parent_pid = os.getpid()
 
     def install_signal_handlers(self) -> None:
         super().install_signal_handlers()
@@ -89,7 +91,10 @@ class ForkServer(BlockingServer):
             self.reap()
 
     def service_actions(self) -> None:
-        self.reap()
+        if self.in_worker:
+            self.stop_if_orphaned()
+        else:
+            self.reap()
 
     def reap(self) -> None:
         while self.children:
@@ -165,3 +170,9 @@ class ForkServer(BlockingServer):
         self.in_worker = True
         self.waker = Waker()  # a worker runs its own accept loop, which SIGTERM must wake
         self.accept_loop()
+
+    def stop_if_orphaned(self) -> None:
+        # A parent killed outright (SIGKILL, OOM) forwards no SIGTERM; without this check its
+        # workers would accept on the inherited socket forever. gunicorn's workers do the same.
+        if os.getppid() != self.parent_pid:
+            self.request_stop()

@@ -523,7 +523,10 @@ def test_wsgi_flags_are_honest_per_model(model_name, options, multithread, multi
 def start_cli(*args: str, stderr=subprocess.PIPE) -> tuple[subprocess.Popen, tuple[str, int]]:
     """``python -m servers ARGS`` on a free port; returns the process and its address."""
     argv = [sys.executable, "-m", "servers", "--port", "0", *args]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    # its own session: stop() can then end the server and any children it left, by group
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True
+    )
     line = read_line_with_timeout(proc, 10)
     assert line.startswith("listening on http://127.0.0.1:"), line
     host, port = line.strip().removeprefix("listening on http://").rsplit(":", 1)
@@ -542,8 +545,9 @@ def read_line_with_timeout(proc: subprocess.Popen, seconds: float) -> str:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
+    """Kill the server's whole process group: a prefork parent's workers go with it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)
 
 

@@ -109,3 +109,13 @@ def test_sigterm_stops_prefork_workers_too_and_exits_0():
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(10) == 0
         assert not any(worker.is_running() for worker in workers)
+
+
+def test_prefork_workers_exit_when_their_parent_is_killed_outright():
+    with Forking("--workers", "2") as server:
+        assert wait_for(lambda: len(server.children()) == 2)
+        workers = server.children()
+        server.proc.kill()  # SIGKILL: the parent forwards nothing
+        server.proc.wait(10)
+        assert wait_for(lambda: not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE
+                                        for w in workers), seconds=5)  # fmt: skip
