@@ -545,9 +545,12 @@ def read_line_with_timeout(proc: subprocess.Popen, seconds: float) -> str:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """Kill the server's whole process group: a prefork parent's workers go with it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """Kill the server; when it leads its own process group, the whole group (prefork workers)."""
+    with contextlib.suppress(ProcessLookupError):  # already reaped: nothing of ours to signal
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
     proc.wait(10)
 
 
