@@ -308,6 +308,23 @@ def leader_sentence(records: list[dict], users: int) -> str:
     return sentence
 
 
+def cpu_cost_sentence(records: list[dict], users: int) -> str:
+    """When Locust set the pace, rank by what its ceiling does not hide: server CPU per request."""
+    level = at_level(records, users)
+    if not any("generator-bound" in r["flags"] for r in level):
+        return ""
+    costed = sorted((r for r in level if r.get("cpu_s_per_1k")), key=lambda r: r["cpu_s_per_1k"])
+    if len(costed) < 2:
+        return ""
+    cheapest, dearest = costed[0], costed[-1]
+    # CPU-seconds per 1,000 requests are milliseconds per request
+    listing = ", ".join(f"{r['server']} {r['cpu_s_per_1k']:.3g} ms" for r in costed)
+    return (f"Server CPU per request does not depend on how fast Locust could send, so it ranks "
+            f"them where requests/s cannot: {listing}; {dearest['server']} spent "
+            f"{dearest['cpu_s_per_1k'] / cheapest['cpu_s_per_1k']:.1f}× what "
+            f"{cheapest['server']} did per request.")  # fmt: skip
+
+
 def null_sentence(references: list[dict], records: list[dict]) -> str:
     """How close the leader came to the null server (the most this load generator can send), at
     the highest user level where both have trusted numbers."""
@@ -446,7 +463,8 @@ def scenario_paragraph(records: list[dict], scenario: str) -> str:
     if users is None:
         return ("No two servers produced trusted numbers at the same user level, so nothing is "
                 "compared. " + flags_sentence(chosen))  # fmt: skip
-    sentences = [leader_sentence(records, users), null_sentence(references, records)]
+    sentences = [leader_sentence(records, users), cpu_cost_sentence(records, users)]
+    sentences.append(null_sentence(references, records))
     sentences += [close_race_sentence(records, users), scaling_sentence(records)]
     if scenario in ("io", "mixed"):
         sentences += io_explanation(records, users)

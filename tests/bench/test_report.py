@@ -144,6 +144,20 @@ def test_a_ranking_set_by_locust_is_called_that():
     assert "Generator-bound figures are lower bounds: Locust, not the server" in text
 
 
+def test_when_locust_set_the_pace_cpu_per_request_ranks_the_servers():
+    flagged = ["generator-bound"]
+    bound = [
+        record("epoll", 8, 11000, "plaintext", flags=flagged, cpu_s_per_1k=0.05),
+        record("threaded", 8, 10900, "plaintext", flags=flagged, cpu_s_per_1k=0.04),
+        record("poll", 8, 9000, "plaintext", cpu_s_per_1k=0.08),
+    ]
+    text = report.scenario_paragraph(bound, "plaintext")
+    assert "threaded 0.04 ms, epoll 0.05 ms, poll 0.08 ms" in text
+    assert "poll spent 2.0× what threaded did per request" in text
+    unbound = [{**r, "flags": []} for r in bound]
+    assert "Server CPU per request" not in report.scenario_paragraph(unbound, "plaintext")
+
+
 def test_paragraph_leaves_untrusted_cells_out_and_says_so():
     records = [
         record("epoll", 8, 9000, "plaintext", flags=["errors"]),
