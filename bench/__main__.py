@@ -12,16 +12,16 @@ import sys
 
 COMMANDS = {
     "run": (
-        "bench.runner:run_main",
+        "bench.measure.runner:run_main",
         "the main job: micro + load + report (what `tox -e bench` runs)",
     ),
-    "load": ("bench.runner:load_main", "the Locust load matrix only"),
+    "load": ("bench.measure.runner:load_main", "the Locust load matrix only"),
     "micro": ("bench.micro.cli:main", "pytest-benchmark microbenchmarks of the hot path"),
-    "report": ("bench.report:main", "build report.html, plots and summaries for a run directory"),
-    "compare": ("bench.compare:main", "compare two runs by in-run ratios; exit 1 on a regression"),
-    "baseline": ("bench.compare:baseline_main", "refresh results/baseline from a smoke run"),
+    "report": ("bench.analysis.report:main", "build report.html, plots and summaries for a run directory"),
+    "compare": ("bench.analysis.compare:main", "compare two runs by in-run ratios; exit 1 on a regression"),
+    "baseline": ("bench.analysis.compare:baseline_main", "refresh results/baseline from a smoke run"),
     "regress": (
-        "bench.compare:regress_main",
+        "bench.analysis.compare:regress_main",
         "smoke micro + smoke load, compared with the baseline",
     ),
 }

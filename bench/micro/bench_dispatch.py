@@ -19,8 +19,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
 import framework
-from bench.app import app
-from bench.fortunes import sorted_fortunes
+from bench.apps.app import app
+from bench.apps.fortunes import sorted_fortunes
 from bench.micro.harness import describe
 from bench.micro.references import flask_app, werkzeug_app
 

@@ -19,7 +19,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 import framework
-from bench.app import app
+from bench.apps.app import app
 from bench.micro.harness import describe
 from bench.micro.references import flask_app
 

@@ -1,9 +1,9 @@
-"""The references the framework is measured beside, serving the same routes as bench.app.
+"""The references the framework is measured beside, serving the same routes as bench.apps.app.
 
 - ``werkzeug_app``: bare werkzeug ``Request``/``Response`` + a ``Map``; what is left when the
   framework's context locals, hooks and response conversion are taken away.
 - ``flask_app``: Flask 3.x (installed by the ``bench`` extra) with the same views.
-- the raw WSGI floor is ``bench.rawapp.app``.
+- the raw WSGI floor is ``bench.apps.rawapp.app``.
 
 Every app reads the same sqlite rows, renders the same template file and signs the session cookie
 with itsdangerous, so a ratio between them is the cost of the framework layer alone.
@@ -21,10 +21,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from bench.app import app
-from bench.fortunes import sorted_fortunes
+from bench.apps.app import app
+from bench.apps.fortunes import sorted_fortunes
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "apps" / "templates"
 SECRET_KEY = app.secret_key
 HELLO = "Hello, World!"
 
@@ -33,7 +33,7 @@ class BareWerkzeugApp:
     """Request → Map match → view → Response, with nothing in between."""
 
     def __init__(self) -> None:
-        #: the same four routes as bench.app's hot endpoints
+        #: the same four routes as bench.apps.app's hot endpoints
         self.url_map = Map(
             [
                 Rule("/plaintext", endpoint=self.plaintext),
@@ -80,7 +80,7 @@ class BareWerkzeugApp:
 
 
 def build_flask_app() -> flask.Flask:
-    """Flask 3 with bench.app's hot views, written the way a Flask user would."""
+    """Flask 3 with bench.apps.app's hot views, written the way a Flask user would."""
     reference = flask.Flask("bench_micro_flask", template_folder=str(TEMPLATES_DIR))
     reference.secret_key = SECRET_KEY
 

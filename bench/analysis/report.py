@@ -1,0 +1,708 @@
+"""The report of a run directory: plots, report.html, summary.md, summary.json, results/index.html.
+
+It reads only what the runner and the micro benchmarks wrote (``meta.json``, ``cells/*.json``,
+``micro.json``/``micro.png``) and never measures. Every table and plot shows the honesty flags;
+the per-scenario paragraphs are composed from the measured numbers, so they say what this run
+showed, including when it showed nothing trustworthy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
+
+from bench.measure.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
+from bench.serving.registry import MODELS  # noqa: E402
+from bench.rundir import RESULTS_ROOT, write_json  # noqa: E402
+
+REPORT_TEMPLATE = Path(__file__).resolve().parent / "report_template.html"
+
+#: one letter per flag, used on plot points; the legend note spells them out
+FLAG_LETTERS = {"generator-bound": "G", "errors": "E", "failed": "F", "noisy": "N"}
+FLAG_MEANINGS = {
+    "generator-bound": "Locust used ≥ 85% of its cores, or the cell came within 10% of the null "
+    "server's requests/s: the number is only a lower bound of the server's capacity",
+    "errors": "more than 1% of requests failed (wrong status or body, or no answer)",
+    "failed": "the server did not start, died or stopped answering",
+    "noisy": "requests/s spread (max − min) / median over 20% across repeats",
+}
+FLAG_NOTE = "hollow marker = flagged cell: " + ", ".join(
+    f"{letter} {flag}" for flag, letter in FLAG_LETTERS.items()
+)
+
+#: the summary record of a cell: these keys, in this order, in summary.json and the tables
+RECORD_KEYS = (
+    "server", "model", "kind", "app", "scenario", "users", "rps", "rps_min", "rps_max", "p50_ms",
+    "p90_ms", "p99_ms", "max_ms", "fail_ratio", "server_cpu_pct", "server_rss_mb", "server_procs",
+    "server_threads", "generator_cpu_pct", "cpu_s_per_1k", "flags", "repeats", "status", "error",
+    "cell",
+)  # fmt: skip
+
+
+# --- reading the run --------------------------------------------------------------------------
+
+
+def read_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def read_cells(run_dir: Path) -> list[dict]:
+    cells = []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        try:
+            cells.append(json.loads(path.read_text()))
+        except ValueError:
+            print(f"{path}: not valid JSON, left out of the report", file=sys.stderr)
+    return cells
+
+
+def summary_record(cell: dict) -> dict:
+    """One flat record per cell: identity, the summary numbers, flags and the repeat count."""
+    summary = cell.get("summary") or {}
+    record = {key: summary.get(key) for key in RECORD_KEYS}
+    record.update({key: cell.get(key) for key in ("server", "model", "kind", "app", "scenario")})
+    record.update(users=cell.get("users"), status=cell.get("status"), error=cell.get("error"))
+    record.update(cell=cell.get("cell"), flags=list(cell.get("flags") or []))
+    record["repeats"] = len(cell.get("repeats") or [])
+    return record
+
+
+def server_order(records: list[dict]) -> list[str]:
+    """Ours in model order, then peers, then references, each by name."""
+    rank = {"ours": 0, "peer": 1, "reference": 2}
+
+    def key(name: str) -> tuple:
+        record = next(r for r in records if r["server"] == name)
+        model = MODELS.index(record["model"]) if record["model"] in MODELS else len(MODELS)
+        return rank.get(record["kind"], 3), model, name
+
+    return sorted({record["server"] for record in records}, key=key)
+
+
+def apply_pairs(records: list[dict]) -> list[dict]:
+    """Apply the null-server bound to the flags and return the pairs table, when bench.analysis.pairs
+    is available (it belongs to the peers part, which a run may lack)."""
+    try:
+        from bench.analysis.pairs import apply_null_bound, pair_rows
+    except ImportError:
+        return []
+    apply_null_bound(records)
+    return pair_rows(records)
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+
+def line_label(server: str, app: str) -> str:
+    return server if app == "app" else f"{server} ({app} app)"
+
+
+def lines_of(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    """(server, app) → its records sorted by users, in server order, the framework app first."""
+    order = {name: index for index, name in enumerate(server_order(records))}
+    keys = sorted({(r["server"], r["app"]) for r in records},
+                  key=lambda k: (k[1] != "app", order[k[0]]))  # fmt: skip
+    return {
+        key: sorted(
+            (r for r in records if (r["server"], r["app"]) == key), key=lambda r: r["users"]
+        )
+        for key in keys
+    }
+
+
+#: marker per kind of server: ours round, peers square, references diamond
+MARKERS = {"ours": "o", "peer": "s", "reference": "D"}
+
+
+def colours_for(records: list[dict]) -> dict[str, str]:
+    """One distinct colour per server (up to 18), the null reference in black."""
+    palette = [*plt.get_cmap("tab10").colors, *plt.get_cmap("Dark2").colors]
+    names = [name for name in server_order(records) if name != "null"]
+    return {"null": "black", **{name: palette[i % len(palette)] for i, name in enumerate(names)}}
+
+
+def draw_points(axis, points: list[dict], key: str, colour, style: str, label: str | None) -> None:
+    """A line through the cells' values; flagged cells hollow and lettered.
+
+    Zero latencies (Locust rounds under 1 ms to whole milliseconds) have no place on a log axis
+    and are left out; the figure's note says so.
+    """
+    shown = [p for p in points if p.get(key) is not None]
+    if key.endswith("_ms"):
+        shown = [p for p in shown if p[key] > 0]
+    xs, ys = [p["users"] for p in shown], [p[key] for p in shown]
+    marker = MARKERS.get(points[0]["kind"], "o") if points else "o"
+    axis.plot(xs, ys, style, color=colour, label=label, marker=marker, markersize=4)
+    for point in shown:
+        if point["flags"]:
+            axis.plot(point["users"], point[key], "o", markersize=9, markerfacecolor="white",
+                      markeredgecolor=colour, zorder=3)  # fmt: skip
+            letters = "".join(FLAG_LETTERS.get(flag, "?") for flag in point["flags"])
+            axis.annotate(letters, (point["users"], point[key]), textcoords="offset points",
+                          xytext=(5, 5), fontsize=7, color=colour)  # fmt: skip
+
+
+def draw_failed(axis, points: list[dict], colour) -> None:
+    """Cells with no numbers at all: an x on the axis, so a failure is not silently absent."""
+    for point in points:
+        if point.get("rps") is None:
+            axis.plot(point["users"], 0, "x", color=colour, markersize=9)
+            axis.annotate("F", (point["users"], 0), textcoords="offset points", xytext=(5, 5),
+                          fontsize=7, color=colour)  # fmt: skip
+
+
+def users_axis(axis, records: list[dict]) -> None:
+    levels = sorted({r["users"] for r in records})
+    if len(levels) > 1:
+        axis.set_xscale("log", base=2)
+    axis.set_xticks(levels)
+    axis.set_xticklabels([str(level) for level in levels])
+    axis.set_xlabel("concurrent users")
+
+
+def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
+    """Requests/s (min–max band), p50 and p99 latency, failure ratio against users."""
+    colours = colours_for(records)
+    figure, (rps_axis, latency_axis, failure_axis) = plt.subplots(1, 3, figsize=(17, 4.8))
+    for (server, app), points in lines_of(records).items():
+        colour, style = colours[server], "-" if app == "app" else ":"
+        label = line_label(server, app)
+        banded = [p for p in points if p.get("rps_min") is not None]
+        if len(banded) > 1:
+            users = [p["users"] for p in banded]
+            low, high = [p["rps_min"] for p in banded], [p["rps_max"] for p in banded]
+            rps_axis.fill_between(users, low, high, color=colour, alpha=0.15)
+        draw_points(rps_axis, points, "rps", colour, style, label)
+        draw_failed(rps_axis, points, colour)
+        draw_points(latency_axis, points, "p50_ms", colour, style, None)
+        draw_points(latency_axis, points, "p99_ms", colour, "--", None)
+        draw_points(failure_axis, points, "fail_ratio", colour, style, None)
+    rps_axis.set(title="requests/s (median; band: min–max of repeats)", ylabel="requests/s")
+    rps_axis.set_ylim(bottom=0)
+    latency_axis.set(title="latency: p50 (solid) and p99 (dashed)", ylabel="ms")
+    if any(r.get("p50_ms") for r in records):
+        latency_axis.set_yscale("log")
+        latency_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        latency_axis.yaxis.set_major_formatter(ScalarFormatter())
+        latency_axis.yaxis.set_minor_formatter(NullFormatter())
+    failure_axis.set(title="failed requests", ylabel="share of requests")
+    failure_axis.set_ylim(-0.02, 1.02)
+    for axis in (rps_axis, latency_axis, failure_axis):
+        users_axis(axis, records)
+        axis.grid(alpha=0.3)
+    figure.legend(*rps_axis.get_legend_handles_labels(), loc="center right", fontsize=8)
+    figure.suptitle(f"{scenario}: {SCENARIOS[scenario].description}" if scenario in SCENARIOS
+                    else scenario)  # fmt: skip
+    figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted = reference app; "
+                "● ours, ■ peers, ◆ null reference; latencies under 1 ms (0 in Locust's whole-ms "
+                "percentiles) are not drawn", fontsize=8)  # fmt: skip
+    figure.tight_layout(rect=(0, 0.04, 0.86, 1))
+    figure.savefig(out_png, dpi=90)
+    plt.close(figure)
+    return out_png
+
+
+def top_level_records(records: list[dict]) -> list[dict]:
+    """Per server and scenario of the framework app, the cell at the highest user level."""
+    best: dict[tuple[str, str], dict] = {}
+    for record in records:
+        key = (record["server"], record["scenario"])
+        if record["app"] == "app" and (key not in best or record["users"] > best[key]["users"]):
+            best[key] = record
+    return list(best.values())
+
+
+def plot_costs(records: list[dict], out_png: Path) -> Path:
+    """CPU-seconds per 1,000 requests and peak RSS per server, one bar per scenario."""
+    chosen = top_level_records(records)
+    servers = server_order(chosen) if chosen else []
+    scenarios = sorted({r["scenario"] for r in chosen}, key=scenario_rank)
+    figure, axes = plt.subplots(1, 2, figsize=(15, 4.6))
+    width = 0.8 / max(len(scenarios), 1)
+    palette = plt.get_cmap("Set2").colors
+    for axis, key, title in (
+        (axes[0], "cpu_s_per_1k", "server CPU-seconds per 1,000 requests (log scale)"),
+        (axes[1], "server_rss_mb", "peak summed RSS of the server tree, MB (log scale)"),
+    ):
+        for index, scenario in enumerate(scenarios):
+            cells = {r["server"]: r for r in chosen if r["scenario"] == scenario}
+            for position, server in enumerate(servers):
+                cell = cells.get(server)
+                if cell is None or cell.get(key) is None:
+                    continue
+                axis.bar(position + index * width, cell[key], width, color=palette[index % 8],
+                         hatch="//" if cell["flags"] else None, edgecolor="black",
+                         linewidth=0.3)  # fmt: skip
+        axis.set_xticks([p + 0.4 - width / 2 for p in range(len(servers))])
+        axis.set_xticklabels(servers, rotation=30, ha="right")
+        axis.set_title(title, fontsize=10)
+        axis.set_yscale("log")  # a forking peer can cost 100× the rest; keep the rest readable
+        axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.yaxis.set_major_formatter(ScalarFormatter())
+        axis.yaxis.set_minor_formatter(NullFormatter())
+        axis.grid(axis="y", alpha=0.3)
+    legend = [Patch(color=palette[i % 8], label=name) for i, name in enumerate(scenarios)]
+    axes[0].legend(handles=legend, fontsize=8)
+    figure.text(0.01, 0.01, "each server's cells at their highest user level; hatched bar = "
+                "flagged cell (see the table for which flag)", fontsize=8)  # fmt: skip
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.savefig(out_png, dpi=90)
+    plt.close(figure)
+    return out_png
+
+
+def scenario_rank(name: str) -> int:
+    return list(SCENARIOS).index(name) if name in SCENARIOS else len(SCENARIOS)
+
+
+# --- plain-language paragraphs -----------------------------------------------------------------
+
+
+def fmt_rps(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} req/s"
+
+
+def trusted(record: dict) -> bool:
+    return record.get("rps") is not None and not {"failed", "errors"} & set(record["flags"])
+
+
+def at_level(records: list[dict], users: int) -> list[dict]:
+    return [r for r in records if r["users"] == users and trusted(r)]
+
+
+def compared_level(records: list[dict]) -> int | None:
+    """The highest user level at which at least two servers have trusted numbers."""
+    levels = sorted({r["users"] for r in records}, reverse=True)
+    return next((level for level in levels if len(at_level(records, level)) >= 2), None)
+
+
+def users_text(users: int) -> str:
+    return f"{users} user" if users == 1 else f"{users} users"
+
+
+def leader_sentence(records: list[dict], users: int) -> str:
+    ranked = sorted(at_level(records, users), key=lambda r: r["rps"], reverse=True)
+    leader, others = ranked[0], ranked[1:]
+    comparisons = ", ".join(
+        f"{r['server']} {fmt_rps(r['rps'])} ({r['rps'] / leader['rps']:.2f}×)" for r in others
+    )
+    sentence = (f"At {users_text(users)} {leader['server']} led with {fmt_rps(leader['rps'])}; "
+                f"then {comparisons}.")  # fmt: skip
+    bound = [r["server"] for r in ranked if "generator-bound" in r["flags"]]
+    if leader["server"] in bound:
+        sentence += (f" Locust was the bottleneck for {', '.join(bound)}: their order is "
+                     "Locust's, not the servers'.")  # fmt: skip
+    return sentence
+
+
+def cpu_cost_sentence(records: list[dict], users: int) -> str:
+    """When Locust set the pace, rank by what its ceiling does not hide: server CPU per request."""
+    level = at_level(records, users)
+    if not any("generator-bound" in r["flags"] for r in level):
+        return ""
+    costed = sorted((r for r in level if r.get("cpu_s_per_1k")), key=lambda r: r["cpu_s_per_1k"])
+    if len(costed) < 2:
+        return ""
+    cheapest, dearest = costed[0], costed[-1]
+    # CPU-seconds per 1,000 requests are milliseconds per request
+    listing = ", ".join(f"{r['server']} {r['cpu_s_per_1k']:.3g} ms" for r in costed)
+    return (f"Server CPU per request does not depend on how fast Locust could send, so it ranks "
+            f"them where requests/s cannot: {listing}; {dearest['server']} spent "
+            f"{dearest['cpu_s_per_1k'] / cheapest['cpu_s_per_1k']:.1f}× what "
+            f"{cheapest['server']} did per request.")  # fmt: skip
+
+
+def null_sentence(references: list[dict], records: list[dict]) -> str:
+    """How close the leader came to the null server (the most this load generator can send), at
+    the highest user level where both have trusted numbers."""
+    nulls = [r for r in references if r["server"] == "null" and trusted(r) and r["rps"]]
+    nulls = [r for r in nulls if at_level(records, r["users"])]
+    if not nulls:
+        return ""
+    null = max(nulls, key=lambda r: r["users"])
+    users = null["users"]
+    leader = max(at_level(records, users), key=lambda r: r["rps"])
+    return (f"The null server (a canned answer, no app) took {fmt_rps(null['rps'])} at "
+            f"{users_text(users)}, about the most this Locust setup can send: {leader['server']} "
+            f"reached {leader['rps'] / null['rps']:.0%} of it.")  # fmt: skip
+
+
+def close_race_sentence(records: list[dict], users: int) -> str:
+    """Say so when our models finished too close together for one ranking to mean much."""
+    ours = [r for r in at_level(records, users) if r["kind"] == "ours"]
+    if len(ours) < 2:
+        return ""
+    rates = [r["rps"] for r in ours]
+    spread = (max(rates) - min(rates)) / max(rates)
+    if spread >= 0.10:
+        return ""
+    repeats = min(r["repeats"] for r in ours)
+    advice = " with one repeat each, the order is within noise" if repeats < 2 else ""
+    return f"Our {len(ours)} models were within {spread:.0%} of each other here{advice}."
+
+
+def scaling_sentence(records: list[dict]) -> str:
+    """How each of our models' requests/s moved from the lowest to the highest user level."""
+    parts = []
+    for server in server_order(records):
+        points = sorted((r for r in records if r["server"] == server and trusted(r)),
+                        key=lambda r: r["users"])  # fmt: skip
+        if len(points) >= 2 and points[0]["rps"]:
+            low, high = points[0], points[-1]
+            parts.append(f"{server} ×{high['rps'] / low['rps']:.1f}")
+    if not parts:
+        return ""
+    levels = sorted({r["users"] for r in records})
+    return (f"Going from {levels[0]} to {users_text(levels[-1])}, requests/s changed: "
+            f"{', '.join(parts)}.")  # fmt: skip
+
+
+def flags_sentence(records: list[dict]) -> str:
+    flagged = [r for r in records if r["flags"]]
+    if not flagged:
+        return "No cell was flagged."
+    listed = "; ".join(f"{r['server']} at {users_text(r['users'])}: {', '.join(r['flags'])}"
+                       for r in flagged)  # fmt: skip
+    notes = []
+    if any("generator-bound" in r["flags"] for r in flagged):
+        notes.append("generator-bound figures are lower bounds: Locust, not the server, was busy")
+    if any("failed" in r["flags"] or "errors" in r["flags"] for r in flagged):
+        notes.append("failed or erroring cells are left out of the comparison above")
+    note = "; ".join(notes)
+    return f"Flags — {listed}. " + (note[0].upper() + note[1:] + "." if note else "")
+
+
+def by_model(records: list[dict], model: str, users: int) -> dict | None:
+    """Our server of ``model`` at ``users`` with trusted numbers."""
+    return next((r for r in at_level(records, users) if r["kind"] == "ours"
+                 and r["model"] == model), None)  # fmt: skip
+
+
+def io_explanation(records: list[dict], users: int) -> list[str]:
+    """Why serial models sit at 1000/wait req/s on /io, stated only when the numbers show it."""
+    ceiling = 1000 / IO_WAIT_MS
+    sentences = []
+    for model, why in (
+        ("poll", "it runs each request to completion on its one thread, so every wait blocks "
+                 "every other connection"),
+        ("epoll", "its event loop calls the app on the loop thread, and a blocking call inside "
+                  "the app stalls the loop and every connection on it"),
+    ):  # fmt: skip
+        record = by_model(records, model, users)
+        if record and users > 1 and record["rps"] <= 1.3 * ceiling:
+            sentences.append(
+                f"{model} stayed at {fmt_rps(record['rps'])}, the serial ceiling of "
+                f"1000 ms / {IO_WAIT_MS} ms = {ceiling:.0f} req/s: {why}."
+            )
+    for model in ("threaded", "fork"):
+        record = by_model(records, model, users)
+        if record and record["rps"] > 2 * ceiling:
+            sentences.append(
+                f"{model} overlapped the waits: {fmt_rps(record['rps'])} of an ideal "
+                f"{users} × {ceiling:.0f} = {users * ceiling:.0f} req/s, because a waiting "
+                f"{'thread' if model == 'threaded' else 'process'} does not hold up the others."
+            )
+    return sentences
+
+
+def fast_path_explanation(records: list[dict], users: int) -> list[str]:
+    """epoll vs threaded and the price of fork, on cheap endpoints."""
+    sentences = []
+    epoll, threaded = by_model(records, "epoll", users), by_model(records, "threaded", users)
+    clear_lead = epoll and threaded and epoll["rps"] > 1.10 * threaded["rps"]
+    if clear_lead and "generator-bound" not in epoll["flags"] + threaded["flags"]:
+        sentences.append(
+            f"epoll served {epoll['rps'] / threaded['rps']:.2f}× threaded's requests/s: with a "
+            "handler this short, one thread woken by one epoll call beats handing every "
+            "connection to its own thread and switching between them under the GIL."
+        )
+    fork = by_model(records, "fork", users)
+    if fork and threaded and fork.get("server_rss_mb") and threaded.get("server_rss_mb"):
+        sentences.append(
+            f"fork ran up to {fork['server_procs']:.0f} processes with "
+            f"{fork['server_rss_mb']:.0f} MB of summed RSS (an upper bound: pages shared after "
+            f"fork count in every process) against threaded's {threaded['server_rss_mb']:.0f} MB: "
+            f"it pays a fork and a process per connection; Locust keeps connections alive, so "
+            f"that price is paid once per user, not per request "
+            f"({fork['rps'] / threaded['rps']:.2f}× threaded's requests/s here)."
+        )
+    return sentences
+
+
+def cpu_explanation(records: list[dict], users: int) -> list[str]:
+    busy = [r for r in at_level(records, users) if (r.get("server_cpu_pct") or 0) >= 80]
+    if not busy:
+        return []
+    names = ", ".join(f"{r['server']} {r['server_cpu_pct']:.0f}%" for r in busy)
+    return [f"The server core was nearly saturated ({names} CPU): the work itself, not the "
+            "concurrency model, set the limit — on one core, threads and processes only "
+            "take turns."]  # fmt: skip
+
+
+def scenario_paragraph(records: list[dict], scenario: str) -> str:
+    """What this run showed for one scenario of the framework app, from its numbers."""
+    chosen = [r for r in records if r["scenario"] == scenario and r["app"] == "app"]
+    records = [r for r in chosen if r["kind"] != "reference"]
+    references = [r for r in chosen if r["kind"] == "reference"]
+    if not records:
+        return ""
+    users = compared_level(records)
+    if users is None:
+        return ("No two servers produced trusted numbers at the same user level, so nothing is "
+                "compared. " + flags_sentence(chosen))  # fmt: skip
+    sentences = [leader_sentence(records, users), cpu_cost_sentence(records, users)]
+    sentences.append(null_sentence(references, records))
+    sentences += [close_race_sentence(records, users), scaling_sentence(records)]
+    if scenario in ("io", "mixed"):
+        sentences += io_explanation(records, users)
+    if scenario in ("plaintext", "json", "fortunes", "session"):
+        sentences += fast_path_explanation(records, users)
+    if scenario == "cpu":
+        sentences += cpu_explanation(records, users)
+    sentences.append(flags_sentence(chosen))
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+# --- tables and pages -------------------------------------------------------------------------
+
+
+def format_value(key: str, value) -> str:
+    """How a record's value reads in a table."""
+    if value is None:
+        return "–"
+    if key == "flags":
+        return ", ".join(value) or "–"
+    if key == "fail_ratio":
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value)
+
+
+TABLE_COLUMNS = (
+    ("server", "server"), ("app", "app"), ("scenario", "scenario"), ("users", "users"),
+    ("rps", "req/s"), ("rps_min", "min"), ("rps_max", "max"), ("p50_ms", "p50 ms"),
+    ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("fail_ratio", "failed"),
+    ("server_cpu_pct", "server CPU %"), ("cpu_s_per_1k", "CPU s/1k"),
+    ("server_rss_mb", "RSS MB"), ("server_procs", "procs"), ("server_threads", "threads"),
+    ("generator_cpu_pct", "Locust CPU %"), ("repeats", "repeats"), ("flags", "flags"),
+)  # fmt: skip
+
+
+def table_rows(records: list[dict]) -> list[list[str]]:
+    return [[format_value(key, r.get(key)) for key, _ in TABLE_COLUMNS] for r in records]
+
+
+def sorted_records(records: list[dict]) -> list[dict]:
+    order = {name: index for index, name in enumerate(server_order(records))}
+    return sorted(records, key=lambda r: (scenario_rank(r["scenario"]), r["app"] != "app",
+                                          r["users"], order[r["server"]]))  # fmt: skip
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pair_table(pairs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    if not pairs:
+        return [], []
+    keys = [key for key in pairs[0] if key not in ("ours_flags", "peer_flags")]
+    rows = [[format_value(key, row.get(key)) for key in keys] for row in pairs]
+    return [key.replace("_", " ") for key in keys], rows
+
+
+def micro_table(run_dir: Path) -> str:
+    """The micro benchmarks' ratio table, when this run has them."""
+    path = run_dir / "micro.json"
+    if not path.exists():
+        return ""
+    from bench.micro.results import load_micro
+    from bench.micro.table import ratio_table
+
+    try:
+        return ratio_table(load_micro(path))
+    except (OSError, ValueError, KeyError) as error:  # unfinished or damaged: the rest still counts
+        print(
+            f"{path}: unreadable ({error!r}); the report leaves the micro table out",
+            file=sys.stderr,
+        )
+        return ""
+
+
+def compact_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+
+def meta_rows(meta: dict) -> list[tuple[str, str]]:
+    """The metadata a reader weighs a number by, one line each (all of it is in meta.json)."""
+    packages = meta.get("packages") or {}
+    pinning = meta.get("pinning")
+    rows = {
+        "commit": meta.get("commit"),
+        "date": meta.get("date"),
+        "python": f"{meta.get('implementation', '')} {meta.get('python', '')}".strip(),
+        "os": meta.get("os"),
+        "machine": meta.get("machine"),
+        "cpu": f"{meta.get('cpu_model')} × {meta.get('cpu_count')}",
+        "pinning": (f"server CPUs {pinning['server_cpus']}, Locust CPUs {pinning['generator_cpus']}"
+                    if pinning else "none"),
+        "profile": meta.get("profile"),
+        "per cell": f"{meta.get('warmup_s')} s warm-up, {meta.get('duration_s')} s measured, "
+                    f"{meta.get('repeats')} repeat(s), {meta.get('locust_workers') or 0} Locust "
+                    "workers",
+        "cells": f"{meta.get('cells_finished')} finished of {len(meta.get('cells_planned') or [])}"
+                 f" planned ({meta.get('status')})",
+        "packages": ", ".join(f"{name} {version}" for name, version in packages.items()),
+        "skipped": "; ".join(f"{name}: {why}" for name, why in (meta.get("skipped") or {}).items()),
+    }  # fmt: skip
+    return [(label, str(value)) for label, value in rows.items() if value not in (None, "")]
+
+
+def write_summary_md(run_dir: Path, context: dict) -> Path:
+    meta = context["meta"]
+    heading = f"Profile `{meta.get('profile')}`, commit `{meta.get('commit')}`, {meta.get('date')}."
+    parts = [f"# Run {run_dir.name}", "", heading, ""]
+    for scenario in context["scenarios"]:
+        parts += [f"## {scenario['name']}", "", scenario["paragraph"], ""]
+    parts += ["## Every cell", "", markdown_table(context["header"], context["rows"]), ""]
+    parts += ["Flags: " + "; ".join(f"`{flag}`: {meaning}" for flag, meaning in
+                                    FLAG_MEANINGS.items()), ""]  # fmt: skip
+    if context["pair_rows"]:
+        parts += ["## Our models beside their peers", "",
+                  markdown_table(context["pair_header"], context["pair_rows"]), ""]  # fmt: skip
+    path = run_dir / "summary.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def write_index(results_root: Path) -> Path:
+    """``index.html`` beside the runs: every run directory, newest first, linked to its report."""
+    runs = []
+    for run_dir in sorted(results_root.iterdir(), reverse=True):
+        if run_dir.is_dir() and not run_dir.is_symlink() and (run_dir / "meta.json").exists():
+            meta = read_meta(run_dir)
+            runs.append({
+                "name": run_dir.name,
+                "report": (run_dir / "report.html").exists(),
+                "date": meta.get("date"), "profile": meta.get("profile"),
+                "commit": meta.get("commit"), "status": meta.get("status"),
+                "cells": len(list((run_dir / "cells").glob("*.json"))),
+            })  # fmt: skip
+    path = results_root / "index.html"
+    path.write_text(template(INDEX_TEMPLATE).render(runs=runs))
+    return path
+
+
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Benchmark runs</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left}</style>
+</head><body><h1>Benchmark runs</h1><table>
+<tr><th>run</th><th>date</th><th>profile</th><th>commit</th><th>cells</th><th>status</th></tr>
+{% for run in runs %}<tr>
+<td>{% if run.report %}<a href="{{ run.name }}/report.html">{{ run.name }}</a>
+{%- else %}{{ run.name }}{% endif %}</td>
+<td>{{ run.date }}</td><td>{{ run.profile }}</td><td>{{ run.commit }}</td><td>{{ run.cells }}</td>
+<td>{{ run.status }}</td></tr>
+{% endfor %}</table></body></html>
+"""
+
+
+def template(source: str) -> jinja2.Template:
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    return environment.from_string(source)
+
+
+def draw_plots(run_dir: Path, records: list[dict]) -> dict[str, str]:
+    """Every PNG of the report; name → file name relative to the run directory."""
+    plots = {}
+    for scenario in sorted({r["scenario"] for r in records}, key=scenario_rank):
+        chosen = [r for r in records if r["scenario"] == scenario]
+        plots[scenario] = plot_scenario(chosen, scenario, run_dir / f"load-{scenario}.png").name
+    if records:
+        plots["costs"] = plot_costs(records, run_dir / "costs.png").name
+    if (run_dir / "micro.png").exists():
+        plots["micro"] = "micro.png"
+    trend = trend_plot(run_dir)
+    if trend:
+        plots["trend"] = trend
+    return plots
+
+
+def trend_plot(run_dir: Path) -> str | None:
+    history = run_dir.parent / "history.jsonl"
+    if not history.exists():
+        return None
+    from bench.analysis.history import plot_trend
+
+    made = plot_trend(history, run_dir / "trend.png")
+    return Path(made).name if made else None
+
+
+def build_report(run_dir: Path) -> Path:
+    """Plots, report.html, summary.md and summary.json of ``run_dir``; index.html beside it."""
+    run_dir = Path(run_dir)
+    meta = read_meta(run_dir)
+    records = sorted_records([summary_record(cell) for cell in read_cells(run_dir)])
+    pairs = apply_pairs(records)  # before anything shows flags: it may add generator-bound
+    write_json(run_dir / "summary.json", records)
+    plots = draw_plots(run_dir, records)
+    pair_header, pair_body = pair_table(pairs)
+    context = {
+        "run": run_dir.name,
+        "meta": meta,
+        "scenarios": [
+            {
+                "name": name,
+                "description": SCENARIOS[name].description if name in SCENARIOS else "",
+                "paragraph": scenario_paragraph(records, name),
+                "plot": plots.get(name),
+            }
+            for name in sorted({r["scenario"] for r in records}, key=scenario_rank)
+        ],  # fmt: skip
+        "header": [title for _, title in TABLE_COLUMNS],
+        "rows": table_rows(records),
+        "row_flags": [r["flags"] for r in records],
+        "errors": [(r["cell"], r["error"]) for r in records if r.get("error")],
+        "flag_meanings": FLAG_MEANINGS,
+        "plots": plots,
+        "pair_header": pair_header,
+        "pair_rows": pair_body,
+        "micro_table": micro_table(run_dir),
+        "meta_rows": meta_rows(meta),
+        "server_rows": [
+            (name, server.get("model"), server.get("kind"), compact_json(server.get("settings")))
+            for name, server in (meta.get("servers") or {}).items()
+        ],
+    }
+    write_summary_md(run_dir, context)
+    report = run_dir / "report.html"
+    report.write_text(template(REPORT_TEMPLATE.read_text()).render(**context))
+    write_index(run_dir.parent)
+    return report
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bench report [RUN_DIR]``: rebuild the report (default: results/latest)."""
+    parser = argparse.ArgumentParser(prog="python -m bench report", description=__doc__)
+    parser.add_argument("run_dir", nargs="?", type=Path, default=RESULTS_ROOT / "latest")
+    run_dir = parser.parse_args(argv).run_dir.resolve()
+    if not (run_dir / "meta.json").exists() and not (run_dir / "cells").is_dir():
+        print(f"{run_dir}: not a run directory (no meta.json, no cells/)", file=sys.stderr)
+        return 2
+    print(build_report(run_dir))
+    return 0

@@ -1,0 +1,147 @@
+"""Scenarios and run profiles, declared in one place.
+
+A *scenario* is one kind of load: the Locust user class that makes it (in ``bench/measure/scenarios.py``),
+the request the runner sends once to check a server before loading it, and the body marker every
+checked response must contain. A *profile* says which servers, scenarios and user levels make up
+a run and how long each cell lasts. Nothing here imports Locust or measures anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.serving.registry import MODELS
+
+#: the two WSGI apps a cell can serve: the framework app under test and the raw floor reference
+APPS = {"app": "bench.apps.app:app", "raw": "bench.apps.rawapp:app"}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    #: name used on the command line, in cell names and in the report
+    name: str
+    #: the Locust user class in bench/measure/scenarios.py that generates this load
+    user_class: str
+    #: the request a server must answer (200 + marker) before it is put under load
+    probe_path: str
+    #: text every successful response body of this scenario contains
+    marker: str
+    #: one line for the report: what a request does
+    description: str
+
+
+SCENARIOS = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario("plaintext", "PlaintextUser", "/plaintext", "Hello, World!",
+                 "a 13-byte text body: the cost of the server and framework alone"),
+        Scenario("json", "JsonUser", "/json", '"message"',
+                 "a small JSON document serialised per request"),
+        Scenario("fortunes", "FortunesUser", "/fortunes", "<table",
+                 "rows read from sqlite, one added, sorted and rendered by a jinja2 template"),
+        Scenario("session", "SessionUser", "/session", "count",
+                 "read-modify-write a counter in the signed session cookie"),
+        Scenario("io", "IoUser", "/io?ms=20", "slept",
+                 "a 20 ms blocking wait standing for a downstream call"),
+        Scenario("cpu", "CpuUser", "/cpu", "checksum",
+                 "about 1 ms of pure-Python work per request"),
+        Scenario("bytes", "BytesUser", "/bytes?kb=64", "x",
+                 "a 64 KiB body"),
+        Scenario("stream", "StreamUser", "/stream", "chunk",
+                 "an unsized generator response (chunked transfer encoding)"),
+        Scenario("mixed", "MixedUser", "/fortunes", "<table",
+                 "a visitor: fortunes, session round trips and some 20 ms io"),
+    )
+}  # fmt: skip
+
+#: the blocking wait of the io scenario, so the report can state the serial ceiling of 1000/ms req/s
+IO_WAIT_MS = 20
+
+
+@dataclass(frozen=True)
+class Part:
+    """A block of the matrix: every server × scenario × user level, serving one app."""
+
+    #: server names from bench.serving.registry; empty in a profile's peers part (chosen by --peers)
+    servers: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    users: tuple[int, ...]
+    #: key of APPS
+    app: str = "app"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    #: the cells of our servers
+    parts: tuple[Part, ...]
+    #: the cells of peer servers and the null reference; its servers come from --peers
+    peers: Part | None
+    #: seconds of load before measuring starts (excluded: connections, caches, allocator warm up)
+    warmup_s: float
+    #: seconds measured per repeat
+    duration_s: float
+    repeats: int
+    #: the promised wall-time ceiling of the load part, checked by tests against estimate_seconds
+    budget_s: float
+
+
+#: seconds a cell costs beyond its load: server start, probe and stop
+CELL_OVERHEAD_S = 1.0
+#: seconds a repeat costs beyond warm-up + duration: Locust's start-up (gevent import) and exit.
+#: Measured: a smoke cell took 4 s for 3 s of load on a busy 2-core machine; 1.5 leaves a margin.
+REPEAT_OVERHEAD_S = 1.5
+
+PROFILES = {
+    profile.name: profile
+    for profile in (
+        Profile(
+            "smoke",
+            parts=(
+                Part(MODELS, ("plaintext", "fortunes"), (8,)),
+                Part(MODELS, ("plaintext",), (8,), app="raw"),
+            ),
+            peers=None,
+            warmup_s=1.0,
+            duration_s=2.0,
+            repeats=1,
+            budget_s=90,
+        ),
+        Profile(
+            "quick",
+            parts=(
+                Part(MODELS, ("plaintext", "fortunes", "io", "cpu", "session"), (1, 16)),
+                Part(MODELS, ("plaintext",), (64,)),
+                Part(MODELS, ("plaintext",), (16,), app="raw"),
+            ),
+            peers=Part((), ("plaintext", "fortunes"), (16,)),
+            warmup_s=1.0,
+            duration_s=3.0,
+            repeats=1,
+            budget_s=360,
+        ),
+        Profile(
+            "full",
+            parts=(
+                Part(MODELS, tuple(SCENARIOS), (1, 4, 16, 64, 256)),
+                Part(MODELS, ("plaintext", "json"), (1, 16, 64), app="raw"),
+            ),
+            peers=Part((), ("plaintext", "fortunes", "io"), (1, 16, 64)),
+            warmup_s=3.0,
+            duration_s=10.0,
+            repeats=3,
+            budget_s=3 * 3600,
+        ),
+    )
+}
+
+
+def cell_seconds(warmup_s: float, duration_s: float, repeats: int) -> float:
+    """Expected wall time of one cell: what the progress bar's ETA and the budget check use."""
+    return CELL_OVERHEAD_S + repeats * (warmup_s + duration_s + REPEAT_OVERHEAD_S)
+
+
+def estimate_seconds(profile: Profile) -> float:
+    """Expected wall time of a profile's own cells (peers excluded: they depend on --peers)."""
+    cells = sum(len(p.servers) * len(p.scenarios) * len(p.users) for p in profile.parts)
+    return cells * cell_seconds(profile.warmup_s, profile.duration_s, profile.repeats)

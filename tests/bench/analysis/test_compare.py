@@ -1,0 +1,695 @@
+"""bench.analysis.compare on synthetic runs written in the real formats: pytest-benchmark's JSON (with
+``--benchmark-save-data`` per-round data) and the runner's cell files (contract 6).
+
+The three proofs of issue 6: a machine twice as fast or slow is no regression; a framework case
+30% slower than its reference is; ±15% noise on unchanged data is not.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.analysis import compare
+from bench.analysis.compare import (
+    MIN_SAMPLES,
+    Ratio,
+    compare_runs,
+    judge,
+    load_run,
+    main,
+    refresh_baseline,
+    regress_main,
+    threshold_arg,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+#: seconds per call of each micro case, and the subjects it is compared against, main reference
+#: first (as bench/micro labels them: the framework case against every reference, the other
+#: references against werkzeug, werkzeug against none)
+MICRO_CASES = {
+    "test_full_cycle_plaintext[framework]": (18e-6, ("werkzeug", "flask", "raw")),
+    "test_full_cycle_plaintext[werkzeug]": (17e-6, ()),
+    "test_full_cycle_plaintext[flask]": (54e-6, ("werkzeug",)),
+    "test_full_cycle_plaintext[raw]": (0.6e-6, ("werkzeug",)),
+    "test_push_top_pop[framework]": (0.37e-6, ("werkzeug", "contextvar")),
+    "test_push_top_pop[werkzeug]": (0.47e-6, ()),
+    "test_push_top_pop[contextvar]": (0.16e-6, ("werkzeug",)),
+}
+FULL_CYCLE = "test_full_cycle_plaintext[framework]"
+STACK = "test_push_top_pop[framework]"
+MICRO_ROWS = {
+    f"micro {FULL_CYCLE} / werkzeug",
+    f"micro {FULL_CYCLE} / flask",
+    f"micro {FULL_CYCLE} / raw",
+    f"micro {STACK} / werkzeug",
+    f"micro {STACK} / contextvar",
+}
+SERVERS = ("poll", "threaded", "fork", "epoll")
+#: requests/s of each server serving bench.apps.rawapp; the framework app gets FRAMEWORK_SHARE of it
+RAW_RPS = {"poll": 2400, "threaded": 2000, "fork": 900, "epoll": 2600}
+FRAMEWORK_SHARE = {"plaintext": 0.6, "fortunes": 0.35}
+
+
+# --- synthetic micro.json ------------------------------------------------------------------------
+
+
+def benchmark_entry(name: str, compare_to: tuple[str, ...], data: list[float]) -> dict:
+    """One entry exactly as pytest-benchmark 5 writes it with --benchmark-save-data."""
+    ordered = sorted(data)
+    quartile = len(ordered) // 4
+    operation, subject = name.removesuffix("]").split("[")
+    references = [f"{operation}[{other}]" for other in compare_to]
+    return {
+        "group": "full-cycle" if "cycle" in name else "stack",
+        "name": name,
+        "fullname": f"bench/micro/bench_x.py::{name}",
+        "params": {"subject": subject},
+        "param": subject,
+        "extra_info": {
+            "subject": subject,
+            "is_reference": subject != "framework",
+            "reference": references[0] if references else None,
+            "compare_to": references,
+        },
+        "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5},
+        "stats": {
+            "min": ordered[0],
+            "max": ordered[-1],
+            "mean": sum(data) / len(data),
+            "median": ordered[len(ordered) // 2],
+            "iqr": ordered[-quartile - 1] - ordered[quartile],
+            "rounds": len(data),
+            "iterations": 1,
+            "data": data,
+        },
+    }
+
+
+def write_micro(
+    path: Path,
+    rounds: int = 100,
+    seed: int = 0,
+    scale: float = 1.0,
+    slower: dict[str, float] | None = None,
+    noise: float = 0.02,
+    drift: float = 0.0,
+) -> Path:
+    """A micro.json: every case's time × ``scale`` (the machine) × ``slower[name]`` (the code),
+    each round × its own uniform ±``noise`` and × a linear drift of up to ``drift`` over the run."""
+    rng = random.Random(seed)
+    benchmarks = []
+    for name, (seconds, compare_to) in MICRO_CASES.items():
+        factor = scale * (slower or {}).get(name, 1.0)
+        data = [
+            seconds * factor * rng.uniform(1 - noise, 1 + noise) * (1 + drift * index / rounds)
+            for index in range(rounds)
+        ]
+        benchmarks.append(benchmark_entry(name, compare_to, data))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": benchmarks, "version": "5.2.3"}))
+    return path
+
+
+# --- synthetic load cells ------------------------------------------------------------------------
+
+
+def cell_record(
+    server: str,
+    app: str,
+    scenario: str,
+    rps: float,
+    rng: random.Random,
+    users: int = 10,
+    repeats: int = 1,
+    seconds: int = 10,
+    p99_ms: float = 20.0,
+    kind: str = "ours",
+    model: str | None = None,
+) -> dict:
+    name = f"{server}--{app}--{scenario}--u{users}"
+    runs = []
+    for _ in range(repeats):
+        series = [rps * rng.uniform(0.95, 1.05) for _ in range(seconds)]
+        runs.append(
+            {
+                "rps": sum(series) / seconds,
+                "requests": int(sum(series)),
+                "failures": 0,
+                "fail_ratio": 0.0,
+                "p50_ms": p99_ms / 4,
+                "p90_ms": p99_ms / 2,
+                "p99_ms": p99_ms * rng.uniform(0.95, 1.05),
+                "max_ms": p99_ms * 2,
+                "rps_series": series,
+                "server_cpu_pct": 95.0,
+                "samples": [],
+            }
+        )
+    return {
+        "cell": name,
+        "server": server,
+        "model": model or server,
+        "kind": kind,
+        "app": app,
+        "app_target": "bench.apps.app:app" if app == "app" else "bench.apps.rawapp:app",
+        "scenario": scenario,
+        "users": users,
+        "status": "ok",
+        "error": None,
+        "flags": [],
+        "repeats": runs,
+        "summary": {"rps": sorted(r["rps"] for r in runs)[len(runs) // 2]},
+    }
+
+
+def write_cells(
+    run_dir: Path,
+    seed: int = 0,
+    scale: float = 1.0,
+    framework: float = 1.0,
+    server_factor: dict[str, float] | None = None,
+    repeats: int = 1,
+    p99_factor: float = 1.0,
+    null: bool = False,
+) -> Path:
+    """The smoke matrix: four servers × (app plaintext, app fortunes, raw plaintext)."""
+    rng = random.Random(seed)
+    cells = run_dir / "cells"
+    cells.mkdir(parents=True, exist_ok=True)
+    records = []
+    for server in SERVERS:
+        raw = RAW_RPS[server] * scale * (server_factor or {}).get(server, 1.0)
+        records.append(
+            cell_record(server, "raw", "plaintext", raw, rng, repeats=repeats, p99_ms=20 / scale)
+        )
+        for scenario, share in FRAMEWORK_SHARE.items():
+            records.append(
+                cell_record(
+                    server, "app", scenario, raw * share * framework, rng,
+                    repeats=repeats, p99_ms=30 * p99_factor / scale,
+                )
+            )  # fmt: skip
+    if null:
+        records.append(
+            cell_record("null", "raw", "plaintext", 5000 * scale, rng, kind="reference",
+                        model="null")
+        )  # fmt: skip
+    for record in records:
+        (cells / f"{record['cell']}.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def write_run(run_dir: Path, seed: int = 0, scale: float = 1.0, **micro_options) -> Path:
+    write_micro(run_dir / "micro.json", seed=seed, scale=scale, **micro_options)
+    write_cells(run_dir, seed=seed, scale=scale)
+    meta = {"commit": f"c0ffee{seed}", "date": "2026-11-21T19:00:00+00:00", "machine": "ci"}
+    (run_dir / "meta.json").write_text(json.dumps({**meta, "profile": "smoke"}))
+    return run_dir
+
+
+def verdicts(rows) -> dict[str, str]:
+    return {row.name: row.verdict for row in rows}
+
+
+# --- issue 6, point 5: the three proofs ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [2.0, 0.5])
+def test_a_machine_twice_as_slow_or_fast_is_no_regression(tmp_path, scale, capsys):
+    baseline = write_run(tmp_path / "base", seed=1)
+    current = write_run(tmp_path / "current", seed=2, scale=scale)
+    assert main([str(baseline), str(current)]) == 0
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert rows, "the runs give ratios to compare"
+    assert set(verdicts(rows).values()) <= {"ok", "not enough data"}
+    assert "REGRESSED" not in capsys.readouterr().out
+
+
+def test_the_framework_case_30_percent_slower_than_its_reference_regresses(tmp_path, capsys):
+    baseline = write_micro(tmp_path / "base" / "micro.json", seed=1)
+    current = write_micro(tmp_path / "current" / "micro.json", seed=2, slower={FULL_CYCLE: 1.3})
+    assert main([str(baseline), str(current)]) == 1
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert set(rows) == MICRO_ROWS  # our cases only: references are not our code
+    for reference in ("werkzeug", "flask", "raw"):
+        assert rows[f"micro {FULL_CYCLE} / {reference}"] == "REGRESSED"
+    assert rows[f"micro {STACK} / werkzeug"] == rows[f"micro {STACK} / contextvar"] == "ok"
+    out = capsys.readouterr().out
+    assert "+30" in out.split(f"{FULL_CYCLE} / werkzeug")[1]
+
+
+def test_the_framework_case_30_percent_faster_improves(tmp_path):
+    baseline = write_micro(tmp_path / "base.json", seed=1)
+    current = write_micro(tmp_path / "current.json", seed=2, slower={STACK: 0.7})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert rows[f"micro {STACK} / werkzeug"] == rows[f"micro {STACK} / contextvar"] == "improved"
+    assert main([str(baseline), str(current)]) == 0
+
+
+@pytest.mark.parametrize("reference_speed", [0.5, 1.5])
+def test_one_disturbed_reference_is_no_verdict_on_the_case(tmp_path, reference_speed):
+    baseline = write_micro(tmp_path / "base.json", seed=1)
+    disturbed = {"test_full_cycle_plaintext[werkzeug]": reference_speed}
+    current = write_micro(tmp_path / "current.json", seed=2, slower=disturbed)
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    against_werkzeug = rows[f"micro {FULL_CYCLE} / werkzeug"]
+    assert against_werkzeug.verdict == "not significant"
+    assert against_werkzeug.note.endswith("against this reference only")
+    assert rows[f"micro {FULL_CYCLE} / flask"].verdict == "ok"
+    assert main([str(baseline), str(current)]) == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_15_percent_noise_and_drift_on_unchanged_code_raise_no_alarm(tmp_path, seed):
+    rng = random.Random(seed)
+    # the machine changes between the runs (×0.75..1.33) and slows during the run (up to 15%);
+    # each round of case and reference gets its own ±15% noise
+    baseline = write_micro(tmp_path / "base.json", seed=seed * 2, noise=0.15, drift=0.15)
+    current = write_micro(
+        tmp_path / "current.json",
+        seed=seed * 2 + 1,
+        noise=0.15,
+        drift=rng.uniform(0, 0.15),
+        scale=rng.uniform(0.75, 1.33),
+    )
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert "REGRESSED" not in verdicts(rows).values()
+    assert main([str(baseline), str(current)]) == 0
+
+
+def test_a_30_percent_slowdown_is_still_caught_under_15_percent_noise(tmp_path):
+    baseline = write_micro(tmp_path / "base.json", seed=3, noise=0.15, drift=0.15)
+    current = write_micro(tmp_path / "current.json", seed=4, noise=0.15, slower={STACK: 1.3})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert rows[f"micro {STACK} / werkzeug"] == rows[f"micro {STACK} / contextvar"] == "REGRESSED"
+
+
+# --- load cells ----------------------------------------------------------------------------------
+
+
+def test_load_on_a_machine_half_as_fast_is_no_regression(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, scale=0.5)
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert "REGRESSED" not in verdicts(rows).values()
+    assert main([str(baseline), str(current)]) == 0
+
+
+def test_framework_app_30_percent_slower_against_raw_regresses(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, framework=0.7)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    for server in SERVERS:
+        for scenario in FRAMEWORK_SHARE:
+            assert rows[f"load {server} {scenario} u10 app/raw rps"] == "REGRESSED"
+        assert rows[f"load {server} plaintext u10 raw/others rps"] == "ok"
+    assert main([str(baseline), str(current)]) == 1
+
+
+def test_one_server_falling_behind_the_other_models_regresses(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, server_factor={"fork": 0.6})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert rows["load fork plaintext u10 raw/others rps"] == "REGRESSED"
+    # the others' reference now includes the slower fork: they may look better, never worse
+    for server in ("poll", "threaded", "epoll"):
+        assert rows[f"load {server} plaintext u10 raw/others rps"] in {"ok", "improved"}
+    # the framework costs the same share of the slower server: no framework regression
+    assert rows["load fork fortunes u10 app/raw rps"] == "ok"
+
+
+def test_the_null_server_is_the_server_reference_when_present(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1, null=True)
+    current = write_cells(
+        tmp_path / "current", seed=2, null=True, server_factor=dict.fromkeys(SERVERS, 0.6)
+    )
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    # all four slower together: only a reference outside our HTTP layer can see it
+    for server in SERVERS:
+        assert rows[f"load {server} plaintext u10 raw/null rps"] == "REGRESSED"
+
+
+def test_p99_with_one_repeat_is_not_enough_data(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, p99_factor=3.0)
+    rows = compare_runs(load_run(baseline), load_run(current))
+    p99_rows = [row for row in rows if row.name.endswith("p99")]
+    assert p99_rows and {row.verdict for row in p99_rows} == {"not enough data"}
+    assert all(f"need {MIN_SAMPLES}" in row.note for row in p99_rows)
+
+
+def test_p99_with_enough_repeats_is_judged(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1, repeats=MIN_SAMPLES)
+    current = write_cells(tmp_path / "current", seed=2, repeats=MIN_SAMPLES, p99_factor=1.5)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert rows["load threaded fortunes u10 app/raw p99"] == "REGRESSED"
+    assert rows["load threaded fortunes u10 app/raw rps"] == "ok"
+
+
+def test_a_cell_that_fails_now_is_a_regression(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2)
+    cell_path = current / "cells" / "epoll--app--fortunes--u10.json"
+    cell = json.loads(cell_path.read_text())
+    cell.update(status="failed", error="server exited with 1\nTraceback ...", repeats=[])
+    cell_path.write_text(json.dumps(cell))
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    assert rows["load epoll fortunes u10 app/raw rps"].verdict == "not enough data"
+    status = rows["load epoll--app--fortunes--u10 status"]
+    assert (status.verdict, status.note) == ("REGRESSED", "server exited with 1")
+    assert main([str(baseline), str(current)]) == 1
+
+
+# --- judging one ratio ---------------------------------------------------------------------------
+
+
+def test_a_large_change_on_scattered_samples_is_not_significant():
+    base = Ratio("r", 1.0, [1.0, 1.3, 0.8, 1.1, 0.9], higher_is_worse=True)
+    current = Ratio("r", 1.2, [1.2, 0.9, 1.4, 1.0, 1.3], higher_is_worse=True)
+    row = judge(base, current, threshold=0.1, alpha=0.01)
+    assert row.verdict == "not significant"
+    assert row.change == pytest.approx(0.2)
+    assert row.p > 0.01
+
+
+def test_a_change_within_the_threshold_is_ok_however_significant():
+    base = Ratio("r", 1.0, [1.0 + i / 1000 for i in range(100)], higher_is_worse=True)
+    current = Ratio("r", 1.08, [1.08 + i / 1000 for i in range(100)], higher_is_worse=True)
+    row = judge(base, current, threshold=0.1, alpha=0.01)
+    assert row.p < 1e-6
+    assert row.verdict == "ok"
+
+
+def test_requests_per_second_regress_downwards():
+    base = Ratio("r", 1.0, [1.0 + i / 100 for i in range(10)], higher_is_worse=False)
+    lower = Ratio("r", 0.7, [0.7 + i / 100 for i in range(10)], higher_is_worse=False)
+    higher = Ratio("r", 1.3, [1.3 + i / 100 for i in range(10)], higher_is_worse=False)
+    assert judge(base, lower, 0.1, 0.01).verdict == "REGRESSED"
+    assert judge(base, higher, 0.1, 0.01).verdict == "improved"
+
+
+def test_too_few_micro_rounds_is_not_enough_data(tmp_path, capsys):
+    baseline = write_micro(tmp_path / "base.json", seed=1, rounds=MIN_SAMPLES - 1)
+    current = write_micro(tmp_path / "cur.json", seed=2, rounds=50, slower={FULL_CYCLE: 2.0})
+    assert main([str(baseline), str(current)]) == 0
+    assert set(verdicts(compare_runs(load_run(baseline), load_run(current))).values()) == {
+        "not enough data"
+    }
+    assert "not enough data (4 vs 50 samples, need 5)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("text", "value"), [("10%", 0.1), ("0.1", 0.1), ("25%", 0.25)])
+def test_threshold_accepts_percent_or_fraction(text, value):
+    assert threshold_arg(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["10", "0", "-5%", "abc", "%", "150%"])
+def test_threshold_refuses_anything_else(text, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["a", "b", f"--threshold={text}"])
+    assert exit_info.value.code == 2
+    assert "threshold must look like 10% or 0.1" in capsys.readouterr().err
+
+
+def test_a_higher_threshold_lets_a_30_percent_slowdown_pass(tmp_path):
+    baseline = write_micro(tmp_path / "base.json", seed=1)
+    current = write_micro(tmp_path / "cur.json", seed=2, slower={FULL_CYCLE: 1.3})
+    assert main([str(baseline), str(current), "--threshold", "40%"]) == 0
+
+
+# --- unusable input: exit 2 and a clear message --------------------------------------------------
+
+
+def error_of(capsys, argv: list[str]) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return captured.err
+
+
+def test_a_missing_path_is_unusable(tmp_path, capsys):
+    baseline = write_run(tmp_path / "base")
+    err = error_of(capsys, [str(baseline), str(tmp_path / "nope")])
+    assert f"bench compare: error: {tmp_path / 'nope'}: no such file or directory" in err
+
+
+def test_invalid_json_is_unusable(tmp_path, capsys):
+    baseline = write_micro(tmp_path / "base.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"benchmarks": [')
+    assert "broken.json: not valid JSON" in error_of(capsys, [str(baseline), str(broken)])
+
+
+def test_json_of_another_kind_is_unusable(tmp_path, capsys):
+    baseline = write_micro(tmp_path / "base.json")
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": 1}')
+    assert "neither a pytest-benchmark micro.json" in error_of(capsys, [str(baseline), str(other)])
+    other.write_text('{"benchmarks": [{"name": "x"}]}')
+    assert "not a pytest-benchmark JSON file" in error_of(capsys, [str(baseline), str(other)])
+
+
+def test_a_directory_without_results_is_unusable(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    empty = str(tmp_path / "empty")
+    assert "no micro.json and no load cells" in error_of(capsys, [empty, empty])
+
+
+def test_different_micro_case_sets_are_unusable(tmp_path, capsys):
+    baseline = write_micro(tmp_path / "base.json")
+    data = json.loads(baseline.read_text())
+    data["benchmarks"][1]["name"] = "test_renamed"
+    current = tmp_path / "cur.json"
+    current.write_text(json.dumps(data))
+    err = error_of(capsys, [str(baseline), str(current)])
+    assert "different micro case sets" in err
+    assert "only in baseline: test_full_cycle_plaintext[werkzeug]" in err
+    assert "only in current: test_renamed" in err
+
+
+def test_different_scenario_sets_are_unusable(tmp_path, capsys):
+    baseline = write_cells(tmp_path / "base")
+    current = write_cells(tmp_path / "current")
+    (current / "cells" / "poll--app--fortunes--u10.json").unlink()
+    err = error_of(capsys, [str(baseline), str(current)])
+    assert "different load cell sets: only in baseline: poll--app--fortunes--u10" in err
+
+
+def test_micro_on_one_side_only_is_unusable(tmp_path, capsys):
+    baseline = write_run(tmp_path / "base")
+    current = write_cells(tmp_path / "current")
+    err = error_of(capsys, [str(baseline), str(current)])
+    assert "only one side has micro results: current has none" in err
+
+
+def test_a_reference_missing_from_both_runs_leaves_the_other_ratios(tmp_path):
+    path = write_micro(tmp_path / "base.json")
+    data = json.loads(path.read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["param"] != "contextvar"]
+    path.write_text(json.dumps(data))
+    rows = verdicts(compare_runs(load_run(path), load_run(path)))
+    assert set(rows) == MICRO_ROWS - {f"micro {STACK} / contextvar"}
+
+
+# --- inputs of every accepted kind ---------------------------------------------------------------
+
+
+def test_json_files_and_cells_dirs_are_accepted_as_well_as_run_dirs(tmp_path):
+    baseline = write_run(tmp_path / "base", seed=1)
+    current = write_run(tmp_path / "current", seed=2)
+    assert main([str(baseline / "micro.json"), str(current / "micro.json")]) == 0
+    assert main([str(baseline / "cells"), str(current / "cells")]) == 0
+    one_cell = "cells/threaded--app--plaintext--u10.json"
+    assert main([str(baseline / one_cell), str(current / one_cell)]) == 0
+
+
+def test_command_line_exit_codes(tmp_path):
+    baseline = write_micro(tmp_path / "base.json", seed=1)
+    slower = write_micro(tmp_path / "slow.json", seed=2, slower={STACK: 1.5})
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "bench", "compare", *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+    regressed = run(str(baseline), str(slower))
+    assert regressed.returncode == 1, regressed.stderr
+    assert f"{STACK} / contextvar" in regressed.stdout
+    unusable = run(str(baseline), str(tmp_path / "missing.json"))
+    assert unusable.returncode == 2
+    assert "no such file or directory" in unusable.stderr
+
+
+# --- the baseline and the regress command --------------------------------------------------------
+
+
+def test_refreshing_the_baseline_trims_micro_and_copies_cells(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", seed=1, rounds=1000)
+    dest = tmp_path / "baseline"
+    files = refresh_baseline(run_dir, dest)
+    assert "micro.json" in files and "meta.json" in files
+    assert len([f for f in files if f.startswith("cells/")]) == 12
+    stored = json.loads((dest / "micro.json").read_text())
+    original = json.loads((run_dir / "micro.json").read_text())
+    for kept, full in zip(stored["benchmarks"], original["benchmarks"], strict=True):
+        assert len(kept["stats"]["data"]) == compare.MAX_SAMPLES
+        assert kept["stats"]["data"][0] == full["stats"]["data"][0]
+        assert kept["stats"]["data"][-1] == full["stats"]["data"][-1]
+        assert kept["stats"]["median"] == full["stats"]["median"]
+    assert main([str(dest), str(run_dir)]) == 0
+
+
+def test_a_refresh_replaces_the_old_baseline_and_shows_what_changed(tmp_path, capsys):
+    dest = tmp_path / "baseline"
+    refresh_baseline(write_run(tmp_path / "old", seed=1), dest)
+    (dest / "cells" / "stale--app--x--u1.json").write_text("{}")
+    capsys.readouterr()
+    new = write_run(tmp_path / "new", seed=2, slower={STACK: 1.5})
+    refresh_baseline(new, dest)
+    out = capsys.readouterr().out
+    assert "the old baseline is not comparable" in out  # the stale cell is not a cell
+    assert not (dest / "cells" / "stale--app--x--u1.json").exists()
+    refresh_baseline(write_run(tmp_path / "newer", seed=3), dest)
+    out = capsys.readouterr().out
+    assert "what changed against the old baseline" in out
+    assert "improved" in out
+
+
+def test_a_baseline_needs_micro_and_load(tmp_path, capsys):
+    run_dir = write_cells(tmp_path / "run")
+    code = compare.baseline_main(["--from", str(run_dir), "--dest", str(tmp_path / "b")])
+    assert code == 2
+    assert "a baseline needs both micro.json and cells/" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def fake_measurements(monkeypatch, tmp_path: Path, first: dict, again: dict) -> list[str]:
+    """Stand-ins for the one-minute smoke run and the confirming re-measurement: what is tested is
+    regress's own logic. ``first`` and ``again`` slow cases down in each; returns the ``-k``
+    expressions the re-measurement was asked for."""
+    selections = []
+
+    def smoke_run(label: str) -> Path:
+        return write_run(tmp_path / label, seed=9, slower=first)
+
+    def measure_micro(run_dir: Path, select: str | None = None) -> Path:
+        selections.append(select)
+        path = write_micro(run_dir / "micro.json", seed=10, slower=again)
+        data = json.loads(path.read_text())  # -k: only the cases of the selected operations
+        operations = select.split(" or ")
+        data["benchmarks"] = [
+            b for b in data["benchmarks"] if b["name"].split("[")[0] in operations
+        ]
+        path.write_text(json.dumps(data))
+        return path
+
+    monkeypatch.setattr(compare, "smoke_run", smoke_run)
+    monkeypatch.setattr(compare, "measure_micro", measure_micro)
+    return selections
+
+
+def test_regress_passes_on_an_unchanged_run_and_records_the_comparison(
+    tmp_path, monkeypatch, capsys
+):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    selections = fake_measurements(monkeypatch, tmp_path, first={}, again={})
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert "no regression" in capsys.readouterr().out
+    recorded = json.loads((tmp_path / "regress" / "compare.json").read_text())
+    assert {row["verdict"] for row in recorded} <= {"ok", "not enough data"}
+    assert selections == []  # nothing to confirm
+
+
+def test_regress_fails_on_a_slowdown_that_repeats(tmp_path, monkeypatch, capsys):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    slower = {FULL_CYCLE: 2.0}
+    selections = fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
+    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert selections == ["test_full_cycle_plaintext"]
+    assert "REGRESSED" in capsys.readouterr().out
+
+
+def test_regress_forgives_a_slowdown_that_does_not_repeat(tmp_path, monkeypatch, capsys):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    fake_measurements(monkeypatch, tmp_path, first={FULL_CYCLE: 2.0, STACK: 2.0}, again={STACK: 2})
+    assert regress_main(["--baseline", str(baseline)]) == 1
+    rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
+    assert rows[f"micro {STACK} / contextvar"].verdict == "REGRESSED"
+    transient = rows[f"micro {FULL_CYCLE} / flask"]
+    assert (transient.verdict, transient.note) == (
+        "not significant",
+        "not confirmed by a second measurement",
+    )
+
+
+def test_regress_tolerates_15_percent_by_default(tmp_path, monkeypatch):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    slower = {FULL_CYCLE: 1.15}
+    fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--baseline", str(baseline), "--threshold", "10%"]) == 1
+
+
+def compare_rows(path: Path) -> list[compare.Row]:
+    return [compare.Row(**row) for row in json.loads(path.read_text())]
+
+
+def test_regress_without_a_baseline_fails_before_measuring(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(compare, "smoke_run", pytest.fail)
+    assert regress_main(["--baseline", str(tmp_path / "none")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_a_generator_bound_cell_is_not_judged(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, framework=0.5)
+    cell_path = current / "cells" / "poll--app--plaintext--u10.json"
+    cell = json.loads(cell_path.read_text())
+    cell["flags"] = ["generator-bound"]
+    cell_path.write_text(json.dumps(cell))
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    bound = rows["load poll plaintext u10 app/raw rps"]
+    assert (bound.verdict, bound.note) == (
+        "not enough data",
+        "Locust was the bottleneck in the current",
+    )
+    assert rows["load poll fortunes u10 app/raw rps"].verdict == "REGRESSED"
+
+
+def test_a_baseline_of_several_measurements_outvotes_one_odd_measurement(tmp_path):
+    # the baseline's first measurement caught the framework case in a fast moment
+    odd_baseline = write_micro(tmp_path / "base" / "micro.json", seed=1, slower={FULL_CYCLE: 0.7})
+    current = write_micro(tmp_path / "current.json", seed=4)
+    assert main([str(odd_baseline), str(current)]) == 1
+    for number in (2, 3):
+        write_micro(tmp_path / "base" / f"micro-{number}" / "micro.json", seed=number)
+    rows = compare_runs(load_run(tmp_path / "base"), load_run(current))
+    assert set(verdicts(rows).values()) == {"ok"}
+    pooled = {row.name: row for row in rows}[f"micro {FULL_CYCLE} / werkzeug"]
+    assert pooled.baseline == pytest.approx(18 / 17, rel=0.03)  # the median measurement
+
+
+def test_repeats_must_measure_the_same_cases(tmp_path, capsys):
+    write_micro(tmp_path / "base" / "micro.json", seed=1)
+    repeat = write_micro(tmp_path / "base" / "micro-2" / "micro.json", seed=2)
+    data = json.loads(repeat.read_text())
+    data["benchmarks"].pop()
+    repeat.write_text(json.dumps(data))
+    current = write_micro(tmp_path / "current.json", seed=3)
+    err = error_of(capsys, [str(tmp_path / "base"), str(current)])
+    assert "different baseline repeat's micro case sets" in err
+
+
+def test_the_baseline_keeps_every_micro_measurement(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", seed=1)
+    write_micro(run_dir / "micro-2" / "micro.json", seed=2, rounds=500)
+    refresh_baseline(run_dir, tmp_path / "baseline")
+    kept = json.loads((tmp_path / "baseline" / "micro-2" / "micro.json").read_text())
+    assert {len(b["stats"]["data"]) for b in kept["benchmarks"]} == {compare.MAX_SAMPLES}
+    assert main([str(tmp_path / "baseline"), str(run_dir)]) == 0

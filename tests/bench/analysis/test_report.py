@@ -1,0 +1,217 @@
+"""The report, built from a small committed run directory (tests/bench/fixtures/run-small: real
+cells of a short run) and from hand-made records for the paragraphs' reasoning."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bench.analysis import report
+from bench.measure.profiles import IO_WAIT_MS
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-small"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SUMMARY_KEYS = {
+    "server", "scenario", "users", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fail_ratio",
+    "server_cpu_pct", "server_rss_mb", "server_procs", "server_threads", "generator_cpu_pct",
+    "flags", "repeats",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("results") / FIXTURE.name
+    shutil.copytree(FIXTURE, run_dir)
+    assert report.build_report(run_dir) == run_dir / "report.html"
+    return run_dir
+
+
+def fixture_cells() -> list[dict]:
+    return [json.loads(path.read_text()) for path in sorted((FIXTURE / "cells").glob("*.json"))]
+
+
+def test_every_output_is_written(built):
+    scenarios = {cell["scenario"] for cell in fixture_cells()}
+    pngs = [f"load-{scenario}.png" for scenario in scenarios] + ["costs.png"]
+    for name in [*pngs, "report.html", "summary.md", "summary.json"]:
+        assert (built / name).stat().st_size > 0, name
+    for name in pngs:
+        assert (built / name).read_bytes().startswith(PNG_SIGNATURE), name
+    assert (built.parent / "index.html").exists()
+
+
+def test_summary_json_has_one_consistent_record_per_cell(built):
+    records = json.loads((built / "summary.json").read_text())
+    cells = {cell["cell"]: cell for cell in fixture_cells()}
+    assert sorted(record["cell"] for record in records) == sorted(cells)
+    for record in records:
+        cell = cells[record["cell"]]
+        assert set(record) >= SUMMARY_KEYS
+        assert record["rps"] == cell["summary"]["rps"]
+        assert record["p99_ms"] == cell["summary"]["p99_ms"]
+        assert record["repeats"] == len(cell["repeats"])
+        # the null-server bound may add generator-bound; it never drops a runner flag
+        assert set(cell["flags"]) <= set(record["flags"])
+
+
+def test_report_html_is_self_contained_and_links_every_plot(built):
+    page = (built / "report.html").read_text()
+    sources = re.findall(r'<img src="([^"]+)"', page)
+    assert {"costs.png"} | {f"load-{c['scenario']}.png" for c in fixture_cells()} <= set(sources)
+    assert all((built / source).exists() for source in sources)
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # no external assets
+    assert "<script" not in page
+
+
+def test_report_shows_every_cell_with_its_flags(built):
+    page = (built / "report.html").read_text()
+    markdown = (built / "summary.md").read_text()
+    records = json.loads((built / "summary.json").read_text())
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| ")]
+    assert len(table_rows) >= len(records) + 1  # header + one row per cell (+ pairs table)
+    for flag in {flag for record in records for flag in record["flags"]}:
+        assert flag in page and flag in markdown
+    for scenario in {record["scenario"] for record in records}:
+        assert f"<h2>{scenario}</h2>" in page and f"## {scenario}" in markdown
+
+
+def test_the_runs_index_links_the_report(built):
+    index = (built.parent / "index.html").read_text()
+    assert f'href="{built.name}/report.html"' in index
+
+
+def test_a_run_without_cells_still_gets_a_report(tmp_path):
+    run_dir = tmp_path / "empty-run"
+    (run_dir / "cells").mkdir(parents=True)
+    (run_dir / "meta.json").write_text(json.dumps({"profile": "smoke", "status": "interrupted"}))
+    page = report.build_report(run_dir).read_text()
+    assert "interrupted" in page
+    assert json.loads((run_dir / "summary.json").read_text()) == []
+
+
+def test_main_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+    assert report.main([str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+# --- paragraphs written from the numbers ----------------------------------------------------
+
+
+def record(server: str, users: int, rps: float, scenario: str = "io", **extra) -> dict:
+    model = server if server in ("poll", "threaded", "fork", "epoll") else "null"
+    base = {"server": server, "model": model, "kind": "ours", "app": "app", "scenario": scenario,
+            "users": users, "rps": rps, "rps_min": rps, "rps_max": rps, "flags": [],
+            "server_rss_mb": 30.0, "server_procs": 1, "server_cpu_pct": 50.0,
+            "repeats": 1}  # fmt: skip
+    return {**base, **extra}
+
+
+def test_io_paragraph_explains_a_serial_ceiling_only_when_measured():
+    ceiling = 1000 / IO_WAIT_MS
+    serial = [record("poll", 16, ceiling * 0.97), record("threaded", 16, ceiling * 12)]
+    text = report.scenario_paragraph(serial, "io")
+    assert "threaded led" in text and "serial ceiling" in text and "overlapped the waits" in text
+    overlapping = [record("poll", 16, ceiling * 8), record("threaded", 16, ceiling * 12)]
+    assert "serial ceiling" not in report.scenario_paragraph(overlapping, "io")
+
+
+def test_fast_path_paragraph_credits_epoll_only_when_it_led():
+    epoll_ahead = [record("epoll", 8, 5000, "plaintext"), record("threaded", 8, 4000, "plaintext")]
+    assert "epoll served 1.25× threaded" in report.scenario_paragraph(epoll_ahead, "plaintext")
+    threaded_ahead = [
+        record("epoll", 8, 3000, "plaintext"),
+        record("threaded", 8, 4000, "plaintext"),
+    ]
+    assert "epoll served" not in report.scenario_paragraph(threaded_ahead, "plaintext")
+    level = [record("epoll", 8, 4200, "plaintext"), record("threaded", 8, 4000, "plaintext")]
+    assert "epoll served" not in report.scenario_paragraph(level, "plaintext")
+
+
+def test_a_ranking_set_by_locust_is_called_that():
+    flagged = ["generator-bound"]
+    bound = [
+        record("epoll", 8, 11000, "plaintext", flags=flagged),
+        record("threaded", 8, 10900, "plaintext", flags=flagged),
+        record("poll", 8, 9000, "plaintext"),
+    ]
+    text = report.scenario_paragraph(bound, "plaintext")
+    assert "Locust was the bottleneck for epoll, threaded" in text
+    assert "epoll served" not in text  # no architectural story for Locust's limit
+    assert "Generator-bound figures are lower bounds: Locust, not the server" in text
+
+
+def test_when_locust_set_the_pace_cpu_per_request_ranks_the_servers():
+    flagged = ["generator-bound"]
+    bound = [
+        record("epoll", 8, 11000, "plaintext", flags=flagged, cpu_s_per_1k=0.05),
+        record("threaded", 8, 10900, "plaintext", flags=flagged, cpu_s_per_1k=0.04),
+        record("poll", 8, 9000, "plaintext", cpu_s_per_1k=0.08),
+    ]
+    text = report.scenario_paragraph(bound, "plaintext")
+    assert "threaded 0.04 ms, epoll 0.05 ms, poll 0.08 ms" in text
+    assert "poll spent 2.0× what threaded did per request" in text
+    unbound = [{**r, "flags": []} for r in bound]
+    assert "Server CPU per request" not in report.scenario_paragraph(unbound, "plaintext")
+
+
+def test_paragraph_leaves_untrusted_cells_out_and_says_so():
+    records = [
+        record("epoll", 8, 9000, "plaintext", flags=["errors"]),
+        record("threaded", 8, 4000, "plaintext"),
+        record("poll", 8, 3000, "plaintext"),
+    ]
+    text = report.scenario_paragraph(records, "plaintext")
+    assert "threaded led" in text
+    assert "epoll at 8 users: errors" in text
+    none_trusted = [record("epoll", 8, None, "plaintext", flags=["failed"])]
+    assert "nothing is compared" in report.scenario_paragraph(none_trusted, "plaintext")
+
+
+def test_failed_cells_show_why(built):
+    page = (built / "report.html").read_text()
+    failed = [cell for cell in fixture_cells() if cell["status"] == "failed"]
+    assert failed, "the fixture should hold a failed cell"
+    for cell in failed:
+        assert f"<h4>{cell['cell']}</h4>" in page
+        assert cell["error"].splitlines()[0].replace("'", "&#39;") in page
+
+
+def test_flagged_rows_are_marked_and_clean_rows_are_not(built):
+    page = (built / "report.html").read_text()
+    records = json.loads((built / "summary.json").read_text())
+    rows = re.findall(r'<tr class="([^"]*)">', page)
+    expected = [
+        "failed" if "failed" in r["flags"] else "flagged" if r["flags"] else "" for r in records
+    ]
+    assert rows[: len(records)] == expected
+
+
+def test_a_close_race_is_called_one():
+    close = [record("epoll", 8, 1000, "cpu", repeats=1), record("poll", 8, 950, "cpu", repeats=1)]
+    text = report.scenario_paragraph(close, "cpu")
+    assert "within 5% of each other" in text and "within noise" in text
+    apart = [record("epoll", 8, 1000, "cpu", repeats=3), record("poll", 8, 700, "cpu", repeats=3)]
+    assert "of each other" not in report.scenario_paragraph(apart, "cpu")
+
+
+def test_a_damaged_micro_json_leaves_only_the_micro_table_out(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    (run_dir / "micro.json").write_text("")  # a micro run still writing, or killed mid-write
+    page = report.build_report(run_dir).read_text()
+    assert "<h2>Every cell</h2>" in page
+    assert "micro.json: unreadable" in capsys.readouterr().err
+
+
+def test_a_half_written_cell_file_is_left_out_with_a_warning(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    (run_dir / "cells" / "poll--app--plaintext--u99.json").write_text('{"cell": "poll--')
+    report.build_report(run_dir)
+    records = json.loads((run_dir / "summary.json").read_text())
+    assert len(records) == len(fixture_cells())
+    assert "poll--app--plaintext--u99.json: not valid JSON" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""Profiles and scenarios: every name resolves, budgets hold, and the smoke profile has what the
+regression compare needs."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from bench.measure.profiles import APPS, PROFILES, SCENARIOS, cell_seconds, estimate_seconds
+from bench.serving.registry import MODELS, OUR_SERVERS
+
+SCENARIOS_FILE = Path(__file__).resolve().parents[3] / "bench" / "measure" / "scenarios.py"
+
+
+def user_classes_in_locustfile() -> set[str]:
+    """Class names defined in bench/measure/scenarios.py, read without importing Locust (gevent)."""
+    tree = ast.parse(SCENARIOS_FILE.read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+def test_every_scenario_has_its_user_class():
+    defined = user_classes_in_locustfile()
+    assert {scenario.user_class for scenario in SCENARIOS.values()} <= defined
+
+
+def test_scenario_probes_are_paths_with_markers():
+    for scenario in SCENARIOS.values():
+        assert scenario.probe_path.startswith("/"), scenario
+        assert scenario.marker, scenario
+
+
+@pytest.mark.parametrize("profile", PROFILES.values(), ids=lambda p: p.name)
+def test_profile_parts_name_known_servers_scenarios_and_apps(profile):
+    our_names = {spec.name for spec in OUR_SERVERS}
+    parts = [*profile.parts, *([profile.peers] if profile.peers else [])]
+    for part in parts:
+        assert set(part.servers) <= our_names
+        assert set(part.scenarios) <= set(SCENARIOS)
+        assert part.app in APPS
+        assert part.users and all(level >= 1 for level in part.users)
+    assert profile.repeats >= 1 and profile.duration_s > 0 and profile.warmup_s >= 0
+
+
+@pytest.mark.parametrize("profile", PROFILES.values(), ids=lambda p: p.name)
+def test_profile_fits_its_budget(profile):
+    assert estimate_seconds(profile) <= profile.budget_s
+
+
+def test_budgets_are_the_promised_ones():
+    assert PROFILES["smoke"].budget_s <= 90
+    assert PROFILES["quick"].budget_s <= 6 * 60
+
+
+def test_smoke_covers_four_models_two_scenarios_and_raw_references():
+    smoke = PROFILES["smoke"]
+    app_cells = {
+        (s, sc) for p in smoke.parts if p.app == "app" for s in p.servers for sc in p.scenarios
+    }
+    assert app_cells == {
+        (model, scenario) for model in MODELS for scenario in ("plaintext", "fortunes")
+    }
+    raw_servers = {
+        s for p in smoke.parts if p.app == "raw" and "plaintext" in p.scenarios for s in p.servers
+    }
+    assert raw_servers == set(MODELS)
+
+
+def test_raw_parts_only_ask_for_what_the_raw_app_serves():
+    for profile in PROFILES.values():
+        for part in profile.parts:
+            if part.app == "raw":
+                assert set(part.scenarios) <= {"plaintext", "json"}
+
+
+def test_quick_sweeps_the_issue_scenarios_at_two_or_more_levels():
+    quick = PROFILES["quick"]
+    for scenario in ("plaintext", "fortunes", "io", "cpu", "session"):
+        levels = {
+            lvl
+            for p in quick.parts
+            if scenario in p.scenarios and p.app == "app"
+            for lvl in p.users
+        }
+        assert len(levels) >= 2, scenario
+
+
+def test_full_runs_every_scenario_from_1_to_256_users_three_times():
+    full = PROFILES["full"]
+    scenarios = {sc for p in full.parts for sc in p.scenarios}
+    levels = {lvl for p in full.parts for lvl in p.users}
+    assert scenarios == set(SCENARIOS)
+    assert min(levels) == 1 and max(levels) == 256
+    assert full.repeats == 3
+
+
+def test_cell_seconds_grows_with_repeats_and_duration():
+    assert cell_seconds(1, 2, 2) > cell_seconds(1, 2, 1)
+    assert cell_seconds(1, 5, 1) > cell_seconds(1, 2, 1)

@@ -1,0 +1,360 @@
+"""The load runner: flags and summaries from numbers, the matrix from profiles, and real cells.
+
+The slow tests run real servers (``python -m servers``) under real Locust for 2-second cells, a
+server that dies at start and one that dies under load, and a runner interrupted mid-cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import bench.measure.runner as runner
+from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.serving.registry import ServerSpec, all_servers
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+CELL_KEYS = {
+    "cell", "server", "model", "kind", "app", "app_target", "scenario", "users", "status",
+    "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary",
+}  # fmt: skip
+REPEAT_KEYS = {
+    "rps", "requests", "failures", "fail_ratio", "p50_ms", "p90_ms", "p99_ms", "max_ms",
+    "rps_series", "server_cpu_pct", "server_cpu_s", "server_rss_mb", "server_procs",
+    "server_threads", "generator_cpu_pct", "samples",
+}  # fmt: skip
+SUMMARY_KEYS = {
+    "rps", "rps_min", "rps_max", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fail_ratio",
+    "server_cpu_pct", "server_rss_mb", "server_procs", "server_threads", "generator_cpu_pct",
+    "cpu_s_per_1k",
+}  # fmt: skip
+
+
+# --- flags ------------------------------------------------------------------------------------
+
+
+def summary(**values) -> dict:
+    base = {"rps": 1000.0, "rps_min": 1000.0, "rps_max": 1000.0, "fail_ratio": 0.0,
+            "generator_cpu_pct": 10.0}  # fmt: skip
+    return {**base, **values}
+
+
+def test_a_clean_cell_has_no_flags():
+    assert runner.flags_for(summary(), "ok", generator_cores=1, repeat_count=3) == []
+
+
+@pytest.mark.parametrize(
+    ("generator_cpu_pct", "cores", "bound"),
+    [(90.0, 1, True), (85.0, 1, True), (84.9, 1, False), (160.0, 2, False), (175.0, 2, True)],
+)
+def test_generator_bound_from_the_generators_cpu_share(generator_cpu_pct, cores, bound):
+    flags = runner.flags_for(summary(generator_cpu_pct=generator_cpu_pct), "ok", cores, 1)
+    assert ("generator-bound" in flags) is bound
+
+
+def test_no_generator_reading_is_not_a_flag():
+    assert runner.flags_for(summary(generator_cpu_pct=None), "ok", 1, 1) == []
+
+
+@pytest.mark.parametrize(("fail_ratio", "flagged"), [(0.0, False), (0.01, False), (0.011, True)])
+def test_errors_above_one_percent(fail_ratio, flagged):
+    flags = runner.flags_for(summary(fail_ratio=fail_ratio), "ok", 1, 1)
+    assert ("errors" in flags) is flagged
+
+
+def test_failed_status_is_flagged_even_without_numbers():
+    empty = runner.summarise([])
+    assert runner.flags_for(empty, "failed", 1, 0) == ["failed"]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "repeats", "noisy"),
+    [(900, 1100, 3, False), (850, 1100, 3, True), (500, 1500, 1, False), (800, 1000.5, 2, True)],
+)
+def test_noisy_when_repeats_spread_more_than_a_fifth(low, high, repeats, noisy):
+    flags = runner.flags_for(summary(rps_min=low, rps_max=high), "ok", 1, repeats)
+    assert ("noisy" in flags) is noisy
+
+
+# --- summaries and series ---------------------------------------------------------------------
+
+
+def repeat(rps: float, requests: int, failures: int = 0, cpu_s: float = 1.0, **extra) -> dict:
+    base = {
+        "rps": rps, "requests": requests, "failures": failures, "p50_ms": 1, "p90_ms": 2,
+        "p99_ms": 3, "max_ms": 4.0, "server_cpu_pct": 50.0, "server_cpu_s": cpu_s,
+        "server_rss_mb": 30.0, "server_procs": 1, "server_threads": 2, "generator_cpu_pct": 40.0,
+    }  # fmt: skip
+    return {**base, **extra}
+
+
+def test_summary_is_the_median_with_min_max_and_totals():
+    repeats = [
+        repeat(100.0, 1000, failures=10, cpu_s=1.0, max_ms=9.0),
+        repeat(300.0, 3000, cpu_s=2.0, server_rss_mb=80.0),
+        repeat(200.0, 2000, cpu_s=3.0, server_procs=5),
+    ]
+    result = runner.summarise(repeats)
+    assert set(result) == SUMMARY_KEYS
+    assert (result["rps"], result["rps_min"], result["rps_max"]) == (200.0, 100.0, 300.0)
+    assert result["fail_ratio"] == pytest.approx(10 / 6000)
+    assert result["cpu_s_per_1k"] == pytest.approx(6.0 / 6000 * 1000)
+    assert (result["server_rss_mb"], result["server_procs"], result["max_ms"]) == (80.0, 5, 9.0)
+
+
+def test_summary_of_no_repeats_is_all_none():
+    assert set(runner.summarise([]).values()) == {None}
+
+
+def test_rps_series_per_second_of_the_window():
+    counts = [(101.0, 500), (102.0, 1100), (103.0, 1500)]
+    assert runner.rps_series(counts, 100.0, 103.02, 1510) == [500.0, 600.0, 400.0]
+    # a count from outside the window is ignored; a longer last interval is per second too
+    assert runner.rps_series([(99.0, 5), (101.0, 100)], 100.0, 103.0, 400) == [100.0, 150.0]
+
+
+def test_window_samples_keep_the_measured_ones_relative_to_start():
+    samples = [{"t": t} for t in (99.5, 100.5, 101.0, 103.0, 103.5)]
+    kept = runner.window_samples(samples, 100.0, 103.0)
+    assert [s["t"] for s in kept] == [0.5, 1.0, 3.0]
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+
+def test_smoke_matrix_has_app_and_raw_cells_for_each_model():
+    cells = runner.build_matrix(PROFILES["smoke"], [])
+    names = [cell.name for cell in cells]
+    assert len(names) == len(set(names)) == 12
+    assert "epoll--raw--plaintext--u8" in names
+    assert "poll--app--fortunes--u8" in names
+
+
+def test_overrides_narrow_the_matrix_and_reference_apps_keep_their_endpoints():
+    cells = runner.build_matrix(
+        PROFILES["smoke"], [], servers=["epoll"], scenarios=["fortunes", "plaintext"], users=[2, 4]
+    )
+    names = {cell.name for cell in cells}
+    assert "epoll--app--fortunes--u2" in names
+    assert "epoll--raw--plaintext--u4" in names
+    assert not any(name.startswith("epoll--raw--fortunes") for name in names)
+    assert len(names) == 2 * 2 + 2
+
+
+def test_unknown_names_are_a_usage_error():
+    with pytest.raises(ValueError, match="nosuch"):
+        runner.build_matrix(PROFILES["smoke"], [], servers=["nosuch"])
+    with pytest.raises(ValueError, match="nosuch"):
+        runner.build_matrix(PROFILES["smoke"], [], scenarios=["nosuch"])
+
+
+def test_peers_join_only_profiles_with_a_peers_part():
+    peers = [name for name, spec in all_servers().items() if spec.kind != "ours"][:1]
+    if not peers:
+        pytest.skip("bench.serving.peers is not available")
+    quick = runner.build_matrix(PROFILES["quick"], peers)
+    smoke = runner.build_matrix(PROFILES["smoke"], peers)
+    assert any(cell.server.name == peers[0] for cell in quick)
+    assert not any(cell.server.name == peers[0] for cell in smoke)
+    assert runner.select_peers("none", PROFILES["quick"]) == ([], {})
+
+
+def test_pinning_splits_the_cores_we_may_use():
+    pinning = runner.choose_pinning()
+    if pinning is None:
+        pytest.skip("one core: nothing to pin")
+    server, generator = set(pinning["server_cpus"]), set(pinning["generator_cpus"])
+    assert server and generator and not server & generator
+
+
+def test_locust_argv_names_the_user_class_and_the_workers():
+    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 16)
+    settings = runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=3, pinning=None)
+    argv = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    assert argv[-1] == "IoUser"
+    assert argv[argv.index("--users") + 1] == "16"
+    assert argv[argv.index("--processes") + 1] == "3"
+    assert argv[argv.index("--host") + 1] == "http://127.0.0.1:8000"
+
+
+# --- real cells -------------------------------------------------------------------------------
+
+
+def script_server(name: str, code: str) -> ServerSpec:
+    """A test server: a Python snippet that gets HOST and PORT as argv."""
+    return ServerSpec(name, "poll", "ours", lambda app, host, port: [sys.executable, "-c", code,
+                      host, str(port)], prints_listening=True)  # fmt: skip
+
+
+DIES_AT_START = "import sys; sys.stderr.write('cannot bind: boom\\n'); sys.exit(3)"
+
+#: serves correctly, then exits in the middle of the measured window
+DIES_UNDER_LOAD = """
+import os, sys, threading, time
+from werkzeug.serving import make_server
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"Hello, World! <table>"]
+server = make_server(sys.argv[1], int(sys.argv[2]), app, threaded=True)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print(f"listening on http://{sys.argv[1]}:{server.server_port}", flush=True)
+time.sleep(2.0)
+sys.stderr.write("going away\\n")
+os._exit(1)
+"""
+
+
+@pytest.fixture
+def with_test_servers(monkeypatch):
+    specs = {
+        **all_servers(),
+        "dies-at-start": script_server("dies-at-start", DIES_AT_START),
+        "dies-under-load": script_server("dies-under-load", DIES_UNDER_LOAD),
+    }
+    monkeypatch.setattr(runner, "all_servers", lambda: specs)
+
+
+def read_cell(run_dir: Path, name: str) -> dict:
+    return json.loads((run_dir / "cells" / f"{name}.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_real_two_second_cell_has_sane_numbers(tmp_path):
+    records = runner.run_load(
+        tmp_path, "smoke", servers=["threaded"], scenarios=["fortunes"], users=[4],
+        duration=2, warmup=1, peers="none", progress=False,
+    )  # fmt: skip
+    assert [record["cell"] for record in records] == ["threaded--app--fortunes--u4"]
+    cell = read_cell(tmp_path, "threaded--app--fortunes--u4")
+    assert set(cell) == CELL_KEYS
+    assert cell["status"] == "ok" and cell["error"] is None
+    assert set(cell["flags"]) <= {"generator-bound"}  # a busy machine may starve Locust
+    assert cell["kind"] == "ours" and cell["model"] == "threaded" and cell["app"] == "app"
+    (measured,) = cell["repeats"]
+    assert set(measured) >= REPEAT_KEYS
+    assert measured["rps"] > 0 and measured["requests"] > 0 and measured["failures"] == 0
+    assert measured["p50_ms"] <= measured["p90_ms"] <= measured["p99_ms"] <= measured["max_ms"]
+    assert measured["window_s"] == pytest.approx(2.0, abs=0.3)
+    assert measured["rps_series"] and all(value > 0 for value in measured["rps_series"])
+    assert measured["samples"] and measured["server_procs"] >= 1
+    assert measured["server_cpu_pct"] > 0 and measured["server_rss_mb"] > 0
+    assert cell["summary"]["rps"] == measured["rps"]
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["status"] == "finished" and meta["profile"] == "smoke"
+    assert meta["pinning"] == cell["pinning"]
+    assert "threaded" in meta["servers"] and meta["packages"]
+
+
+@pytest.mark.slow
+def test_servers_that_die_are_failed_cells_and_the_run_goes_on(tmp_path, with_test_servers):
+    records = runner.run_load(
+        tmp_path, "smoke", servers=["dies-at-start", "dies-under-load"], scenarios=["fortunes"],
+        users=[2], duration=2, warmup=1, peers="none", progress=False,
+    )  # fmt: skip
+    at_start, under_load = records
+    assert at_start["status"] == "failed" and at_start["flags"] == ["failed"]
+    assert "exited with code 3" in at_start["error"] and "boom" in at_start["error"]
+    assert under_load["status"] == "failed" and "failed" in under_load["flags"]
+    assert "died under load" in under_load["error"] and "going away" in under_load["error"]
+    assert read_cell(tmp_path, "dies-under-load--app--fortunes--u2")["status"] == "failed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_keeps_finished_cells_and_leaves_no_process(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable, "-m", "bench", "load", "--profile", "smoke", "--servers", "threaded,epoll",
+        "--scenarios", "fortunes", "--users", "2", "--duration", "2", "--warmup", "0.5",
+        "--peers", "none", "--run-dir", str(run_dir), "--no-progress",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    first = run_dir / "cells" / "threaded--app--fortunes--u2.json"
+    deadline = time.monotonic() + 60
+    while not first.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert first.exists(), "the first cell never finished"
+    time.sleep(1.5)  # into the second cell: its server and Locust are running
+    descendants = psutil.Process(process.pid).children(recursive=True)
+    assert descendants, "the second cell started no processes"
+    process.send_signal(signum)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert sorted(path.name for path in (run_dir / "cells").glob("*.json")) == [first.name]
+    assert (run_dir / "report.html").exists() and str(run_dir / "report.html") in stdout
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "interrupted"
+    _, alive = psutil.wait_procs(descendants, timeout=5)
+    assert alive == []
+
+
+def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
+    canned = ServerSpec("canned", "null", "reference", lambda a, h, p: [], scenarios=("plaintext",))
+    monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), "canned": canned})
+    cells = runner.build_matrix(PROFILES["quick"], ["canned"], scenarios=["plaintext", "io"])
+    assert {cell.name for cell in cells if cell.server is canned} == {"canned--app--plaintext--u16"}
+
+
+def test_an_explicit_server_list_runs_no_peers_unless_asked():
+    cells, _ = runner.plan("quick", servers=["epoll"], scenarios=["plaintext"])
+    assert {cell.server.name for cell in cells} == {"epoll"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--servers", "nosuch"], "nosuch"),
+        (["--scenarios", "nosuch"], "nosuch"),
+        (["--peers", "nosuch"], "nosuch"),
+        (["--users", "0"], "--users"),
+        (["--users", "8,x"], "--users"),
+        (["--duration", "-1"], "--duration"),
+        (["--duration", "0"], "--duration"),
+        (["--warmup", "-0.5"], "--warmup"),
+        (["--repeats", "0"], "--repeats"),
+        (["--locust-workers", "-2"], "--locust-workers"),
+    ],
+)
+def test_bad_arguments_stop_the_command_before_a_run_starts(argv, complaint, tmp_path, capsys):
+    run_dir = tmp_path / "never"
+    for main in (runner.load_main, runner.run_main):
+        with pytest.raises(SystemExit) as stopped:
+            main([*argv, "--run-dir", str(run_dir)])
+        assert stopped.value.code == 2
+        assert complaint in capsys.readouterr().err
+        assert not run_dir.exists()
+
+
+#: a leader that starts a grandchild in its group, then ignores SIGTERM
+STUBBORN_TREE = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "STOP_TIMEOUT_S", 0.5)
+    cpus = sorted(os.sched_getaffinity(0))[-1:]
+    group = runner.ProcessGroup(
+        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, runner.child_env()
+    )
+    deadline = time.monotonic() + 20
+    while b"ready" not in group.stdout_path.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tree = [psutil.Process(group.pid), *psutil.Process(group.pid).children(recursive=True)]
+    assert len(tree) == 2
+    assert all(process.cpu_affinity() == cpus for process in tree)
+    group.stop()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
