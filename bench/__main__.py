@@ -12,16 +12,25 @@ import sys
 
 COMMANDS = {
     "run": (
-        "bench.measure.runner:run_main",
+        "bench.commands.run:run_main",
         "the main job: micro + load + report (what `tox -e bench` runs)",
     ),
-    "load": ("bench.measure.runner:load_main", "the Locust load matrix only"),
+    "load": ("bench.commands.run:load_main", "the Locust load matrix only"),
     "micro": ("bench.micro.cli:main", "pytest-benchmark microbenchmarks of the hot path"),
-    "report": ("bench.analysis.report:main", "build report.html, plots and summaries for a run directory"),
-    "compare": ("bench.analysis.compare:main", "compare two runs by in-run ratios; exit 1 on a regression"),
-    "baseline": ("bench.analysis.compare:baseline_main", "refresh results/baseline from a smoke run"),
+    "report": (
+        "bench.analysis.report:main",
+        "build report.html, plots and summaries for a run directory",
+    ),
+    "compare": (
+        "bench.analysis.compare:main",
+        "compare two runs by in-run ratios; exit 1 on a regression",
+    ),
+    "baseline": (
+        "bench.commands.regress:baseline_main",
+        "refresh results/baseline from a smoke run",
+    ),
     "regress": (
-        "bench.analysis.compare:regress_main",
+        "bench.commands.regress:regress_main",
         "smoke micro + smoke load, compared with the baseline",
     ),
 }

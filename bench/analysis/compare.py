@@ -6,8 +6,8 @@ together, so this module compares only in-run ratios:
 
 - micro: each of our own cases' per-round times ÷ the median of each reference it names
   (``extra_info["compare_to"]``), e.g. full request cycle ÷ werkzeug, ÷ Flask, ÷ raw WSGI;
-- load, framework cost: a ``bench.apps.app`` cell's requests/s (each second of the measured window) and
-  p99 (one per repeat) ÷ the same server serving ``bench.apps.rawapp`` in the same run;
+- load, framework cost: a ``bench.apps.app`` cell's requests/s (each second of the measured
+  window) and p99 (one per repeat) ÷ the same server serving ``bench.apps.rawapp`` in the same run;
 - load, server cost: each of our servers' raw-app requests/s ÷ the null server of the same run
   when there is one (it does not share our HTTP layer, so a regression there shows), otherwise ÷
   the geometric mean of our other models (a server falling behind its siblings).
@@ -26,18 +26,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import statistics
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench.micro.results import MicroCase, load_micro
-from bench.rundir import RESULTS_ROOT, new_run_dir, write_json
 from bench.analysis.stats import bootstrap_ratio_ci, mann_whitney_u
+from bench.flags import GENERATOR_BOUND
+from bench.micro.results import MicroCase, load_micro
+from bench.rundir import RESULTS_ROOT
 
 BASELINE_DIR = RESULTS_ROOT / "baseline"
-PROFILE = "smoke"
 
 #: a change smaller than this is "ok" however significant: rounds of one run share the machine's
 #: state, so with hundreds of samples a test finds tiny shifts "significant"; the threshold is
@@ -184,7 +183,7 @@ def load_ratio(
     """A ratio whose numerator is ``cell``: when Locust was the bottleneck there, the cell
     measured the load generator, not the server or the framework."""
     result = ratio(name, case, reference, higher_is_worse)
-    if "generator-bound" in cell.get("flags", []):
+    if GENERATOR_BOUND in cell.get("flags", []):
         result.caveat = "Locust was the bottleneck"
     return result
 
@@ -558,168 +557,3 @@ def main(argv: list[str]) -> int:
         return fail("compare", error)
     print_comparison(baseline, current, rows, args.threshold, args.alpha)
     return exit_code(rows)
-
-
-# --- the committed baseline ----------------------------------------------------------------------
-
-
-def trimmed_micro(path: Path) -> dict:
-    """micro.json with each case's per-round data thinned to MAX_SAMPLES (evenly chosen), so the
-    committed file stays small; the summary stats (median, iqr) are kept from all rounds."""
-    data = read_json(path)
-    for bench in data["benchmarks"]:
-        bench["stats"]["data"] = thin(bench["stats"].get("data") or [])
-    data["bench_baseline"] = {"samples_per_case": f"at most {MAX_SAMPLES}, evenly chosen"}
-    return data
-
-
-def write_baseline(run_dir: Path, dest: Path) -> list[str]:
-    """Replace ``dest`` with the run's micro.json and micro-*/micro.json (trimmed), cells/,
-    meta.json and summary.json."""
-    staging = dest.with_name(f".{dest.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "cells").mkdir(parents=True)
-    for micro in [run_dir / "micro.json", *sorted(run_dir.glob("micro-*/micro.json"))]:
-        target = staging / micro.relative_to(run_dir)
-        target.parent.mkdir(exist_ok=True)
-        # compact, unlike write_json: 60 cases × 200 floats, read only by programs
-        target.write_text(json.dumps(trimmed_micro(micro), separators=(",", ":")) + "\n")
-    for cell in sorted((run_dir / "cells").glob("*.json")):
-        shutil.copy2(cell, staging / "cells" / cell.name)
-    for name in ("meta.json", "summary.json"):
-        if (run_dir / name).is_file():
-            shutil.copy2(run_dir / name, staging / name)
-    shutil.rmtree(dest, ignore_errors=True)
-    staging.rename(dest)
-    return sorted(str(path.relative_to(dest)) for path in dest.rglob("*") if path.is_file())
-
-
-def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
-    """Make ``run_dir`` the baseline; prints how it compares with the one it replaces."""
-    new = load_run(run_dir)
-    if new.micro is None or new.cells is None:
-        raise UnusableInput(f"{run_dir}: a baseline needs both micro.json and cells/")
-    if dest.exists():
-        try:
-            rows = compare_runs(load_run(dest), new)
-            print(f"what changed against the old baseline ({dest}):")
-            print(format_table(rows, DEFAULT_THRESHOLD, DEFAULT_ALPHA))
-        except UnusableInput as error:
-            print(f"the old baseline is not comparable ({error}); replacing it")
-    files = write_baseline(run_dir, dest)
-    print(f"\nwrote {len(files)} files to {dest} from {run_dir}")
-    return files
-
-
-def smoke_run(label: str) -> Path:
-    """A fresh run dir with the smoke micro and load results (what baseline and regress measure)."""
-    # imported here: runner and micro pull in psutil and rich, which `bench compare` never needs
-    from bench.analysis.history import append_run
-    from bench.measure.runner import run_load
-
-    run_dir = new_run_dir(label=label)
-    print(f"run dir: {run_dir}", flush=True)
-    measure_micro(run_dir)
-    run_load(run_dir, PROFILE)
-    append_run(run_dir)
-    return run_dir
-
-
-def measure_micro(run_dir: Path, select: str | None = None) -> Path:
-    """The smoke micro benchmarks (those matching the ``-k`` expression ``select``) into run_dir."""
-    from bench.micro.cli import run_micro
-
-    micro_code = run_micro(run_dir, PROFILE, select=select)
-    if micro_code != 0:
-        raise UnusableInput(f"the micro benchmarks failed (pytest exit code {micro_code})")
-    return run_dir / "micro.json"
-
-
-def confirm_micro(
-    rows: list[Row], baseline: Run, run_dir: Path, threshold: float, alpha: float
-) -> None:
-    """Measure the regressed micro cases once more; a verdict stands only if it repeats.
-
-    A busy neighbour can slow one case's rounds by 30-40% on a shared machine (measured: one
-    case in 8 unchanged smoke runs here); it rarely hits the same case twice, while a real
-    regression is there every time.
-    """
-    suspects = {row.case for row in rows if row.verdict == "REGRESSED" and row.name[:6] == "micro "}
-    if not suspects:
-        return
-    operations = sorted({case.split("[")[0] for case in suspects})
-    print(f"confirming {len(suspects)} regressed micro cases: {', '.join(operations)}", flush=True)
-    again = load_run(measure_micro(run_dir / "confirm", select=" or ".join(operations)))
-    base = [ratio for ratio in run_micro_ratios(baseline) if ratio.case in suspects]
-    second = judge_all(base, micro_ratios(again.micro or []), threshold, alpha)
-    confirmed = {row.name for row in second if row.verdict == "REGRESSED"}
-    for row in rows:
-        if row.case in suspects and row.verdict == "REGRESSED" and row.name not in confirmed:
-            row.verdict = "not significant"
-            row.note = "not confirmed by a second measurement"
-
-
-def baseline_main(argv: list[str]) -> int:
-    """``python -m bench baseline [--from RUN_DIR]``: deliberately refresh results/baseline."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench baseline",
-        description="Refresh the committed baseline from a new smoke run (or an existing run dir).",
-    )
-    parser.add_argument(
-        "--from",
-        dest="run_dir",
-        type=Path,
-        help="use this run dir instead of measuring a new smoke run",
-    )
-    parser.add_argument(
-        "--micro-runs",
-        type=int,
-        default=BASELINE_MICRO_RUNS,
-        help=f"measure the micro benchmarks this many times (default {BASELINE_MICRO_RUNS})",
-    )
-    parser.add_argument("--dest", type=Path, default=BASELINE_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    try:
-        run_dir = args.run_dir or smoke_run("baseline")
-        if args.run_dir is None:
-            for number in range(2, args.micro_runs + 1):
-                measure_micro(run_dir / f"micro-{number}")
-        refresh_baseline(run_dir, args.dest)
-    except UnusableInput as error:
-        return fail("baseline", error)
-    return 0
-
-
-def build_report(run_dir: Path) -> None:
-    """The run's report.html beside its results (what CI uploads)."""
-    from bench.analysis.report import build_report as build
-
-    print(f"report: {build(run_dir)}")
-
-
-def regress_main(argv: list[str]) -> int:
-    """``python -m bench regress``: smoke micro + smoke load, compared with results/baseline."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench regress",
-        description="Measure a smoke run and compare it with the baseline. Exit 0: no regression, "
-        "1: regressed, 2: unusable input.",
-    )
-    parser.add_argument("--baseline", type=Path, default=BASELINE_DIR)
-    add_judging_options(parser, default_threshold=REGRESS_THRESHOLD)
-    args = parser.parse_args(argv)
-    try:
-        baseline = load_run(args.baseline)  # fail before spending a minute measuring
-        if baseline.micro is None or baseline.cells is None:
-            raise UnusableInput(f"{args.baseline}: a baseline needs both micro.json and cells/")
-        run_dir = smoke_run("regress")
-        current = load_run(run_dir)
-        rows = compare_runs(baseline, current, args.threshold, args.alpha)
-        confirm_micro(rows, baseline, run_dir, args.threshold, args.alpha)
-    except UnusableInput as error:
-        return fail("regress", error)
-    print_comparison(baseline, current, rows, args.threshold, args.alpha)
-    write_json(run_dir / "compare.json", [asdict(row) for row in rows])
-    build_report(run_dir)
-    code = exit_code(rows)
-    print(f"\n{run_dir}: {'REGRESSED' if code else 'no regression'}")
-    return code

@@ -7,25 +7,31 @@ ratio here comes from numbers measured side by side.
 
 from __future__ import annotations
 
-from bench.serving.peers import PAIRS, TARGETS
-from bench.serving.registry import MODELS
+from bench.flags import GENERATOR_BOUND, NULL_BOUND_FRACTION, merged
+from bench.serving.spec import MODELS
 
-#: a cell this close to the null server's requests/s measures the load generator, not the server
-NULL_BOUND_FRACTION = 0.10
-GENERATOR_BOUND = "generator-bound"
+#: each of our models and the real-world servers it is compared with
+PAIRS: dict[str, tuple[str, ...]] = {
+    "poll": ("werkzeug-base",),
+    "threaded": ("werkzeug-threaded", "gunicorn-gthread", "waitress"),
+    "fork": ("werkzeug-forking", "gunicorn-sync"),
+    "epoll": ("tornado",),
+}
+
+#: issue 7's targets: our requests/s divided by the peer's, same run, same app, one core
+TARGETS: dict[tuple[str, str], float] = {
+    ("poll", "werkzeug-base"): 1.2,
+    ("threaded", "gunicorn-gthread"): 1.0,
+    ("threaded", "waitress"): 1.0,
+    ("fork", "werkzeug-forking"): 3.0,
+    ("epoll", "tornado"): 1.3,
+}
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if not numerator or not denominator:
         return None
     return numerator / denominator
-
-
-def merged_flags(*records: dict) -> list[str]:
-    flags: list[str] = []
-    for record in records:
-        flags += [flag for flag in record.get("flags") or [] if flag not in flags]
-    return flags
 
 
 def load_key(record: dict) -> tuple:
@@ -77,9 +83,9 @@ def pair_row(ours: dict, peer: dict) -> dict:
         "target": target,
         "meets_target": meets_target,
         "target_note": target_note,
-        "ours_flags": merged_flags(ours),
-        "peer_flags": merged_flags(peer),
-        "flags": merged_flags(ours, peer),
+        "ours_flags": merged(ours),
+        "peer_flags": merged(peer),
+        "flags": merged(ours, peer),
     }
 
 
@@ -102,7 +108,7 @@ def pair_rows(records: list[dict]) -> list[dict]:
 
 
 def apply_null_bound(records: list[dict]) -> None:
-    """Flag ``generator-bound`` on every cell within 10% of (or above) the null server's rps.
+    """Flag ``generator-bound`` on every cell within NULL_BOUND_FRACTION of the null server's rps.
 
     The null server answers any path with the plaintext body, so it is compared per scenario and
     user level, whatever app the cell served; a scenario without a null cell is left alone.
@@ -117,4 +123,4 @@ def apply_null_bound(records: list[dict]) -> None:
         if record.get("model") == "null" or not bound or not record.get("rps"):
             continue
         if record["rps"] >= (1 - NULL_BOUND_FRACTION) * bound:
-            record["flags"] = merged_flags(record, {"flags": [GENERATOR_BOUND]})
+            record["flags"] = merged(record, {"flags": [GENERATOR_BOUND]})

@@ -21,23 +21,16 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
+from bench import flags  # noqa: E402
+from bench.analysis.pairs import apply_null_bound, pair_rows  # noqa: E402
 from bench.measure.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
-from bench.serving.registry import MODELS  # noqa: E402
 from bench.rundir import RESULTS_ROOT, write_json  # noqa: E402
+from bench.serving.spec import MODELS  # noqa: E402
 
 REPORT_TEMPLATE = Path(__file__).resolve().parent / "report_template.html"
 
-#: one letter per flag, used on plot points; the legend note spells them out
-FLAG_LETTERS = {"generator-bound": "G", "errors": "E", "failed": "F", "noisy": "N"}
-FLAG_MEANINGS = {
-    "generator-bound": "Locust used ≥ 85% of its cores, or the cell came within 10% of the null "
-    "server's requests/s: the number is only a lower bound of the server's capacity",
-    "errors": "more than 1% of requests failed (wrong status or body, or no answer)",
-    "failed": "the server did not start, died or stopped answering",
-    "noisy": "requests/s spread (max − min) / median over 20% across repeats",
-}
 FLAG_NOTE = "hollow marker = flagged cell: " + ", ".join(
-    f"{letter} {flag}" for flag, letter in FLAG_LETTERS.items()
+    f"{letter} {flag}" for flag, letter in flags.LETTERS.items()
 )
 
 #: the summary record of a cell: these keys, in this order, in summary.json and the tables
@@ -93,12 +86,7 @@ def server_order(records: list[dict]) -> list[str]:
 
 
 def apply_pairs(records: list[dict]) -> list[dict]:
-    """Apply the null-server bound to the flags and return the pairs table, when bench.analysis.pairs
-    is available (it belongs to the peers part, which a run may lack)."""
-    try:
-        from bench.analysis.pairs import apply_null_bound, pair_rows
-    except ImportError:
-        return []
+    """Apply the null-server bound to the flags and return the pairs table."""
     apply_null_bound(records)
     return pair_rows(records)
 
@@ -150,7 +138,7 @@ def draw_points(axis, points: list[dict], key: str, colour, style: str, label: s
         if point["flags"]:
             axis.plot(point["users"], point[key], "o", markersize=9, markerfacecolor="white",
                       markeredgecolor=colour, zorder=3)  # fmt: skip
-            letters = "".join(FLAG_LETTERS.get(flag, "?") for flag in point["flags"])
+            letters = "".join(flags.LETTERS.get(flag, "?") for flag in point["flags"])
             axis.annotate(letters, (point["users"], point[key]), textcoords="offset points",
                           xytext=(5, 5), fontsize=7, color=colour)  # fmt: skip
 
@@ -276,7 +264,7 @@ def fmt_rps(value: float | None) -> str:
 
 
 def trusted(record: dict) -> bool:
-    return record.get("rps") is not None and not {"failed", "errors"} & set(record["flags"])
+    return record.get("rps") is not None and not flags.UNRANKED & set(record["flags"])
 
 
 def at_level(records: list[dict], users: int) -> list[dict]:
@@ -301,7 +289,7 @@ def leader_sentence(records: list[dict], users: int) -> str:
     )
     sentence = (f"At {users_text(users)} {leader['server']} led with {fmt_rps(leader['rps'])}; "
                 f"then {comparisons}.")  # fmt: skip
-    bound = [r["server"] for r in ranked if "generator-bound" in r["flags"]]
+    bound = [r["server"] for r in ranked if flags.GENERATOR_BOUND in r["flags"]]
     if leader["server"] in bound:
         sentence += (f" Locust was the bottleneck for {', '.join(bound)}: their order is "
                      "Locust's, not the servers'.")  # fmt: skip
@@ -311,7 +299,7 @@ def leader_sentence(records: list[dict], users: int) -> str:
 def cpu_cost_sentence(records: list[dict], users: int) -> str:
     """When Locust set the pace, rank by what its ceiling does not hide: server CPU per request."""
     level = at_level(records, users)
-    if not any("generator-bound" in r["flags"] for r in level):
+    if not any(flags.GENERATOR_BOUND in r["flags"] for r in level):
         return ""
     costed = sorted((r for r in level if r.get("cpu_s_per_1k")), key=lambda r: r["cpu_s_per_1k"])
     if len(costed) < 2:
@@ -377,9 +365,9 @@ def flags_sentence(records: list[dict]) -> str:
     listed = "; ".join(f"{r['server']} at {users_text(r['users'])}: {', '.join(r['flags'])}"
                        for r in flagged)  # fmt: skip
     notes = []
-    if any("generator-bound" in r["flags"] for r in flagged):
+    if any(flags.GENERATOR_BOUND in r["flags"] for r in flagged):
         notes.append("generator-bound figures are lower bounds: Locust, not the server, was busy")
-    if any("failed" in r["flags"] or "errors" in r["flags"] for r in flagged):
+    if any(flags.UNRANKED & set(r["flags"]) for r in flagged):
         notes.append("failed or erroring cells are left out of the comparison above")
     note = "; ".join(notes)
     return f"Flags — {listed}. " + (note[0].upper() + note[1:] + "." if note else "")
@@ -423,7 +411,7 @@ def fast_path_explanation(records: list[dict], users: int) -> list[str]:
     sentences = []
     epoll, threaded = by_model(records, "epoll", users), by_model(records, "threaded", users)
     clear_lead = epoll and threaded and epoll["rps"] > 1.10 * threaded["rps"]
-    if clear_lead and "generator-bound" not in epoll["flags"] + threaded["flags"]:
+    if clear_lead and flags.GENERATOR_BOUND not in epoll["flags"] + threaded["flags"]:
         sentences.append(
             f"epoll served {epoll['rps'] / threaded['rps']:.2f}× threaded's requests/s: with a "
             "handler this short, one thread woken by one epoll call beats handing every "
@@ -581,7 +569,7 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
         parts += [f"## {scenario['name']}", "", scenario["paragraph"], ""]
     parts += ["## Every cell", "", markdown_table(context["header"], context["rows"]), ""]
     parts += ["Flags: " + "; ".join(f"`{flag}`: {meaning}" for flag, meaning in
-                                    FLAG_MEANINGS.items()), ""]  # fmt: skip
+                                    flags.MEANINGS.items()), ""]  # fmt: skip
     if context["pair_rows"]:
         parts += ["## Our models beside their peers", "",
                   markdown_table(context["pair_header"], context["pair_rows"]), ""]  # fmt: skip
@@ -678,7 +666,7 @@ def build_report(run_dir: Path) -> Path:
         "rows": table_rows(records),
         "row_flags": [r["flags"] for r in records],
         "errors": [(r["cell"], r["error"]) for r in records if r.get("error")],
-        "flag_meanings": FLAG_MEANINGS,
+        "flag_meanings": flags.MEANINGS,
         "plots": plots,
         "pair_header": pair_header,
         "pair_rows": pair_body,

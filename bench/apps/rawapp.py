@@ -1,4 +1,5 @@
-"""The floor reference: a bare WSGI callable answering ``/plaintext`` and ``/json`` like bench.apps.app.
+"""The floor reference: a bare WSGI callable answering ``/plaintext`` and ``/json`` like
+bench.apps.app.
 
 No framework, no request object, no routing table beyond one dict lookup: what is left is the cost
 of WSGI itself. The micro benchmarks and the load reference cells put bench.apps.app beside it.

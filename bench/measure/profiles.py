@@ -1,6 +1,7 @@
 """Scenarios and run profiles, declared in one place.
 
-A *scenario* is one kind of load: the Locust user class that makes it (in ``bench/measure/scenarios.py``),
+A *scenario* is one kind of load: the Locust user class that makes it (in
+``bench/measure/scenarios.py``),
 the request the runner sends once to check a server before loading it, and the body marker every
 checked response must contain. A *profile* says which servers, scenarios and user levels make up
 a run and how long each cell lasts. Nothing here imports Locust or measures anything.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.serving.registry import MODELS
+from bench.serving.spec import MODELS
 
 #: the two WSGI apps a cell can serve: the framework app under test and the raw floor reference
 APPS = {"app": "bench.apps.app:app", "raw": "bench.apps.rawapp:app"}

@@ -2,10 +2,11 @@
 
 For each cell the runner starts the server in its own process group and waits for its
 ``listening on`` line, checks that one request answers correctly, then runs Locust
-(``bench/measure/scenarios.py``) as a separate process per repeat: a warm-up that is excluded, then the
-measured window, while ``bench.measure.sampler`` watches both process trees. On machines with two or more
-cores the server tree and Locust are pinned to different cores. The runner only runs and writes
-raw results (``cells/<cell>.json``, ``meta.json``); the report reads them.
+(``bench/measure/scenarios.py``) as a separate process per repeat: a warm-up that is excluded,
+then the measured window, while ``bench.measure.sampler`` watches both process trees. On
+machines with two or more cores the server tree and Locust are pinned to different cores. The
+runner only runs and writes raw results (``cells/<cell>.json``, ``meta.json``); the report reads
+them.
 
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them.
@@ -13,7 +14,6 @@ finished cells stay, and the report is still written for them.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import json
@@ -29,10 +29,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.flags import flags_for
 from bench.measure.profiles import APPS, PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
-from bench.serving.registry import ServerSpec, all_servers
-from bench.rundir import machine_meta, new_run_dir, write_json
 from bench.measure.sampler import Sampler
+from bench.rundir import machine_meta, write_json
+from bench.serving.peers import select_peers as select_peer_specs
+from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.py"
@@ -48,13 +50,6 @@ STOP_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 10.0
 #: how much of a server's stderr a failed cell keeps
 STDERR_TAIL_CHARS = 2000
-
-#: Locust at or above this share of the cores it was given measures itself, not the server
-GENERATOR_BOUND_SHARE = 0.85
-#: more failed requests than this and the cell's numbers describe errors
-ERROR_RATIO = 0.01
-#: more spread than this, (max − min) / median of the repeats' requests/s, and the cell is noisy
-NOISY_SPREAD = 0.20
 
 LISTENING = re.compile(rb"listening on http://([^\s:/]+):(\d+)")
 
@@ -142,18 +137,11 @@ def build_matrix(profile: Profile, peer_names: list[str], **overrides) -> list[C
 
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
-    """``--peers none|all|NAME,...`` → (peer names to run, {name: why skipped}).
-
-    Peers come from bench.serving.peers, which may be absent; by default a profile with a peers part
-    runs all of them.
-    """
+    """``--peers none|all|NAME,...`` → (peer names to run, {name: why skipped}); by default a
+    profile with a peers part runs all of them."""
     choice = choice or ("all" if profile.peers is not None else "none")
     if choice == "none":
         return [], {}
-    try:
-        from bench.serving.peers import select_peers as select_peer_specs
-    except ImportError:
-        return [], {"peers": "skipped: bench.serving.peers is not available"}
     specs, skipped = select_peer_specs(choice)
     return [spec.name for spec in specs], skipped
 
@@ -507,22 +495,6 @@ def max_or_none(values: list) -> float | None:
     return max(values) if values else None
 
 
-def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: int) -> list[str]:
-    """The honesty flags of a cell, from its summary alone."""
-    flags = []
-    generator = summary.get("generator_cpu_pct")
-    if generator is not None and generator >= GENERATOR_BOUND_SHARE * 100 * generator_cores:
-        flags.append("generator-bound")
-    if (summary.get("fail_ratio") or 0) > ERROR_RATIO:
-        flags.append("errors")
-    if status == "failed":
-        flags.append("failed")
-    rps, low, high = summary.get("rps"), summary.get("rps_min"), summary.get("rps_max")
-    if repeat_count >= 2 and rps and (high - low) / rps > NOISY_SPREAD:
-        flags.append("noisy")
-    return flags
-
-
 # --- a run ------------------------------------------------------------------------------------
 
 
@@ -652,117 +624,3 @@ class CellProgress:
         shown = f"{rps:8.0f} req/s" if rps is not None else "       - req/s"
         flags = " [" + ", ".join(record["flags"]) + "]" if record["flags"] else ""
         self.progress.console.print(f"{record['cell']:<42} {shown}{flags}", highlight=False)
-
-
-# --- command line -----------------------------------------------------------------------------
-
-
-def names(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
-def integers(text: str) -> list[int]:
-    return [int(item) for item in names(text)]
-
-
-def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--run-dir", type=Path, help="write here instead of a new results/<run-id>")
-    parser.add_argument("--servers", type=names, help="e.g. poll,epoll")
-    parser.add_argument("--scenarios", type=names, help=f"from {', '.join(SCENARIOS)}")
-    parser.add_argument("--users", type=integers, help="user levels, e.g. 1,16,64")
-    parser.add_argument("--duration", type=float, help="measured seconds per repeat")
-    parser.add_argument("--warmup", type=float, help="excluded seconds before each repeat")
-    parser.add_argument("--repeats", type=int)
-    parser.add_argument(
-        "--peers", help="none, all or NAME,... (default: all if the profile has a peers part)"
-    )
-    parser.add_argument(
-        "--locust-workers",
-        type=int,
-        default=0,
-        help="run Locust as a master with N worker processes",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
-
-
-def interrupt_on_sigterm() -> None:
-    """SIGTERM ends a run the way Ctrl-C does: current cell stopped, finished cells kept."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
-def load_into(run_dir: Path, args: argparse.Namespace) -> bool:
-    """Run the load part; False when it was interrupted."""
-    try:
-        run_load(
-            run_dir, args.profile, servers=args.servers, scenarios=args.scenarios,
-            users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
-            warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
-        )  # fmt: skip
-    except KeyboardInterrupt:
-        print("interrupted: the finished cells are kept", file=sys.stderr)
-        return False
-    return True
-
-
-def finish_report(run_dir: Path) -> None:
-    from bench.analysis.report import build_report
-
-    print(build_report(run_dir))
-
-
-def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """The arguments, with unknown servers, scenarios or peers reported before a run starts."""
-    args = parser.parse_args(argv)
-    out_of_range = {
-        "--users must be at least 1": args.users and min(args.users) < 1,
-        "--duration must be above 0": args.duration is not None and args.duration <= 0,
-        "--warmup must not be negative": args.warmup is not None and args.warmup < 0,
-        "--repeats must be at least 1": args.repeats is not None and args.repeats < 1,
-        "--locust-workers must not be negative": args.locust_workers < 0,
-    }
-    for message, wrong in out_of_range.items():
-        if wrong:
-            parser.error(message)
-    try:
-        plan(args.profile, args.servers, args.scenarios, args.users, args.peers)
-    except ValueError as error:
-        parser.error(str(error))
-    return args
-
-
-def load_main(argv: list[str]) -> int:
-    """``python -m bench load``: the load matrix, then the report."""
-    parser = load_arguments("python -m bench load", "the Locust load matrix, then the report")
-    args = parse_and_check(parser, argv)
-    interrupt_on_sigterm()
-    run_dir = args.run_dir or new_run_dir(label=args.profile)
-    completed = load_into(run_dir, args)
-    finish_report(run_dir)
-    return 0 if completed else 130
-
-
-def run_main(argv: list[str]) -> int:
-    """``python -m bench run``: micro + load + history + report (what ``tox -e bench`` runs)."""
-    parser = load_arguments("python -m bench run", "micro + load + report")
-    args = parse_and_check(parser, argv)
-    interrupt_on_sigterm()
-    run_dir = args.run_dir or new_run_dir(label=args.profile)
-    # imported here: the micro part pulls in pytest, and its absence must not break `bench load`
-    from bench.micro.cli import run_micro
-
-    try:
-        micro_code = run_micro(run_dir, args.profile)
-        completed = load_into(run_dir, args)
-    except KeyboardInterrupt:
-        micro_code, completed = 130, False
-    if completed:  # a partial run would skew the trend
-        from bench.analysis.history import append_run
-
-        append_run(run_dir)
-    finish_report(run_dir)
-    if not completed:
-        return 130
-    return 0 if micro_code == 0 else 1

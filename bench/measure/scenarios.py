@@ -3,7 +3,8 @@
 This is the only module of the suite that imports Locust: Locust monkey-patches the standard
 library with gevent, so the runner starts it as a separate process, naming the user class:
 
-    locust -f bench/measure/scenarios.py --headless -H http://127.0.0.1:8000 -u 16 -t 4s PlaintextUser
+    locust -f bench/measure/scenarios.py --headless -H http://127.0.0.1:8000 -u 16 -t 4s \
+        PlaintextUser
 
 Users are closed loops with no wait: each sends its next request as soon as the last one answered,
 so requests/s measures the server, not a think time. Every response is checked for its status and

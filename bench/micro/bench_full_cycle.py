@@ -13,9 +13,9 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from bench.apps.app import app
+from bench.apps.rawapp import app as raw_app
 from bench.micro.harness import call_wsgi, describe
 from bench.micro.references import flask_app, werkzeug_app
-from bench.apps.rawapp import app as raw_app
 
 GROUP = "full-cycle"
 APPS = {"framework": app, "werkzeug": werkzeug_app, "flask": flask_app, "raw": raw_app}

@@ -1,9 +1,9 @@
 """Real-world servers beside our four models, and the null reference, as registry entries.
 
-Every peer serves the same app (``bench.apps.app:app``, never Flask), so the only difference in a cell
-is the server. Each is configured the way one would run it on the single core the runner gives a
-server: one process (or one worker), request logging off, errors to stderr. Entries record their
-version and settings so meta.json shows what was measured.
+Every peer serves the same app (``bench.apps.app:app``, never Flask), so the only difference in a
+cell is the server. Each is configured the way one would run it on the single core the runner
+gives a server: one process (or one worker), request logging off, errors to stderr. Entries
+record their version and settings so meta.json shows what was measured.
 
 Peers without a CLI of their own (werkzeug's ``make_server``, tornado's ``HTTPServer``) and those
 whose CLI cannot report the port it bound run through the small launchers below:
@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from importlib import metadata
 
-from bench.serving.registry import ServerSpec
+from bench.serving.spec import ServerSpec
 
 #: socketserver's own ForkingMixIn.max_children: werkzeug forks one child per connection
 WERKZEUG_MAX_CHILDREN = 40
@@ -194,7 +194,11 @@ NULL_SERVER = ServerSpec(
     "reference",
     null_argv,
     prints_listening=True,
-    settings={"server": "bench.serving.nullserver", "loop": "selectors, one thread", "response": "canned"},
+    settings={
+        "server": "bench.serving.nullserver",
+        "loop": "selectors, one thread",
+        "response": "canned",
+    },
     # its canned body passes the plaintext check only
     scenarios=("plaintext",),
 )
@@ -221,23 +225,6 @@ PEER_SERVERS: tuple[ServerSpec, ...] = (
          server="waitress.create_server", threads=WAITRESS_THREADS, **QUIET),
     NULL_SERVER,
 )  # fmt: skip
-
-#: each of our models and the real-world servers it is compared with
-PAIRS: dict[str, tuple[str, ...]] = {
-    "poll": ("werkzeug-base",),
-    "threaded": ("werkzeug-threaded", "gunicorn-gthread", "waitress"),
-    "fork": ("werkzeug-forking", "gunicorn-sync"),
-    "epoll": ("tornado",),
-}
-
-#: issue 7's targets: our requests/s divided by the peer's, same run, same app, one core
-TARGETS: dict[tuple[str, str], float] = {
-    ("poll", "werkzeug-base"): 1.2,
-    ("threaded", "gunicorn-gthread"): 1.0,
-    ("threaded", "waitress"): 1.0,
-    ("fork", "werkzeug-forking"): 3.0,
-    ("epoll", "tornado"): 1.3,
-}
 
 
 def select_peers(

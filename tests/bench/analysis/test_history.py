@@ -1,4 +1,4 @@
-"""bench.analysis.history: one line per run in history.jsonl, and the trend plot of the key ratios."""
+"""bench.analysis.history: one line per run in history.jsonl, and the trend plot of key ratios."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""bench.analysis.stats against values computed by hand: the Mann-Whitney U test and the bootstrap CI."""
+"""bench.analysis.stats against values computed by hand: Mann-Whitney U and the bootstrap CI."""
 
 from __future__ import annotations
 

@@ -252,7 +252,16 @@ def fetch(url: str) -> tuple[int, bytes]:
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["poll", "threaded", "fork", "epoll"])
 def test_every_server_model_serves_the_app_unchanged(model, tmp_path):
-    command = [sys.executable, "-m", "servers", "--model", model, "--port", "0", "bench.apps.app:app"]
+    command = [
+        sys.executable,
+        "-m",
+        "servers",
+        "--model",
+        model,
+        "--port",
+        "0",
+        "bench.apps.app:app",
+    ]
     env = {**os.environ, "BENCH_DB": str(tmp_path / "fortunes.sqlite")}
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True

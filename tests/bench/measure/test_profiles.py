@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.measure.profiles import APPS, PROFILES, SCENARIOS, cell_seconds, estimate_seconds
-from bench.serving.registry import MODELS, OUR_SERVERS
+from bench.serving.registry import OUR_SERVERS
+from bench.serving.spec import MODELS
 
 SCENARIOS_FILE = Path(__file__).resolve().parents[3] / "bench" / "measure" / "scenarios.py"
 

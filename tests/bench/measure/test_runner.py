@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,52 +35,6 @@ SUMMARY_KEYS = {
     "server_cpu_pct", "server_rss_mb", "server_procs", "server_threads", "generator_cpu_pct",
     "cpu_s_per_1k",
 }  # fmt: skip
-
-
-# --- flags ------------------------------------------------------------------------------------
-
-
-def summary(**values) -> dict:
-    base = {"rps": 1000.0, "rps_min": 1000.0, "rps_max": 1000.0, "fail_ratio": 0.0,
-            "generator_cpu_pct": 10.0}  # fmt: skip
-    return {**base, **values}
-
-
-def test_a_clean_cell_has_no_flags():
-    assert runner.flags_for(summary(), "ok", generator_cores=1, repeat_count=3) == []
-
-
-@pytest.mark.parametrize(
-    ("generator_cpu_pct", "cores", "bound"),
-    [(90.0, 1, True), (85.0, 1, True), (84.9, 1, False), (160.0, 2, False), (175.0, 2, True)],
-)
-def test_generator_bound_from_the_generators_cpu_share(generator_cpu_pct, cores, bound):
-    flags = runner.flags_for(summary(generator_cpu_pct=generator_cpu_pct), "ok", cores, 1)
-    assert ("generator-bound" in flags) is bound
-
-
-def test_no_generator_reading_is_not_a_flag():
-    assert runner.flags_for(summary(generator_cpu_pct=None), "ok", 1, 1) == []
-
-
-@pytest.mark.parametrize(("fail_ratio", "flagged"), [(0.0, False), (0.01, False), (0.011, True)])
-def test_errors_above_one_percent(fail_ratio, flagged):
-    flags = runner.flags_for(summary(fail_ratio=fail_ratio), "ok", 1, 1)
-    assert ("errors" in flags) is flagged
-
-
-def test_failed_status_is_flagged_even_without_numbers():
-    empty = runner.summarise([])
-    assert runner.flags_for(empty, "failed", 1, 0) == ["failed"]
-
-
-@pytest.mark.parametrize(
-    ("low", "high", "repeats", "noisy"),
-    [(900, 1100, 3, False), (850, 1100, 3, True), (500, 1500, 1, False), (800, 1000.5, 2, True)],
-)
-def test_noisy_when_repeats_spread_more_than_a_fifth(low, high, repeats, noisy):
-    flags = runner.flags_for(summary(rps_min=low, rps_max=high), "ok", 1, repeats)
-    assert ("noisy" in flags) is noisy
 
 
 # --- summaries and series ---------------------------------------------------------------------
@@ -268,34 +220,6 @@ def test_servers_that_die_are_failed_cells_and_the_run_goes_on(tmp_path, with_te
     assert read_cell(tmp_path, "dies-under-load--app--fortunes--u2")["status"] == "failed"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_keeps_finished_cells_and_leaves_no_process(tmp_path, signum):
-    run_dir = tmp_path / "run"
-    command = [
-        sys.executable, "-m", "bench", "load", "--profile", "smoke", "--servers", "threaded,epoll",
-        "--scenarios", "fortunes", "--users", "2", "--duration", "2", "--warmup", "0.5",
-        "--peers", "none", "--run-dir", str(run_dir), "--no-progress",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
-    first = run_dir / "cells" / "threaded--app--fortunes--u2.json"
-    deadline = time.monotonic() + 60
-    while not first.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.1)
-    assert first.exists(), "the first cell never finished"
-    time.sleep(1.5)  # into the second cell: its server and Locust are running
-    descendants = psutil.Process(process.pid).children(recursive=True)
-    assert descendants, "the second cell started no processes"
-    process.send_signal(signum)
-    stdout, _ = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert sorted(path.name for path in (run_dir / "cells").glob("*.json")) == [first.name]
-    assert (run_dir / "report.html").exists() and str(run_dir / "report.html") in stdout
-    assert json.loads((run_dir / "meta.json").read_text())["status"] == "interrupted"
-    _, alive = psutil.wait_procs(descendants, timeout=5)
-    assert alive == []
-
-
 def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
     canned = ServerSpec("canned", "null", "reference", lambda a, h, p: [], scenarios=("plaintext",))
     monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), "canned": canned})
@@ -306,31 +230,6 @@ def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
 def test_an_explicit_server_list_runs_no_peers_unless_asked():
     cells, _ = runner.plan("quick", servers=["epoll"], scenarios=["plaintext"])
     assert {cell.server.name for cell in cells} == {"epoll"}
-
-
-@pytest.mark.parametrize(
-    ("argv", "complaint"),
-    [
-        (["--servers", "nosuch"], "nosuch"),
-        (["--scenarios", "nosuch"], "nosuch"),
-        (["--peers", "nosuch"], "nosuch"),
-        (["--users", "0"], "--users"),
-        (["--users", "8,x"], "--users"),
-        (["--duration", "-1"], "--duration"),
-        (["--duration", "0"], "--duration"),
-        (["--warmup", "-0.5"], "--warmup"),
-        (["--repeats", "0"], "--repeats"),
-        (["--locust-workers", "-2"], "--locust-workers"),
-    ],
-)
-def test_bad_arguments_stop_the_command_before_a_run_starts(argv, complaint, tmp_path, capsys):
-    run_dir = tmp_path / "never"
-    for main in (runner.load_main, runner.run_main):
-        with pytest.raises(SystemExit) as stopped:
-            main([*argv, "--run-dir", str(run_dir)])
-        assert stopped.value.code == 2
-        assert complaint in capsys.readouterr().err
-        assert not run_dir.exists()
 
 
 #: a leader that starts a grandchild in its group, then ignores SIGTERM

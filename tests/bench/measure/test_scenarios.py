@@ -1,8 +1,8 @@
 """The Locust scenarios, run by real Locust processes against real HTTP servers.
 
 Locust is never imported here (it monkey-patches the standard library with gevent); each test
-runs ``locust -f bench/measure/scenarios.py`` as a subprocess, the way the runner does, and reads the
-result file the locustfile writes.
+runs ``locust -f bench/measure/scenarios.py`` as a subprocess, the way the runner does, and reads
+the result file the locustfile writes.
 """
 
 from __future__ import annotations

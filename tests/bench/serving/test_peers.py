@@ -1,7 +1,8 @@
 """Each peer starts from its registry entry, serves /plaintext, and stops cleanly on SIGTERM.
 
-Most tests serve ``bench.apps.rawapp:app``: the same /plaintext body and Content-Type as bench.apps.app
-without the framework, so they check the servers and nothing else; one serves bench.apps.app itself.
+Most tests serve ``bench.apps.rawapp:app``: the same /plaintext body and Content-Type as
+bench.apps.app without the framework, so they check the servers and nothing else; one serves
+bench.apps.app itself.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.serving.peers import PAIRS, PEER_SERVERS, TARGETS, select_peers
-from bench.serving.registry import MODELS, ServerSpec, all_servers
+from bench.analysis.pairs import PAIRS, TARGETS
+from bench.serving.peers import PEER_SERVERS, select_peers
+from bench.serving.registry import ServerSpec, all_servers
+from bench.serving.spec import MODELS
 
 APP = "bench.apps.rawapp:app"
 REAL_PEERS = [spec for spec in PEER_SERVERS if spec.kind == "peer"]

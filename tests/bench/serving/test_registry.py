@@ -1,10 +1,11 @@
-"""The server registry: our four models through the servers CLI, peers when bench.serving.peers exists."""
+"""The server registry: our four models through the servers CLI, then the peers."""
 
 from __future__ import annotations
 
 import sys
 
-from bench.serving.registry import MODELS, OUR_SERVERS, ServerSpec, all_servers
+from bench.serving.registry import OUR_SERVERS, ServerSpec, all_servers
+from bench.serving.spec import MODELS
 
 
 def test_our_four_models_in_report_order():

@@ -1,0 +1,1 @@
+"""The commands of ``python -m bench`` that sequence measuring, reading and reporting."""

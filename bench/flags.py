@@ -1,0 +1,60 @@
+"""The honesty flags of a load cell: their names, thresholds, letters and meanings, in one place.
+
+The runner sets them (``flags_for``), ``analysis/pairs`` adds the null-server bound, and the
+report, ``summary.md``, the console and ``compare`` all read the names and the prose from here,
+so a threshold changed here changes every sentence that quotes it.
+"""
+
+from __future__ import annotations
+
+GENERATOR_BOUND = "generator-bound"
+ERRORS = "errors"
+FAILED = "failed"
+NOISY = "noisy"
+
+#: Locust at or above this share of the cores it was given measures itself, not the server
+GENERATOR_BOUND_SHARE = 0.85
+#: a cell this close to the null server's requests/s measures the load generator, not the server
+NULL_BOUND_FRACTION = 0.10
+#: more failed requests than this and the cell's numbers describe errors
+ERROR_RATIO = 0.01
+#: more spread than this, (max − min) / median of the repeats' requests/s, and the cell is noisy
+NOISY_SPREAD = 0.20
+
+#: one letter per flag, used on plot points and in the console
+LETTERS = {GENERATOR_BOUND: "G", ERRORS: "E", FAILED: "F", NOISY: "N"}
+#: what each flag means, in the words of the report, summary.md and the README
+MEANINGS = {
+    GENERATOR_BOUND: f"Locust used ≥ {GENERATOR_BOUND_SHARE:.0%} of its cores, or the cell came "
+    f"within {NULL_BOUND_FRACTION:.0%} of the null server's requests/s: the number is only a lower "
+    "bound of the server's capacity",
+    ERRORS: f"more than {ERROR_RATIO:.0%} of requests failed (wrong status or body, or no answer)",
+    FAILED: "the server did not start, died or stopped answering",
+    NOISY: f"requests/s spread (max − min) / median over {NOISY_SPREAD:.0%} across repeats",
+}
+#: flags whose cell has no trustworthy throughput: left out of every ranking
+UNRANKED = frozenset({FAILED, ERRORS})
+
+
+def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: int) -> list[str]:
+    """The flags of a cell, from its summary alone."""
+    flags = []
+    generator = summary.get("generator_cpu_pct")
+    if generator is not None and generator >= GENERATOR_BOUND_SHARE * 100 * generator_cores:
+        flags.append(GENERATOR_BOUND)
+    if (summary.get("fail_ratio") or 0) > ERROR_RATIO:
+        flags.append(ERRORS)
+    if status == "failed":
+        flags.append(FAILED)
+    rps, low, high = summary.get("rps"), summary.get("rps_min"), summary.get("rps_max")
+    if repeat_count >= 2 and rps and (high - low) / rps > NOISY_SPREAD:
+        flags.append(NOISY)
+    return flags
+
+
+def merged(*records: dict) -> list[str]:
+    """The union of the records' flags, in first-seen order."""
+    flags: list[str] = []
+    for record in records:
+        flags += [flag for flag in record.get("flags") or [] if flag not in flags]
+    return flags

@@ -1,0 +1,191 @@
+"""``regress`` and ``baseline`` on synthetic runs: the smoke measurement is stood in for, so what
+is tested is the commands' own logic (baseline refresh, confirmation, verdict, exit codes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.analysis import compare
+from bench.analysis.compare import compare_runs, load_run, main
+from bench.commands import regress
+from bench.commands.regress import refresh_baseline, regress_main
+from tests.bench.analysis.test_compare import (
+    FULL_CYCLE,
+    STACK,
+    error_of,
+    verdicts,
+    write_cells,
+    write_micro,
+    write_run,
+)
+
+# --- the baseline and the regress command --------------------------------------------------------
+
+
+def test_refreshing_the_baseline_trims_micro_and_copies_cells(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", seed=1, rounds=1000)
+    dest = tmp_path / "baseline"
+    files = refresh_baseline(run_dir, dest)
+    assert "micro.json" in files and "meta.json" in files
+    assert len([f for f in files if f.startswith("cells/")]) == 12
+    stored = json.loads((dest / "micro.json").read_text())
+    original = json.loads((run_dir / "micro.json").read_text())
+    for kept, full in zip(stored["benchmarks"], original["benchmarks"], strict=True):
+        assert len(kept["stats"]["data"]) == compare.MAX_SAMPLES
+        assert kept["stats"]["data"][0] == full["stats"]["data"][0]
+        assert kept["stats"]["data"][-1] == full["stats"]["data"][-1]
+        assert kept["stats"]["median"] == full["stats"]["median"]
+    assert main([str(dest), str(run_dir)]) == 0
+
+
+def test_a_refresh_replaces_the_old_baseline_and_shows_what_changed(tmp_path, capsys):
+    dest = tmp_path / "baseline"
+    refresh_baseline(write_run(tmp_path / "old", seed=1), dest)
+    (dest / "cells" / "stale--app--x--u1.json").write_text("{}")
+    capsys.readouterr()
+    new = write_run(tmp_path / "new", seed=2, slower={STACK: 1.5})
+    refresh_baseline(new, dest)
+    out = capsys.readouterr().out
+    assert "the old baseline is not comparable" in out  # the stale cell is not a cell
+    assert not (dest / "cells" / "stale--app--x--u1.json").exists()
+    refresh_baseline(write_run(tmp_path / "newer", seed=3), dest)
+    out = capsys.readouterr().out
+    assert "what changed against the old baseline" in out
+    assert "improved" in out
+
+
+def test_a_baseline_needs_micro_and_load(tmp_path, capsys):
+    run_dir = write_cells(tmp_path / "run")
+    code = regress.baseline_main(["--from", str(run_dir), "--dest", str(tmp_path / "b")])
+    assert code == 2
+    assert "a baseline needs both micro.json and cells/" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def fake_measurements(monkeypatch, tmp_path: Path, first: dict, again: dict) -> list[str]:
+    """Stand-ins for the one-minute smoke run and the confirming re-measurement: what is tested is
+    regress's own logic. ``first`` and ``again`` slow cases down in each; returns the ``-k``
+    expressions the re-measurement was asked for."""
+    selections = []
+
+    def smoke_run(label: str) -> Path:
+        return write_run(tmp_path / label, seed=9, slower=first)
+
+    def measure_micro(run_dir: Path, select: str | None = None) -> Path:
+        selections.append(select)
+        path = write_micro(run_dir / "micro.json", seed=10, slower=again)
+        data = json.loads(path.read_text())  # -k: only the cases of the selected operations
+        operations = select.split(" or ")
+        data["benchmarks"] = [
+            b for b in data["benchmarks"] if b["name"].split("[")[0] in operations
+        ]
+        path.write_text(json.dumps(data))
+        return path
+
+    monkeypatch.setattr(regress, "smoke_run", smoke_run)
+    monkeypatch.setattr(regress, "measure_micro", measure_micro)
+    return selections
+
+
+def test_regress_passes_on_an_unchanged_run_and_records_the_comparison(
+    tmp_path, monkeypatch, capsys
+):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    selections = fake_measurements(monkeypatch, tmp_path, first={}, again={})
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert "no regression" in capsys.readouterr().out
+    recorded = json.loads((tmp_path / "regress" / "compare.json").read_text())
+    assert {row["verdict"] for row in recorded} <= {"ok", "not enough data"}
+    assert selections == []  # nothing to confirm
+
+
+def test_regress_fails_on_a_slowdown_that_repeats(tmp_path, monkeypatch, capsys):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    slower = {FULL_CYCLE: 2.0}
+    selections = fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
+    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert selections == ["test_full_cycle_plaintext"]
+    assert "REGRESSED" in capsys.readouterr().out
+
+
+def test_regress_forgives_a_slowdown_that_does_not_repeat(tmp_path, monkeypatch, capsys):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    fake_measurements(monkeypatch, tmp_path, first={FULL_CYCLE: 2.0, STACK: 2.0}, again={STACK: 2})
+    assert regress_main(["--baseline", str(baseline)]) == 1
+    rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
+    assert rows[f"micro {STACK} / contextvar"].verdict == "REGRESSED"
+    transient = rows[f"micro {FULL_CYCLE} / flask"]
+    assert (transient.verdict, transient.note) == (
+        "not significant",
+        "not confirmed by a second measurement",
+    )
+
+
+def test_regress_tolerates_15_percent_by_default(tmp_path, monkeypatch):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    slower = {FULL_CYCLE: 1.15}
+    fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--baseline", str(baseline), "--threshold", "10%"]) == 1
+
+
+def compare_rows(path: Path) -> list[compare.Row]:
+    return [compare.Row(**row) for row in json.loads(path.read_text())]
+
+
+def test_regress_without_a_baseline_fails_before_measuring(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(regress, "smoke_run", pytest.fail)
+    assert regress_main(["--baseline", str(tmp_path / "none")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_a_generator_bound_cell_is_not_judged(tmp_path):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, framework=0.5)
+    cell_path = current / "cells" / "poll--app--plaintext--u10.json"
+    cell = json.loads(cell_path.read_text())
+    cell["flags"] = ["generator-bound"]
+    cell_path.write_text(json.dumps(cell))
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    bound = rows["load poll plaintext u10 app/raw rps"]
+    assert (bound.verdict, bound.note) == (
+        "not enough data",
+        "Locust was the bottleneck in the current",
+    )
+    assert rows["load poll fortunes u10 app/raw rps"].verdict == "REGRESSED"
+
+
+def test_a_baseline_of_several_measurements_outvotes_one_odd_measurement(tmp_path):
+    # the baseline's first measurement caught the framework case in a fast moment
+    odd_baseline = write_micro(tmp_path / "base" / "micro.json", seed=1, slower={FULL_CYCLE: 0.7})
+    current = write_micro(tmp_path / "current.json", seed=4)
+    assert main([str(odd_baseline), str(current)]) == 1
+    for number in (2, 3):
+        write_micro(tmp_path / "base" / f"micro-{number}" / "micro.json", seed=number)
+    rows = compare_runs(load_run(tmp_path / "base"), load_run(current))
+    assert set(verdicts(rows).values()) == {"ok"}
+    pooled = {row.name: row for row in rows}[f"micro {FULL_CYCLE} / werkzeug"]
+    assert pooled.baseline == pytest.approx(18 / 17, rel=0.03)  # the median measurement
+
+
+def test_repeats_must_measure_the_same_cases(tmp_path, capsys):
+    write_micro(tmp_path / "base" / "micro.json", seed=1)
+    repeat = write_micro(tmp_path / "base" / "micro-2" / "micro.json", seed=2)
+    data = json.loads(repeat.read_text())
+    data["benchmarks"].pop()
+    repeat.write_text(json.dumps(data))
+    current = write_micro(tmp_path / "current.json", seed=3)
+    err = error_of(capsys, [str(tmp_path / "base"), str(current)])
+    assert "different baseline repeat's micro case sets" in err
+
+
+def test_the_baseline_keeps_every_micro_measurement(tmp_path, capsys):
+    run_dir = write_run(tmp_path / "run", seed=1)
+    write_micro(run_dir / "micro-2" / "micro.json", seed=2, rounds=500)
+    refresh_baseline(run_dir, tmp_path / "baseline")
+    kept = json.loads((tmp_path / "baseline" / "micro-2" / "micro.json").read_text())
+    assert {len(b["stats"]["data"]) for b in kept["benchmarks"]} == {compare.MAX_SAMPLES}
+    assert main([str(tmp_path / "baseline"), str(run_dir)]) == 0
