@@ -38,6 +38,8 @@ from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.py"
+#: the measured window, loaded beside the scenario file
+INSTRUMENT_FILE = Path(__file__).resolve().parent / "instrument.py"
 HOST = "127.0.0.1"
 
 #: seconds a server may take to print ``listening on`` (imports on a busy machine are slow)
@@ -287,7 +289,7 @@ def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> 
     # a safety net only: the locustfile ends the test after warm-up + duration itself
     run_time = math.ceil(settings.warmup_s + settings.duration_s + 10)
     argv = [
-        sys.executable, "-m", "locust", "-f", str(SCENARIOS_FILE), "--headless",
+        sys.executable, "-m", "locust", "-f", f"{INSTRUMENT_FILE},{SCENARIOS_FILE}", "--headless",
         "--host", f"http://{HOST}:{port}",
         "--users", str(cell.users),
         # all users within a quarter of a second: the warm-up is for the server, not for spawning

@@ -1,8 +1,8 @@
 """The Locust scenarios, run by real Locust processes against real HTTP servers.
 
 Locust is never imported here (it monkey-patches the standard library with gevent); each test
-runs ``locust -f bench/measure/scenarios.py`` as a subprocess, the way the runner does, and reads
-the result file the locustfile writes.
+runs ``locust -f bench/measure/instrument.py,bench/measure/scenarios.py`` as a subprocess, the
+way the runner does, and reads the result file the locustfile writes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from bench.measure.profiles import SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCUSTFILE = REPO_ROOT / "bench" / "measure" / "scenarios.py"
+#: what the runner loads beside it: the measured window and the result file
+INSTRUMENT = REPO_ROOT / "bench" / "measure" / "instrument.py"
 
 
 def serve_in_thread(app):
@@ -57,7 +59,8 @@ def run_locust(host: str, user_classes: list[str], users: int, tmp_path: Path) -
         "BENCH_RESULT_FILE": str(result_file),
     }
     argv = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", host,
+        sys.executable, "-m", "locust", "-f", f"{INSTRUMENT},{LOCUSTFILE}", "--headless",
+        "--host", host,
         "--users", str(users), "--spawn-rate", str(users * 4), "--run-time", "20s",
         "--csv", str(tmp_path / "stats"), "--only-summary", "--loglevel", "WARNING",
         "--exit-code-on-error", "0", *user_classes,
