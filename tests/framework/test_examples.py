@@ -1,6 +1,7 @@
 """framework.examples.microblog end to end: through the test client, and served over a socket."""
 
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -168,3 +169,55 @@ def test_python_dash_m_serves_the_microblog_over_a_real_socket(tmp_path):
         process.wait(10)
         process.stdout.close()
         process.stderr.close()
+
+
+def run_example(*args: str) -> subprocess.CompletedProcess:
+    """``python -m framework.examples.microblog ARGS`` expected to exit before serving."""
+    argv = [sys.executable, "-m", "framework.examples.microblog", *args]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, returncode: int, *words: str):
+    assert result.returncode == returncode, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("python -m framework.examples.microblog: error: ")
+    assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
+    for word in words:
+        assert word in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--server", "nope"], ["'nope'", "poll", "threaded", "fork", "epoll"]),
+        (["--port", "99999"], ["'99999'", "0 to 65535"]),
+        (["--host", "nope.invalid"], ["unknown host 'nope.invalid'"]),
+    ],
+)
+def test_a_bad_argument_is_refused_in_one_line(tmp_path, args, words):
+    result = run_example("--database", str(tmp_path / "unused.db"), *args)
+    assert_one_line_error(result, 2, *words)
+    assert not (tmp_path / "unused.db").exists()
+
+
+def test_a_database_that_cannot_be_created_is_one_line(tmp_path):
+    database = tmp_path / "missing-folder" / "microblog.db"
+    result = run_example("--port", "0", "--database", str(database))
+    assert_one_line_error(result, 1, repr(str(database)))
+
+
+def test_a_port_in_use_is_one_line_and_a_runtime_error(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_example("--port", str(port), "--database", str(tmp_path / "microblog.db"))
+    assert_one_line_error(result, 1, f"127.0.0.1:{port}", "Address already in use")
+
+
+def test_help_shows_the_defaults():
+    result = run_example("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines to the terminal's width
+    for default in ("127.0.0.1", "5000", "threaded", microblog.DATABASE):
+        assert f"default: {default}" in text
