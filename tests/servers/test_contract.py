@@ -114,10 +114,6 @@ def app(environ, start_response):
     if path == "/stream":
         start_response("200 OK", text)
         return Tracked(stream_chunks(int(query.get("n", 4)), int(query.get("size", 10))), "stream")
-    if path == "/sleep":
-        time.sleep(int(query["ms"]) / 1000)
-        start_response("200 OK", text)
-        return [b"slept"]
     if path == "/hold":
         start_response("200 OK", text)
         return [hold()]

@@ -6,7 +6,16 @@ import threading
 import time
 
 from servers.threaded import ThreadedServer
-from tests.servers.test_contract import HELLO, app, connect, get, read_response, running
+from tests.servers.test_contract import (
+    HELLO,
+    TRACK_ENV,
+    app,
+    connect,
+    get,
+    read_response,
+    running,
+    wait_for,
+)
 
 
 def answered_within(sock, seconds: float) -> bool:
@@ -60,13 +69,18 @@ def test_shutdown_ends_idle_keep_alive_connections_at_once():
         assert reader.read(1) == b""
 
 
-def test_shutdown_waits_for_a_request_inside_the_app():
-    with running("threaded") as server, connect(server) as sock:
-        sock.sendall(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
-        time.sleep(0.1)
-        server.shutdown()
+def test_shutdown_waits_for_a_request_inside_the_app(tmp_path, monkeypatch):
+    monkeypatch.setenv(TRACK_ENV, str(tmp_path))
+    with running("threaded") as server, connect(server, timeout=15) as sock:
+        sock.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert wait_for(lambda: (tmp_path / "held").exists())
+        stopping = threading.Thread(target=server.shutdown)
+        stopping.start()
+        assert wait_for(lambda: server.socket.fileno() == -1)  # no longer accepting
+        (tmp_path / "release").touch()
         status, headers, body = read_response(sock.makefile("rb"))
-        assert (status, body) == (200, b"slept")
+        stopping.join(10)
+        assert (status, body) == (200, b"released")
 
 
 def test_the_model_is_multithreaded_and_single_process():
