@@ -235,7 +235,13 @@ class BlockingServer(BaseServer):
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         set_socket_timeout(sock, self.timeout)
-        self.process_connection(sock, addr)
+        try:
+            self.process_connection(sock, addr)
+        except Exception:
+            # No thread or process to serve it (out of either): this connection is lost, the
+            # accept loop is not.
+            log_exception(f"error handing over {addr[0]}:{addr[1]}")
+            sock.close()
 
     def process_connection(self, sock: socket.socket, addr: tuple) -> None:
         """Where a model decides what runs ``serve_connection``: inline, a thread, a process."""

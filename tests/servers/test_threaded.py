@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -41,6 +42,23 @@ def test_max_threads_makes_excess_connections_wait_in_the_backlog():
         finally:
             for sock in holders:
                 sock.close()
+
+
+def test_a_thread_that_cannot_start_costs_one_connection_and_not_its_slot(monkeypatch, capfd):
+    with running("threaded", max_threads=1) as server:
+        real_start = threading.Thread.start
+
+        def start_fails_once(thread):
+            monkeypatch.setattr(threading.Thread, "start", real_start)
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(threading.Thread, "start", start_fails_once)
+        with connect(server) as lost:
+            lost.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            with contextlib.suppress(ConnectionResetError):  # a reset: the request went unread
+                assert lost.recv(1) == b""  # closed unanswered: nothing could serve it
+        assert get(server)[2] == HELLO  # the only slot came back
+    assert "RuntimeError: can't start new thread" in capfd.readouterr().err
 
 
 def test_each_connection_runs_on_its_own_daemon_thread():
