@@ -4,6 +4,9 @@
 accept loop and ``serve_connection(sock, addr)``: read a request through ``servers.http``, call
 the app, repeat while keep-alive allows. The blocking models (poll, threaded, fork) differ only in
 ``process_connection``: where that call runs.
+
+Whatever our own code raises while serving one connection ends that connection only: a 500 when
+no response had started yet, else a plain close, and one entry on stderr with the traceback.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import selectors
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from servers.http import (
@@ -39,6 +44,11 @@ POLL_INTERVAL = 0.5
 RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 #: how long accepting pauses when the process is out of file descriptors
 ACCEPT_PAUSE = 0.1
+
+
+def log_exception(context: str) -> None:
+    """One entry on stderr for an exception in the server's own code: where, then the traceback."""
+    print(f"{context}:\n{traceback.format_exc()}", end="", file=sys.stderr, flush=True)
 
 
 def bind_listener(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -225,7 +235,13 @@ class BlockingServer(BaseServer):
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         set_socket_timeout(sock, self.timeout)
-        self.process_connection(sock, addr)
+        try:
+            self.process_connection(sock, addr)
+        except Exception:
+            # No thread or process to serve it (out of either): this connection is lost, the
+            # accept loop is not.
+            log_exception(f"error handing over {addr[0]}:{addr[1]}")
+            sock.close()
 
     def process_connection(self, sock: socket.socket, addr: tuple) -> None:
         """Where a model decides what runs ``serve_connection``: inline, a thread, a process."""
@@ -256,8 +272,17 @@ class BlockingServer(BaseServer):
                 sock.sendall(conn.error_response(err))
         except OSError:
             pass  # reset, broken pipe or timeout: the client is gone or silent
+        except Exception:
+            self.contain_failure(sock, addr, conn)
         finally:
             sock.close()
+
+    def contain_failure(self, sock: socket.socket, addr: tuple, conn: ServerConnection) -> None:
+        """Our own code failed on this connection: log it, and answer 500 if nothing went out."""
+        log_exception(f"error serving {addr[0]}:{addr[1]}")
+        if not conn.response_started:
+            with contextlib.suppress(OSError):
+                sock.sendall(conn.internal_error_response())
 
     def serve_request(self, sock: socket.socket, addr: tuple, conn: ServerConnection) -> bool:
         """Read one request with its whole body, answer it; True when the connection stays open."""

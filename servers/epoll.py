@@ -7,6 +7,10 @@ the connection alive or close it. The app runs on the loop thread, as tornado's 
 so a blocking app blocks every connection; ``threads=N`` hands app calls to a thread pool instead
 and gets the response back through a callback and the loop's waker.
 
+Failures: an exception from our own code while a connection is served (parsing, the adapter, an
+app call in the pool) is logged and ends that connection only: a 500 when no response had started
+writing, else a close. The loop itself logs and goes on for anything else (see ``servers.ioloop``).
+
 Timers: a connection has one timer on the loop's heap. It closes the connection when the head (or
 body) of a request takes longer than ``timeout`` (10 s) or a keep-alive connection stays idle
 longer than ``idle_timeout`` (5 s). A later deadline only moves a number (the timer re-arms
@@ -20,7 +24,7 @@ import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from servers.base import ACCEPT_PAUSE, RECV_SIZE, RESOURCE_ERRORS, BaseServer
+from servers.base import ACCEPT_PAUSE, RECV_SIZE, RESOURCE_ERRORS, BaseServer, log_exception
 from servers.http import NEED_DATA, Data, EndOfMessage, ProtocolError, Request, ServerConnection
 from servers.ioloop import ERROR, READ, WRITE, IOLoop
 
@@ -154,12 +158,15 @@ class Connection:
         self.loop.add_handler(self.fd, self.on_events, READ)
 
     def on_events(self, fd: int, events: int) -> None:
-        if events & ERROR:
-            self.close()
-        elif events & WRITE:
-            self.flush()
-        elif events & READ:
-            self.on_readable()
+        try:
+            if events & ERROR:
+                self.close()
+            elif events & WRITE:
+                self.flush()
+            elif events & READ:
+                self.on_readable()
+        except Exception:
+            self.fail()
 
     def on_readable(self) -> None:
         try:
@@ -219,14 +226,25 @@ class Connection:
         return output, kept
 
     def call_app_in_pool(self, body: bytes) -> None:
-        self.loop.add_callback(self.on_app_done, *self.call_app(body))
+        try:
+            self.loop.add_callback(self.on_app_done, *self.call_app(body))
+        except Exception:
+            self.log_failure()
+            self.loop.add_callback(self.on_app_failed)
 
     def on_app_done(self, output: list[bytes], kept: bool) -> None:
         self.in_app = False
         if self.closed:
             return
-        self.respond(output, kept)
-        self.advance()
+        try:
+            self.respond(output, kept)
+            self.advance()
+        except Exception:
+            self.fail()
+
+    def on_app_failed(self) -> None:
+        self.in_app = False
+        self.abort()
 
     def respond(self, output: list[bytes], kept: bool) -> None:
         self.keep = kept and self.conn.keep_alive and not self.server.stopping
@@ -236,9 +254,27 @@ class Connection:
             self.finish_response()
 
     def reject(self, err: ProtocolError) -> None:
+        self.answer_and_close(self.conn.error_response(err))
+
+    def fail(self) -> None:
+        """Our own code raised while serving this connection: log it, end this connection only."""
+        self.log_failure()
+        self.abort()
+
+    def log_failure(self) -> None:
+        log_exception(f"error serving {self.addr[0]}:{self.addr[1]}")
+
+    def abort(self) -> None:
+        """A 500 when no byte of a response went out yet (the adapter only buffers), else close."""
+        if self.closed or self.responding:
+            self.close()
+        else:
+            self.answer_and_close(self.conn.internal_error_response())
+
+    def answer_and_close(self, response: bytes) -> None:
         self.keep = False
         self.responding = True
-        self.write(self.conn.error_response(err))
+        self.write(response)
         if not self.output:
             self.finish_response()
 

@@ -22,11 +22,17 @@ Rules it enforces (gunicorn is the bar):
   unless ``Connection: close``, and on for 1.0 only with ``Connection: keep-alive``.
 - Lines end with CRLF. A bare LF anywhere in a head is rejected with 400 rather than tolerated,
   as gunicorn does: two parsers that disagree on line ends are how requests get smuggled.
-  Empty lines before a request are skipped. Request targets must be visible ASCII (clients
-  percent-encode anything else), so the adapter can decode them without guessing.
+  Empty lines before a request are skipped.
+- Request targets (RFC 9112 section 3.2) are checked before anything else sees them: origin-form
+  (``/path?query``) for every method, absolute-form (``http://host/path``) with an http or https
+  scheme and a valid authority, authority-form (``host:port``) only for CONNECT, asterisk-form
+  (``*``) only for OPTIONS; anything else is a 400. A ``#fragment`` is tolerated (the adapter drops
+  it), and so are bytes above 0x7f, read as latin-1 the way PEP 3333 hands paths to apps.
 - Request bodies are framed by Content-Length or by chunked (trailers are returned in
   :class:`EndOfMessage`); a request with neither has no body. Identical duplicate Content-Length
-  headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400.
+  headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400, and
+  so is a second line of any other field that cannot hold a list (:data:`SINGLETON_FIELDS`), or a
+  trailer field that must come before the content (:data:`FORBIDDEN_TRAILERS`).
 - ``Expect: 100-continue`` on 1.1 with a body: :attr:`ServerConnection.expects_continue` stays true
   until :meth:`~ServerConnection.send_continue` or until body bytes arrive. A response started
   while the client still waits for the 100 ends the connection (its body may still be coming).
@@ -38,8 +44,10 @@ Rules it enforces (gunicorn is the bar):
   server's job); a body longer than its Content-Length is cut, a shorter one ends the connection.
 - Every bad input raises :class:`ProtocolError` with the status to answer;
   :meth:`~ServerConnection.error_response` turns it into a complete response after which the
-  connection must be closed. Limits (:class:`Limits`) are enforced while the head is still
-  arriving, so a client cannot make the server buffer more than a limit's worth of bytes.
+  connection must be closed. :meth:`~ServerConnection.internal_error_response` is the 500 a server
+  sends when its own code failed before :attr:`~ServerConnection.response_started`. Limits
+  (:class:`Limits`) are enforced while the head is still arriving, so a client cannot make the
+  server buffer more than a limit's worth of bytes.
 """
 
 from __future__ import annotations
@@ -130,25 +138,70 @@ CONNECTION_CLOSED = _Sentinel("CONNECTION_CLOSED")
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE = re.compile(_TOKEN)
-_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e]+) HTTP/([0-9])\.([0-9])" % _TOKEN)
+# A target is any run of visible bytes here (obs-text included); _check_target judges its form.
+_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e\x80-\xff]+) HTTP/([0-9])\.([0-9])" % _TOKEN)
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 # The negative lookahead stops the leading-whitespace run from backtracking into the value, which
 # would make a rejected line cost quadratic time. The value is any byte but CTLs (HTAB allowed).
 _HEADER_LINE = re.compile(rb"(%s):[ \t]*(?![ \t])([^\x00-\x08\x0a-\x1f\x7f]*)" % _TOKEN)
 _LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
-_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+# Whitespace may precede a chunk extension's ";" (BWS, RFC 9112 section 7.1.1), never end the line.
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
 
 _RESPONSE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _RESPONSE_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
 _STATUS = re.compile(r"([1-9][0-9][0-9]) [^\r\n\x00]*")
 
+# Request-target forms other than origin-form (RFC 9112 section 3.2; RFC 3986 for the pieces).
+# The request line has already excluded whitespace and control characters.
+_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)"
+#: http(s)://[userinfo@]host[:port] then nothing, or a path, query or fragment
+_ABSOLUTE_FORM = re.compile(rf"(?i:https?)://(?:[^/?#@\[\]]*@)?{_HOST}(?::[0-9]*)?(?:[/?#].*)?")
+_AUTHORITY_FORM = re.compile(rf"{_HOST}:[0-9]+")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+
+#: the target forms a method may use (RFC 9112 sections 3.2.3 and 3.2.4); other methods: _FORMS
+_FORMS_OF_METHOD = {
+    "CONNECT": frozenset({"authority"}),
+    "OPTIONS": frozenset({"origin", "absolute", "asterisk"}),
+}
+_FORMS = frozenset({"origin", "absolute"})
+#: why a target of a valid form is refused for a method that may not use it
+_WRONG_FORM = {
+    "origin": "CONNECT needs an authority-form target",
+    "absolute": "CONNECT needs an authority-form target",
+    "authority": "authority-form target is only for CONNECT",
+    "asterisk": "asterisk-form target is only for OPTIONS",
+}
+
+#: fields whose value is not a list (RFC 9110 section 5.3), so a second line is a 400 rather than
+#: a guess at which one counts: routing, credentials, the content's type and the preconditions
+#: and ranges that decide what is sent. Content-Length has its own rule (identical copies pass).
+SINGLETON_FIELDS = frozenset(
+    {"host", "content-type", "authorization", "proxy-authorization", "max-forwards"}
+    | {"range", "if-range", "if-modified-since", "if-unmodified-since"}
+)
+#: fields that must not come in a trailer section (RFC 9110 section 6.5.1): they frame the
+#: message, route it, manage the connection, modify or authenticate the request, or describe the
+#: content, and all of that has to be known before the content is read
+FORBIDDEN_TRAILERS = frozenset(
+    {"content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "upgrade", "te"}
+    | {"host", "expect", "max-forwards", "cache-control", "pragma", "range", "if-range"}
+    | {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
+    | {"authorization", "proxy-authorization", "cookie"}
+    | {"content-type", "content-encoding", "content-range"}
+)
+
 #: the transfer codings RFC 9112 names; any other is a 501, and only chunked is decoded here
 _KNOWN_CODINGS = frozenset({"chunked", "gzip", "deflate", "compress", "x-gzip", "x-compress"})
-#: request headers whose meaning this layer acts on
-_FRAMING_HEADERS = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "expect"}
-)
+#: request headers whose meaning this layer acts on or whose repetition it refuses
+_WATCHED_HEADERS = SINGLETON_FIELDS | {
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "expect",
+}
 
 
 # --- Reading the head --------------------------------------------------------------------------
@@ -226,11 +279,38 @@ def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
     if match is None or match[3] != b"1" or match[4] not in b"01":
         _reject_request_line(line)
     method, target, _, minor = match.groups()
-    return method.decode("ascii"), target.decode("ascii"), "1.1" if minor == b"1" else "1.0"
+    method, target = method.decode("ascii"), target.decode("latin-1")
+    if target[0] != "/" or method == "CONNECT":  # origin-form for any other method: nothing to do
+        _check_target(method, target)
+    return method, target, "1.1" if minor == b"1" else "1.0"
+
+
+def _check_target(method: str, target: str) -> None:
+    """Raise the 400 a target deserves when it is not of a form its method may use."""
+    form = _target_form(target)
+    if form not in _FORMS_OF_METHOD.get(method, _FORMS):
+        raise ProtocolError(400, _WRONG_FORM[form])
+
+
+def _target_form(target: str) -> str:
+    """``origin``, ``absolute``, ``authority`` or ``asterisk``; a 400 for anything else."""
+    if target[0] == "/":
+        return "origin"
+    if target == "*":
+        return "asterisk"
+    if _ABSOLUTE_FORM.fullmatch(target):
+        return "absolute"
+    if _AUTHORITY_FORM.fullmatch(target):
+        return "authority"
+    if _URI_SCHEME.match(target):
+        raise ProtocolError(400, "request target is not a valid http or https URI")
+    raise ProtocolError(400, "invalid request target")
 
 
 def _reject_request_line(line: bytes) -> None:
     """Raise the most precise error for a request line the fast pattern refused."""
+    if b"\n" in line:  # the same reason _HeadScanner gives when the line arrives in pieces
+        raise ProtocolError(400, "line ending is not CRLF")
     parts = line.split(b" ")
     if len(parts) != 3 or not parts[1]:
         raise ProtocolError(400, "malformed request line")
@@ -265,6 +345,8 @@ def _reject_header_line(line: bytes, limits: Limits) -> None:
     """Raise the most precise error for a header line the fast pattern refused."""
     if len(line) > limits.max_header_field:
         raise ProtocolError(431, "header field too large")
+    if b"\n" in line:
+        raise ProtocolError(400, "line ending is not CRLF")
     if line[:1] in (b" ", b"\t"):
         raise ProtocolError(400, "obsolete line folding")
     name, colon, _ = line.partition(b":")
@@ -293,10 +375,11 @@ def _request_framing(request: Request, limits: Limits) -> _Framing:
     """Decide body framing and keep-alive from the head, rejecting what RFC 9112 forbids."""
     seen: dict[str, list[str]] = {}
     for name, value in request.headers:
-        if name in _FRAMING_HEADERS:
+        if name in _WATCHED_HEADERS:
             seen.setdefault(name, []).append(value)
-    if len(seen.get("host", ())) > 1:
-        raise ProtocolError(400, "duplicate Host header")
+    for name, values in seen.items():
+        if len(values) > 1 and name in SINGLETON_FIELDS:
+            raise ProtocolError(400, f"duplicate {name} field")
     kind, length = _body_framing(request.version, seen, limits)
     tokens = {t.strip().lower() for v in seen.get("connection", ()) for t in v.split(",")}
     if request.version == "1.1":
@@ -413,8 +496,10 @@ class _ChunkedReader:
         limit = self.limits.max_chunk_line
         end = buf.find(b"\r\n", 0, limit + 2)
         if end < 0:
-            if len(buf) > limit + 1 or b"\n" in buf:
-                raise ProtocolError(400, "bad chunk-size line")
+            if len(buf) > limit + 1:
+                raise ProtocolError(400, "chunk-size line too long")
+            if b"\n" in buf:
+                raise ProtocolError(400, "bad chunk size")
             return False
         match = _CHUNK_SIZE_LINE.fullmatch(buf, 0, end)
         if match is None:
@@ -440,7 +525,11 @@ class _ChunkedReader:
             raise ProtocolError(431, "trailer section too large")
         lines = bytes(buf[:end]).split(b"\r\n")
         del buf[: end + 4]
-        return EndOfMessage(_parse_header_lines(lines, self.limits))
+        trailers = _parse_header_lines(lines, self.limits)
+        for name, _ in trailers:
+            if name in FORBIDDEN_TRAILERS:
+                raise ProtocolError(400, f"{name} field not allowed in a trailer section")
+        return EndOfMessage(trailers)
 
 
 def _take(buf: bytearray, most: int) -> bytes:
@@ -715,14 +804,29 @@ class ServerConnection:
         self._response_framing = ""
         self._response_left = 0
 
+    @property
+    def response_started(self) -> bool:
+        """A response head was made for the current request: no other answer can replace it."""
+        return self._response_framing != ""
+
     def error_response(self, err: ProtocolError) -> bytes:
         """A complete response for ``err``; the connection must be closed after sending it."""
+        return self._closing_response(err.status, err.message)
+
+    def internal_error_response(self) -> bytes:
+        """A complete 500 for a failure of the server's own code; close the connection after it.
+
+        It depends on no state of this connection, which the failure may have left inconsistent.
+        """
+        return self._closing_response(500, "Internal Server Error")
+
+    def _closing_response(self, status: int, message: str) -> bytes:
         self.keep_alive = False
-        body = f"{err.message}\n".encode()
-        phrase = _STATUS_PHRASES.get(err.status, "Error")
+        body = f"{message}\n".encode()
+        phrase = _STATUS_PHRASES.get(status, "Error")
         return b"".join(
             [
-                f"HTTP/1.1 {err.status} {phrase}\r\n".encode("ascii"),
+                f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii"),
                 b"Content-Type: text/plain; charset=utf-8\r\n",
                 b"Content-Length: %d\r\n" % len(body),
                 b"Connection: close\r\n",

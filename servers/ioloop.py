@@ -3,6 +3,9 @@
 The poller is a small adapter chosen once at import: ``select.epoll`` where the platform has it,
 ``selectors`` elsewhere. Event masks are epoll's values on both. Only ``add_callback`` (and
 ``stop``) may be called from other threads; everything else belongs to the loop's thread.
+
+As in tornado, an exception from a callback, a timeout or an fd handler is logged and the loop
+goes on: one failing connection must not end every other one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from servers.base import Waker
+from servers.base import Waker, log_exception
 
 READ = 0x001
 WRITE = 0x004
@@ -164,7 +167,10 @@ class IOLoop:
             # Callbacks first: they were queued by the last turn or by other threads and are due.
             for _ in range(len(self.callbacks)):
                 callback, args = self.callbacks.popleft()
-                callback(*args)
+                try:
+                    callback(*args)
+                except Exception:
+                    log_exception(f"error in callback {callback!r}")
             # Due timers next, so a timer never waits behind a whole poll.
             now = self.run_due_timeouts()
             # Sleep until the next timer at most, and not at all when callbacks are waiting.
@@ -173,7 +179,10 @@ class IOLoop:
             for fd, events in self.poller.poll(wait):
                 handler = self.handlers.get(fd)
                 if handler is not None:
-                    handler(fd, events)
+                    try:
+                        handler(fd, events)
+                    except Exception:
+                        log_exception(f"error in the handler of fd {fd}")
 
     def run_due_timeouts(self) -> float:
         now = self.clock()
@@ -183,8 +192,11 @@ class IOLoop:
             callback, timeout.callback = timeout.callback, None
             if callback is None:
                 self.cancelled -= 1
-            else:
+                continue
+            try:
                 callback()
+            except Exception:
+                log_exception(f"error in timeout {callback!r}")
         if self.cancelled > CANCEL_SWEEP and self.cancelled > len(timeouts) // 2:
             self.timeouts = [t for t in timeouts if t.callback is not None]
             heapq.heapify(self.timeouts)

@@ -50,16 +50,24 @@ class ThreadedServer(BlockingServer):
                 return
         with self.changed:
             self.connections.add(sock)
-        threading.Thread(target=self.serve_in_thread, args=(sock, addr), daemon=True).start()
+        try:
+            threading.Thread(target=self.serve_in_thread, args=(sock, addr), daemon=True).start()
+        except RuntimeError:  # can't start new thread: give back what the thread would have
+            self.forget(sock)
+            raise
 
     def serve_in_thread(self, sock: socket.socket, addr: tuple) -> None:
         try:
             self.serve_connection(sock, addr)
         finally:
-            with self.changed:
-                self.connections.discard(sock)
-                self.changed.notify_all()
-            self.slots.release()
+            self.forget(sock)
+
+    def forget(self, sock: socket.socket) -> None:
+        """The connection is over: free its slot and tell finish_connections."""
+        with self.changed:
+            self.connections.discard(sock)
+            self.changed.notify_all()
+        self.slots.release()
 
     def finish_connections(self) -> None:
         deadline = time.monotonic() + self.graceful_timeout

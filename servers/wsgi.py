@@ -9,11 +9,12 @@ never touches a socket and never decides framing: ``ServerConnection`` does that
 from __future__ import annotations
 
 import io
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes
 
 from servers.http import ProtocolError, Request, ServerConnection
 
@@ -24,6 +25,8 @@ ERROR_HEADERS = [
     ("Content-Length", str(len(ERROR_BODY))),
     ("Connection", "close"),
 ]
+#: an absolute-form target's authority: all up to its path, query or fragment
+AUTHORITY = re.compile(r"[^/?#]*")
 #: statuses that never carry a body, so the adapter never adds a Content-Length to them
 BODYLESS = ("1", "204", "304")
 
@@ -44,12 +47,23 @@ def environ_key(header_name: str) -> str | None:
 
 
 def split_target(target: str) -> tuple[str, str]:
-    """The raw path and query string of a request target (origin-form or absolute-form)."""
-    if not target.startswith("/") and "://" in target:
-        parts = urlsplit(target)
-        return parts.path or "/", parts.query
-    path, _, query = target.partition("?")
+    """The raw path and query string of a target ``servers.http`` accepted; no fragment.
+
+    Absolute-form gives its path (``/`` when empty) and query; asterisk- and authority-form
+    (``*``, ``host:443``) have neither, so the whole target stands as the path.
+    """
+    if target[0] != "/" and "://" in target:
+        target = split_absolute(target)[1]
+    path, _, query = target.partition("#")[0].partition("?")
     return path, query
+
+
+def split_absolute(target: str) -> tuple[str, str]:
+    """An absolute-form target's host[:port] (userinfo dropped) and the origin-form after it."""
+    rest = target.partition("://")[2]
+    end = AUTHORITY.match(rest).end()
+    authority, after = rest[:end].rpartition("@")[2], rest[end:]
+    return authority, after if after.startswith("/") else "/" + after
 
 
 def decode_path(path: str) -> str:
@@ -182,6 +196,9 @@ class WSGIAdapter:
             if key is None:
                 continue
             environ[key] = environ[key] + ", " + value if key in environ else value
+        if request.target[0] != "/" and "://" in request.target:
+            # RFC 9112 section 3.2.2: an absolute-form target's authority overrides the Host field
+            environ["HTTP_HOST"] = split_absolute(request.target)[0]
         return environ
 
     def __call__(

@@ -171,6 +171,16 @@ def test_request_context_inside_an_app_context_shares_its_g(app):
         assert g.db == "connection"
 
 
+def test_a_request_context_inside_another_apps_app_context_gets_its_own_g(app):
+    other = Flask("other")
+    with other.app_context():
+        g.db = "other's connection"
+        with app.test_request_context("/"):
+            assert not hasattr(g, "db")
+            g.db = "app's connection"
+        assert g.db == "other's connection"
+
+
 def test_request_contexts_of_two_apps_nest_and_unwind(app):
     other = Flask("other")
     with app.test_request_context("/outer"):

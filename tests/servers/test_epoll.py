@@ -16,12 +16,14 @@ from tests.servers.test_contract import (
     APP_SPEC,
     HELLO,
     MIB,
+    TRACK_ENV,
     connect,
     get,
     read_line_with_timeout,
     read_response,
     running,
     stop,
+    wait_for,
 )
 
 
@@ -53,19 +55,22 @@ def test_a_slow_reader_gets_the_whole_response_through_partial_writes():
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sock.sendall(b"GET /stream?n=128&size=65536 HTTP/1.1\r\nHost: t\r\n\r\n")
         sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        time.sleep(0.2)  # let the kernel buffers fill so the server must wait for EPOLLOUT
-        assert any(c.output for c in server.connections)
+        # the kernel buffers fill up, so the server must hold output and wait for EPOLLOUT
+        assert wait_for(lambda: any(c.output for c in server.connections))
         reader = sock.makefile("rb")
         assert read_response(reader)[2] == b"x" * 8 * MIB
         assert read_response(reader)[2] == HELLO  # the pipelined request came after it
 
 
-def test_with_threads_the_loop_keeps_serving_while_an_app_call_blocks():
-    with running("epoll", threads=2) as server, connect(server) as slow:
-        slow.sendall(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n")
+def test_with_threads_the_loop_keeps_serving_while_an_app_call_blocks(tmp_path, monkeypatch):
+    monkeypatch.setenv(TRACK_ENV, str(tmp_path))
+    with running("epoll", threads=2) as server, connect(server, timeout=15) as held:
+        held.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert wait_for(lambda: (tmp_path / "held").exists())
         assert get(server)[2] == HELLO
-        assert select.select([slow], [], [], 0)[0] == []  # the slow one is still in the app
-        assert read_response(slow.makefile("rb"))[2] == b"slept"
+        assert select.select([held], [], [], 0)[0] == []  # still in the app, until released
+        (tmp_path / "release").touch()
+        assert read_response(held.makefile("rb"))[2] == b"released"
 
 
 def test_the_model_reports_multithread_only_with_threads():
@@ -77,9 +82,12 @@ def test_the_model_reports_multithread_only_with_threads():
         server.shutdown()
 
 
+FD_LIMIT = 40
+
+
 def test_running_out_of_fds_pauses_accepting_instead_of_spinning():
     def low_fd_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
 
     argv = [sys.executable, "-m", "servers", "--model", "epoll", "--port", "0", APP_SPEC]
     proc = subprocess.Popen(
@@ -90,10 +98,10 @@ def test_running_out_of_fds_pauses_accepting_instead_of_spinning():
         line = read_line_with_timeout(proc, 10)
         address = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
         clients = [socket.create_connection(address, timeout=5) for _ in range(60)]
-        time.sleep(0.3)  # the server has taken what it can and hit EMFILE
         server = psutil.Process(proc.pid)
+        assert wait_for(lambda: server.num_fds() == FD_LIMIT)  # it took what it could: EMFILE
         cpu_before = sum(server.cpu_times()[:2])
-        time.sleep(1.0)
+        time.sleep(1.0)  # a window to measure CPU over, not a wait for something to happen
         spent = sum(server.cpu_times()[:2]) - cpu_before
         assert spent < 0.5, f"{spent:.2f} s of CPU in 1 s while out of fds: spinning"
         for client in clients:

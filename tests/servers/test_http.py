@@ -227,6 +227,29 @@ VALID = {
             ("keep_alive", True),
         ],
     ),
+    "every-target-form-its-method-may-use": (
+        b"GET /a?b#frag HTTP/1.1\r\n\r\n"
+        b"GET HTTPS://user:pw@[::1]:8080 HTTP/1.1\r\n\r\n"
+        b"OPTIONS http://x.org?q HTTP/1.1\r\n\r\n"
+        b"CONNECT [::1]:443 HTTP/1.1\r\n\r\n"
+        b"CONNECT x.org:443 HTTP/1.1\r\n\r\n",
+        [
+            *(get("/a?b#frag", headers=[]), EndOfMessage(), ("keep_alive", True)),
+            *(get("HTTPS://user:pw@[::1]:8080", headers=[]), EndOfMessage(), ("keep_alive", True)),
+            Request("OPTIONS", "http://x.org?q", "1.1", []),
+            *(EndOfMessage(), ("keep_alive", True)),
+            *(Request("CONNECT", "[::1]:443", "1.1", []), EndOfMessage(), ("keep_alive", True)),
+            *(Request("CONNECT", "x.org:443", "1.1", []), EndOfMessage(), ("keep_alive", True)),
+        ],
+    ),
+    "non-ascii-target-read-as-latin-1": (
+        b"GET /caf\xc3\xa9?q=\xe9 HTTP/1.0\r\n\r\n",
+        [
+            get("/caf\xc3\xa9?q=\xe9", headers=[], version="1.0"),
+            EndOfMessage(),
+            ("keep_alive", False),
+        ],
+    ),
 }
 
 
@@ -270,120 +293,317 @@ def test_body_exactly_at_the_limit_is_accepted() -> None:
 # --- Rejects -----------------------------------------------------------------------------------
 
 CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+BAD_TARGET = "invalid request target"
+BAD_URI = "request target is not a valid http or https URI"
+CONNECT_FORM = "CONNECT needs an authority-form target"
 
 REJECTS = {
-    "request-line-two-parts": (b"GET /\r\n\r\n", 400),
-    "request-line-four-parts": (b"GET / HTTP/1.1 x\r\n\r\n", 400),
-    "request-line-double-space": (b"GET  / HTTP/1.1\r\n\r\n", 400),
-    "request-line-tab-separated": (b"GET\t/\tHTTP/1.1\r\n\r\n", 400),
-    "request-line-garbage": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400),
-    "method-not-a-token": (b"G(T / HTTP/1.1\r\n\r\n", 400),
-    "method-with-non-ascii": (b"G\xc9T / HTTP/1.1\r\n\r\n", 400),
-    "target-with-control-character": (b"GET /a\x01b HTTP/1.1\r\n\r\n", 400),
-    "target-with-non-ascii": (b"GET /caf\xe9 HTTP/1.1\r\n\r\n", 400),
-    "version-0.9": (b"GET / HTTP/0.9\r\n\r\n", 400),
-    "version-1.2": (b"GET / HTTP/1.2\r\n\r\n", 400),
-    "version-2.0": (b"GET / HTTP/2.0\r\n\r\n", 505),
-    "version-3.0": (b"GET / HTTP/3.0\r\n\r\n", 505),
-    "version-lower-case": (b"GET / http/1.1\r\n\r\n", 400),
-    "version-without-minor": (b"GET / HTTP/1\r\n\r\n", 400),
-    "version-two-digit-minor": (b"GET / HTTP/1.10\r\n\r\n", 400),
-    "header-without-colon": (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400),
-    "whitespace-before-colon": (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
-    "tab-before-colon": (b"GET / HTTP/1.1\r\nHost\t: x\r\n\r\n", 400),
-    "empty-header-name": (b"GET / HTTP/1.1\r\n: x\r\n\r\n", 400),
-    "header-name-not-a-token": (b"GET / HTTP/1.1\r\nX(a): x\r\n\r\n", 400),
-    "header-name-non-ascii": (b"GET / HTTP/1.1\r\nX-\xe9: x\r\n\r\n", 400),
-    "nul-in-value": (b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", 400),
-    "control-character-in-value": (b"GET / HTTP/1.1\r\nX: a\x1bb\r\n\r\n", 400),
-    "del-in-value": (b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n", 400),
-    "bare-cr-in-value": (b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", 400),
-    "bare-lf-in-value": (b"GET / HTTP/1.1\r\nX: a\nb\r\n\r\n", 400),
-    "bare-lf-line-endings": (b"GET / HTTP/1.1\nHost: x\n\n", 400),
-    "obs-fold-space": (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400),
-    "obs-fold-tab": (b"GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", 400),
-    "content-length-not-digits": (b"POST / HTTP/1.1\r\nContent-Length: 1a\r\n\r\n", 400),
-    "content-length-negative": (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
-    "content-length-plus-sign": (b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", 400),
-    "content-length-empty": (b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", 400),
-    "content-length-list": (b"POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nhi", 400),
+    "request-line-two-parts": (b"GET /\r\n\r\n", 400, "malformed request line"),
+    "request-line-four-parts": (b"GET / HTTP/1.1 x\r\n\r\n", 400, "malformed request line"),
+    "request-line-double-space": (b"GET  / HTTP/1.1\r\n\r\n", 400, "malformed request line"),
+    "request-line-tab-separated": (b"GET\t/\tHTTP/1.1\r\n\r\n", 400, "malformed request line"),
+    "request-line-garbage": (
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",
+        400,
+        "malformed request line",
+    ),
+    "method-not-a-token": (b"G(T / HTTP/1.1\r\n\r\n", 400, "method is not a token"),
+    "method-with-non-ascii": (b"G\xc9T / HTTP/1.1\r\n\r\n", 400, "method is not a token"),
+    "target-with-control-character": (
+        b"GET /a\x01b HTTP/1.1\r\n\r\n",
+        400,
+        "invalid request target",
+    ),
+    "version-0.9": (b"GET / HTTP/0.9\r\n\r\n", 400, "unsupported HTTP version"),
+    "version-1.2": (b"GET / HTTP/1.2\r\n\r\n", 400, "unsupported HTTP version"),
+    "version-2.0": (b"GET / HTTP/2.0\r\n\r\n", 505, "HTTP version not supported"),
+    "version-3.0": (b"GET / HTTP/3.0\r\n\r\n", 505, "HTTP version not supported"),
+    "version-lower-case": (b"GET / http/1.1\r\n\r\n", 400, "malformed HTTP version"),
+    "version-without-minor": (b"GET / HTTP/1\r\n\r\n", 400, "malformed HTTP version"),
+    "version-two-digit-minor": (b"GET / HTTP/1.10\r\n\r\n", 400, "malformed HTTP version"),
+    "header-without-colon": (
+        b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+        400,
+        "header line without a colon",
+    ),
+    "whitespace-before-colon": (
+        b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
+        400,
+        "whitespace before the colon",
+    ),
+    "tab-before-colon": (
+        b"GET / HTTP/1.1\r\nHost\t: x\r\n\r\n",
+        400,
+        "whitespace before the colon",
+    ),
+    "empty-header-name": (b"GET / HTTP/1.1\r\n: x\r\n\r\n", 400, "header name is not a token"),
+    "header-name-not-a-token": (
+        b"GET / HTTP/1.1\r\nX(a): x\r\n\r\n",
+        400,
+        "header name is not a token",
+    ),
+    "header-name-non-ascii": (
+        b"GET / HTTP/1.1\r\nX-\xe9: x\r\n\r\n",
+        400,
+        "header name is not a token",
+    ),
+    "nul-in-value": (
+        b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n",
+        400,
+        "invalid character in header value",
+    ),
+    "control-character-in-value": (
+        b"GET / HTTP/1.1\r\nX: a\x1bb\r\n\r\n",
+        400,
+        "invalid character in header value",
+    ),
+    "del-in-value": (
+        b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n",
+        400,
+        "invalid character in header value",
+    ),
+    "bare-cr-in-value": (
+        b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+        400,
+        "invalid character in header value",
+    ),
+    "bare-lf-in-value": (b"GET / HTTP/1.1\r\nX: a\nb\r\n\r\n", 400, "line ending is not CRLF"),
+    "bare-lf-line-endings": (b"GET / HTTP/1.1\nHost: x\n\n", 400, "line ending is not CRLF"),
+    "obs-fold-space": (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400, "obsolete line folding"),
+    "obs-fold-tab": (b"GET / HTTP/1.1\r\nX: a\r\n\tb\r\n\r\n", 400, "obsolete line folding"),
+    "content-length-not-digits": (
+        b"POST / HTTP/1.1\r\nContent-Length: 1a\r\n\r\n",
+        400,
+        "Content-Length is not a number",
+    ),
+    "content-length-negative": (
+        b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        400,
+        "Content-Length is not a number",
+    ),
+    "content-length-plus-sign": (
+        b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+        400,
+        "Content-Length is not a number",
+    ),
+    "content-length-empty": (
+        b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+        400,
+        "Content-Length is not a number",
+    ),
+    "content-length-list": (
+        b"POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nhi",
+        400,
+        "Content-Length is not a number",
+    ),
     "content-length-unicode-digit": (
         b"POST / HTTP/1.1\r\nContent-Length: \xd9\xa3\r\n\r\n",
         400,
+        "Content-Length is not a number",
     ),
     "content-lengths-differ": (
         b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
         400,
+        "differing Content-Length headers",
     ),
     "content-length-and-transfer-encoding": (
         b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         400,
+        "both Content-Length and Transfer-Encoding",
     ),
     "transfer-encoding-not-ending-in-chunked": (
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
         400,
+        "last transfer coding is not chunked",
     ),
     "transfer-encoding-chunked-twice": (
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
         400,
+        "chunked applied more than once",
     ),
-    "transfer-encoding-empty": (b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", 400),
-    "transfer-encoding-unknown": (b"POST / HTTP/1.1\r\nTransfer-Encoding: foo\r\n\r\n", 501),
+    "transfer-encoding-empty": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n",
+        400,
+        "last transfer coding is not chunked",
+    ),
+    "transfer-encoding-unknown": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: foo\r\n\r\n",
+        501,
+        "transfer coding not implemented",
+    ),
     "transfer-encoding-unknown-then-chunked": (
         b"POST / HTTP/1.1\r\nTransfer-Encoding: foo, chunked\r\n\r\n",
         501,
+        "transfer coding not implemented",
     ),
     "transfer-encoding-gzip-not-decoded": (
         b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
         501,
+        "only the chunked transfer coding is implemented",
     ),
     "chunked-on-http10": (
         b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         400,
+        "Transfer-Encoding on HTTP/1.0",
     ),
-    "bad-chunk-size": (CHUNKED_HEAD + b"xyz\r\nabc\r\n0\r\n\r\n", 400),
-    "empty-chunk-size": (CHUNKED_HEAD + b"\r\nabc\r\n0\r\n\r\n", 400),
-    "negative-chunk-size": (CHUNKED_HEAD + b"-3\r\nabc\r\n0\r\n\r\n", 400),
-    "chunk-size-with-bare-lf": (CHUNKED_HEAD + b"3\nabc\r\n0\r\n\r\n", 400),
-    "chunk-extension-with-control": (CHUNKED_HEAD + b"3;a\x01\r\nabc\r\n0\r\n\r\n", 400),
-    "missing-crlf-after-chunk": (CHUNKED_HEAD + b"3\r\nabcd\r\n0\r\n\r\n", 400),
-    "bare-lf-after-chunk": (CHUNKED_HEAD + b"3\r\nabc\n0\r\n\r\n", 400),
-    "chunk-size-line-over-64-bytes": (CHUNKED_HEAD + b"3;" + b"e" * 63 + b"\r\nabc\r\n", 400),
-    "chunk-size-zeros-over-64-bytes": (CHUNKED_HEAD + b"0" * 65 + b"3\r\nabc\r\n", 400),
-    "bad-trailer": (CHUNKED_HEAD + b"0\r\nX : y\r\n\r\n", 400),
-    "endless-empty-lines": (b"\r\n" * 40000, 400),
-    "duplicate-host": (b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400),
-    "request-line-too-long": (b"GET /" + b"a" * 8190 + b" HTTP/1.1\r\n\r\n", 414),
-    "header-field-too-large": (b"GET / HTTP/1.1\r\nX: " + b"v" * 8190 + b"\r\n\r\n", 431),
+    "bad-chunk-size": (CHUNKED_HEAD + b"xyz\r\nabc\r\n0\r\n\r\n", 400, "bad chunk size"),
+    "empty-chunk-size": (CHUNKED_HEAD + b"\r\nabc\r\n0\r\n\r\n", 400, "bad chunk size"),
+    "negative-chunk-size": (CHUNKED_HEAD + b"-3\r\nabc\r\n0\r\n\r\n", 400, "bad chunk size"),
+    "chunk-size-with-bare-lf": (CHUNKED_HEAD + b"3\nabc\r\n0\r\n\r\n", 400, "bad chunk size"),
+    "chunk-extension-with-control": (
+        CHUNKED_HEAD + b"3;a\x01\r\nabc\r\n0\r\n\r\n",
+        400,
+        "bad chunk size",
+    ),
+    "missing-crlf-after-chunk": (
+        CHUNKED_HEAD + b"3\r\nabcd\r\n0\r\n\r\n",
+        400,
+        "missing CRLF after chunk data",
+    ),
+    "bare-lf-after-chunk": (
+        CHUNKED_HEAD + b"3\r\nabc\n0\r\n\r\n",
+        400,
+        "missing CRLF after chunk data",
+    ),
+    "chunk-size-line-over-64-bytes": (
+        CHUNKED_HEAD + b"3;" + b"e" * 63 + b"\r\nabc\r\n",
+        400,
+        "chunk-size line too long",
+    ),
+    "chunk-size-zeros-over-64-bytes": (
+        CHUNKED_HEAD + b"0" * 65 + b"3\r\nabc\r\n",
+        400,
+        "chunk-size line too long",
+    ),
+    "bad-trailer": (CHUNKED_HEAD + b"0\r\nX : y\r\n\r\n", 400, "whitespace before the colon"),
+    "endless-empty-lines": (b"\r\n" * 40000, 400, "too many empty lines before the request"),
+    "duplicate-host": (
+        b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+        400,
+        "duplicate host field",
+    ),
+    "request-line-too-long": (
+        b"GET /" + b"a" * 8190 + b" HTTP/1.1\r\n\r\n",
+        414,
+        "request line too long",
+    ),
+    "header-field-too-large": (
+        b"GET / HTTP/1.1\r\nX: " + b"v" * 8190 + b"\r\n\r\n",
+        431,
+        "header field too large",
+    ),
     "too-many-header-fields": (
         b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n",
         431,
+        "too many header fields",
     ),
     "head-too-large": (
         b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 800) for i in range(90)),
         431,
+        "request header section too large",
     ),
-    "content-length-too-large": (b"POST / HTTP/1.1\r\nContent-Length: 10485761\r\n\r\n", 413),
+    "content-length-too-large": (
+        b"POST / HTTP/1.1\r\nContent-Length: 10485761\r\n\r\n",
+        413,
+        "request body too large",
+    ),
     "content-length-huge": (
         b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
         413,
+        "request body too large",
     ),
     "chunked-body-too-large": (
         CHUNKED_HEAD + b"A00000\r\n" + b"x" * 0xA00000 + b"\r\n1\r\nx\r\n0\r\n\r\n",
         413,
+        "request body too large",
     ),
-    "chunk-size-huge": (CHUNKED_HEAD + b"f" * 40 + b"\r\n", 413),
+    "chunk-size-huge": (CHUNKED_HEAD + b"f" * 40 + b"\r\n", 413, "request body too large"),
+    # request targets (RFC 9112 section 3.2)
+    "asterisk-form-on-get": (
+        b"GET * HTTP/1.1\r\n\r\n",
+        400,
+        "asterisk-form target is only for OPTIONS",
+    ),
+    "authority-form-on-get": (
+        b"GET x.org:80 HTTP/1.1\r\n\r\n",
+        400,
+        "authority-form target is only for CONNECT",
+    ),
+    "origin-form-on-connect": (b"CONNECT / HTTP/1.1\r\n\r\n", 400, CONNECT_FORM),
+    "absolute-form-on-connect": (
+        b"CONNECT http://x.org/ HTTP/1.1\r\n\r\n",
+        400,
+        CONNECT_FORM,
+    ),
+    "authority-form-without-port": (b"CONNECT x.org HTTP/1.1\r\n\r\n", 400, BAD_TARGET),
+    "relative-target": (b"GET a/b HTTP/1.1\r\n\r\n", 400, BAD_TARGET),
+    "query-only-target": (b"GET ?a=b HTTP/1.1\r\n\r\n", 400, BAD_TARGET),
+    "bracket-in-authority": (b"PUT s://]ufd/: HTTP/1.1\r\n\r\n", 400, BAD_URI),
+    "unclosed-ipv6-literal": (b"GET http://[::1/ HTTP/1.1\r\n\r\n", 400, BAD_URI),
+    "empty-host": (b"GET http:///a HTTP/1.1\r\n\r\n", 400, BAD_URI),
+    "port-not-digits": (b"GET http://x.org:8o/ HTTP/1.1\r\n\r\n", 400, BAD_URI),
+    "other-scheme": (b"GET ftp://x.org/ HTTP/1.1\r\n\r\n", 400, BAD_URI),
+    # repeated fields that hold one value (RFC 9110 section 5.3)
+    "duplicate-content-type": (
+        b"POST / HTTP/1.1\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n\r\n",
+        400,
+        "duplicate content-type field",
+    ),
+    "duplicate-authorization": (
+        b"GET / HTTP/1.1\r\nAuthorization: a\r\nauthorization: a\r\n\r\n",
+        400,
+        "duplicate authorization field",
+    ),
+    # chunked framing details (RFC 9112 section 7.1)
+    "whitespace-after-chunk-size": (
+        CHUNKED_HEAD + b"3 \r\nabc\r\n0\r\n\r\n",
+        400,
+        "bad chunk size",
+    ),
+    "tab-after-last-chunk-size": (CHUNKED_HEAD + b"0\t\r\n\r\n", 400, "bad chunk size"),
+    "content-length-in-trailers": (
+        CHUNKED_HEAD + b"0\r\nContent-Length: 5\r\n\r\n",
+        400,
+        "content-length field not allowed in a trailer section",
+    ),
+    "transfer-encoding-in-trailers": (
+        CHUNKED_HEAD + b"0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+        "transfer-encoding field not allowed in a trailer section",
+    ),
+    "host-in-trailers": (
+        CHUNKED_HEAD + b"0\r\nX-Fine: 1\r\nHost: evil\r\n\r\n",
+        400,
+        "host field not allowed in a trailer section",
+    ),
+    # transfer codings peers accept and we refuse (RFC 9112 sections 6.1 and 6.3)
+    "identity-next-to-content-length": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc",
+        400,
+        "both Content-Length and Transfer-Encoding",
+    ),
+    "identity-then-chunked": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n",
+        501,
+        "transfer coding not implemented",
+    ),
+    "gzip-then-chunked-on-two-lines": (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        501,
+        "only the chunked transfer coding is implemented",
+    ),
 }
 
 
-def reject_status(chunks: list[bytes], conn: ServerConnection | None = None) -> int:
+def rejected(chunks: list[bytes], conn: ServerConnection | None = None) -> tuple[int, str]:
+    """The status and reason of the ProtocolError that ``chunks`` must end in."""
     conn = conn or ServerConnection()
     with pytest.raises(ProtocolError) as caught:
         drive(chunks, conn)
     with pytest.raises(ProtocolError):
         conn.next_event()  # the connection is dead: the error comes back, nothing else
     assert conn.keep_alive is False
-    return caught.value.status
+    return caught.value.status, caught.value.message
 
 
 #: splits of big inputs that would only repeat other splits, slowly
@@ -397,9 +617,9 @@ REJECT_CASES = [
 
 
 @pytest.mark.parametrize(("name", "split"), REJECT_CASES)
-def test_every_reject_gives_its_status_however_it_arrives(name: str, split: str) -> None:
-    raw, status = REJECTS[name]
-    assert reject_status(SPLITS[split](raw)) == status
+def test_every_reject_gives_its_status_and_reason_however_it_arrives(name: str, split: str) -> None:
+    raw, status, reason = REJECTS[name]
+    assert rejected(SPLITS[split](raw)) == (status, reason)
 
 
 @pytest.mark.parametrize(
@@ -417,7 +637,7 @@ def test_every_reject_gives_its_status_however_it_arrives(name: str, split: str)
 )
 def test_configured_limits_are_enforced(limits: Limits, raw: bytes, status: int) -> None:
     for chunks in (whole(raw), bytewise(raw)):
-        assert reject_status(chunks, ServerConnection(limits)) == status
+        assert rejected(chunks, ServerConnection(limits))[0] == status
 
 
 def test_error_response_is_a_complete_plain_text_response_that_closes() -> None:
@@ -434,6 +654,29 @@ def test_error_response_is_a_complete_plain_text_response_that_closes() -> None:
     assert b"Connection: close" in lines
     assert any(line.startswith(b"Date: ") for line in lines)
     assert body == caught.value.message.encode() + b"\n"
+    assert conn.keep_alive is False
+
+
+def test_response_started_tracks_the_head_of_the_current_request_only() -> None:
+    conn = ServerConnection()
+    conn.receive_data(GET11 * 2)
+    conn.next_event(), conn.next_event()
+    assert conn.response_started is False
+    conn.send_response("200 OK", [("Content-Length", "0")])
+    assert conn.response_started is True
+    conn.start_next_cycle()
+    assert conn.response_started is False
+
+
+def test_internal_error_response_is_a_closing_500_whatever_the_state() -> None:
+    conn = ServerConnection()
+    conn.receive_data(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab")  # mid-body
+    conn.next_event(), conn.next_event()
+    response = conn.internal_error_response()
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert b"\r\nConnection: close" in head and b"Content-Length: 22" in head
+    assert body == b"Internal Server Error\n"
     assert conn.keep_alive is False
 
 

@@ -131,3 +131,28 @@ def test_stop_from_another_thread_ends_start():
     worker.join(5)
     loop.close()
     assert not worker.is_alive()
+
+
+def fail(*_args) -> None:
+    raise RuntimeError("planted failure")
+
+
+def test_a_failing_callback_timeout_or_handler_is_logged_and_the_loop_goes_on(loop, capsys):
+    left, right = socket.socketpair()
+    with left, right:
+        ran = []
+        loop.add_callback(fail)
+        loop.add_callback(ran.append, "callback after")
+        loop.call_later(0, fail)
+        loop.call_later(0, lambda: ran.append("timeout after"))
+        loop.add_handler(left.fileno(), fail, WRITE)
+        loop.add_handler(right.fileno(), lambda fd, events: ran.append("handler after"), WRITE)
+        failing_fd = left.fileno()
+        run_one_turn(loop)
+        loop.remove_handler(left.fileno())
+        loop.remove_handler(right.fileno())
+    assert sorted(ran) == ["callback after", "handler after", "timeout after"]
+    err = capsys.readouterr().err
+    assert err.count("RuntimeError: planted failure") == 3
+    assert "error in callback" in err and "error in timeout" in err
+    assert f"error in the handler of fd {failing_fd}:" in err

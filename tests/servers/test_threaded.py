@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 from servers.threaded import ThreadedServer
-from tests.servers.test_contract import HELLO, app, connect, get, read_response, running
+from tests.servers.test_contract import (
+    HELLO,
+    TRACK_ENV,
+    app,
+    connect,
+    get,
+    read_response,
+    running,
+    wait_for,
+)
 
 
 def answered_within(sock, seconds: float) -> bool:
@@ -32,6 +42,23 @@ def test_max_threads_makes_excess_connections_wait_in_the_backlog():
         finally:
             for sock in holders:
                 sock.close()
+
+
+def test_a_thread_that_cannot_start_costs_one_connection_and_not_its_slot(monkeypatch, capfd):
+    with running("threaded", max_threads=1) as server:
+        real_start = threading.Thread.start
+
+        def start_fails_once(thread):
+            monkeypatch.setattr(threading.Thread, "start", real_start)
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(threading.Thread, "start", start_fails_once)
+        with connect(server) as lost:
+            lost.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            with contextlib.suppress(ConnectionResetError):  # a reset: the request went unread
+                assert lost.recv(1) == b""  # closed unanswered: nothing could serve it
+        assert get(server)[2] == HELLO  # the only slot came back
+    assert "RuntimeError: can't start new thread" in capfd.readouterr().err
 
 
 def test_each_connection_runs_on_its_own_daemon_thread():
@@ -60,13 +87,18 @@ def test_shutdown_ends_idle_keep_alive_connections_at_once():
         assert reader.read(1) == b""
 
 
-def test_shutdown_waits_for_a_request_inside_the_app():
-    with running("threaded") as server, connect(server) as sock:
-        sock.sendall(b"GET /sleep?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
-        time.sleep(0.1)
-        server.shutdown()
+def test_shutdown_waits_for_a_request_inside_the_app(tmp_path, monkeypatch):
+    monkeypatch.setenv(TRACK_ENV, str(tmp_path))
+    with running("threaded") as server, connect(server, timeout=15) as sock:
+        sock.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert wait_for(lambda: (tmp_path / "held").exists())
+        stopping = threading.Thread(target=server.shutdown)
+        stopping.start()
+        assert wait_for(lambda: server.socket.fileno() == -1)  # no longer accepting
+        (tmp_path / "release").touch()
         status, headers, body = read_response(sock.makefile("rb"))
-        assert (status, body) == (200, b"slept")
+        stopping.join(10)
+        assert (status, body) == (200, b"released")
 
 
 def test_the_model_is_multithreaded_and_single_process():

@@ -117,11 +117,22 @@ def test_flags_come_from_the_model(flags, multithread, multiprocess):
         ("/p?q=1?2", "/p", "q=1?2"),
         ("http://example.com/p?q", "/p", "q"),
         ("http://example.com", "/", ""),
+        ("HTTPS://u:p@[::1]:8080?q=1#f", "/", "q=1"),
+        ("/p?q#frag?x", "/p", "q"),
+        ("/p#frag", "/p", ""),
+        ("//not/a/host", "//not/a/host", ""),
         ("*", "*", ""),
+        ("example.com:443", "example.com:443", ""),
     ],
 )
-def test_split_target(target, path, query):
+def test_split_target_drops_the_fragment_and_an_absolute_targets_authority(target, path, query):
     assert split_target(target) == (path, query)
+
+
+def test_an_absolute_form_target_names_the_host_instead_of_the_host_field():
+    env = capture_environ(b"GET http://user@right.org:81/p?q#f HTTP/1.1\r\nHost: wrong\r\n\r\n")
+    assert (env["HTTP_HOST"], env["PATH_INFO"], env["QUERY_STRING"]) == ("right.org:81", "/p", "q")
+    assert env["RAW_URI"] == env["REQUEST_URI"] == "http://user@right.org:81/p?q#f"
 
 
 def test_decode_path_keeps_encoded_slashes_as_slashes_and_leaves_plain_paths_alone():
@@ -193,10 +204,29 @@ def test_head_responses_drop_the_body_the_app_returned():
     assert b"Content-Length: 5\r\n" in sent
 
 
-def test_204_gets_no_content_length():
-    _, sent, _ = serve(lambda e, sr: (sr("204 No Content", []), [])[1])
-    assert sent.startswith(b"HTTP/1.1 204 No Content\r\n")
-    assert b"Content-Length" not in sent
+def empty_generator():
+    yield from ()
+
+
+@pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
+@pytest.mark.parametrize("body", [[], [b""], empty_generator], ids=["list", "one-piece", "gen"])
+def test_bodyless_statuses_get_neither_a_content_length_nor_a_body(status, body):
+    def app(environ, start_response):
+        start_response(status, [("ETag", '"v1"')])
+        return body() if callable(body) else body
+
+    kept, sent, _ = serve(app)
+    assert kept
+    assert sent.startswith(f"HTTP/1.1 {status}\r\n".encode())
+    assert b"Content-Length" not in sent and b"Transfer-Encoding" not in sent
+    assert sent.endswith(b"\r\n\r\n")
+
+
+def test_a_non_ascii_target_reaches_the_app_as_latin_1_like_a_percent_encoded_one():
+    raw = capture_environ(b"GET /caf\xc3\xa9?q=\xe9 HTTP/1.0\r\n\r\n")
+    encoded = capture_environ(b"GET /caf%C3%A9 HTTP/1.0\r\n\r\n")
+    assert raw["PATH_INFO"] == encoded["PATH_INFO"] == "/caf\xc3\xa9"
+    assert raw["QUERY_STRING"] == "q=\xe9"
 
 
 def test_close_is_called_on_success_on_failure_and_when_the_client_is_gone():
