@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import math
 import os
 import selectors
 import signal
@@ -103,6 +104,12 @@ def set_socket_timeout(sock: socket.socket, seconds: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
 
 
+def require(ok: bool, name: str, value: object, valid: str) -> None:
+    """Refuse a setting that would give a server that never answers, before anything is bound."""
+    if not ok:
+        raise ValueError(f"{name}={value!r} cannot work; use {valid}")
+
+
 class BaseServer:
     """Options, listener, adapter and the stop protocol shared by the four models."""
 
@@ -122,6 +129,11 @@ class BaseServer:
         graceful_timeout: float = 10.0,
         access_log: bool = False,
     ) -> None:
+        require(callable(app), "app", app, "a callable WSGI app")
+        require(0 < timeout < math.inf, "timeout", timeout, "a finite number of seconds > 0")
+        require(0 <= graceful_timeout < math.inf, "graceful_timeout", graceful_timeout,
+                "a finite number of seconds >= 0")  # fmt: skip
+        require(max_body is None or max_body >= 0, "max_body", max_body, "bytes >= 0")
         #: the listening socket, bound at once so port 0 resolves before serving
         self.socket = bind_listener(host, port)
         #: (host, port) actually bound

@@ -20,11 +20,19 @@ no heap churn.
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from servers.base import ACCEPT_PAUSE, RECV_SIZE, RESOURCE_ERRORS, BaseServer, log_exception
+from servers.base import (
+    ACCEPT_PAUSE,
+    RECV_SIZE,
+    RESOURCE_ERRORS,
+    BaseServer,
+    log_exception,
+    require,
+)
 from servers.http import NEED_DATA, Data, EndOfMessage, ProtocolError, Request, ServerConnection
 from servers.ioloop import ERROR, READ, WRITE, IOLoop
 
@@ -45,6 +53,8 @@ class EpollServer(BaseServer):
         idle_timeout: float = 5.0,
         **options,
     ) -> None:
+        require(threads >= 0, "threads", threads, "an integer >= 0 (0: the app runs on the loop)")
+        require(0 < idle_timeout < math.inf, "idle_timeout", idle_timeout, "seconds > 0")
         #: PEP 3333: true only when app calls are spread over a thread pool
         self.multithread = threads > 0
         super().__init__(app, host, port, **options)

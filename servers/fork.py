@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from servers.base import BlockingServer, Waker
+from servers.base import BlockingServer, Waker, require
 
 #: how often the parent looks at its children while waiting for a free slot or for them to exit
 CHILD_POLL = 0.05
@@ -47,6 +47,8 @@ class ForkServer(BlockingServer):
         workers: int = 0,
         **options,
     ) -> None:
+        require(max_children >= 1, "max_children", max_children, "an integer >= 1")
+        require(workers >= 0, "workers", workers, "an integer >= 0 (0: a process per connection)")
         super().__init__(app, host, port, **options)
         #: the cap on per-connection children
         self.max_children = max_children

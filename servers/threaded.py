@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from servers.base import BlockingServer
+from servers.base import BlockingServer, require
 
 #: how often a saturated accept loop looks up to see whether a stop was asked
 SLOT_WAIT = 0.2
@@ -35,6 +35,7 @@ class ThreadedServer(BlockingServer):
         max_threads: int = 256,
         **options,
     ) -> None:
+        require(max_threads >= 1, "max_threads", max_threads, "an integer >= 1")
         super().__init__(app, host, port, **options)
         #: the cap on connection threads; one slot per open connection
         self.slots = threading.BoundedSemaphore(max_threads)

@@ -71,3 +71,31 @@ def test_shutdown_before_serving_releases_the_port():
     server.shutdown()
     with pytest.raises(OSError):
         socket.create_connection(address, timeout=1).close()
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "named"),
+    [
+        ("poll", {"timeout": 0}, "timeout"),
+        ("poll", {"timeout": -1}, "timeout"),
+        ("poll", {"timeout": float("inf")}, "timeout"),
+        ("poll", {"graceful_timeout": -1}, "graceful_timeout"),
+        ("poll", {"max_body": -5}, "max_body"),
+        ("threaded", {"max_threads": 0}, "max_threads"),
+        ("threaded", {"max_threads": -1}, "max_threads"),
+        ("fork", {"max_children": 0}, "max_children"),
+        ("fork", {"workers": -1}, "workers"),
+        ("epoll", {"threads": -1}, "threads"),
+        ("epoll", {"idle_timeout": 0}, "idle_timeout"),
+    ],
+)
+def test_settings_that_give_a_server_that_never_answers_are_refused_before_binding(
+    model, options, named
+):
+    with pytest.raises(ValueError, match=rf"^{named}=.* cannot work; use "):
+        servers.MODELS[model](lambda environ, start_response: [], "127.0.0.1", 0, **options)
+
+
+def test_an_app_that_is_not_callable_is_refused():
+    with pytest.raises(ValueError, match="^app=b'x' cannot work; use a callable WSGI app"):
+        servers.MODELS["threaded"](b"x", "127.0.0.1", 0)
