@@ -23,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 CELL_KEYS = {
     "cell", "server", "model", "kind", "app", "app_target", "scenario", "users", "status",
-    "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary",
+    "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary", "server_measured",
 }  # fmt: skip
 REPEAT_KEYS = {
     "rps", "requests", "failures", "fail_ratio", "p50_ms", "p90_ms", "p99_ms", "max_ms",
@@ -204,6 +204,8 @@ def test_a_real_two_second_cell_has_sane_numbers(tmp_path):
     assert meta["status"] == "finished" and meta["profile"] == "smoke"
     assert meta["pinning"] == cell["pinning"]
     assert "threaded" in meta["servers"] and meta["packages"]
+    assert measured["locust_workers"] == 1 and cell["server_measured"] is True
+    assert meta["app"] == "bench.apps.app:app" and meta["scenario_file"].endswith("scenarios.py")
 
 
 @pytest.mark.slow
