@@ -9,12 +9,13 @@ time its master lets it go, so one command per machine serves the whole run:
 
 A worker that finds no master keeps trying for Locust's own connection timeout (5 s × 60
 retries); when that runs out (the run has ended) or the worker fails, this command stops with its
-exit code. Ctrl-C stops it at once.
+exit code. Ctrl-C or SIGTERM stops it and its worker at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"--scenarios {args.scenarios}: no such file")
     if args.processes < 1:
         parser.error(f"--processes {args.processes}: must be at least 1")
+    # SIGTERM ends it the Ctrl-C way: subprocess.run then kills the worker it is waiting for
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return serve_masters(worker_argv(args.master, args.scenarios, args.processes))
     except KeyboardInterrupt:
