@@ -259,3 +259,44 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
     group.stop()
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert alive == []
+
+
+def settings_for(**fields) -> runner.Settings:
+    return runner.Settings("smoke", 1.0, 2.0, 1, 0, None, **fields)
+
+
+@pytest.mark.parametrize(
+    ("server_host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("0.0.0.0", "http://127.0.0.1:8000"),
+        ("::", "http://[::1]:8000"),
+        ("10.1.2.3", "http://10.1.2.3:8000"),
+        ("localhost", "http://localhost:8000"),
+    ],
+)
+def test_servers_bound_elsewhere_are_reached_where_they_listen(server_host, url):
+    assert settings_for(server_host=server_host).base_url(8000) == url
+
+
+def test_a_master_for_remote_workers_binds_where_asked_and_waits_for_them():
+    settings = settings_for(master_bind=("0.0.0.0", 6000), expect_workers=3)
+    cell = runner.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 8)
+    argv = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    assert argv[argv.index("--master-bind-host") + 1] == "0.0.0.0"
+    assert argv[argv.index("--master-bind-port") + 1] == "6000"
+    assert argv[argv.index("--expect-workers") + 1] == "3"
+    assert "--master" in argv and "--processes" not in argv
+    assert argv[-1] == "PlaintextUser"
+
+
+@pytest.mark.slow
+def test_server_host_is_where_the_servers_bind(tmp_path):
+    records = runner.run_load(
+        tmp_path, "smoke", servers=["threaded"], scenarios=["fortunes"], users=[2],
+        duration=1, warmup=0.5, peers="none", progress=False, server_host="localhost",
+    )  # fmt: skip
+    assert [record["status"] for record in records] == ["ok"], records[0]["error"]
+    server_log = (tmp_path / "logs" / "threaded--app--fortunes--u2.server.out").read_text()
+    assert "listening on http://localhost:" in server_log
+    assert json.loads((tmp_path / "meta.json").read_text())["server_host"] == "localhost"
