@@ -19,6 +19,9 @@ from bench.measure.runner import HOST
 from bench.measure.target import parse_target
 from bench.measure.workload import OURS, WorkloadError, user_workload
 
+#: bind addresses that name no host a remote worker could send requests to
+WILDCARDS = ("0.0.0.0", "::", "")
+
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--app", help="serve this WSGI app, module:attr (needs --scenarios FILE)")
@@ -75,6 +78,8 @@ def conflicts(args: argparse.Namespace) -> list[str]:
         "--expect-workers must not be negative": args.expect_workers < 0,
         "--locust-workers starts local workers; --expect-workers waits for remote ones: "
         "choose one": remote and args.locust_workers,
+        "--server-host 0.0.0.0 or :: cannot be handed to remote workers: give the address "
+        "they reach this machine at": remote and args.server_host in WILDCARDS,
         "--target-pid needs --target": args.target_pid is not None and not args.target,
         "--target measures a server you started: --app, --servers, --peers and --server-host "
         "do not apply": args.target

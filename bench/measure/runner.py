@@ -6,7 +6,9 @@ For each cell the runner starts the server in its own process group and waits fo
 then the measured window, while ``bench.measure.sampler`` watches both process trees. On
 machines with two or more cores the server tree and Locust are pinned to different cores. The
 runner only runs and writes raw results (``cells/<cell>.json``, ``meta.json``); the report reads
-them.
+them. What is served and the locustfile may be the user's (``bench.measure.workload``), Locust's
+workers may join from other machines, and the server may be one the user started
+(``bench.measure.target``).
 
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them.
@@ -356,7 +358,7 @@ def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> 
 
 def remote_workers_argv(settings: Settings) -> list[str]:
     """A master that waits for workers from other hosts (``python -m bench worker``)."""
-    host, port = settings.master_bind or (HOST, 5557)
+    host, port = settings.master_bind  # set with expect_workers, never without
     return ["--master", "--master-bind-host", host, "--master-bind-port", str(port),
             "--expect-workers", str(settings.expect_workers),
             "--expect-workers-max-wait", str(WORKERS_WAIT_S)]  # fmt: skip

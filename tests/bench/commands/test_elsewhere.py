@@ -33,6 +33,8 @@ USER_APP = "tests.bench.fixtures.byoapp.app:app"
         (["--locust-master-bind", "127.0.0.1"], "'127.0.0.1' is not HOST:PORT"),
         (["--locust-master-bind", "127.0.0.1:5557", "--expect-workers", "1",
           "--locust-workers", "2"], "choose one"),
+        (["--locust-master-bind", "0.0.0.0:5557", "--expect-workers", "1", "--server-host",
+          "0.0.0.0"], "give the address they reach this machine at"),
         (["--target-pid", "1"], "--target-pid needs --target"),
         (["--target", "https://127.0.0.1:1"], "--target https://127.0.0.1:1: expected http"),
         (["--target", "http://127.0.0.1:1", "--servers", "poll"], "--servers"),
