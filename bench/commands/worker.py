@@ -47,7 +47,11 @@ def serve_masters(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench worker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--master", type=host_port, required=True, metavar="HOST:PORT")
     parser.add_argument(
         "--scenarios", type=Path, default=SCENARIOS_FILE, help="the run's locustfile (default ours)"
