@@ -33,6 +33,10 @@ COMMANDS = {
         "bench.commands.regress:regress_main",
         "smoke micro + smoke load, compared with the baseline",
     ),
+    "worker": (
+        "bench.commands.worker:main",
+        "a Locust worker on another machine for a run with --expect-workers",
+    ),
 }
 
 

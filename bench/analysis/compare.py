@@ -280,8 +280,30 @@ def server_ratios(index: dict) -> list[Ratio]:
     return ratios
 
 
+def model_ratios(index: dict) -> list[Ratio]:
+    """For a run without the raw reference app (the user's own app, ``--app``): each of our
+    servers' requests/s ÷ the geometric mean of the other models' median on the same scenario and
+    users, so a model falling behind its siblings on that app still shows."""
+    ratios = []
+    for (server, app, scenario, users), cell in sorted(index.items()):
+        if cell.get("kind") != "ours":
+            continue
+        others = [
+            statistics.median(rps_series(other))
+            for (name, *where), other in index.items()
+            if where == [app, scenario, users] and name != server
+            and other.get("kind") == "ours" and rps_series(other)
+        ]  # fmt: skip
+        reference = [geometric_mean(others)] if others else []
+        label = f"load {server} {scenario} u{users} {app}/others rps"
+        ratios.append(load_ratio(label, cell, rps_series(cell), reference, False))
+    return ratios
+
+
 def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
     index = {cell_key(cell): cell for cell in cells.values()}
+    if not any(app == "raw" for _, app, _, _ in index):  # a user's app has no raw reference
+        return model_ratios(index)
     return framework_ratios(index) + server_ratios(index)
 
 

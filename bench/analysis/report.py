@@ -70,6 +70,7 @@ def summary_record(cell: dict) -> dict:
     record.update(users=cell.get("users"), status=cell.get("status"), error=cell.get("error"))
     record.update(cell=cell.get("cell"), flags=list(cell.get("flags") or []))
     record["repeats"] = len(cell.get("repeats") or [])
+    record["server_measured"] = cell.get("server_measured", True)
     return record
 
 
@@ -490,8 +491,19 @@ TABLE_COLUMNS = (
 )  # fmt: skip
 
 
+#: the columns of a server's own process tree: a --target without --target-pid has none of them
+SERVER_COLUMNS = {"server_cpu_pct", "cpu_s_per_1k", "server_rss_mb", "server_procs",
+                  "server_threads"}  # fmt: skip
+
+
 def table_rows(records: list[dict]) -> list[list[str]]:
-    return [[format_value(key, r.get(key)) for key, _ in TABLE_COLUMNS] for r in records]
+    return [[table_text(r, key) for key, _ in TABLE_COLUMNS] for r in records]
+
+
+def table_text(record: dict, key: str) -> str:
+    if key in SERVER_COLUMNS and record.get("server_measured") is False:
+        return "not measured"
+    return format_value(key, record.get(key))
 
 
 def sorted_records(records: list[dict]) -> list[dict]:
@@ -557,8 +569,30 @@ def meta_rows(meta: dict) -> list[tuple[str, str]]:
                  f" planned ({meta.get('status')})",
         "packages": ", ".join(f"{name} {version}" for name, version in packages.items()),
         "skipped": "; ".join(f"{name}: {why}" for name, why in (meta.get("skipped") or {}).items()),
+        **workload_rows(meta),
     }  # fmt: skip
     return [(label, str(value)) for label, value in rows.items() if value not in (None, "")]
+
+
+def workload_rows(meta: dict) -> dict:
+    """What was served, by which locustfile, from where the load came and what was measured."""
+    rows = {"app": meta.get("app")}
+    if meta.get("scenario_file_sha256"):
+        rows["scenario file"] = f"{meta['scenario_file']} (sha256 {meta['scenario_file_sha256']})"
+    if meta.get("server_host") not in (None, "127.0.0.1"):
+        rows["servers bound to"] = meta["server_host"]
+    if meta.get("locust_master_bind"):
+        rows["generator"] = (f"Locust master on {meta['locust_master_bind']} with "
+                             f"{meta.get('expect_workers')} workers on other hosts, whose CPU is "
+                             "not measured")  # fmt: skip
+    target = meta.get("target")
+    if target:
+        rows["app"] = None  # the user started the server: what it serves is theirs to say
+        measured = (
+            f"pid {target['pid']} sampled" if target.get("pid") else "CPU, memory not measured"
+        )
+        rows["target"] = f"{target['url']}, a server started by the user; {measured}"
+    return rows
 
 
 def write_summary_md(run_dir: Path, context: dict) -> Path:
@@ -656,7 +690,8 @@ def build_report(run_dir: Path) -> Path:
         "scenarios": [
             {
                 "name": name,
-                "description": SCENARIOS[name].description if name in SCENARIOS else "",
+                "description": (meta.get("scenarios") or {}).get(name)
+                or (SCENARIOS[name].description if name in SCENARIOS else ""),
                 "paragraph": scenario_paragraph(records, name),
                 "plot": plots.get(name),
             }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
+from bench.commands.elsewhere import add_options, resolve, run_options
 from bench.measure.profiles import PROFILES, SCENARIOS
 from bench.measure.runner import plan, run_load
 from bench.micro.cli import run_micro
@@ -36,7 +37,9 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--run-dir", type=Path, help="write here instead of a new results/<run-id>")
     parser.add_argument("--servers", type=names, help="e.g. poll,epoll")
-    parser.add_argument("--scenarios", type=names, help=f"from {', '.join(SCENARIOS)}")
+    parser.add_argument(
+        "--scenarios", type=names, help=f"from {', '.join(SCENARIOS)}, or a locustfile FILE.py"
+    )
     parser.add_argument("--users", type=integers, help="user levels, e.g. 1,16,64")
     parser.add_argument("--duration", type=float, help="measured seconds per repeat")
     parser.add_argument("--warmup", type=float, help="excluded seconds before each repeat")
@@ -51,6 +54,7 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         help="run Locust as a master with N worker processes",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_options(parser)
     return parser
 
 
@@ -66,6 +70,7 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> bool:
             run_dir, args.profile, servers=args.servers, scenarios=args.scenarios,
             users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
             warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
+            **run_options(args),
         )  # fmt: skip
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)
@@ -90,8 +95,10 @@ def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
     for message, wrong in out_of_range.items():
         if wrong:
             parser.error(message)
+    resolve(parser, args)
     try:
-        plan(args.profile, args.servers, args.scenarios, args.users, args.peers)
+        plan(args.profile, args.servers, args.scenarios, args.users, args.peers,
+             args.workload, args.target is not None)  # fmt: skip
     except ValueError as error:
         parser.error(str(error))
     return args

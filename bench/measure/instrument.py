@@ -57,6 +57,8 @@ def measure(environment, warmup_s: float, duration_s: float) -> None:
     gevent.sleep(warmup_s)
     environment.runner.stats.reset_all()
     start = window["measure_start"] = time.time()
+    # how many processes generate the load: a master's workers (they leave it at stop), else 1
+    window["workers"] = environment.runner.worker_count
     if duration_s <= 0:
         return
     for tick in range(1, math.ceil(duration_s) + 1):

@@ -6,7 +6,9 @@ For each cell the runner starts the server in its own process group and waits fo
 then the measured window, while ``bench.measure.sampler`` watches both process trees. On
 machines with two or more cores the server tree and Locust are pinned to different cores. The
 runner only runs and writes raw results (``cells/<cell>.json``, ``meta.json``); the report reads
-them.
+them. What is served and the locustfile may be the user's (``bench.measure.workload``), Locust's
+workers may join from other machines, and the server may be one the user started
+(``bench.measure.target``).
 
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them.
@@ -26,18 +28,19 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.flags import flags_for
-from bench.measure.profiles import APPS, PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
+from bench.measure.profiles import PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
 from bench.measure.sampler import Sampler
+from bench.measure.target import TARGET_NAME, TARGET_SPEC, Target, TargetServer
+from bench.measure.workload import OURS, Workload
 from bench.rundir import machine_meta, write_json
 from bench.serving.peers import select_peers as select_peer_specs
 from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.py"
 #: the measured window, loaded beside the scenario file
 INSTRUMENT_FILE = Path(__file__).resolve().parent / "instrument.py"
 HOST = "127.0.0.1"
@@ -46,6 +49,8 @@ HOST = "127.0.0.1"
 READY_TIMEOUT_S = 20.0
 #: seconds Locust may run beyond warm-up + duration (start-up, shutdown) before it counts as hung
 LOCUST_GRACE_S = 30.0
+#: seconds a Locust master waits for --expect-workers remote workers to join before it gives up
+WORKERS_WAIT_S = 120
 #: seconds a server gets to finish in-flight requests after SIGTERM before its group is killed
 STOP_TIMEOUT_S = 5.0
 #: seconds one probe request may take
@@ -92,10 +97,31 @@ class Settings:
     locust_workers: int
     #: {"server_cpus": [...], "generator_cpus": [...]}, or None on a single core
     pinning: dict | None
+    #: what the servers serve and the locustfile that loads them
+    workload: Workload = OURS
+    #: the address our servers bind (``--server-host``)
+    server_host: str = HOST
+    #: (host, port) a Locust master binds for workers on other machines, or None
+    master_bind: tuple[str, int] | None = None
+    #: how many such workers every cell waits for
+    expect_workers: int = 0
+    #: a server started by the user, measured instead of starting ours
+    target: Target | None = None
 
     @property
     def generator_cores(self) -> int:
         return len(self.pinning["generator_cpus"]) if self.pinning else os.cpu_count() or 1
+
+    @property
+    def connect_host(self) -> str:
+        """Where the probe and Locust reach the server (a wildcard bind is reached on loopback)."""
+        if self.target is not None:
+            return self.target.host
+        return {"0.0.0.0": HOST, "::": "::1", "": HOST}.get(self.server_host, self.server_host)
+
+    def base_url(self, port: int) -> str:
+        host = self.connect_host
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def choose_pinning() -> dict | None:
@@ -107,15 +133,18 @@ def choose_pinning() -> dict | None:
     return {"server_cpus": cpus[:half], "generator_cpus": cpus[half:]}
 
 
-def part_cells(part: Part, servers: dict[str, ServerSpec], overrides: dict) -> list[Cell]:
-    """The cells of one part, with --servers/--scenarios/--users applied."""
+def part_cells(
+    part: Part, servers: dict[str, ServerSpec], overrides: dict, catalogue: dict = SCENARIOS
+) -> list[Cell]:
+    """The cells of one part, with --servers/--scenarios/--users applied; scenarios are looked
+    up in ``catalogue`` (the workload's)."""
     names = overrides.get("servers") or part.servers
     scenarios = overrides.get("scenarios") or part.scenarios
     if part.app != "app":  # reference apps serve only their own few endpoints
         scenarios = [name for name in scenarios if name in part.scenarios]
     users = overrides.get("users") or part.users
     return [
-        Cell(servers[name], part.app, SCENARIOS[scenario], level)
+        Cell(servers[name], part.app, catalogue[scenario], level)
         for name in names
         for scenario in scenarios
         if not servers[name].scenarios or scenario in servers[name].scenarios
@@ -123,17 +152,25 @@ def part_cells(part: Part, servers: dict[str, ServerSpec], overrides: dict) -> l
     ]
 
 
-def build_matrix(profile: Profile, peer_names: list[str], **overrides) -> list[Cell]:
+def build_matrix(
+    profile: Profile,
+    peer_names: list[str],
+    catalogue: dict = SCENARIOS,
+    known_servers: dict[str, ServerSpec] | None = None,
+    **overrides,
+) -> list[Cell]:
     """Every cell of a run, in order, without duplicates."""
-    servers = all_servers()
+    servers = known_servers or all_servers()
     unknown = [name for name in overrides.get("servers") or () if name not in servers]
-    unknown += [name for name in overrides.get("scenarios") or () if name not in SCENARIOS]
+    unknown += [name for name in overrides.get("scenarios") or () if name not in catalogue]
     if unknown:
         raise ValueError(f"unknown server or scenario: {', '.join(unknown)}")
-    cells = [cell for part in profile.parts for cell in part_cells(part, servers, overrides)]
+    cells = [
+        cell for part in profile.parts for cell in part_cells(part, servers, overrides, catalogue)
+    ]
     if profile.peers is not None and peer_names:
         peer_overrides = {**overrides, "servers": peer_names}
-        cells += part_cells(profile.peers, servers, peer_overrides)
+        cells += part_cells(profile.peers, servers, peer_overrides, catalogue)
     unique = {cell.name: cell for cell in cells}
     return list(unique.values())
 
@@ -180,6 +217,10 @@ class ProcessGroup:
     def pid(self) -> int:
         return self.process.pid
 
+    def exit_code(self) -> int | None:
+        """None while the leader runs."""
+        return self.process.poll()
+
     def stderr_tail(self) -> str:
         try:
             return self.stderr_path.read_text(errors="replace")[-STDERR_TAIL_CHARS:]
@@ -225,13 +266,16 @@ def free_port() -> int:
 
 def start_server(cell: Cell, settings: Settings, logs_dir: Path) -> tuple[ProcessGroup, int]:
     """Start the cell's server and return it with its port once it answers."""
+    if settings.target is not None:  # started by the user: only check that it answers
+        probe(settings.target.port, cell.scenario, settings.connect_host)
+        return TargetServer(settings.target), settings.target.port
     port = 0 if cell.server.prints_listening else free_port()
-    argv = cell.server.argv(APPS[cell.app], HOST, port)
+    argv = cell.server.argv(settings.workload.apps[cell.app], settings.server_host, port)
     cpus = settings.pinning["server_cpus"] if settings.pinning else None
     server = ProcessGroup(argv, logs_dir / f"{cell.name}.server", cpus, child_env())
     try:
         port = wait_until_listening(server) if cell.server.prints_listening else port
-        wait_until_answering(server, port, cell.scenario)
+        wait_until_answering(server, port, cell.scenario, settings.connect_host)
     except BaseException:
         server.stop()
         raise
@@ -250,12 +294,14 @@ def wait_until_listening(server: ProcessGroup) -> int:
     raise CellFailed(f"server printed no 'listening on' line within {READY_TIMEOUT_S:.0f} s")
 
 
-def wait_until_answering(server: ProcessGroup, port: int, scenario: Scenario) -> None:
+def wait_until_answering(
+    server: ProcessGroup, port: int, scenario: Scenario, host: str = HOST
+) -> None:
     """Probe until one request answers correctly (servers without a ready line need retries)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while True:
         try:
-            probe(port, scenario)
+            probe(port, scenario, host)
             return
         except WrongAnswer:
             raise
@@ -265,9 +311,9 @@ def wait_until_answering(server: ProcessGroup, port: int, scenario: Scenario) ->
         time.sleep(0.1)
 
 
-def probe(port: int, scenario: Scenario) -> None:
+def probe(port: int, scenario: Scenario, host: str = HOST) -> None:
     """One GET of the scenario's probe path: it must answer 200 with the scenario's marker."""
-    connection = http.client.HTTPConnection(HOST, port, timeout=PROBE_TIMEOUT_S)
+    connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
     try:
         connection.request("GET", scenario.probe_path)
         response = connection.getresponse()
@@ -289,8 +335,8 @@ def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> 
     # a safety net only: the locustfile ends the test after warm-up + duration itself
     run_time = math.ceil(settings.warmup_s + settings.duration_s + 10)
     argv = [
-        sys.executable, "-m", "locust", "-f", f"{INSTRUMENT_FILE},{SCENARIOS_FILE}", "--headless",
-        "--host", f"http://{HOST}:{port}",
+        sys.executable, "-m", "locust", "--headless", "--host", settings.base_url(port),
+        "-f", f"{INSTRUMENT_FILE},{settings.workload.scenario_file}",
         "--users", str(cell.users),
         # all users within a quarter of a second: the warm-up is for the server, not for spawning
         "--spawn-rate", str(cell.users * 4),
@@ -300,12 +346,22 @@ def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> 
         # failures are data here, not a reason for a non-zero exit
         "--exit-code-on-error", "0",
     ]  # fmt: skip
-    if settings.locust_workers:
+    if settings.expect_workers:
+        argv += remote_workers_argv(settings)
+    elif settings.locust_workers:
         # master on loopback and a free port: parallel runs must not meet on Locust's 5557
         port = free_port()
         argv += ["--processes", str(settings.locust_workers), "--master-bind-host", HOST,
                  "--master-bind-port", str(port), "--master-port", str(port)]  # fmt: skip
     return [*argv, cell.scenario.user_class]
+
+
+def remote_workers_argv(settings: Settings) -> list[str]:
+    """A master that waits for workers from other hosts (``python -m bench worker``)."""
+    host, port = settings.master_bind  # set with expect_workers, never without
+    return ["--master", "--master-bind-host", host, "--master-bind-port", str(port),
+            "--expect-workers", str(settings.expect_workers),
+            "--expect-workers-max-wait", str(WORKERS_WAIT_S)]  # fmt: skip
 
 
 def run_repeat(
@@ -327,16 +383,17 @@ def run_repeat(
         Sampler(server.pid, locust.pid) as sampler,
     ):
         wait_for_locust(locust, server, settings)
-    if server.process.poll() is not None:
-        raise CellFailed(f"server died under load (exit code {server.process.returncode})")
+    if server.exit_code() is not None:
+        raise CellFailed(f"server died under load (exit code {server.exit_code()})")
     result = read_locust_result(result_path, locust)
     return repeat_record(result, sampler.samples)
 
 
 def wait_for_locust(locust: ProcessGroup, server: ProcessGroup, settings: Settings) -> None:
     deadline = time.monotonic() + settings.warmup_s + settings.duration_s + LOCUST_GRACE_S
+    deadline += WORKERS_WAIT_S if settings.expect_workers else 0
     while locust.process.poll() is None:
-        if server.process.poll() is not None:
+        if server.exit_code() is not None:
             return  # the caller reports the dead server
         if time.monotonic() > deadline:
             raise CellFailed(f"Locust did not finish within {LOCUST_GRACE_S:.0f} s of its run time")
@@ -403,6 +460,7 @@ def repeat_record(result: dict, samples: list[dict]) -> dict:
         "server_threads": max_of(measured, "server_threads"),
         "generator_cpu_pct": mean_of(measured, "generator_cpu_pct"),
         "errors": result.get("errors", {}),
+        "locust_workers": result.get("workers"),
         "samples": measured,
     }
 
@@ -419,7 +477,7 @@ def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
         server, port = start_server(cell, settings, logs_dir)
         for index in range(settings.repeats):
             record["repeats"].append(run_repeat(cell, server, port, settings, logs_dir, index))
-            probe(port, cell.scenario)  # still answering after the load?
+            probe(port, cell.scenario, settings.connect_host)  # still answering after the load?
     except CellFailed as failure:
         record["status"] = "failed"
         tail = server.stderr_tail() if server else read_tail(logs_dir / f"{cell.name}.server.err")
@@ -448,7 +506,8 @@ def cell_header(cell: Cell, settings: Settings) -> dict:
         "model": cell.server.model,
         "kind": cell.server.kind,
         "app": cell.app,
-        "app_target": APPS[cell.app],
+        "app_target": settings.target.url if settings.target else settings.workload.apps[cell.app],
+        "server_measured": settings.target is None or settings.target.pid is not None,
         "scenario": cell.scenario.name,
         "users": cell.users,
         "status": "ok",
@@ -514,10 +573,23 @@ def run_meta(settings: Settings, cells: list[Cell], skipped: dict[str, str]) -> 
             name: {"model": spec.model, "kind": spec.kind, "settings": spec.settings}
             for name, spec in servers.items()
         },
-        "scenarios": {name: s.description for name, s in SCENARIOS.items()},
+        "scenarios": {name: s.description for name, s in settings.workload.scenarios.items()},
+        **setup_meta(settings),
         "skipped": skipped,
         "cells_planned": [cell.name for cell in cells],
         "status": "running",
+    }
+
+
+def setup_meta(settings: Settings) -> dict:
+    """What meta.json says about the app, the scenario file, the generator and the server host."""
+    target = settings.target
+    return {
+        **settings.workload.record(),
+        "server_host": settings.server_host,
+        "locust_master_bind": ":".join(map(str, settings.master_bind or ())) or None,
+        "expect_workers": settings.expect_workers,
+        "target": {"url": target.url, "pid": target.pid} if target else None,
     }
 
 
@@ -527,13 +599,27 @@ def plan(
     scenarios: list[str] | None = None,
     users: list[int] | None = None,
     peers: str | None = None,
+    workload: Workload = OURS,
+    target: bool = False,
 ) -> tuple[list[Cell], dict[str, str]]:
-    """The cells of a run and the peers skipped; ValueError for an unknown name."""
-    chosen = PROFILES[profile]
+    """The cells of a run and the peers skipped; ValueError for an unknown name.
+
+    With ``target``, one server named ``target`` stands for all of them, serving the app parts.
+    """
+    chosen = workload.profile(PROFILES[profile])
+    if target:
+        chosen = replace(chosen, parts=tuple(p for p in chosen.parts if p.app == "app"))
+        servers, peers = [TARGET_NAME], "none"
     if peers is None and servers:  # an explicit server list is the whole list
         peers = "none"
     peer_names, skipped = select_peers(peers, chosen)
-    cells = build_matrix(chosen, peer_names, servers=servers, scenarios=scenarios, users=users)
+    if workload.users_own:  # a canned answer (the null server) fits only our own scenarios
+        canned = {name for name in peer_names if all_servers()[name].scenarios}
+        skipped.update(dict.fromkeys(canned, "answers only our own scenarios"))
+        peer_names = [name for name in peer_names if name not in canned]
+    known = {TARGET_NAME: TARGET_SPEC} if target else None
+    cells = build_matrix(chosen, peer_names, workload.scenarios, known,
+                         servers=servers, scenarios=scenarios, users=users)  # fmt: skip
     return cells, skipped
 
 
@@ -550,6 +636,11 @@ def run_load(
     warmup: float | None = None,
     locust_workers: int = 0,
     progress: bool = True,
+    workload: Workload = OURS,
+    server_host: str = HOST,
+    master_bind: tuple[str, int] | None = None,
+    expect_workers: int = 0,
+    target: Target | None = None,
 ) -> list[dict]:
     """Run the load matrix of ``profile`` into ``run_dir``; the finished cells' records.
 
@@ -564,8 +655,13 @@ def run_load(
         repeats=chosen.repeats if repeats is None else repeats,
         locust_workers=locust_workers,
         pinning=choose_pinning(),
+        workload=workload,
+        server_host=server_host,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        target=target,
     )
-    cells, skipped = plan(profile, servers, scenarios, users, peers)
+    cells, skipped = plan(profile, servers, scenarios, users, peers, workload, target is not None)
     meta = run_meta(settings, cells, skipped)
     write_json(run_dir / "meta.json", meta)
     records: list[dict] = []

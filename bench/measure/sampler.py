@@ -18,6 +18,8 @@ import psutil
 
 #: seconds between samples
 INTERVAL_S = 0.5
+#: the keys of a sample that describe the server: None throughout when it is not measured
+SERVER_KEYS = ("server_cpu_pct", "server_rss_mb", "server_procs", "server_threads")
 
 
 @dataclass
@@ -59,8 +61,8 @@ class Sampler:
     interval before it, plus the server's RSS (MB), process and thread counts.
     """
 
-    def __init__(self, server_pid: int, generator_pid: int, interval_s: float = INTERVAL_S):
-        #: root of the server's process tree
+    def __init__(self, server_pid: int | None, generator_pid: int, interval_s: float = INTERVAL_S):
+        #: root of the server's process tree; None: a server elsewhere, not measured
         self.server_pid = server_pid
         #: root of the load generator's process tree (Locust master and its workers)
         self.generator_pid = generator_pid
@@ -85,11 +87,15 @@ class Sampler:
         previous = self.read()
         while not self.stopping.wait(self.interval_s):
             current = self.read()
-            self.samples.append(sample_between(previous, current))
+            sample = sample_between(previous, current)
+            if self.server_pid is None:  # not "0 processes": nothing was looked at
+                sample.update(dict.fromkeys(SERVER_KEYS))
+            self.samples.append(sample)
             previous = current
 
     def read(self) -> tuple[float, TreeReading | None, TreeReading | None]:
-        return time.time(), read_tree(self.server_pid), read_tree(self.generator_pid)
+        server = read_tree(self.server_pid) if self.server_pid is not None else None
+        return time.time(), server, read_tree(self.generator_pid)
 
 
 def sample_between(previous: tuple, current: tuple) -> dict:

@@ -20,6 +20,7 @@ import re
 
 from locust import FastHttpUser, constant, task
 
+from bench.measure.checks import fetch
 from bench.measure.profiles import IO_WAIT_MS, SCENARIOS
 
 
@@ -31,14 +32,7 @@ class CheckedUser(FastHttpUser):
 
     def fetch(self, path: str, marker: str) -> str | None:
         """GET ``path``: a failure unless it answers 200 with ``marker`` in the body."""
-        with self.client.get(path, catch_response=True) as response:
-            if response.status_code != 200:
-                response.failure(f"status {response.status_code}")
-            elif marker not in (response.text or ""):
-                response.failure(f"body lacks {marker!r}")
-            else:
-                return response.text
-        return None
+        return fetch(self.client, path, marker)
 
     def fetch_scenario(self, name: str) -> str | None:
         scenario = SCENARIOS[name]

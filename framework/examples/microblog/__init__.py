@@ -52,6 +52,14 @@ def init_db() -> None:
         db.commit()
 
 
+def init_db_if_missing() -> None:
+    """Create the tables unless the database has them, so any WSGI server can serve ``app``."""
+    with closing(connect_db()) as db:
+        found = db.execute("select 1 from sqlite_master where name = 'user'").fetchone()
+    if found is None:
+        init_db()
+
+
 def query_db(query: str, args: tuple = (), one: bool = False):
     rows = g.db.execute(query, args).fetchall()
     return (rows[0] if rows else None) if one else rows
@@ -189,3 +197,8 @@ def page_not_found(error):
 @app.errorhandler(401)
 def unauthorized(error):
     return render_template("error.html", message="Log in first."), 401
+
+
+# at import, once, before a server forks or starts threads: ``python -m servers ...
+# framework.examples.microblog:app`` then finds a working database (tests point DATABASE elsewhere)
+init_db_if_missing()

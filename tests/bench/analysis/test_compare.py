@@ -322,6 +322,27 @@ def test_one_server_falling_behind_the_other_models_regresses(tmp_path):
     assert rows["load fork fortunes u10 app/raw rps"] == "ok"
 
 
+def write_users_app_cells(run_dir: Path, seed: int, slower: dict[str, float]) -> Path:
+    """A run of a user's app (``--app``): four models, one scenario of theirs, no raw app."""
+    rng = random.Random(seed)
+    (run_dir / "cells").mkdir(parents=True)
+    for server in SERVERS:
+        rps = RAW_RPS[server] * 0.3 * slower.get(server, 1.0)
+        record = cell_record(server, "app", "checkout", rps, rng)
+        (run_dir / "cells" / f"{record['cell']}.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def test_a_users_app_compares_each_model_with_the_others(tmp_path):
+    baseline = write_users_app_cells(tmp_path / "base", 1, {})
+    current = write_users_app_cells(tmp_path / "current", 2, {"epoll": 0.6})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert set(rows) == {f"load {server} checkout u10 app/others rps" for server in SERVERS}
+    assert rows["load epoll checkout u10 app/others rps"] == "REGRESSED"
+    for server in ("poll", "threaded", "fork"):
+        assert rows[f"load {server} checkout u10 app/others rps"] in {"ok", "improved"}
+
+
 def test_the_null_server_is_the_server_reference_when_present(tmp_path):
     baseline = write_cells(tmp_path / "base", seed=1, null=True)
     current = write_cells(

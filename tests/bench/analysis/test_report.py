@@ -215,3 +215,42 @@ def test_a_half_written_cell_file_is_left_out_with_a_warning(tmp_path, capsys):
     records = json.loads((run_dir / "summary.json").read_text())
     assert len(records) == len(fixture_cells())
     assert "poll--app--plaintext--u99.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_a_target_without_its_pid_reads_not_measured_in_the_server_columns():
+    record = {"server": "target", "server_measured": False, "rps": 120.0, "server_cpu_pct": None,
+              "server_rss_mb": None, "flags": []}  # fmt: skip
+    assert report.table_text(record, "server_cpu_pct") == "not measured"
+    assert report.table_text(record, "server_rss_mb") == "not measured"
+    assert report.table_text(record, "rps") == "120"
+    assert report.table_text({**record, "server_measured": True}, "server_cpu_pct") == "–"
+
+
+def test_a_users_workload_is_named_in_the_run_table():
+    rows = report.workload_rows({
+        "app": "mypkg.wsgi:app", "scenario_file": "/x/my.py", "scenario_file_sha256": "ab" * 32,
+        "server_host": "0.0.0.0", "locust_master_bind": "0.0.0.0:5557", "expect_workers": 3,
+    })  # fmt: skip
+    assert rows["app"] == "mypkg.wsgi:app"
+    assert rows["scenario file"] == f"/x/my.py (sha256 {'ab' * 32})"
+    assert rows["servers bound to"] == "0.0.0.0"
+    assert "3 workers on other hosts" in rows["generator"]
+    target = report.workload_rows({"target": {"url": "http://h:1", "pid": None}})
+    assert target["app"] is None and "not measured" in target["target"]
+    assert report.workload_rows({"server_host": "127.0.0.1"}) == {"app": None}
+
+
+def test_scenarios_of_a_users_locustfile_are_described_from_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)
+    for path in (run_dir / "cells").glob("*--io--*.json"):
+        cell = json.loads(path.read_text())
+        cell.update(scenario="checkout", cell=cell["cell"].replace("--io--", "--checkout--"))
+        path.with_name(f"{cell['cell']}.json").write_text(json.dumps(cell))
+        path.unlink()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    meta["scenarios"] = {"checkout": "a basket, paid for"}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    page = report.build_report(run_dir).read_text()
+    assert "a basket, paid for" in page and (run_dir / "load-checkout.png").exists()
+    assert "## checkout\n" in (run_dir / "summary.md").read_text()

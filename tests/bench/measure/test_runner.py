@@ -6,6 +6,7 @@ server that dies at start and one that dies under load, and a runner interrupted
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 CELL_KEYS = {
     "cell", "server", "model", "kind", "app", "app_target", "scenario", "users", "status",
-    "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary",
+    "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary", "server_measured",
 }  # fmt: skip
 REPEAT_KEYS = {
     "rps", "requests", "failures", "fail_ratio", "p50_ms", "p90_ms", "p99_ms", "max_ms",
@@ -204,6 +205,8 @@ def test_a_real_two_second_cell_has_sane_numbers(tmp_path):
     assert meta["status"] == "finished" and meta["profile"] == "smoke"
     assert meta["pinning"] == cell["pinning"]
     assert "threaded" in meta["servers"] and meta["packages"]
+    assert measured["locust_workers"] == 1 and cell["server_measured"] is True
+    assert meta["app"] == "bench.apps.app:app" and meta["scenario_file"].endswith("scenarios.py")
 
 
 @pytest.mark.slow
@@ -257,3 +260,51 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
     group.stop()
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert alive == []
+
+
+def settings_for(**fields) -> runner.Settings:
+    return runner.Settings("smoke", 1.0, 2.0, 1, 0, None, **fields)
+
+
+@pytest.mark.parametrize(
+    ("server_host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("0.0.0.0", "http://127.0.0.1:8000"),
+        ("::", "http://[::1]:8000"),
+        ("10.1.2.3", "http://10.1.2.3:8000"),
+        ("localhost", "http://localhost:8000"),
+    ],
+)
+def test_servers_bound_elsewhere_are_reached_where_they_listen(server_host, url):
+    assert settings_for(server_host=server_host).base_url(8000) == url
+
+
+def test_a_master_for_remote_workers_binds_where_asked_and_waits_for_them():
+    settings = settings_for(master_bind=("0.0.0.0", 6000), expect_workers=3)
+    cell = runner.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 8)
+    argv = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    assert argv[argv.index("--master-bind-host") + 1] == "0.0.0.0"
+    assert argv[argv.index("--master-bind-port") + 1] == "6000"
+    assert argv[argv.index("--expect-workers") + 1] == "3"
+    assert "--master" in argv and "--processes" not in argv
+    assert argv[-1] == "PlaintextUser"
+
+
+@pytest.mark.slow
+def test_server_host_is_where_the_servers_bind(tmp_path, monkeypatch):
+    threaded, hosts = all_servers()["threaded"], []
+
+    def recording_argv(app: str, host: str, port: int) -> list[str]:
+        hosts.append(host)
+        return threaded.argv(app, host, port)
+
+    spec = dataclasses.replace(threaded, argv=recording_argv)
+    monkeypatch.setattr(runner, "all_servers", lambda: {"threaded": spec})
+    records = runner.run_load(
+        tmp_path, "smoke", servers=["threaded"], scenarios=["fortunes"], users=[2],
+        duration=1, warmup=0.5, peers="none", progress=False, server_host="localhost",
+    )  # fmt: skip
+    assert [record["status"] for record in records] == ["ok"], records[0]["error"]
+    assert hosts == ["localhost"]
+    assert json.loads((tmp_path / "meta.json").read_text())["server_host"] == "localhost"

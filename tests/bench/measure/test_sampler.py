@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-from bench.measure.sampler import Sampler, TreeReading, cpu_percent, read_tree, sample_between
+from bench.measure.sampler import (
+    SERVER_KEYS,
+    Sampler,
+    TreeReading,
+    cpu_percent,
+    read_tree,
+    sample_between,
+)
 
 #: a parent with two sleeping children, all alive until killed
 PARENT_WITH_CHILDREN = """
@@ -110,3 +117,17 @@ def test_sampler_samples_both_trees_until_stopped(spawn):
     assert count >= 2
     assert all(sample["server_procs"] == 3 for sample in sampler.samples)
     assert sum(sample["generator_cpu_pct"] for sample in sampler.samples) > 0
+
+
+def test_a_server_elsewhere_is_not_measured_rather_than_zero():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        with Sampler(None, busy.pid, interval_s=0.1) as sampler:
+            while len(sampler.samples) < 2:
+                time.sleep(0.05)
+    finally:
+        busy.kill()
+        busy.wait()
+    for sample in sampler.samples:
+        assert {key: sample[key] for key in SERVER_KEYS} == dict.fromkeys(SERVER_KEYS)
+        assert sample["generator_cpu_pct"] is not None

@@ -1,0 +1,155 @@
+"""A user's app and locustfile: checked in subprocesses, turned into scenarios, run for real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import bench.measure.runner as runner
+from bench.analysis.report import build_report
+from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.measure.workload import (
+    DEFAULT_PROBE,
+    OURS,
+    WorkloadError,
+    scenario_name,
+    scenarios_of,
+    user_workload,
+)
+from bench.serving.spec import MODELS
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = REPO_ROOT / "tests" / "bench" / "fixtures" / "byoapp"
+USER_APP = "tests.bench.fixtures.byoapp.app:app"
+
+
+@pytest.fixture(scope="module")
+def workload():
+    return user_workload(USER_APP, FIXTURES / "scenarios.py")
+
+
+def test_each_user_class_is_a_scenario_named_after_it(workload):
+    assert workload.apps == {"app": USER_APP}
+    assert workload.scenario_file == (FIXTURES / "scenarios.py").resolve()
+    greeter, greeter2 = workload.scenarios.values()
+    assert (greeter.name, greeter.user_class) == ("greeter", "GreeterUser")
+    assert (greeter.probe_path, greeter.marker) == ("/greet", "hello")
+    assert greeter.description.startswith("Asks for a greeting")
+    assert (greeter2.name, (greeter2.probe_path, greeter2.marker)) == ("greeter2", DEFAULT_PROBE)
+
+
+@pytest.mark.parametrize(
+    ("class_name", "name"),
+    [("VisitorUser", "visitor"), ("User", "user"), ("Shopper", "shopper"), ("APIUser", "api")],
+)
+def test_scenario_names(class_name, name):
+    assert scenario_name(class_name) == name
+
+
+def user(class_name: str, probe=None) -> dict:
+    return {"class": class_name, "probe": probe, "description": ""}
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([], "has no user class"),
+        ([user("ShopUser"), user("Shop")], "two user classes are both named 'shop'"),
+        ([user("ShopUser", probe="/")], "ShopUser.probe is '/'"),
+        ([user("ShopUser", probe=["shop", "x"])], "ShopUser.probe is ['shop', 'x']"),
+        ([user("ShopUser", probe=["/", 3])], 'expected ("/path", "body marker")'),
+    ],
+)
+def test_unusable_user_classes_are_one_line_errors(classes, message):
+    with pytest.raises(WorkloadError) as raised:
+        scenarios_of(classes, Path("shop.py"))
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("app", "scenario_file", "message"),
+    [
+        ("no_such_package.wsgi:app", "scenarios.py", "does not import: ModuleNotFoundError"),
+        ("tests.bench.fixtures.byoapp.app:nothing", "scenarios.py", "AttributeError"),
+        ("tests.bench.fixtures.byoapp.app:NOT_AN_APP", "scenarios.py", "not a WSGI callable"),
+        ("not a target", "scenarios.py", "not a module:attr target"),
+        (USER_APP, "empty.py", "has no user class"),
+        (USER_APP, "missing.py", "no such file"),
+    ],
+)
+def test_a_bad_app_or_scenario_file_fails_fast_in_one_line(app, scenario_file, message):
+    with pytest.raises(WorkloadError) as raised:
+        user_workload(app, FIXTURES / scenario_file)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_users_profile_loads_the_app_parts_with_every_user_scenario(workload):
+    for profile in PROFILES.values():
+        mapped = workload.profile(profile)
+        assert [part.app for part in mapped.parts] == ["app"] * len(mapped.parts)
+        assert {part.scenarios for part in mapped.parts} == {("greeter", "greeter2")}
+        assert [part.users for part in mapped.parts] == [
+            part.users for part in profile.parts if part.app == "app"
+        ]
+        if profile.peers:
+            assert mapped.peers.scenarios == ("greeter", "greeter2")
+    assert OURS.profile(PROFILES["quick"]) is PROFILES["quick"]
+
+
+def test_plan_of_a_users_workload(workload):
+    cells, skipped = runner.plan("smoke", workload=workload)
+    assert sorted(cell.name for cell in cells) == sorted(
+        f"{model}--app--{name}--u8" for model in MODELS for name in ("greeter", "greeter2")
+    )
+    assert skipped == {}
+    cells, skipped = runner.plan("quick", servers=["epoll"], peers="null", workload=workload)
+    assert {cell.server.name for cell in cells} == {"epoll"}
+    assert skipped == {"null": "answers only our own scenarios"}
+    with pytest.raises(ValueError, match="plaintext"):
+        runner.plan("smoke", scenarios=["plaintext"], workload=workload)
+
+
+def test_the_record_names_the_app_and_the_file_with_its_hash(workload):
+    record = workload.record()
+    digest = hashlib.sha256((FIXTURES / "scenarios.py").read_bytes()).hexdigest()
+    assert record == {
+        "app": USER_APP,
+        "scenario_file": str((FIXTURES / "scenarios.py").resolve()),
+        "scenario_file_sha256": digest,
+        "users_own_workload": True,
+    }
+    assert OURS.record()["app"] == "bench.apps.app:app"
+    assert set(SCENARIOS) == set(OURS.scenarios)
+
+
+@pytest.mark.slow
+def test_a_users_app_and_locustfile_run_through_the_smoke_matrix(tmp_path, workload):
+    records = runner.run_load(
+        tmp_path, "smoke", users=[2], duration=1.5, warmup=0.5, progress=False, workload=workload
+    )
+    assert sorted(record["cell"] for record in records) == sorted(
+        f"{model}--app--{name}--u2" for model in MODELS for name in ("greeter", "greeter2")
+    )
+    for record in records:
+        assert record["status"] == "ok", record["error"]
+        assert record["app_target"] == USER_APP
+        (measured,) = record["repeats"]
+        assert measured["requests"] > 0
+        if record["scenario"] == "greeter":  # one task in ten asks for the page without "hello"
+            assert 0 < measured["failures"] < measured["requests"]
+            assert set(measured["errors"]) == {"body lacks 'hello'"}
+        else:
+            assert measured["failures"] == 0, measured["errors"]
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["status"] == "finished"
+    assert meta["app"] == USER_APP and meta["scenario_file"] == str(workload.scenario_file)
+    assert meta["scenario_file_sha256"] == workload.record()["scenario_file_sha256"]
+    assert set(meta["scenarios"]) == {"greeter", "greeter2"}
+    # the report reads the user's scenarios from the run, not from our table
+    build_report(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## greeter\n" in summary and "## greeter2\n" in summary
+    assert "Asks for a greeting" in (tmp_path / "report.html").read_text()
