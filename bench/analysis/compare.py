@@ -10,7 +10,12 @@ together, so this module compares only in-run ratios:
   window) and p99 (one per repeat) ÷ the same server serving ``bench.apps.rawapp`` in the same run;
 - load, server cost: each of our servers' raw-app requests/s ÷ the null server of the same run
   when there is one (it does not share our HTTP layer, so a regression there shows), otherwise ÷
-  the geometric mean of our other models (a server falling behind its siblings).
+  the geometric mean of our other models (a server falling behind its siblings);
+- load, shared-layer cost: each of our cells' server CPU per request (each second: CPU% ÷
+  requests/s) ÷ the null server's at the same scenario and users, and, when cells record the CPU
+  budget they ran in (``budget_cpus``), requests/s per CPU ÷ the null server's. The null server
+  shares no code with ours, so a slower HTTP layer, which all four models share, shows here
+  even when Locust set the pace.
 
 A row regresses only when its median ratio moved past the threshold in the bad direction AND a
 one-sided Mann-Whitney U test on the ratio samples says p < alpha; fewer than MIN_SAMPLES samples
@@ -280,9 +285,68 @@ def server_ratios(index: dict) -> list[Ratio]:
     return ratios
 
 
+def cpu_per_request_series(cell: dict | None) -> list[float]:
+    """Server CPU-seconds per request of each second of every repeat: the sampler's mean CPU%
+    over that second ÷ its requests/s. Unlike requests/s it holds when Locust set the pace."""
+    if not cell or cell.get("status") != "ok":
+        return []
+    series = []
+    for repeat in cell.get("repeats", []):
+        samples = [s for s in repeat.get("samples") or [] if s.get("server_cpu_pct") is not None]
+        for second, rps in enumerate(repeat.get("rps_series", [])):
+            cpu = [s["server_cpu_pct"] for s in samples if second < s["t"] <= second + 1]
+            if rps > 0 and cpu:
+                series.append(statistics.fmean(cpu) / 100 / rps)
+    return series
+
+
+def rps_per_cpu_series(cell: dict | None) -> list[float]:
+    """Requests/s per CPU of the budget the server ran in; nothing for a cell without one."""
+    budget = (cell or {}).get("budget_cpus")
+    return [rps / budget for rps in rps_series(cell)] if budget else []
+
+
+def null_ratios(index: dict) -> list[Ratio]:
+    """Each of our cells ÷ the null server at the same scenario and users, in the same run.
+
+    The null server shares nothing with ours (it parses nothing), so a slower HTTP layer, which
+    all four models share and which app/raw and raw/others cancel, shows here: as server CPU per
+    request, and, when the run gave every server a CPU budget, as requests/s per CPU.
+    """
+    ratios = []
+    for (server, app, scenario, users), cell in sorted(index.items()):
+        null = next(
+            (c for (_, _, *where), c in index.items()
+             if where == [scenario, users] and c.get("model") == "null"),
+            None,
+        )  # fmt: skip
+        if cell.get("kind") != "ours" or null is None:
+            continue
+        label = f"load {server} {scenario} u{users} {app}"
+        ratios.append(
+            ratio(
+                f"{label} cpu-per-request/null",
+                cpu_per_request_series(cell),
+                cpu_per_request_series(null),
+                higher_is_worse=True,
+            )
+        )
+        if "budget_cpus" in cell and "budget_cpus" in null:
+            ratios.append(
+                load_ratio(
+                    f"{label} rps-per-cpu/null",
+                    cell,
+                    rps_per_cpu_series(cell),
+                    rps_per_cpu_series(null),
+                    higher_is_worse=False,
+                )
+            )
+    return ratios
+
+
 def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
     index = {cell_key(cell): cell for cell in cells.values()}
-    return framework_ratios(index) + server_ratios(index)
+    return framework_ratios(index) + server_ratios(index) + null_ratios(index)
 
 
 def pooled(per_measurement: list[list[Ratio]]) -> list[Ratio]:

@@ -140,8 +140,8 @@ def build_matrix(profile: Profile, peer_names: list[str], **overrides) -> list[C
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
     """``--peers none|all|NAME,...`` → (peer names to run, {name: why skipped}); by default a
-    profile with a peers part runs all of them."""
-    choice = choice or ("all" if profile.peers is not None else "none")
+    profile with a peers part runs its ``default_peers`` (all of them, or smoke's null server)."""
+    choice = choice or (profile.default_peers if profile.peers is not None else "none")
     if choice == "none":
         return [], {}
     specs, skipped = select_peer_specs(choice)

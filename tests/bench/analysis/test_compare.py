@@ -19,6 +19,7 @@ from bench.analysis.compare import (
     MIN_SAMPLES,
     Ratio,
     compare_runs,
+    cpu_per_request_series,
     judge,
     load_run,
     main,
@@ -331,6 +332,97 @@ def test_the_null_server_is_the_server_reference_when_present(tmp_path):
     # all four slower together: only a reference outside our HTTP layer can see it
     for server in SERVERS:
         assert rows[f"load {server} plaintext u10 raw/null rps"] == "REGRESSED"
+
+
+# --- server CPU per request and requests/s per CPU, ÷ the null server -----------------------------
+
+#: server CPU-seconds per request of each of our servers, and of the null server
+CPU_PER_REQUEST = {"poll": 90e-6, "threaded": 80e-6, "fork": 110e-6, "epoll": 70e-6, "null": 15e-6}
+
+
+def add_cpu_samples(
+    run_dir: Path,
+    seed: int,
+    machine: float = 1.0,
+    ours: float = 1.0,
+    budget_cpus: float | None = None,
+) -> Path:
+    """Give every cell the sampler's half-second CPU% samples: CPU per request × requests/s,
+    × ``machine`` for every server and × ``ours`` for ours (a slower shared HTTP layer)."""
+    rng = random.Random(seed)
+    for path in (run_dir / "cells").glob("*.json"):
+        cell = json.loads(path.read_text())
+        factor = machine * (ours if cell["kind"] == "ours" else 1.0)
+        cpu_per_request = CPU_PER_REQUEST[cell["server"]] * factor
+        for repeat in cell["repeats"]:
+            repeat["samples"] = [
+                {"t": second + half, "server_cpu_pct": cpu_per_request * rps * 100 * noise}
+                for second, rps in enumerate(repeat["rps_series"])
+                for half, noise in ((0.5, rng.uniform(0.95, 1.05)), (1.0, rng.uniform(0.95, 1.05)))
+            ]
+        if budget_cpus is not None:
+            cell["budget_cpus"] = budget_cpus
+        path.write_text(json.dumps(cell))
+    return run_dir
+
+
+def cpu_run(run_dir: Path, seed: int, scale: float = 1.0, **options) -> Path:
+    write_cells(run_dir, seed=seed, scale=scale, null=True)
+    return add_cpu_samples(run_dir, seed, **options)
+
+
+def test_a_slower_shared_layer_raises_cpu_per_request_against_the_null_server(tmp_path):
+    baseline = cpu_run(tmp_path / "base", seed=1)
+    # the same requests/s (Locust set the pace) but every model burns 40% more CPU per request
+    current = cpu_run(tmp_path / "current", seed=2, ours=1.4)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    for server in SERVERS:
+        assert rows[f"load {server} plaintext u10 raw/null rps"] == "ok"
+        assert rows[f"load {server} plaintext u10 raw cpu-per-request/null"] == "REGRESSED"
+        assert rows[f"load {server} plaintext u10 app cpu-per-request/null"] == "REGRESSED"
+        assert f"load {server} fortunes u10 app cpu-per-request/null" not in rows  # no null there
+
+
+def test_a_machine_twice_as_slow_keeps_cpu_per_request_against_the_null_server(tmp_path):
+    baseline = cpu_run(tmp_path / "base", seed=1)
+    current = cpu_run(tmp_path / "current", seed=2, scale=0.5, machine=2.0)
+    rows = compare_runs(load_run(baseline), load_run(current))
+    cpu_rows = {row.name: row.verdict for row in rows if "cpu-per-request" in row.name}
+    assert cpu_rows and set(cpu_rows.values()) <= {"ok", "not enough data"}
+    assert {v for n, v in cpu_rows.items() if "plaintext" in n} == {"ok"}
+
+
+def test_requests_per_cpu_rows_appear_only_when_cells_record_a_cpu_budget(tmp_path):
+    plain = verdicts(compare_runs(load_run(cpu_run(tmp_path / "a", 1)), load_run(tmp_path / "a")))
+    assert not any("rps-per-cpu" in name for name in plain)
+    baseline = cpu_run(tmp_path / "base", seed=1, budget_cpus=1.0)
+    current = write_cells(
+        tmp_path / "current", seed=2, null=True, server_factor=dict.fromkeys(SERVERS, 0.6)
+    )
+    add_cpu_samples(current, seed=2, budget_cpus=1.0)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    for server in SERVERS:
+        assert rows[f"load {server} plaintext u10 raw rps-per-cpu/null"] == "REGRESSED"
+
+
+def test_cpu_per_request_pairs_each_second_with_the_samples_inside_it():
+    cell = {
+        "status": "ok",
+        "repeats": [
+            {
+                "rps_series": [1000.0, 500.0, 0.0],
+                "samples": [
+                    {"t": 0.5, "server_cpu_pct": 40.0},
+                    {"t": 1.0, "server_cpu_pct": 60.0},
+                    {"t": 1.5, "server_cpu_pct": None},
+                    {"t": 2.0, "server_cpu_pct": 25.0},
+                    {"t": 2.5, "server_cpu_pct": 10.0},
+                ],
+            }
+        ],
+    }
+    assert cpu_per_request_series(cell) == pytest.approx([0.5 / 1000, 0.25 / 500])
+    assert cpu_per_request_series({**cell, "status": "failed"}) == []
 
 
 def test_p99_with_one_repeat_is_not_enough_data(tmp_path):
