@@ -33,6 +33,7 @@ from bench.flags import flags_for
 from bench.measure.profiles import APPS, PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
 from bench.measure.sampler import Sampler
 from bench.rundir import machine_meta, write_json
+from bench.serving import inject
 from bench.serving.peers import select_peers as select_peer_specs
 from bench.serving.registry import ServerSpec, all_servers
 
@@ -227,6 +228,8 @@ def start_server(cell: Cell, settings: Settings, logs_dir: Path) -> tuple[Proces
     """Start the cell's server and return it with its port once it answers."""
     port = 0 if cell.server.prints_listening else free_port()
     argv = cell.server.argv(APPS[cell.app], HOST, port)
+    if cell.server.kind == "ours" and inject.injecting():
+        argv = inject.wrap_argv(argv)  # a deliberately slower HTTP layer, for the demo and tests
     cpus = settings.pinning["server_cpus"] if settings.pinning else None
     server = ProcessGroup(argv, logs_dir / f"{cell.name}.server", cpus, child_env())
     try:
@@ -458,7 +461,15 @@ def cell_header(cell: Cell, settings: Settings) -> dict:
         "warmup_s": settings.warmup_s,
         "duration_s": settings.duration_s,
         "repeats": [],
+        **injected(cell),
     }
+
+
+def injected(cell: Cell) -> dict:
+    """The server-side injection this cell ran with, so no reader mistakes it for the product."""
+    if cell.server.kind != "ours" or not inject.injecting():
+        return {}
+    return {"inject_server_delay_us": os.environ[inject.DELAY_ENV]}
 
 
 def median_or_none(values: list) -> float | None:
