@@ -613,3 +613,85 @@ def test_command_line_exit_codes(tmp_path):
     unusable = run(str(baseline), str(tmp_path / "missing.json"))
     assert unusable.returncode == 2
     assert "no such file or directory" in unusable.stderr
+
+
+# --- instructions per request --------------------------------------------------------------------
+
+COUNTS = {"framework-plaintext": 180_012.0, "servers-raw-plaintext": 241_143.0}
+COUNTED_ON = {"python": "3.11.7", "machine": "x86_64", "werkzeug": "3.1.8"}
+
+
+def write_instructions(
+    run_dir: Path, slower: dict[str, float] | None = None, environment: dict | None = None
+) -> Path:
+    """instructions.json as bench.micro.instructions writes it, with ``slower`` workloads."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    per_request = {name: count * (slower or {}).get(name, 1.0) for name, count in COUNTS.items()}
+    record = {
+        "tool": "cachegrind",
+        "environment": environment or COUNTED_ON,
+        "per_request": per_request,
+        "spread": dict.fromkeys(per_request, 0.0),
+        "measurements": [per_request],
+    }
+    (run_dir / "instructions.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def test_instruction_counts_are_judged_by_the_threshold_alone(tmp_path, capsys):
+    baseline = write_instructions(write_run(tmp_path / "base", seed=1))
+    current = write_instructions(
+        write_run(tmp_path / "current", seed=2),
+        slower={"servers-raw-plaintext": 1.05, "framework-plaintext": 1.01},
+    )
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    server = rows["instructions servers-raw-plaintext / request"]
+    assert (server.verdict, server.p, round(server.change, 3)) == ("REGRESSED", None, 0.05)
+    assert rows["instructions framework-plaintext / request"].verdict == "ok"
+    assert main([str(baseline), str(current)]) == 1
+    out = capsys.readouterr().out
+    assert "instructions per request: threshold 2%, no test (counts are deterministic): " in out
+    assert "1 regressed of 2 rows" in out
+    assert main([str(baseline), str(current), "--instruction-threshold", "6%"]) == 0
+
+
+def test_fewer_instructions_improve(tmp_path):
+    baseline = write_instructions(tmp_path / "base")
+    current = write_instructions(tmp_path / "current", slower={"framework-plaintext": 0.9})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert rows == {
+        "instructions framework-plaintext / request": "improved",
+        "instructions servers-raw-plaintext / request": "ok",
+    }
+
+
+def test_counts_made_on_other_software_are_not_judged(tmp_path):
+    baseline = write_instructions(tmp_path / "base")
+    current = write_instructions(
+        tmp_path / "current", slower={"framework-plaintext": 1.5},
+        environment={**COUNTED_ON, "python": "3.12.1"},
+    )  # fmt: skip
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert {row.verdict for row in rows} == {"not enough data"}
+    assert rows[0].note == "counted on different software: python 3.11.7 vs 3.12.1"
+
+
+def test_counts_on_one_side_only_give_no_instruction_rows(tmp_path):
+    baseline = write_instructions(write_run(tmp_path / "base", seed=1))
+    current = write_run(tmp_path / "current", seed=2)
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert rows and not any(row.name.startswith("instructions") for row in rows)
+
+
+def test_instruction_files_are_accepted_alone_and_must_count_the_same_workloads(tmp_path, capsys):
+    baseline = write_instructions(tmp_path / "base")
+    current = write_instructions(tmp_path / "current")
+    assert main([str(baseline / "instructions.json"), str(current / "instructions.json")]) == 0
+    capsys.readouterr()
+    record = json.loads((current / "instructions.json").read_text())
+    record["per_request"]["framework-json"] = 200_400.0
+    (current / "instructions.json").write_text(json.dumps(record))
+    err = error_of(capsys, [str(baseline), str(current)])
+    assert "different instruction workload sets" in err and "framework-json" in err
+    (current / "instructions.json").write_text(json.dumps({"per_request": 3}))
+    assert "not an instruction count file" in error_of(capsys, [str(baseline), str(current)])

@@ -124,7 +124,9 @@ def test_smoke_runs_only_the_null_reference_beside_our_models_by_default():
     peer_names, _ = runner.select_peers(None, PROFILES["smoke"])
     assert peer_names == ["null"]
     cells = runner.build_matrix(PROFILES["smoke"], peer_names)
-    assert [cell.name for cell in cells if cell.server.kind != "ours"] == ["null--app--plaintext--u8"]
+    assert [cell.name for cell in cells if cell.server.kind != "ours"] == [
+        "null--app--plaintext--u8"
+    ]
 
 
 def test_pinning_splits_the_cores_we_may_use():
