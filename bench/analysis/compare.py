@@ -266,7 +266,7 @@ def raw_reference(index: dict, server: str, scenario: str, users: int) -> dict |
 def framework_ratios(index: dict) -> list[Ratio]:
     ratios = []
     for (server, app, scenario, users), cell in sorted(index.items()):
-        if app != "app":
+        if app != "app" or cell.get("model") == "null":  # the null server never calls the app
             continue
         raw = raw_reference(index, server, scenario, users)
         label = f"load {server} {scenario} u{users} app/raw"

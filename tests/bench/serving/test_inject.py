@@ -139,6 +139,7 @@ def test_an_injected_delay_raises_the_server_rows_of_a_real_run(tmp_path, monkey
             load_run(tmp_path / "before"), load_run(tmp_path / "after"), REGRESS_THRESHOLD
         )
     }
+    assert not any(name.startswith("load null") for name in rows)  # it never calls the app
     row = rows["load epoll plaintext u8 raw cpu-per-request/null"]
     assert row.verdict == "REGRESSED", row
     assert row.change > 1.0  # 300 µs on a request that costs well under 300 µs of CPU
