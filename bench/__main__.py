@@ -17,6 +17,10 @@ COMMANDS = {
     ),
     "load": ("bench.commands.run:load_main", "the Locust load matrix only"),
     "micro": ("bench.micro.cli:main", "pytest-benchmark microbenchmarks of the hot path"),
+    "instructions": (
+        "bench.micro.instructions:main",
+        "instructions per request under valgrind's cachegrind",
+    ),
     "report": (
         "bench.analysis.report:main",
         "build report.html, plots and summaries for a run directory",
@@ -42,7 +46,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: python -m bench COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

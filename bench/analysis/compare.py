@@ -10,12 +10,22 @@ together, so this module compares only in-run ratios:
   window) and p99 (one per repeat) ÷ the same server serving ``bench.apps.rawapp`` in the same run;
 - load, server cost: each of our servers' raw-app requests/s ÷ the null server of the same run
   when there is one (it does not share our HTTP layer, so a regression there shows), otherwise ÷
-  the geometric mean of our other models (a server falling behind its siblings).
+  the geometric mean of our other models (a server falling behind its siblings);
+- load, shared-layer cost: each of our cells' server CPU per request (each second: CPU% ÷
+  requests/s) ÷ the null server's at the same scenario and users, and, when cells record the CPU
+  budget they ran in (``budget_cpus``), requests/s per CPU ÷ the null server's. The null server
+  shares no code with ours, so a slower HTTP layer, which all four models share, shows here
+  even when Locust set the pace.
 
 A row regresses only when its median ratio moved past the threshold in the bad direction AND a
 one-sided Mann-Whitney U test on the ratio samples says p < alpha; fewer than MIN_SAMPLES samples
 on either side is "not enough data", never a guess. A micro case regresses only against every one
 of its references, and `regress` re-measures a regressed case before it believes it.
+
+Beside the timed rows, when both runs hold ``instructions.json`` (``bench.micro.instructions``):
+instructions per request of each workload, counted by cachegrind. Counts of unchanged code are
+deterministic, so these rows have no test: a change past INSTRUCTION_THRESHOLD is the verdict,
+provided both were counted on the same Python and libraries.
 
 Commands: ``compare BASELINE CURRENT`` (exit 0 ok, 1 regressed, 2 unusable input), ``baseline``
 (refresh results/baseline from a smoke run) and ``regress`` (smoke run + compare with it).
@@ -56,6 +66,9 @@ DEFAULT_ALPHA = 0.01
 #: the smallest samples with which the exact one-sided test can reach p < 0.01 at all
 #: (5 vs 5: p = 1/252); fewer is "not enough data"
 MIN_SAMPLES = 5
+#: instructions per request of two counts of unchanged code differed by at most 0.03% here
+#: (five workloads, two runs), so a few percent is a change of the code, never noise
+INSTRUCTION_THRESHOLD = 0.02
 #: samples kept per case and measurement (chosen evenly over the rounds): what the committed
 #: baseline stores, and what a current run is thinned to so no side is weighed by its round count
 MAX_SAMPLES = 200
@@ -82,6 +95,8 @@ class Run:
     cells: dict[str, dict] | None = None
     #: the run's meta.json, when there is one
     meta: dict = field(default_factory=dict)
+    #: instructions.json (instructions per request of each workload), or None
+    instructions: dict | None = None
 
 
 def read_json(path: Path) -> object:
@@ -111,6 +126,13 @@ def read_cells(paths: list[Path]) -> dict[str, dict]:
     return cells
 
 
+def read_instructions(path: Path) -> dict:
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("per_request"), dict):
+        raise UnusableInput(f"{path}: not an instruction count file (no 'per_request')")
+    return data
+
+
 def load_run(path: Path) -> Run:
     """Read what ``path`` holds: a run directory, a cells/ directory, micro.json or a cell file."""
     path = Path(path)
@@ -122,7 +144,11 @@ def load_run(path: Path) -> Run:
             return Run(path, micro=read_micro(path))
         if isinstance(data, dict) and "cell" in data:
             return Run(path, cells=read_cells([path]))
-        raise UnusableInput(f"{path}: neither a pytest-benchmark micro.json nor a load cell")
+        if isinstance(data, dict) and "per_request" in data:
+            return Run(path, instructions=read_instructions(path))
+        raise UnusableInput(
+            f"{path}: neither a pytest-benchmark micro.json nor a load cell (nor instructions.json)"
+        )
     run = Run(path)
     if (path / "micro.json").is_file():
         run.micro = read_micro(path / "micro.json")
@@ -133,6 +159,8 @@ def load_run(path: Path) -> Run:
     cell_files = sorted(cells_dir.glob("*--*.json"))
     if cell_files:
         run.cells = read_cells(cell_files)
+    if (path / "instructions.json").is_file():
+        run.instructions = read_instructions(path / "instructions.json")
     if (path / "meta.json").is_file():
         meta = read_json(path / "meta.json")
         run.meta = meta if isinstance(meta, dict) else {}
@@ -238,7 +266,7 @@ def raw_reference(index: dict, server: str, scenario: str, users: int) -> dict |
 def framework_ratios(index: dict) -> list[Ratio]:
     ratios = []
     for (server, app, scenario, users), cell in sorted(index.items()):
-        if app != "app":
+        if app != "app" or cell.get("model") == "null":  # the null server never calls the app
             continue
         raw = raw_reference(index, server, scenario, users)
         label = f"load {server} {scenario} u{users} app/raw"
@@ -300,11 +328,70 @@ def model_ratios(index: dict) -> list[Ratio]:
     return ratios
 
 
+def cpu_per_request_series(cell: dict | None) -> list[float]:
+    """Server CPU-seconds per request of each second of every repeat: the sampler's mean CPU%
+    over that second ÷ its requests/s. Unlike requests/s it holds when Locust set the pace."""
+    if not cell or cell.get("status") != "ok":
+        return []
+    series = []
+    for repeat in cell.get("repeats", []):
+        samples = [s for s in repeat.get("samples") or [] if s.get("server_cpu_pct") is not None]
+        for second, rps in enumerate(repeat.get("rps_series", [])):
+            cpu = [s["server_cpu_pct"] for s in samples if second < s["t"] <= second + 1]
+            if rps > 0 and cpu:
+                series.append(statistics.fmean(cpu) / 100 / rps)
+    return series
+
+
+def rps_per_cpu_series(cell: dict | None) -> list[float]:
+    """Requests/s per CPU of the budget the server ran in; nothing for a cell without one."""
+    budget = (cell or {}).get("budget_cpus")
+    return [rps / budget for rps in rps_series(cell)] if budget else []
+
+
+def null_ratios(index: dict) -> list[Ratio]:
+    """Each of our cells ÷ the null server at the same scenario and users, in the same run.
+
+    The null server shares nothing with ours (it parses nothing), so a slower HTTP layer, which
+    all four models share and which app/raw and raw/others cancel, shows here: as server CPU per
+    request, and, when the run gave every server a CPU budget, as requests/s per CPU.
+    """
+    ratios = []
+    for (server, app, scenario, users), cell in sorted(index.items()):
+        null = next(
+            (c for (_, _, *where), c in index.items()
+             if where == [scenario, users] and c.get("model") == "null"),
+            None,
+        )  # fmt: skip
+        if cell.get("kind") != "ours" or null is None:
+            continue
+        label = f"load {server} {scenario} u{users} {app}"
+        ratios.append(
+            ratio(
+                f"{label} cpu-per-request/null",
+                cpu_per_request_series(cell),
+                cpu_per_request_series(null),
+                higher_is_worse=True,
+            )
+        )
+        if "budget_cpus" in cell and "budget_cpus" in null:
+            ratios.append(
+                load_ratio(
+                    f"{label} rps-per-cpu/null",
+                    cell,
+                    rps_per_cpu_series(cell),
+                    rps_per_cpu_series(null),
+                    higher_is_worse=False,
+                )
+            )
+    return ratios
+
+
 def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
     index = {cell_key(cell): cell for cell in cells.values()}
     if not any(app == "raw" for _, app, _, _ in index):  # a user's app has no raw reference
-        return model_ratios(index)
-    return framework_ratios(index) + server_ratios(index)
+        return model_ratios(index) + null_ratios(index)
+    return framework_ratios(index) + server_ratios(index) + null_ratios(index)
 
 
 def pooled(per_measurement: list[list[Ratio]]) -> list[Ratio]:
@@ -430,8 +517,10 @@ def check_comparable(baseline: Run, current: Run) -> None:
         if (base_part is None) != (current_part is None):
             lacking = "current" if current_part is None else "baseline"
             raise UnusableInput(f"only one side has {kind}: {lacking} has none")
-    if baseline.micro is None and baseline.cells is None:
-        raise UnusableInput(f"{baseline.source}: no micro.json and no load cells")
+    if baseline.micro is None and baseline.cells is None and baseline.instructions is None:
+        raise UnusableInput(
+            f"{baseline.source}: no micro.json and no load cells (nor instructions.json)"
+        )
     if baseline.micro is not None:
         names = {c.name for c in baseline.micro}
         for repeat in baseline.micro_repeats:
@@ -440,6 +529,12 @@ def check_comparable(baseline: Run, current: Run) -> None:
             same_names("micro case", names, {c.name for c in cases})
     if baseline.cells is not None:
         same_names("load cell", set(baseline.cells), set(current.cells))
+    if baseline.instructions is not None and current.instructions is not None:
+        same_names(
+            "instruction workload",
+            set(baseline.instructions["per_request"]),
+            set(current.instructions["per_request"]),
+        )
 
 
 def failed_cell_rows(baseline: Run, current: Run) -> list[Row]:
@@ -452,16 +547,49 @@ def failed_cell_rows(baseline: Run, current: Run) -> list[Row]:
     return rows
 
 
+def counting_difference(baseline: dict, current: dict) -> str:
+    """What differs between where two counts were made ("" when nothing does): another Python
+    or library version runs other instructions, so its counts say nothing about our code."""
+    before, after = baseline.get("environment") or {}, current.get("environment") or {}
+    return ", ".join(
+        f"{key} {before.get(key)} vs {after.get(key)}"
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    )
+
+
+def instruction_rows(baseline: Run, current: Run, threshold: float) -> list[Row]:
+    """Instructions per request of each workload, judged by the threshold alone: two counts of
+    the same code are the same, so there is nothing for a significance test to weigh."""
+    if baseline.instructions is None or current.instructions is None:
+        return []
+    differs = counting_difference(baseline.instructions, current.instructions)
+    rows = []
+    for name, before in baseline.instructions["per_request"].items():
+        after = current.instructions["per_request"][name]
+        change = after / before - 1
+        row = Row(f"instructions {name} / request", before, after, "ok", change=change, case=name)
+        if differs:
+            row.verdict, row.note = "not enough data", f"counted on different software: {differs}"
+        elif abs(change) > threshold:
+            row.verdict = "REGRESSED" if change > 0 else "improved"
+        rows.append(row)
+    return rows
+
+
 def compare_runs(
     baseline: Run,
     current: Run,
     threshold: float = DEFAULT_THRESHOLD,
     alpha: float = DEFAULT_ALPHA,
+    instruction_threshold: float = INSTRUCTION_THRESHOLD,
 ) -> list[Row]:
-    """One row per in-run ratio, plus one per cell that failed only in ``current``."""
+    """One row per in-run ratio, plus one per cell that failed only in ``current``, plus one per
+    instruction-counted workload when both runs have counts."""
     check_comparable(baseline, current)
     rows = judge_all(in_run_ratios(baseline), in_run_ratios(current), threshold, alpha)
-    return rows + failed_cell_rows(baseline, current)
+    rows += failed_cell_rows(baseline, current)
+    return rows + instruction_rows(baseline, current, instruction_threshold)
 
 
 def exit_code(rows: list[Row]) -> int:
@@ -494,7 +622,12 @@ def table_cells(row: Row) -> list[str]:
     ]
 
 
-def format_table(rows: list[Row], threshold: float, alpha: float) -> str:
+def format_table(
+    rows: list[Row],
+    threshold: float,
+    alpha: float,
+    instruction_threshold: float = INSTRUCTION_THRESHOLD,
+) -> str:
     header = ["ratio", "baseline", "current", "change", "95% CI", "p", "verdict"]
     lines = [header] + [table_cells(row) for row in rows]
     widths = [max(len(line[column]) for line in lines) for column in range(len(header) - 1)]
@@ -504,11 +637,19 @@ def format_table(rows: list[Row], threshold: float, alpha: float) -> str:
         + line[-1]
         for line in lines
     ]
-    regressed = sum(row.verdict == "REGRESSED" for row in rows)
+    counted = [row for row in rows if row.name.startswith("instructions ")]
+    timed = [row for row in rows if row not in counted]
+    regressed = sum(row.verdict == "REGRESSED" for row in timed)
     text.append(
         f"threshold {threshold:.0%}, one-sided Mann-Whitney U p < {alpha:g}, "
-        f"at least {MIN_SAMPLES} samples a side: {regressed} regressed of {len(rows)} rows"
+        f"at least {MIN_SAMPLES} samples a side: {regressed} regressed of {len(timed)} rows"
     )
+    if counted:
+        regressed = sum(row.verdict == "REGRESSED" for row in counted)
+        text.append(
+            f"instructions per request: threshold {instruction_threshold:.0%}, no test (counts "
+            f"are deterministic): {regressed} regressed of {len(counted)} rows"
+        )
     return "\n".join(text)
 
 
@@ -519,10 +660,15 @@ def describe(run: Run) -> str:
 
 
 def print_comparison(
-    baseline: Run, current: Run, rows: list[Row], threshold: float, alpha: float
+    baseline: Run,
+    current: Run,
+    rows: list[Row],
+    threshold: float,
+    alpha: float,
+    instruction_threshold: float = INSTRUCTION_THRESHOLD,
 ) -> None:
     print(f"baseline: {describe(baseline)}\ncurrent:  {describe(current)}\n")
-    print(format_table(rows, threshold, alpha))
+    print(format_table(rows, threshold, alpha, instruction_threshold))
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -554,6 +700,13 @@ def add_judging_options(
         default=DEFAULT_ALPHA,
         help="significance level of the Mann-Whitney U test (default 0.01)",
     )
+    parser.add_argument(
+        "--instruction-threshold",
+        type=threshold_arg,
+        default=INSTRUCTION_THRESHOLD,
+        help="smallest change of instructions per request that counts "
+        f"(default {INSTRUCTION_THRESHOLD:.0%}%)",
+    )
 
 
 def fail(command: str, error: Exception) -> int:
@@ -568,14 +721,22 @@ def main(argv: list[str]) -> int:
         description="Compare two runs by in-run ratios. Exit 0: no regression, 1: regressed, "
         "2: unusable input.",
     )
-    parser.add_argument("baseline", type=Path, help="run dir, micro.json, cells/ dir or cell file")
+    parser.add_argument(
+        "baseline",
+        type=Path,
+        help="run dir, micro.json, cells/ dir, cell file or instructions.json",
+    )
     parser.add_argument("current", type=Path, help="the same kind of input as BASELINE")
     add_judging_options(parser)
     args = parser.parse_args(argv)
     try:
         baseline, current = load_run(args.baseline), load_run(args.current)
-        rows = compare_runs(baseline, current, args.threshold, args.alpha)
+        rows = compare_runs(
+            baseline, current, args.threshold, args.alpha, args.instruction_threshold
+        )
     except UnusableInput as error:
         return fail("compare", error)
-    print_comparison(baseline, current, rows, args.threshold, args.alpha)
+    print_comparison(
+        baseline, current, rows, args.threshold, args.alpha, args.instruction_threshold
+    )
     return exit_code(rows)

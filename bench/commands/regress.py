@@ -4,6 +4,11 @@
 committed ``results/baseline`` by in-run ratios (``bench.analysis.compare``), re-measures a
 regressed micro case before it believes it, and writes the verdict beside the run. ``baseline``
 deliberately replaces the committed baseline with a new smoke run.
+
+Both also count instructions per request under valgrind (``bench.micro.instructions``) when it is
+installed (``--instructions auto``, the default): the baseline twice, to record how far apart two
+counts of the same code come, and ``regress`` once, judged by a threshold of a few percent beside
+the timed rows.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from bench.analysis.compare import (
     BASELINE_MICRO_RUNS,
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
+    INSTRUCTION_THRESHOLD,
     MAX_SAMPLES,
     REGRESS_THRESHOLD,
     Row,
@@ -40,11 +46,15 @@ from bench.analysis.compare import (
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
 from bench.measure.runner import run_load
+from bench.micro import instructions
 from bench.micro.cli import run_micro
 from bench.rundir import new_run_dir, write_json
 
 #: what regress and baseline measure: the shortest profile, so CI can afford it
 PROFILE = "smoke"
+#: instruction counts of a baseline: two, so it records how far apart counts of unchanged code
+#: come (measured here: at most 0.03%); regress counts once
+BASELINE_INSTRUCTION_RUNS = 2
 
 
 # --- the committed baseline ----------------------------------------------------------------------
@@ -73,7 +83,7 @@ def write_baseline(run_dir: Path, dest: Path) -> list[str]:
         target.write_text(json.dumps(trimmed_micro(micro), separators=(",", ":")) + "\n")
     for cell in sorted((run_dir / "cells").glob("*.json")):
         shutil.copy2(cell, staging / "cells" / cell.name)
-    for name in ("meta.json", "summary.json"):
+    for name in ("meta.json", "summary.json", instructions.FILE_NAME):
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, staging / name)
     shutil.rmtree(dest, ignore_errors=True)
@@ -90,7 +100,7 @@ def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
         try:
             rows = compare_runs(load_run(dest), new)
             print(f"what changed against the old baseline ({dest}):")
-            print(format_table(rows, DEFAULT_THRESHOLD, DEFAULT_ALPHA))
+            print(format_table(rows, DEFAULT_THRESHOLD, DEFAULT_ALPHA, INSTRUCTION_THRESHOLD))
         except UnusableInput as error:
             print(f"the old baseline is not comparable ({error}); replacing it")
     files = write_baseline(run_dir, dest)
@@ -106,6 +116,34 @@ def smoke_run(label: str) -> Path:
     run_load(run_dir, PROFILE)
     append_run(run_dir)
     return run_dir
+
+
+def add_instruction_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--instructions",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="count instructions per request under valgrind's cachegrind: auto (the default) "
+        "when valgrind is installed",
+    )
+
+
+def count_instructions(run_dir: Path, mode: str, runs: int) -> None:
+    """Write run_dir/instructions.json unless ``mode`` is off, or auto without valgrind."""
+    if mode == "off":
+        return
+    if instructions.valgrind() is None:
+        if mode == "on":
+            raise UnusableInput("--instructions on, but valgrind is not installed")
+        print("instruction counts: skipped, valgrind is not installed", flush=True)
+        return
+    print(f"instruction counts: cachegrind, {runs} run(s) ...", flush=True)
+    try:
+        record = instructions.measure(runs=runs)
+    except instructions.InstructionCountFailed as error:
+        raise UnusableInput(str(error)) from error
+    instructions.write_instructions(run_dir, record)
+    print(instructions.format_counts(record))
 
 
 def measure_micro(run_dir: Path, select: str | None = None) -> Path:
@@ -158,6 +196,7 @@ def baseline_main(argv: list[str]) -> int:
         default=BASELINE_MICRO_RUNS,
         help=f"measure the micro benchmarks this many times (default {BASELINE_MICRO_RUNS})",
     )
+    add_instruction_option(parser)
     parser.add_argument("--dest", type=Path, default=BASELINE_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
@@ -165,10 +204,26 @@ def baseline_main(argv: list[str]) -> int:
         if args.run_dir is None:
             for number in range(2, args.micro_runs + 1):
                 measure_micro(run_dir / f"micro-{number}")
+            count_instructions(run_dir, args.instructions, BASELINE_INSTRUCTION_RUNS)
         refresh_baseline(run_dir, args.dest)
     except UnusableInput as error:
         return fail("baseline", error)
     return 0
+
+
+def instruction_mode(baseline: Run, mode: str) -> str:
+    """``mode``, or off when the baseline has no counts to compare with (auto only)."""
+    if baseline.instructions is not None or mode == "off":
+        return mode
+    if mode == "on":
+        raise UnusableInput(
+            f"{baseline.source}: --instructions on, but it has no instruction counts"
+        )
+    print(
+        "instruction counts: skipped, the baseline has none (refresh it: python -m bench baseline)",
+        flush=True,
+    )
+    return "off"
 
 
 def print_report(run_dir: Path) -> None:
@@ -185,18 +240,25 @@ def regress_main(argv: list[str]) -> int:
     )
     parser.add_argument("--baseline", type=Path, default=BASELINE_DIR)
     add_judging_options(parser, default_threshold=REGRESS_THRESHOLD)
+    add_instruction_option(parser)
     args = parser.parse_args(argv)
     try:
         baseline = load_run(args.baseline)  # fail before spending a minute measuring
         if baseline.micro is None or baseline.cells is None:
             raise UnusableInput(f"{args.baseline}: a baseline needs both micro.json and cells/")
+        counting = instruction_mode(baseline, args.instructions)
         run_dir = smoke_run("regress")
+        count_instructions(run_dir, counting, runs=1)
         current = load_run(run_dir)
-        rows = compare_runs(baseline, current, args.threshold, args.alpha)
+        rows = compare_runs(
+            baseline, current, args.threshold, args.alpha, args.instruction_threshold
+        )
         confirm_micro(rows, baseline, run_dir, args.threshold, args.alpha)
     except UnusableInput as error:
         return fail("regress", error)
-    print_comparison(baseline, current, rows, args.threshold, args.alpha)
+    print_comparison(
+        baseline, current, rows, args.threshold, args.alpha, args.instruction_threshold
+    )
     write_json(run_dir / "compare.json", [asdict(row) for row in rows])
     print_report(run_dir)
     code = exit_code(rows)

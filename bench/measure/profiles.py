@@ -85,6 +85,8 @@ class Profile:
     repeats: int
     #: the promised wall-time ceiling of the load part, checked by tests against estimate_seconds
     budget_s: float
+    #: what ``--peers`` means when it is not given: "all", or NAME,... of bench.serving.peers
+    default_peers: str = "all"
 
 
 #: seconds a cell costs beyond its load: server start, probe and stop
@@ -102,11 +104,16 @@ PROFILES = {
                 Part(MODELS, ("plaintext", "fortunes"), (8,)),
                 Part(MODELS, ("plaintext",), (8,), app="raw"),
             ),
-            peers=None,
+            # the null server is what `compare` divides our servers' CPU per request by: it does
+            # not share our HTTP layer, so a slower layer is not cancelled out
+            peers=Part((), ("plaintext",), (8,)),
+            default_peers="null",
             warmup_s=1.0,
-            duration_s=2.0,
+            # 10 per-second samples a cell: enough for the Mann-Whitney test of the load rows
+            # (5 a side is its floor) with a margin for a second lost at either end
+            duration_s=10.0,
             repeats=1,
-            budget_s=90,
+            budget_s=180,
         ),
         Profile(
             "quick",

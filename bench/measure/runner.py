@@ -37,6 +37,7 @@ from bench.measure.sampler import Sampler
 from bench.measure.target import TARGET_NAME, TARGET_SPEC, Target, TargetServer
 from bench.measure.workload import OURS, Workload
 from bench.rundir import machine_meta, write_json
+from bench.serving import inject
 from bench.serving.peers import select_peers as select_peer_specs
 from bench.serving.registry import ServerSpec, all_servers
 
@@ -177,8 +178,8 @@ def build_matrix(
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
     """``--peers none|all|NAME,...`` → (peer names to run, {name: why skipped}); by default a
-    profile with a peers part runs all of them."""
-    choice = choice or ("all" if profile.peers is not None else "none")
+    profile with a peers part runs its ``default_peers`` (all of them, or smoke's null server)."""
+    choice = choice or (profile.default_peers if profile.peers is not None else "none")
     if choice == "none":
         return [], {}
     specs, skipped = select_peer_specs(choice)
@@ -271,6 +272,8 @@ def start_server(cell: Cell, settings: Settings, logs_dir: Path) -> tuple[Proces
         return TargetServer(settings.target), settings.target.port
     port = 0 if cell.server.prints_listening else free_port()
     argv = cell.server.argv(settings.workload.apps[cell.app], settings.server_host, port)
+    if cell.server.kind == "ours" and inject.injecting():
+        argv = inject.wrap_argv(argv)  # a deliberately slower HTTP layer, for the demo and tests
     cpus = settings.pinning["server_cpus"] if settings.pinning else None
     server = ProcessGroup(argv, logs_dir / f"{cell.name}.server", cpus, child_env())
     try:
@@ -517,7 +520,15 @@ def cell_header(cell: Cell, settings: Settings) -> dict:
         "warmup_s": settings.warmup_s,
         "duration_s": settings.duration_s,
         "repeats": [],
+        **injected(cell),
     }
+
+
+def injected(cell: Cell) -> dict:
+    """The server-side injection this cell ran with, so no reader mistakes it for the product."""
+    if cell.server.kind != "ours" or not inject.injecting():
+        return {}
+    return {"inject_server_delay_us": os.environ[inject.DELAY_ENV]}
 
 
 def median_or_none(values: list) -> float | None:

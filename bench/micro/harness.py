@@ -13,18 +13,24 @@ from collections.abc import Callable, Mapping
 FRAMEWORK = "framework"
 
 
-def describe(benchmark, group: str, compare_to: Mapping[str, tuple[str, ...]]) -> None:
+def describe(
+    benchmark,
+    group: str,
+    compare_to: Mapping[str, tuple[str, ...]],
+    under_test: str = FRAMEWORK,
+) -> None:
     """Label a case: its group, and the subjects it is compared against (main reference first),
     looked up by its own subject in ``compare_to``.
 
-    A subject missing from ``compare_to`` is its group's main reference for this operation.
+    A subject missing from ``compare_to`` is its group's main reference for this operation;
+    ``under_test`` is the group's own code (``framework``, or ``servers`` for the HTTP layer).
     """
     base, subject = benchmark.name.removesuffix("]").split("[")
     names = [f"{base}[{other}]" for other in compare_to.get(subject, ())]
     benchmark.group = group
     benchmark.extra_info.update(
         subject=subject,
-        is_reference=subject != FRAMEWORK,
+        is_reference=subject != under_test,
         reference=names[0] if names else None,
         compare_to=names,
     )

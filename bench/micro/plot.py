@@ -1,8 +1,9 @@
 """micro.png: per group, one horizontal bar per case (median, IQR whiskers), ratio labels on bars.
 
-The framework's cases are drawn in colour, references in grey with hatching, so the eye finds the
-framework first and reads its distance to each reference. The x axis is logarithmic: one group
-spans a bare ContextVar (tens of ns) to a rendered template (tens of µs).
+Our own cases (the framework's, and the servers' HTTP layer's) are drawn in colour, references in
+grey with hatching, so the eye finds our code first and reads its distance to each reference.
+The x axis is logarithmic: one group spans a bare ContextVar (tens of ns) to a rendered template
+(tens of µs).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def draw_micro_chart(cases: list[MicroCase], out_png: Path, title: str = "") -> 
     cases_by_name = by_name(cases)
     for axes, group in zip(axes_list[:, 0], groups, strict=True):
         draw_group(axes, group, cases, cases_by_name)
-    figure.suptitle(title or "microbenchmarks: framework (blue) beside references (grey, hatched)")
+    figure.suptitle(title or "microbenchmarks: our code (blue) beside references (grey, hatched)")
     figure.tight_layout(rect=(0, 0, 1, 0.98))  # leave room for the title
     out_png.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out_png, dpi=110)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bench.micro.results import MicroCase, by_name, ratios
 
-GROUP_ORDER = ("stack", "routing", "dispatch", "full-cycle")
+GROUP_ORDER = ("stack", "routing", "dispatch", "full-cycle", "servers")
 
 
 def format_duration(seconds: float) -> str:

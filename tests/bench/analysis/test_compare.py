@@ -19,6 +19,7 @@ from bench.analysis.compare import (
     MIN_SAMPLES,
     Ratio,
     compare_runs,
+    cpu_per_request_series,
     judge,
     load_run,
     main,
@@ -354,6 +355,97 @@ def test_the_null_server_is_the_server_reference_when_present(tmp_path):
         assert rows[f"load {server} plaintext u10 raw/null rps"] == "REGRESSED"
 
 
+# --- server CPU per request and requests/s per CPU, ÷ the null server -----------------------------
+
+#: server CPU-seconds per request of each of our servers, and of the null server
+CPU_PER_REQUEST = {"poll": 90e-6, "threaded": 80e-6, "fork": 110e-6, "epoll": 70e-6, "null": 15e-6}
+
+
+def add_cpu_samples(
+    run_dir: Path,
+    seed: int,
+    machine: float = 1.0,
+    ours: float = 1.0,
+    budget_cpus: float | None = None,
+) -> Path:
+    """Give every cell the sampler's half-second CPU% samples: CPU per request × requests/s,
+    × ``machine`` for every server and × ``ours`` for ours (a slower shared HTTP layer)."""
+    rng = random.Random(seed)
+    for path in (run_dir / "cells").glob("*.json"):
+        cell = json.loads(path.read_text())
+        factor = machine * (ours if cell["kind"] == "ours" else 1.0)
+        cpu_per_request = CPU_PER_REQUEST[cell["server"]] * factor
+        for repeat in cell["repeats"]:
+            repeat["samples"] = [
+                {"t": second + half, "server_cpu_pct": cpu_per_request * rps * 100 * noise}
+                for second, rps in enumerate(repeat["rps_series"])
+                for half, noise in ((0.5, rng.uniform(0.95, 1.05)), (1.0, rng.uniform(0.95, 1.05)))
+            ]
+        if budget_cpus is not None:
+            cell["budget_cpus"] = budget_cpus
+        path.write_text(json.dumps(cell))
+    return run_dir
+
+
+def cpu_run(run_dir: Path, seed: int, scale: float = 1.0, **options) -> Path:
+    write_cells(run_dir, seed=seed, scale=scale, null=True)
+    return add_cpu_samples(run_dir, seed, **options)
+
+
+def test_a_slower_shared_layer_raises_cpu_per_request_against_the_null_server(tmp_path):
+    baseline = cpu_run(tmp_path / "base", seed=1)
+    # the same requests/s (Locust set the pace) but every model burns 40% more CPU per request
+    current = cpu_run(tmp_path / "current", seed=2, ours=1.4)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    for server in SERVERS:
+        assert rows[f"load {server} plaintext u10 raw/null rps"] == "ok"
+        assert rows[f"load {server} plaintext u10 raw cpu-per-request/null"] == "REGRESSED"
+        assert rows[f"load {server} plaintext u10 app cpu-per-request/null"] == "REGRESSED"
+        assert f"load {server} fortunes u10 app cpu-per-request/null" not in rows  # no null there
+
+
+def test_a_machine_twice_as_slow_keeps_cpu_per_request_against_the_null_server(tmp_path):
+    baseline = cpu_run(tmp_path / "base", seed=1)
+    current = cpu_run(tmp_path / "current", seed=2, scale=0.5, machine=2.0)
+    rows = compare_runs(load_run(baseline), load_run(current))
+    cpu_rows = {row.name: row.verdict for row in rows if "cpu-per-request" in row.name}
+    assert cpu_rows and set(cpu_rows.values()) <= {"ok", "not enough data"}
+    assert {v for n, v in cpu_rows.items() if "plaintext" in n} == {"ok"}
+
+
+def test_requests_per_cpu_rows_appear_only_when_cells_record_a_cpu_budget(tmp_path):
+    plain = verdicts(compare_runs(load_run(cpu_run(tmp_path / "a", 1)), load_run(tmp_path / "a")))
+    assert not any("rps-per-cpu" in name for name in plain)
+    baseline = cpu_run(tmp_path / "base", seed=1, budget_cpus=1.0)
+    current = write_cells(
+        tmp_path / "current", seed=2, null=True, server_factor=dict.fromkeys(SERVERS, 0.6)
+    )
+    add_cpu_samples(current, seed=2, budget_cpus=1.0)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    for server in SERVERS:
+        assert rows[f"load {server} plaintext u10 raw rps-per-cpu/null"] == "REGRESSED"
+
+
+def test_cpu_per_request_pairs_each_second_with_the_samples_inside_it():
+    cell = {
+        "status": "ok",
+        "repeats": [
+            {
+                "rps_series": [1000.0, 500.0, 0.0],
+                "samples": [
+                    {"t": 0.5, "server_cpu_pct": 40.0},
+                    {"t": 1.0, "server_cpu_pct": 60.0},
+                    {"t": 1.5, "server_cpu_pct": None},
+                    {"t": 2.0, "server_cpu_pct": 25.0},
+                    {"t": 2.5, "server_cpu_pct": 10.0},
+                ],
+            }
+        ],
+    }
+    assert cpu_per_request_series(cell) == pytest.approx([0.5 / 1000, 0.25 / 500])
+    assert cpu_per_request_series({**cell, "status": "failed"}) == []
+
+
 def test_p99_with_one_repeat_is_not_enough_data(tmp_path):
     baseline = write_cells(tmp_path / "base", seed=1)
     current = write_cells(tmp_path / "current", seed=2, p99_factor=3.0)
@@ -542,3 +634,85 @@ def test_command_line_exit_codes(tmp_path):
     unusable = run(str(baseline), str(tmp_path / "missing.json"))
     assert unusable.returncode == 2
     assert "no such file or directory" in unusable.stderr
+
+
+# --- instructions per request --------------------------------------------------------------------
+
+COUNTS = {"framework-plaintext": 180_012.0, "servers-raw-plaintext": 241_143.0}
+COUNTED_ON = {"python": "3.11.7", "machine": "x86_64", "werkzeug": "3.1.8"}
+
+
+def write_instructions(
+    run_dir: Path, slower: dict[str, float] | None = None, environment: dict | None = None
+) -> Path:
+    """instructions.json as bench.micro.instructions writes it, with ``slower`` workloads."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    per_request = {name: count * (slower or {}).get(name, 1.0) for name, count in COUNTS.items()}
+    record = {
+        "tool": "cachegrind",
+        "environment": environment or COUNTED_ON,
+        "per_request": per_request,
+        "spread": dict.fromkeys(per_request, 0.0),
+        "measurements": [per_request],
+    }
+    (run_dir / "instructions.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def test_instruction_counts_are_judged_by_the_threshold_alone(tmp_path, capsys):
+    baseline = write_instructions(write_run(tmp_path / "base", seed=1))
+    current = write_instructions(
+        write_run(tmp_path / "current", seed=2),
+        slower={"servers-raw-plaintext": 1.05, "framework-plaintext": 1.01},
+    )
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    server = rows["instructions servers-raw-plaintext / request"]
+    assert (server.verdict, server.p, round(server.change, 3)) == ("REGRESSED", None, 0.05)
+    assert rows["instructions framework-plaintext / request"].verdict == "ok"
+    assert main([str(baseline), str(current)]) == 1
+    out = capsys.readouterr().out
+    assert "instructions per request: threshold 2%, no test (counts are deterministic): " in out
+    assert "1 regressed of 2 rows" in out
+    assert main([str(baseline), str(current), "--instruction-threshold", "6%"]) == 0
+
+
+def test_fewer_instructions_improve(tmp_path):
+    baseline = write_instructions(tmp_path / "base")
+    current = write_instructions(tmp_path / "current", slower={"framework-plaintext": 0.9})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert rows == {
+        "instructions framework-plaintext / request": "improved",
+        "instructions servers-raw-plaintext / request": "ok",
+    }
+
+
+def test_counts_made_on_other_software_are_not_judged(tmp_path):
+    baseline = write_instructions(tmp_path / "base")
+    current = write_instructions(
+        tmp_path / "current", slower={"framework-plaintext": 1.5},
+        environment={**COUNTED_ON, "python": "3.12.1"},
+    )  # fmt: skip
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert {row.verdict for row in rows} == {"not enough data"}
+    assert rows[0].note == "counted on different software: python 3.11.7 vs 3.12.1"
+
+
+def test_counts_on_one_side_only_give_no_instruction_rows(tmp_path):
+    baseline = write_instructions(write_run(tmp_path / "base", seed=1))
+    current = write_run(tmp_path / "current", seed=2)
+    rows = compare_runs(load_run(baseline), load_run(current))
+    assert rows and not any(row.name.startswith("instructions") for row in rows)
+
+
+def test_instruction_files_are_accepted_alone_and_must_count_the_same_workloads(tmp_path, capsys):
+    baseline = write_instructions(tmp_path / "base")
+    current = write_instructions(tmp_path / "current")
+    assert main([str(baseline / "instructions.json"), str(current / "instructions.json")]) == 0
+    capsys.readouterr()
+    record = json.loads((current / "instructions.json").read_text())
+    record["per_request"]["framework-json"] = 200_400.0
+    (current / "instructions.json").write_text(json.dumps(record))
+    err = error_of(capsys, [str(baseline), str(current)])
+    assert "different instruction workload sets" in err and "framework-json" in err
+    (current / "instructions.json").write_text(json.dumps({"per_request": 3}))
+    assert "not an instruction count file" in error_of(capsys, [str(baseline), str(current)])

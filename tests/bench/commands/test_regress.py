@@ -12,15 +12,19 @@ from bench.analysis import compare
 from bench.analysis.compare import compare_runs, load_run, main
 from bench.commands import regress
 from bench.commands.regress import refresh_baseline, regress_main
+from bench.micro import instructions
+from bench.micro.workloads import WORKLOADS
 from tests.bench.analysis.test_compare import (
     FULL_CYCLE,
     STACK,
     error_of,
     verdicts,
     write_cells,
+    write_instructions,
     write_micro,
     write_run,
 )
+from tests.bench.micro.test_instructions import SERVER, needs_valgrind
 
 # --- the baseline and the regress command --------------------------------------------------------
 
@@ -189,3 +193,85 @@ def test_the_baseline_keeps_every_micro_measurement(tmp_path, capsys):
     kept = json.loads((tmp_path / "baseline" / "micro-2" / "micro.json").read_text())
     assert {len(b["stats"]["data"]) for b in kept["benchmarks"]} == {compare.MAX_SAMPLES}
     assert main([str(tmp_path / "baseline"), str(run_dir)]) == 0
+
+
+# --- instruction-count mode ----------------------------------------------------------------------
+
+#: a test-only wrapper, loaded at interpreter start-up from PYTHONPATH: PLANTED_LOOPS iterations of
+#: an empty loop after every request head parsed, about 5% of the server cycle's instructions at 90
+PLANTED = """
+import os
+loops = int(os.environ.get("PLANTED_LOOPS") or 0)
+if loops:
+    from servers.http import Request, ServerConnection
+    parse = ServerConnection.next_event
+    def next_event(self):
+        event = parse(self)
+        if type(event) is Request:
+            for _ in range(loops):
+                pass
+        return event
+    ServerConnection.next_event = next_event
+"""
+
+
+def plant_loop(tmp_path: Path, monkeypatch, loops: int) -> None:
+    """Make every counted process run the planted loop (the children inherit PYTHONPATH)."""
+    planted = tmp_path / "planted"
+    planted.mkdir(exist_ok=True)
+    (planted / "sitecustomize.py").write_text(PLANTED)
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    monkeypatch.setenv("PLANTED_LOOPS", str(loops))
+
+
+def count_only_the_server_cycle(monkeypatch) -> None:
+    """Count the light in-memory server workload alone: a few seconds instead of a minute."""
+    monkeypatch.setattr(instructions, "WORKLOADS", {SERVER: WORKLOADS[SERVER]})
+
+
+@needs_valgrind
+@pytest.mark.slow
+def test_regress_counts_instructions_and_catches_a_planted_5_percent_slowdown(
+    tmp_path, monkeypatch, capsys
+):
+    count_only_the_server_cycle(monkeypatch)
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    regress.count_instructions(baseline, "auto", runs=1)
+    fake_measurements(monkeypatch, tmp_path, first={}, again={})
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    out = capsys.readouterr().out
+    assert f"instructions {SERVER} / request" in out and "no regression" in out
+    plant_loop(tmp_path, monkeypatch, loops=90)
+    assert regress_main(["--baseline", str(baseline)]) == 1
+    rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
+    planted = rows[f"instructions {SERVER} / request"]
+    assert planted.verdict == "REGRESSED" and 0.03 < planted.change < 0.08
+
+
+def test_regress_skips_counting_when_the_baseline_has_no_counts(tmp_path, monkeypatch, capsys):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    fake_measurements(monkeypatch, tmp_path, first={}, again={})
+    monkeypatch.setattr(instructions, "measure", pytest.fail)
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert "instruction counts: skipped, the baseline has none" in capsys.readouterr().out
+    assert regress_main(["--baseline", str(baseline), "--instructions", "on"]) == 2
+    assert "--instructions on, but it has no instruction counts" in capsys.readouterr().err
+
+
+def test_regress_without_valgrind_compares_the_timed_rows_only(tmp_path, monkeypatch, capsys):
+    baseline = write_instructions(write_run(tmp_path / "baseline", seed=1))
+    fake_measurements(monkeypatch, tmp_path, first={}, again={})
+    monkeypatch.setenv("PATH", str(tmp_path))  # no valgrind on it
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    out = capsys.readouterr().out
+    assert "instruction counts: skipped, valgrind is not installed" in out
+    assert "instructions per request" not in out
+    assert regress_main(["--baseline", str(baseline), "--instructions", "on"]) == 2
+    assert "valgrind is not installed" in capsys.readouterr().err
+
+
+def test_the_baseline_keeps_its_instruction_counts(tmp_path, capsys):
+    run_dir = write_instructions(write_run(tmp_path / "run", seed=1))
+    files = refresh_baseline(run_dir, tmp_path / "baseline")
+    assert "instructions.json" in files
+    assert load_run(tmp_path / "baseline").instructions["per_request"]["framework-plaintext"] > 0

@@ -115,10 +115,19 @@ def test_peers_join_only_profiles_with_a_peers_part():
     if not peers:
         pytest.skip("bench.serving.peers is not available")
     quick = runner.build_matrix(PROFILES["quick"], peers)
-    smoke = runner.build_matrix(PROFILES["smoke"], peers)
     assert any(cell.server.name == peers[0] for cell in quick)
-    assert not any(cell.server.name == peers[0] for cell in smoke)
     assert runner.select_peers("none", PROFILES["quick"]) == ([], {})
+
+
+def test_smoke_runs_only_the_null_reference_beside_our_models_by_default():
+    if "null" not in all_servers():
+        pytest.skip("bench.serving.peers is not available")
+    peer_names, _ = runner.select_peers(None, PROFILES["smoke"])
+    assert peer_names == ["null"]
+    cells = runner.build_matrix(PROFILES["smoke"], peer_names)
+    assert [cell.name for cell in cells if cell.server.kind != "ours"] == [
+        "null--app--plaintext--u8"
+    ]
 
 
 def test_pinning_splits_the_cores_we_may_use():

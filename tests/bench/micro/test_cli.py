@@ -52,13 +52,18 @@ def test_every_group_has_framework_cases_and_references(untimed_run):
     _, testcases = untimed_run
     names = {case.get("name") for case in testcases}
     modules = {case.get("classname").rsplit(".", 1)[-1] for case in testcases}
-    assert modules == {"bench_stack", "bench_routing", "bench_dispatch", "bench_full_cycle"}
+    assert modules == {
+        "bench_stack", "bench_routing", "bench_dispatch", "bench_full_cycle", "bench_servers"
+    }  # fmt: skip
     for operation in ("full_cycle_plaintext", "full_cycle_json"):
         for subject in ("framework", "werkzeug", "flask", "raw"):
             assert f"test_{operation}[{subject}]" in names
     for operation in ("push_top_pop", "match_static", "dispatch_hello", "session_with_cookie"):
         assert f"test_{operation}[framework]" in names
         assert f"test_{operation}[werkzeug]" in names
+    for operation in ("parse_head", "parse_head_split", "parse_chunked", "server_cycle"):
+        for subject in ("servers", "h11", "httptools"):
+            assert f"test_{operation}[{subject}]" in names
     assert len(names) >= 50
 
 
@@ -184,3 +189,18 @@ def test_cli_rejects_an_unknown_profile(capsys):
         cli.main(["--profile", "fastest"])
     assert raised.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_servers_group_is_our_code_beside_h11_and_httptools(tmp_path, capsys):
+    from bench.analysis.compare import micro_ratios
+
+    assert cli.run_micro(tmp_path, "smoke", select="server_cycle") == 0
+    cases = {case.subject: case for case in load_micro(tmp_path / "micro.json")}
+    assert set(cases) == {"servers", "h11", "httptools"}
+    assert not cases["servers"].is_reference and cases["h11"].is_reference
+    assert cases["servers"].compare_to == ["test_server_cycle[h11]", "test_server_cycle[httptools]"]
+    names = {ratio.name for ratio in micro_ratios(list(cases.values()))}
+    assert names == {"micro test_server_cycle[servers] / h11",
+                     "micro test_server_cycle[servers] / httptools"}  # fmt: skip
+    assert "server_cycle · servers" in capsys.readouterr().out
