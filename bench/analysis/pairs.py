@@ -115,12 +115,13 @@ def apply_null_bound(records: list[dict]) -> None:
     """Flag ``generator-bound`` on every cell within NULL_BOUND_FRACTION of the null server's rps.
 
     The null server answers any path with the plaintext body, so it is compared per scenario and
-    user level, whatever app the cell served; a scenario without a null cell is left alone.
+    user level, whatever app the cell served; a scenario without a null cell is left alone, and so
+    is a null cell under a CPU budget: its rate is then the budget's, not Locust's ceiling.
     """
     null_rps = {
         (record["scenario"], record["users"]): record["rps"]
         for record in records
-        if record.get("model") == "null" and record.get("rps")
+        if record.get("model") == "null" and record.get("rps") and not record.get("budget_cpus")
     }
     for record in records:
         bound = null_rps.get((record["scenario"], record["users"]))
