@@ -160,8 +160,9 @@ def main(argv: list[str]) -> int:
         print(f"no CPU budget: {why}; servers run unlimited", file=sys.stderr)
         cpus, budget = None, None
     settings = Settings("wrk", 0, args.duration, 1, 0, choose_pinning(), budget)
-    print(f"budget: {f'{cpus:g} CPU' if cpus else 'none'}; pinning: {settings.pinning}; wrk -t1 -c{CONNECTIONS}"
-          f" -d{args.duration:g}s", flush=True)  # fmt: skip
+    shown = f"{cpus:g} CPU" if cpus else "none"
+    print(f"budget: {shown}; pinning: {settings.pinning}; wrk -t1 -c{CONNECTIONS} "
+          f"-d{args.duration:g}s", flush=True)  # fmt: skip
     results: dict[str, dict[str, float]] = {}
     for scenario in scenarios:
         for model in models:
