@@ -595,9 +595,10 @@ def budget_sentence(budget: dict | None) -> str:
     if calibration:
         sentence += (
             f" Calibrated: against the unlimited null server at {calibration['users']} users "
-            f"Locust reached {calibration['generator_rps']:,.0f} req/s; the fastest server of the "
-            f"run ({calibration['fastest']}) serves up to {calibration['fastest_rps_per_cpu']:,} "
-            f"req/s per CPU, so {calibration['rule']} with margin {calibration['margin']:g}."
+            f"Locust reached {calibration['generator_rps']:,.0f} req/s = generator_rps; the "
+            f"fastest server of the run ({calibration['fastest']}) serves up to "
+            f"{calibration['fastest_rps_per_cpu']:,} req/s per CPU = fastest_rps_per_cpu; "
+            f"{calibration['rule']}."
         )
     return sentence
 

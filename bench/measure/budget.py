@@ -42,6 +42,11 @@ MIN_QUOTA_US = 1_000
 CAPACITY_MARGIN = 0.5
 #: the calibrated budget's range and step, in CPUs; the floor is the kernel's 1 ms per period
 BUDGET_MIN, BUDGET_MAX, BUDGET_STEP = MIN_QUOTA_US / PERIOD_US, 1.0, 0.05
+#: the rule in words, for meta.json and the report
+RULE = (
+    f"cpus = {CAPACITY_MARGIN:g} × generator_rps ÷ fastest_rps_per_cpu, clamped to "
+    f"[{BUDGET_MIN:g}, {BUDGET_MAX:g}] and rounded down to {BUDGET_STEP:g}"
+)
 #: plaintext requests/s per CPU on one core under wrk (issue 12, the top of each measured range):
 #: what the calibration assumes the fastest server of a run can do with one CPU
 KNOWN_RPS_PER_CPU = {

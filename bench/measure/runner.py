@@ -34,6 +34,7 @@ from pathlib import Path
 from bench.flags import flags_for
 from bench.measure.budget import (
     CAPACITY_MARGIN,
+    RULE,
     Budget,
     BudgetUnavailable,
     CgroupReading,
@@ -647,8 +648,7 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
         "fastest": fastest,
         "fastest_rps_per_cpu": rate,
         "margin": CAPACITY_MARGIN,
-        "rule": "cpus = margin × generator_rps ÷ fastest_rps_per_cpu, clamped to [0.1, 1.0], "
-        "rounded down to 0.05",
+        "rule": RULE,
     }
     if record["status"] != "ok" or not summary["rps"]:
         return {**calibration, "cpus": None, "reason": f"calibration failed: {record['error']}"}
