@@ -595,8 +595,11 @@ def budget_sentence(budget: dict | None) -> str:
     if calibration:
         sentence += (
             f" Calibrated: against the unlimited null server at {calibration['users']} users "
-            f"Locust reached {calibration['generator_rps']:,.0f} req/s = generator_rps; the "
-            f"fastest server of the run ({calibration['fastest']}) serves up to "
+            f"Locust sent {calibration['generator_rps']:,.0f} req/s at "
+            f"{calibration.get('generator_cpu_pct') or 0:.0f}% CPU, so generator_capacity = "
+            f"{calibration.get('generator_capacity') or calibration['generator_rps']:,.0f} req/s "
+            f"with its cores busy; the fastest server of the run ({calibration['fastest']}) "
+            "serves up to "
             f"{calibration['fastest_rps_per_cpu']:,} req/s per CPU = fastest_rps_per_cpu; "
             f"{calibration['rule']}."
         )

@@ -18,8 +18,9 @@ Where no cgroup can be written (not root, macOS, a read-only cgroupfs) :func:`lo
 :meth:`Budget.check` raise :class:`BudgetUnavailable` saying why, and the runner runs without.
 
 The default budget is calibrated per run (:func:`calibrated_cpus`): the generator's capacity is
-measured against the null server first, and the budget is chosen so that even the fastest server
-of the run, at its known requests/s per CPU, asks for at most CAPACITY_MARGIN of that capacity.
+measured against the null server first (:func:`generator_capacity`), and the budget is chosen so
+that even the fastest server of the run, at its known requests/s per CPU, asks for at most
+CAPACITY_MARGIN of that capacity.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ CAPACITY_MARGIN = 0.5
 BUDGET_MIN, BUDGET_MAX, BUDGET_STEP = MIN_QUOTA_US / PERIOD_US, 1.0, 0.05
 #: the rule in words, for meta.json and the report
 RULE = (
-    f"cpus = {CAPACITY_MARGIN:g} × generator_rps ÷ fastest_rps_per_cpu, clamped to "
+    f"cpus = {CAPACITY_MARGIN:g} × generator_capacity ÷ fastest_rps_per_cpu, clamped to "
     f"[{BUDGET_MIN:g}, {BUDGET_MAX:g}] and rounded down to {BUDGET_STEP:g}"
 )
 #: plaintext requests/s per CPU on one core under wrk (issue 12, the top of each measured range):
@@ -78,9 +79,25 @@ def fastest_rps_per_cpu(server_names: list[str]) -> tuple[str, int]:
     return fastest, KNOWN_RPS_PER_CPU[fastest]
 
 
+def generator_capacity(rps: float, generator_cpu_pct: float | None, cores: int) -> float:
+    """Requests/s the generator can send with all its cores busy, from one run against the null
+    server: what it sent, scaled by how far its cores were from busy.
+
+    The null server answers faster than Locust asks, so Locust's CPU sets the pace; where Locust
+    was not saturated even so (a busy machine took part of its core, or 64 users are not enough
+    to fill it) the scaling says what its cores would do. Never less than what it sent.
+
+    >>> generator_capacity(2_400, 37.5, cores=1)
+    6400.0
+    """
+    if not generator_cpu_pct:
+        return rps
+    return rps * max(1.0, cores * 100 / generator_cpu_pct)
+
+
 def calibrated_cpus(generator_rps: float, rps_per_cpu: float) -> float:
     """CAPACITY_MARGIN × generator_rps ÷ rps_per_cpu, clamped to [BUDGET_MIN, BUDGET_MAX] and
-    rounded down to BUDGET_STEP.
+    rounded down to BUDGET_STEP; generator_rps is the generator's capacity.
 
     >>> calibrated_cpus(6_700, 11_000)  # 0.30 CPU at most asks 3.3k of Locust's 6.7k req/s
     0.3

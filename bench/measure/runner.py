@@ -41,6 +41,7 @@ from bench.measure.budget import (
     ServerCgroup,
     calibrated_cpus,
     fastest_rps_per_cpu,
+    generator_capacity,
     locate,
 )
 from bench.measure.profiles import APPS, PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
@@ -623,27 +624,34 @@ def choose_budget(
         print(f"no CPU budget: {calibration['reason']}", file=sys.stderr)
         return None, {"cpus": None, "source": "unavailable", **calibration}
     budget = Budget(calibration["cpus"], layout)
-    print(f"CPU budget {budget.cpus} per server: Locust reached {calibration['generator_rps']:,.0f}"
-          f" req/s against the null server; {calibration['fastest']} serves up to "
-          f"{calibration['fastest_rps_per_cpu']:,} per CPU", file=sys.stderr)  # fmt: skip
+    print(f"CPU budget {budget.cpus:g} per server: Locust sent {calibration['generator_rps']:,.0f}"
+          f" req/s to the null server at {calibration['generator_cpu_pct'] or 0:.0f}% CPU, so "
+          f"{calibration['generator_capacity']:,.0f} with its cores busy; "
+          f"{calibration['fastest']} serves up to {calibration['fastest_rps_per_cpu']:,} per "
+          "CPU", file=sys.stderr)  # fmt: skip
     return budget, {**budget.describe(), "source": "calibrated", "calibration": calibration}
 
 
 def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: Path) -> dict:
     """Measure the generator's capacity: the null server, unlimited (its cgroup only counts), at
-    the run's top user level on plaintext, one repeat; then apply the rule of
-    ``bench.measure.budget.calibrated_cpus``. The result has ``cpus`` None and a ``reason`` when
-    the null server gave no number."""
+    the run's top user level on plaintext, one repeat; then apply the rules of
+    ``bench.measure.budget``. The result has ``cpus`` None and a ``reason`` when the null server
+    gave no number."""
     users = max(cell.users for cell in cells)
     cell = Cell(NULL_SERVER, "app", SCENARIOS["plaintext"], users)
     record = run_cell(cell, replace(settings, repeats=1, budget=counted), logs_dir / "calibration")
     summary = record["summary"]
     fastest, rate = fastest_rps_per_cpu(sorted({cell.server.name for cell in cells}))
+    capacity = summary["rps"] and generator_capacity(
+        summary["rps"], summary["generator_cpu_pct"], settings.generator_cores
+    )
     calibration = {
         "cell": cell.name,
         "users": users,
         "generator_rps": summary["rps"],
         "generator_cpu_pct": summary["generator_cpu_pct"],
+        "generator_cores": settings.generator_cores,
+        "generator_capacity": capacity,
         "null_cpu_pct": summary["server_cpu_pct"],
         "fastest": fastest,
         "fastest_rps_per_cpu": rate,
@@ -652,7 +660,7 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
     }
     if record["status"] != "ok" or not summary["rps"]:
         return {**calibration, "cpus": None, "reason": f"calibration failed: {record['error']}"}
-    return {**calibration, "cpus": calibrated_cpus(summary["rps"], rate)}
+    return {**calibration, "cpus": calibrated_cpus(capacity, rate)}
 
 
 def plan(

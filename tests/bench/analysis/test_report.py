@@ -238,13 +238,14 @@ def test_a_budgeted_run_says_how_and_warns_about_latency(tmp_path):
         cell["summary"].update(budget_cpus=0.25, rps_per_cpu=rps and rps / 0.25)
         path.write_text(json.dumps(cell))
     meta = json.loads((run_dir / "meta.json").read_text())
-    calibration = {"users": 8, "generator_rps": 6000.0, "fastest": "epoll",
+    calibration = {"users": 8, "generator_rps": 6000.0, "generator_cpu_pct": 75.0,
+                   "generator_capacity": 8000.0, "fastest": "epoll",
                    "fastest_rps_per_cpu": 11000, "rule": "cpus = …", "margin": 0.5}  # fmt: skip
     meta["budget"] = {**budget, "source": "calibrated", "calibration": calibration}
     (run_dir / "meta.json").write_text(json.dumps(meta))
     html = report.build_report(run_dir).read_text()
     assert "CPU budget of 0.25 CPU (10 ms period, cgroup v1, calibrated)" in html
-    assert "Locust reached 6,000 req/s" in html
+    assert "Locust sent 6,000 req/s at 75% CPU, so generator_capacity = 8,000 req/s" in html
     assert "÷ the CPU budget (0.25 CPU)" in html
     assert "includes throttling stalls" in html and "Under a CPU budget the null server" in html
     records = json.loads((run_dir / "summary.json").read_text())

@@ -39,6 +39,22 @@ def test_calibrated_budget_never_asks_more_than_the_margin_above_the_floor() -> 
 
 
 @pytest.mark.parametrize(
+    ("rps", "cpu_pct", "cores", "capacity"),
+    [
+        (6_000, 100.0, 1, 6_000),  # saturated: what it sent is its capacity
+        (2_400, 37.5, 1, 6_400),  # a busy machine gave Locust a third of its core
+        (9_000, 150.0, 2, 12_000),  # master and workers on two cores, three quarters busy
+        (6_000, 104.0, 1, 6_000),  # sampling overshoot never lowers the capacity
+        (6_000, None, 1, 6_000),  # no CPU reading: what it sent
+    ],
+)
+def test_generator_capacity_scales_what_it_sent_to_busy_cores(
+    rps: float, cpu_pct: float | None, cores: int, capacity: float
+) -> None:
+    assert budget.generator_capacity(rps, cpu_pct, cores) == pytest.approx(capacity)
+
+
+@pytest.mark.parametrize(
     ("servers", "fastest"),
     [
         (["poll", "epoll", "bjoern", "granian", "null"], "bjoern"),
