@@ -423,14 +423,13 @@ def cgroup_window(readings: list[tuple[float, CgroupReading]], start: float, sto
         return {}
     (t0, first), (t1, last) = inside[0], inside[-1]
     periods = last.periods - first.periods
+    throttled = last.throttled_periods - first.throttled_periods
     usage = None if first.usage_s is None else (last.usage_s - first.usage_s) / (t1 - t0) * 100
     return {
         "cgroup_cpu_pct": usage,
         # seconds per second of window, so it reads like the window's own throttled time
         "throttled_s": (last.throttled_s - first.throttled_s) / (t1 - t0) * (stop - start),
-        "throttled_share": (last.throttled_periods - first.throttled_periods) / periods
-        if periods
-        else 0.0,
+        "throttled_share": throttled / periods if periods else 0.0,
     }
 
 
@@ -642,16 +641,12 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
     record = run_cell(cell, replace(settings, repeats=1, budget=counted), logs_dir / "calibration")
     summary = record["summary"]
     fastest, rate = fastest_rps_per_cpu(sorted({cell.server.name for cell in cells}))
-    capacity = summary["rps"] and generator_capacity(
-        summary["rps"], summary["generator_cpu_pct"], settings.generator_cores
-    )
     calibration = {
         "cell": cell.name,
         "users": users,
         "generator_rps": summary["rps"],
         "generator_cpu_pct": summary["generator_cpu_pct"],
         "generator_cores": settings.generator_cores,
-        "generator_capacity": capacity,
         "null_cpu_pct": summary["server_cpu_pct"],
         "fastest": fastest,
         "fastest_rps_per_cpu": rate,
@@ -660,7 +655,10 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
     }
     if record["status"] != "ok" or not summary["rps"]:
         return {**calibration, "cpus": None, "reason": f"calibration failed: {record['error']}"}
-    return {**calibration, "cpus": calibrated_cpus(capacity, rate)}
+    capacity = generator_capacity(
+        summary["rps"], summary["generator_cpu_pct"], settings.generator_cores
+    )
+    return {**calibration, "generator_capacity": capacity, "cpus": calibrated_cpus(capacity, rate)}
 
 
 def plan(
