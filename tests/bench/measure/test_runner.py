@@ -135,6 +135,19 @@ def test_a_given_budget_is_used_as_given():
     assert meta == {**chosen.describe(), "source": "--server-cpus"}
 
 
+def test_a_failed_calibration_runs_unbudgeted_and_says_why(tmp_path, monkeypatch, capsys):
+    try:
+        budget.Budget(None, budget.locate()).check()
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    monkeypatch.setattr(runner, "NULL_SERVER", script_server("null", DIES_AT_START))
+    cells, _ = runner.plan("smoke", servers=["epoll"], scenarios=["plaintext"], users=[4])
+    chosen, meta = runner.choose_budget(None, settings_for_budget(), cells, tmp_path)
+    assert chosen is None and meta["source"] == "unavailable"
+    assert meta["reason"].startswith("calibration failed: server exited with code 3")
+    assert "no CPU budget: calibration failed" in capsys.readouterr().err
+
+
 def test_summary_of_no_repeats_is_all_none():
     assert set(runner.summarise([]).values()) == {None}
 
