@@ -201,6 +201,10 @@ def choose_layout(hierarchies: list[Hierarchy]) -> Layout:
             return Layout(hierarchy, hierarchy)
     limit = next((h for h in hierarchies if h.version == 1 and "cpu" in h.controllers), None)
     if limit is None:
+        v2 = next((h for h in hierarchies if h.version == 2), None)
+        if v2 is not None:
+            raise BudgetUnavailable(f"cgroup v2 at {v2.parent} does not give its children the cpu "
+                                    "controller (cgroup.subtree_control)")  # fmt: skip
         raise BudgetUnavailable("no cgroup hierarchy with the cpu controller is mounted")
     usage = next((h for h in hierarchies if h.version == 1 and "cpuacct" in h.controllers), None)
     return Layout(limit, usage)

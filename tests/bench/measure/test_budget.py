@@ -112,6 +112,13 @@ def test_v2_with_the_cpu_controller_is_preferred(tmp_path: Path) -> None:
     assert layout.usage == layout.limit
 
 
+def test_v2_without_the_cpu_controller_for_children_says_so(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.subtree_control").write_text("memory pids\n")
+    mounts = f"25 20 0:22 / {tmp_path} rw - cgroup2 cgroup2 rw\n"
+    with pytest.raises(BudgetUnavailable, match="does not give its children the cpu controller"):
+        budget.choose_layout(budget.parse_hierarchies(mounts, "0::/\n"))
+
+
 def test_a_container_mount_shows_only_the_cgroups_below_its_root() -> None:
     inside = budget.parse_hierarchies(CONTAINER_MOUNTS, "0::/docker/abc/app\n")
     assert [h.parent for h in inside] == [Path("/sys/fs/cgroup/app")]

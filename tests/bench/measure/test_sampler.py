@@ -110,3 +110,16 @@ def test_sampler_samples_both_trees_until_stopped(spawn):
     assert count >= 2
     assert all(sample["server_procs"] == 3 for sample in sampler.samples)
     assert sum(sample["generator_cpu_pct"] for sample in sampler.samples) > 0
+
+
+def test_sampler_reads_the_counters_it_is_given_at_every_sample(spawn):
+    server = spawn(PARENT_WITH_CHILDREN)
+    calls = iter(range(1000))
+    with Sampler(server.pid, server.pid, interval_s=0.05, counters=lambda: next(calls)) as sampler:
+        while len(sampler.samples) < 3:
+            time.sleep(0.01)
+    readings = sampler.counter_readings
+    # one reading before the first interval, then one per sample, in time order
+    assert [value for _, value in readings] == list(range(len(readings)))
+    assert len(readings) >= len(sampler.samples) + 1
+    assert [t for t, _ in readings] == sorted(t for t, _ in readings)
