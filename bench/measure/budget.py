@@ -250,8 +250,6 @@ class ServerCgroup:
             self.remove()
             raise BudgetUnavailable(f"cannot make a cgroup under {error.filename}: "
                                     f"{error.strerror}") from error  # fmt: skip
-        #: the layout it was made in
-        self.layout = layout
 
     def set_quota(self, quota_us: int | None, period_us: int) -> None:
         hierarchy, directory = self.directories[0]

@@ -199,7 +199,11 @@ class ProcessGroup:
         if cgroup:
             # like the pinning below: the interpreter is still starting, no child exists yet,
             # and every child it forks later starts in the same cgroup
-            cgroup.add(self.process.pid)
+            try:
+                cgroup.add(self.process.pid)
+            except OSError as error:
+                self.stop()
+                raise CellFailed(f"the server could not join its cgroup: {error}") from error
         if cpus:
             # set before the interpreter has even imported anything, so before any child (fork
             # workers, Locust workers) exists; children inherit it. Not a preexec_fn: those are

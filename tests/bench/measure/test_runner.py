@@ -368,3 +368,18 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
     group.stop()
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert alive == []
+
+
+def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
+    try:
+        cgroup = budget.Budget(0.5, budget.locate()).cgroup("gone")
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    for _, directory in cgroup.directories:
+        directory.rmdir()  # gone before the server could join it
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(runner.CellFailed, match="could not join its cgroup") as failed:
+        runner.ProcessGroup(argv, tmp_path / "server", None, runner.child_env(), cgroup)
+    assert isinstance(failed.value.__cause__, OSError)
+    left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
+    assert left == [], "the server was left running"
