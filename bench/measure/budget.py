@@ -299,6 +299,8 @@ def write(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY)
     try:
         os.write(descriptor, text.encode())
+    except OSError as error:  # the kernel refused the value: name the file it went to
+        raise OSError(error.errno, f"{error.strerror} ({text!r})", str(path)) from error
     finally:
         os.close(descriptor)
 

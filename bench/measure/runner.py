@@ -612,14 +612,14 @@ def choose_budget(
         return None, {"cpus": None, "source": "off"}
     try:
         layout = locate()
-        Budget(None, layout).check()
+        given = Budget(None if server_cpus is None else float(server_cpus), layout)
+        given.check()
     except BudgetUnavailable as why:
         print(f"no CPU budget: {why}; servers run unlimited, as without --server-cpus",
               file=sys.stderr)  # fmt: skip
         return None, {"cpus": None, "source": "unavailable", "reason": str(why)}
     if server_cpus is not None:
-        budget = Budget(float(server_cpus), layout)
-        return budget, {**budget.describe(), "source": "--server-cpus"}
+        return given, {**given.describe(), "source": "--server-cpus"}
     if not cells:
         return None, {"cpus": None, "source": "no cells to calibrate for"}
     calibration = calibrate(Budget(None, layout), settings, cells, logs_dir)

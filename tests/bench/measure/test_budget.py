@@ -3,6 +3,7 @@ whole process tree (a forked child is throttled too), read from the cgroup's own
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -220,3 +221,9 @@ def test_an_unlimited_cgroup_counts_without_throttling(real_layout: Layout) -> N
     finally:
         cgroup.remove()
     assert reading.usage_s > 0 and reading.throttled_periods == 0
+
+
+def test_a_quota_the_kernel_refuses_names_the_file_and_leaves_nothing(real_layout: Layout) -> None:
+    with pytest.raises(BudgetUnavailable, match=r"cpu\.(cfs_quota_us|max): Invalid argument"):
+        Budget(0.05, real_layout).check()  # 0.5 ms per 10 ms period: below the kernel's minimum
+    assert not list(real_layout.limit.parent.glob(f"bench-{os.getpid()}-*"))
