@@ -12,7 +12,6 @@ that the report's longer paragraphs share.
 from __future__ import annotations
 
 from bench import flags
-from bench.analysis.pairs import NATIVE_PEERS
 
 #: why each model lands where it does on endpoints that wait (io, mixed): one clause each
 WAITING = {
@@ -35,16 +34,20 @@ COMPUTING = {
 }
 #: on the cpu scenario the work itself, not the model, sets the limit
 WORKING = "the work itself sets the limit: on one CPU, threads and processes only take turns"
-#: peers in C or Rust: their reason is the language, whatever their model
-NATIVE = "native code parses HTTP and drives the app outside the interpreter"
+#: the peers in C or Rust (bench.analysis.pairs.NATIVE_PEERS): their reason is how they reach Python
+NATIVE = {
+    "bjoern": "C parses HTTP and runs the event loop (libev): only the app itself runs in Python",
+    "granian": "Rust parses HTTP, but hands every request to a Python thread and back (its "
+    "blocking threads), paying a thread switch under the GIL each time",
+}
 #: scenarios whose requests wait on something
 WAITING_SCENARIOS = frozenset({"io", "mixed"})
 
 
 def reason(record: dict) -> str:
     """One sentence: why this server's model does what it does on this scenario."""
-    if record.get("server") in NATIVE_PEERS:
-        return NATIVE
+    if record.get("server") in NATIVE:
+        return NATIVE[record["server"]]
     if record.get("scenario") == "cpu":
         return WORKING
     table = WAITING if record.get("scenario") in WAITING_SCENARIOS else COMPUTING

@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from bench.analysis import verdict
+from bench.analysis.pairs import NATIVE_PEERS
 
 
 def cell(server: str, users: int, rps: float, **extra) -> dict:
     """A summary record as report.summary_record makes it, under a 0.25-CPU budget."""
-    model = {"tornado": "epoll", "bjoern": "epoll", "null": "null"}.get(server, server)
+    model = {"tornado": "epoll", "bjoern": "epoll", "granian": "threaded", "null": "null"}
+    model = model.get(server, server)
     kind = "ours" if server in ("poll", "threaded", "fork", "epoll") else "peer"
     base = {"server": server, "model": model, "kind": "reference" if server == "null" else kind,
             "app": "app", "scenario": "plaintext", "users": users, "rps": rps,
@@ -80,7 +82,8 @@ def test_without_a_budget_the_ranking_is_by_cpu_per_request():
         ("poll", "fortunes", "new connection"),
         ("epoll", "cpu", "the work itself sets the limit"),
         ("tornado", "io", "as a epoll server, its event loop"),
-        ("bjoern", "io", "native code"),
+        ("bjoern", "io", "only the app itself runs in Python"),
+        ("granian", "plaintext", "hands every request to a Python thread"),
     ],
 )
 def test_every_row_says_why_in_one_sentence(server: str, scenario: str, words: str):
@@ -106,3 +109,7 @@ def test_measured_range_uses_repeats_or_else_the_per_second_series():
 def test_latency_note_only_under_a_budget():
     assert "up to 10 ms" in verdict.latency_note([cell("epoll", 16, 100)])
     assert verdict.latency_note([cell("epoll", 16, 100, budget_period_us=None)]) == ""
+
+
+def test_every_native_peer_has_its_reason():
+    assert set(verdict.NATIVE) == set(NATIVE_PEERS)
