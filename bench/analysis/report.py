@@ -1,9 +1,10 @@
 """The report of a run directory: plots, report.html, summary.md, summary.json, results/index.html.
 
 It reads only what the runner and the micro benchmarks wrote (``meta.json``, ``cells/*.json``,
-``micro.json``/``micro.png``) and never measures. Every table and plot shows the honesty flags;
-the per-scenario paragraphs are composed from the measured numbers, so they say what this run
-showed, including when it showed nothing trustworthy.
+``micro.json``/``micro.png``) and never measures. It opens with the verdict per scenario
+(``bench.analysis.verdict``). Every table and plot shows the honesty flags; the per-scenario
+paragraphs are composed from the measured numbers, so they say what this run showed, including
+when it showed nothing trustworthy.
 """
 
 from __future__ import annotations
