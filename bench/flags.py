@@ -32,6 +32,12 @@ MEANINGS = {
     FAILED: "the server did not start, died or stopped answering",
     NOISY: f"requests/s spread (max − min) / median over {NOISY_SPREAD:.0%} across repeats",
 }
+#: how generator-bound reads in a run whose servers, the null server included, had a CPU budget
+BUDGET_NOTE = (
+    f"Under a CPU budget the null server is held to it too, so its requests/s no longer bound "
+    f"Locust: only Locust's own CPU (≥ {GENERATOR_BOUND_SHARE:.0%} of its cores) marks a cell "
+    f"{GENERATOR_BOUND}."
+)
 #: flags whose cell has no trustworthy throughput: left out of every ranking
 UNRANKED = frozenset({FAILED, ERRORS})
 

@@ -13,10 +13,12 @@ from bench.serving.spec import MODELS
 #: each of our models and the real-world servers it is compared with
 PAIRS: dict[str, tuple[str, ...]] = {
     "poll": ("werkzeug-base",),
-    "threaded": ("werkzeug-threaded", "gunicorn-gthread", "waitress"),
+    "threaded": ("werkzeug-threaded", "gunicorn-gthread", "waitress", "granian"),
     "fork": ("werkzeug-forking", "gunicorn-sync"),
-    "epoll": ("tornado",),
+    "epoll": ("tornado", "bjoern"),
 }
+#: peers written in C or Rust: they show how far pure Python is from native code, with no target
+NATIVE_PEERS = {"bjoern": "C, libev", "granian": "Rust"}
 
 #: issue 7's targets: our requests/s divided by the peer's, same run, same app, one core
 TARGETS: dict[tuple[str, str], float] = {
@@ -62,6 +64,8 @@ def pair_row(ours: dict, peer: dict) -> dict:
     rps_ratio = ratio(ours.get("rps"), peer.get("rps"))
     target = TARGETS.get((ours["model"], peer["server"]))
     meets_target, target_note = target_verdict(rps_ratio, target, ours, peer)
+    if peer["server"] in NATIVE_PEERS:
+        target_note = f"native reference ({NATIVE_PEERS[peer['server']]})"
     return {
         "model": ours["model"],
         "ours": ours["server"],
@@ -111,12 +115,13 @@ def apply_null_bound(records: list[dict]) -> None:
     """Flag ``generator-bound`` on every cell within NULL_BOUND_FRACTION of the null server's rps.
 
     The null server answers any path with the plaintext body, so it is compared per scenario and
-    user level, whatever app the cell served; a scenario without a null cell is left alone.
+    user level, whatever app the cell served; a scenario without a null cell is left alone, and so
+    is a null cell under a CPU budget: its rate is then the budget's, not Locust's ceiling.
     """
     null_rps = {
         (record["scenario"], record["users"]): record["rps"]
         for record in records
-        if record.get("model") == "null" and record.get("rps")
+        if record.get("model") == "null" and record.get("rps") and not record.get("budget_cpus")
     }
     for record in records:
         bound = null_rps.get((record["scenario"], record["users"]))

@@ -1,9 +1,10 @@
 """The report of a run directory: plots, report.html, summary.md, summary.json, results/index.html.
 
 It reads only what the runner and the micro benchmarks wrote (``meta.json``, ``cells/*.json``,
-``micro.json``/``micro.png``) and never measures. Every table and plot shows the honesty flags;
-the per-scenario paragraphs are composed from the measured numbers, so they say what this run
-showed, including when it showed nothing trustworthy.
+``micro.json``/``micro.png``) and never measures. It opens with the verdict per scenario
+(``bench.analysis.verdict``). Every table and plot shows the honesty flags; the per-scenario
+paragraphs are composed from the measured numbers, so they say what this run showed, including
+when it showed nothing trustworthy.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa
 
 from bench import flags  # noqa: E402
 from bench.analysis.pairs import apply_null_bound, pair_rows  # noqa: E402
+from bench.analysis.verdict import (  # noqa: E402
+    WAITING,
+    basis,
+    latency_note,
+    measured_range,
+    verdict_tables,
+)
 from bench.measure.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
 from bench.rundir import RESULTS_ROOT, write_json  # noqa: E402
 from bench.serving.spec import MODELS  # noqa: E402
@@ -38,7 +46,8 @@ RECORD_KEYS = (
     "server", "model", "kind", "app", "scenario", "users", "rps", "rps_min", "rps_max", "p50_ms",
     "p90_ms", "p99_ms", "max_ms", "fail_ratio", "server_cpu_pct", "server_rss_mb", "server_procs",
     "server_threads", "generator_cpu_pct", "cpu_s_per_1k", "flags", "repeats", "status", "error",
-    "cell",
+    "cell", "budget_cpus", "budget_period_us", "rps_per_cpu", "throttled_share", "rps_low",
+    "rps_high",
 )  # fmt: skip
 
 
@@ -71,6 +80,8 @@ def summary_record(cell: dict) -> dict:
     record.update(cell=cell.get("cell"), flags=list(cell.get("flags") or []))
     record["repeats"] = len(cell.get("repeats") or [])
     record["server_measured"] = cell.get("server_measured", True)
+    record["rps_low"], record["rps_high"] = measured_range(cell)
+    record["budget_period_us"] = (cell.get("budget") or {}).get("period_us")
     return record
 
 
@@ -163,9 +174,13 @@ def users_axis(axis, records: list[dict]) -> None:
 
 
 def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
-    """Requests/s (min–max band), p50 and p99 latency, failure ratio against users."""
+    """Requests/s (min–max band), p50 and p99 latency and server CPU per request against users;
+    the failure ratio gets a fourth panel only when some request failed."""
     colours = colours_for(records)
-    figure, (rps_axis, latency_axis, failure_axis) = plt.subplots(1, 3, figsize=(17, 4.8))
+    failed = any(r.get("fail_ratio") for r in records)
+    figure, axes = plt.subplots(1, 4 if failed else 3, figsize=(22 if failed else 17, 4.8))
+    rps_axis, latency_axis, cost_axis = axes[:3]
+    failure_axis = axes[3] if failed else None
     for (server, app), points in lines_of(records).items():
         colour, style = colours[server], "-" if app == "app" else ":"
         label = line_label(server, app)
@@ -178,18 +193,29 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
         draw_failed(rps_axis, points, colour)
         draw_points(latency_axis, points, "p50_ms", colour, style, None)
         draw_points(latency_axis, points, "p99_ms", colour, "--", None)
-        draw_points(failure_axis, points, "fail_ratio", colour, style, None)
+        draw_points(cost_axis, points, "cpu_s_per_1k", colour, style, None)
+        if failure_axis is not None:
+            draw_points(failure_axis, points, "fail_ratio", colour, style, None)
     rps_axis.set(title="requests/s (median; band: min–max of repeats)", ylabel="requests/s")
     rps_axis.set_ylim(bottom=0)
-    latency_axis.set(title="latency: p50 (solid) and p99 (dashed)", ylabel="ms")
+    per_cpu_axis(rps_axis, records)
+    stalls = "\nincluding CPU-budget throttling stalls" if latency_note(records) else ""
+    latency_axis.set(title=f"latency: p50 (solid) and p99 (dashed){stalls}", ylabel="ms")
     if any(r.get("p50_ms") for r in records):
         latency_axis.set_yscale("log")
         latency_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         latency_axis.yaxis.set_major_formatter(ScalarFormatter())
         latency_axis.yaxis.set_minor_formatter(NullFormatter())
-    failure_axis.set(title="failed requests", ylabel="share of requests")
-    failure_axis.set_ylim(-0.02, 1.02)
-    for axis in (rps_axis, latency_axis, failure_axis):
+    cost_axis.set(title="server CPU per request", ylabel="ms of CPU per request")
+    if any(r.get("cpu_s_per_1k") for r in records):
+        cost_axis.set_yscale("log")  # fork can cost many times the rest; keep the rest readable
+        cost_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        cost_axis.yaxis.set_major_formatter(ScalarFormatter())
+        cost_axis.yaxis.set_minor_formatter(NullFormatter())
+    if failure_axis is not None:
+        failure_axis.set(title="failed requests", ylabel="share of requests")
+        failure_axis.set_ylim(-0.02, 1.02)
+    for axis in axes:
         users_axis(axis, records)
         axis.grid(alpha=0.3)
     figure.legend(*rps_axis.get_legend_handles_labels(), loc="center right", fontsize=8)
@@ -202,6 +228,16 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
     figure.savefig(out_png, dpi=90)
     plt.close(figure)
     return out_png
+
+
+def per_cpu_axis(rps_axis, records: list[dict]) -> None:
+    """Under one CPU budget, a right-hand axis reads the requests/s per CPU."""
+    budgets = {r.get("budget_cpus") for r in records}
+    if len(budgets) != 1 or None in budgets:
+        return
+    (cpus,) = budgets
+    axis = rps_axis.secondary_yaxis("right", functions=(lambda y: y / cpus, lambda y: y * cpus))
+    axis.set_ylabel(f"requests/s per CPU (budget {cpus:g} CPU)")
 
 
 def top_level_records(records: list[dict]) -> list[dict]:
@@ -317,7 +353,9 @@ def cpu_cost_sentence(records: list[dict], users: int) -> str:
 def null_sentence(references: list[dict], records: list[dict]) -> str:
     """How close the leader came to the null server (the most this load generator can send), at
     the highest user level where both have trusted numbers."""
-    nulls = [r for r in references if r["server"] == "null" and trusted(r) and r["rps"]]
+    # under a CPU budget the null server is held to it too: its rate no longer bounds Locust
+    nulls = [r for r in references if r["server"] == "null" and trusted(r) and r["rps"]
+             and r.get("budget_cpus") is None]  # fmt: skip
     nulls = [r for r in nulls if at_level(records, r["users"])]
     if not nulls:
         return ""
@@ -341,22 +379,6 @@ def close_race_sentence(records: list[dict], users: int) -> str:
     repeats = min(r["repeats"] for r in ours)
     advice = " with one repeat each, the order is within noise" if repeats < 2 else ""
     return f"Our {len(ours)} models were within {spread:.0%} of each other here{advice}."
-
-
-def scaling_sentence(records: list[dict]) -> str:
-    """How each of our models' requests/s moved from the lowest to the highest user level."""
-    parts = []
-    for server in server_order(records):
-        points = sorted((r for r in records if r["server"] == server and trusted(r)),
-                        key=lambda r: r["users"])  # fmt: skip
-        if len(points) >= 2 and points[0]["rps"]:
-            low, high = points[0], points[-1]
-            parts.append(f"{server} ×{high['rps'] / low['rps']:.1f}")
-    if not parts:
-        return ""
-    levels = sorted({r["users"] for r in records})
-    return (f"Going from {levels[0]} to {users_text(levels[-1])}, requests/s changed: "
-            f"{', '.join(parts)}.")  # fmt: skip
 
 
 def flags_sentence(records: list[dict]) -> str:
@@ -384,12 +406,8 @@ def io_explanation(records: list[dict], users: int) -> list[str]:
     """Why serial models sit at 1000/wait req/s on /io, stated only when the numbers show it."""
     ceiling = 1000 / IO_WAIT_MS
     sentences = []
-    for model, why in (
-        ("poll", "it runs each request to completion on its one thread, so every wait blocks "
-                 "every other connection"),
-        ("epoll", "its event loop calls the app on the loop thread, and a blocking call inside "
-                  "the app stalls the loop and every connection on it"),
-    ):  # fmt: skip
+    for model in ("poll", "epoll"):
+        why = WAITING[model]
         record = by_model(records, model, users)
         if record and users > 1 and record["rps"] <= 1.3 * ceiling:
             sentences.append(
@@ -454,7 +472,7 @@ def scenario_paragraph(records: list[dict], scenario: str) -> str:
                 "compared. " + flags_sentence(chosen))  # fmt: skip
     sentences = [leader_sentence(records, users), cpu_cost_sentence(records, users)]
     sentences.append(null_sentence(references, records))
-    sentences += [close_race_sentence(records, users), scaling_sentence(records)]
+    sentences.append(close_race_sentence(records, users))
     if scenario in ("io", "mixed"):
         sentences += io_explanation(records, users)
     if scenario in ("plaintext", "json", "fortunes", "session"):
@@ -474,7 +492,7 @@ def format_value(key: str, value) -> str:
         return "–"
     if key == "flags":
         return ", ".join(value) or "–"
-    if key == "fail_ratio":
+    if key in ("fail_ratio", "throttled_share"):
         return f"{value:.1%}"
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
@@ -485,6 +503,7 @@ TABLE_COLUMNS = (
     ("server", "server"), ("app", "app"), ("scenario", "scenario"), ("users", "users"),
     ("rps", "req/s"), ("rps_min", "min"), ("rps_max", "max"), ("p50_ms", "p50 ms"),
     ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("fail_ratio", "failed"),
+    ("rps_per_cpu", "req/s per CPU"), ("throttled_share", "throttled"),
     ("server_cpu_pct", "server CPU %"), ("cpu_s_per_1k", "CPU s/1k"),
     ("server_rss_mb", "RSS MB"), ("server_procs", "procs"), ("server_threads", "threads"),
     ("generator_cpu_pct", "Locust CPU %"), ("repeats", "repeats"), ("flags", "flags"),
@@ -568,6 +587,7 @@ def meta_rows(meta: dict) -> list[tuple[str, str]]:
         "cells": f"{meta.get('cells_finished')} finished of {len(meta.get('cells_planned') or [])}"
                  f" planned ({meta.get('status')})",
         "packages": ", ".join(f"{name} {version}" for name, version in packages.items()),
+        "CPU budget": budget_sentence(meta.get("budget")),
         "skipped": "; ".join(f"{name}: {why}" for name, why in (meta.get("skipped") or {}).items()),
         **workload_rows(meta),
     }  # fmt: skip
@@ -595,10 +615,42 @@ def workload_rows(meta: dict) -> dict:
     return rows
 
 
+def budget_sentence(budget: dict | None) -> str:
+    """How the run's servers were held to a CPU budget, or why they were not."""
+    if not budget:
+        return ""
+    if budget.get("cpus") is None:
+        why = budget.get("reason") or budget.get("source")
+        return (f"No CPU budget ({why}): servers ran unlimited, so requests/s may be Locust's "
+                "ceiling; the verdict ranks by CPU per request.")  # fmt: skip
+    sentence = (f"Every server tree ran in its own cgroup with a CPU budget of {budget['cpus']:g} "
+                f"CPU ({budget['period_us'] / 1000:g} ms period, {budget.get('cgroup')}, "
+                f"{budget.get('source')}).")  # fmt: skip
+    calibration = budget.get("calibration")
+    if calibration:
+        sentence += (
+            f" Calibrated: against the unlimited null server at {calibration['users']} users "
+            f"Locust sent {calibration['generator_rps']:,.0f} req/s at "
+            f"{calibration.get('generator_cpu_pct') or 0:.0f}% CPU, so generator_capacity = "
+            f"{calibration.get('generator_capacity') or calibration['generator_rps']:,.0f} req/s "
+            f"with its cores busy; the fastest server of the run ({calibration['fastest']}) "
+            "serves up to "
+            f"{calibration['fastest_rps_per_cpu']:,} req/s per CPU = fastest_rps_per_cpu; "
+            f"{calibration['rule']}."
+        )
+    return sentence
+
+
 def write_summary_md(run_dir: Path, context: dict) -> Path:
     meta = context["meta"]
     heading = f"Profile `{meta.get('profile')}`, commit `{meta.get('commit')}`, {meta.get('date')}."
     parts = [f"# Run {run_dir.name}", "", heading, ""]
+    if context["verdicts"]:
+        parts += ["## Verdict", "", context["budget_sentence"], "",
+                  f"Ranked by {context['verdict_basis']}.", ""]  # fmt: skip
+        for verdict in context["verdicts"]:
+            parts += [f"### {verdict['scenario']}", "",
+                      markdown_table(verdict["header"], verdict["rows"]), ""]  # fmt: skip
     for scenario in context["scenarios"]:
         parts += [f"## {scenario['name']}", "", scenario["paragraph"], ""]
     parts += ["## Every cell", "", markdown_table(context["header"], context["rows"]), ""]
@@ -687,6 +739,11 @@ def build_report(run_dir: Path) -> Path:
     context = {
         "run": run_dir.name,
         "meta": meta,
+        "verdicts": verdict_tables(records, list(SCENARIOS)),
+        "verdict_basis": basis(records),
+        "budget_sentence": budget_sentence(meta.get("budget")),
+        "budget_flag_note": flags.BUDGET_NOTE if (meta.get("budget") or {}).get("cpus") else "",
+        "latency_note": latency_note(records),
         "scenarios": [
             {
                 "name": name,

@@ -9,6 +9,8 @@ one line on stderr and no run directory.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
 from bench.commands.elsewhere import add_options, resolve, run_options
+from bench.measure.budget import BUDGET_MIN
 from bench.measure.profiles import PROFILES, SCENARIOS
 from bench.measure.runner import plan, run_load
 from bench.micro.cli import run_micro
@@ -30,6 +33,21 @@ def names(text: str) -> list[str]:
 
 def integers(text: str) -> list[int]:
     return [int(item) for item in names(text)]
+
+
+def server_cpus(text: str) -> float | str:
+    """``--server-cpus``: "off" or a number of CPUs the kernel can enforce (≥ 1 ms per period)."""
+    if text == "off":
+        return text
+    try:
+        cpus = float(text)
+    except ValueError:
+        cpus = math.nan
+    if not BUDGET_MIN <= cpus <= len(os.sched_getaffinity(0)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give 'off' or CPUs from {BUDGET_MIN} to the cores we may use, e.g. 0.3"
+        )
+    return cpus
 
 
 def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
@@ -53,6 +71,12 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         default=0,
         help="run Locust as a master with N worker processes",
     )
+    parser.add_argument(
+        "--server-cpus",
+        type=server_cpus,
+        help="CPU budget of each server tree, e.g. 0.3, or off (default: calibrated against the "
+        "null server at the start of the run)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(parser)
     return parser
@@ -71,6 +95,7 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> bool:
             users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
             warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
             **run_options(args),
+            server_cpus=args.server_cpus,
         )  # fmt: skip
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)

@@ -4,7 +4,9 @@ For each cell the runner starts the server in its own process group and waits fo
 ``listening on`` line, checks that one request answers correctly, then runs Locust
 (``bench/measure/scenarios.py``) as a separate process per repeat: a warm-up that is excluded,
 then the measured window, while ``bench.measure.sampler`` watches both process trees. On
-machines with two or more cores the server tree and Locust are pinned to different cores. The
+machines with two or more cores the server tree and Locust are pinned to different cores. Where
+cgroups can be written, each server tree also runs under a CPU budget (``bench.measure.budget``),
+calibrated at the start of the run against the null server unless ``server_cpus`` sets it. The
 runner only runs and writes raw results (``cells/<cell>.json``, ``meta.json``); the report reads
 them. What is served and the locustfile may be the user's (``bench.measure.workload``), Locust's
 workers may join from other machines, and the server may be one the user started
@@ -32,12 +34,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.flags import flags_for
+from bench.measure.budget import (
+    CAPACITY_MARGIN,
+    RULE,
+    Budget,
+    BudgetUnavailable,
+    CgroupReading,
+    ServerCgroup,
+    calibrated_cpus,
+    fastest_rps_per_cpu,
+    generator_capacity,
+    locate,
+)
 from bench.measure.profiles import PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
 from bench.measure.sampler import Sampler
 from bench.measure.target import TARGET_NAME, TARGET_SPEC, Target, TargetServer
 from bench.measure.workload import OURS, Workload
 from bench.rundir import machine_meta, write_json
 from bench.serving import inject
+from bench.serving.peers import NULL_SERVER
 from bench.serving.peers import select_peers as select_peer_specs
 from bench.serving.registry import ServerSpec, all_servers
 
@@ -108,6 +123,8 @@ class Settings:
     expect_workers: int = 0
     #: a server started by the user, measured instead of starting ours
     target: Target | None = None
+    #: the CPU budget of every server tree, or None: servers run unlimited
+    budget: Budget | None = None
 
     @property
     def generator_cores(self) -> int:
@@ -192,7 +209,14 @@ def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[
 class ProcessGroup:
     """A subprocess in its own session (so its group can be killed), output to log files."""
 
-    def __init__(self, argv: list[str], log_prefix: Path, cpus: list[int] | None, env: dict):
+    def __init__(
+        self,
+        argv: list[str],
+        log_prefix: Path,
+        cpus: list[int] | None,
+        env: dict,
+        cgroup: ServerCgroup | None = None,
+    ):
         #: where stdout and stderr go; read back to find ``listening on`` and error tails
         self.stdout_path = Path(f"{log_prefix}.out")
         self.stderr_path = Path(f"{log_prefix}.err")
@@ -208,6 +232,16 @@ class ProcessGroup:
                 env=env,
                 start_new_session=True,
             )
+        #: the cgroup holding the process tree to its CPU budget, removed by stop()
+        self.cgroup = cgroup
+        if cgroup:
+            # like the pinning below: the interpreter is still starting, no child exists yet,
+            # and every child it forks later starts in the same cgroup
+            try:
+                cgroup.add(self.process.pid)
+            except OSError as error:
+                self.stop()
+                raise CellFailed(f"the server could not join its cgroup: {error}") from error
         if cpus:
             # set before the interpreter has even imported anything, so before any child (fork
             # workers, Locust workers) exists; children inherit it. Not a preexec_fn: those are
@@ -239,6 +273,8 @@ class ProcessGroup:
             self.process.wait(STOP_TIMEOUT_S)
         signal_group(self.pid, signal.SIGKILL)
         self.process.wait()
+        if self.cgroup:
+            self.cgroup.remove()  # also kills whatever left the process group but not the cgroup
 
     def __enter__(self) -> ProcessGroup:
         return self
@@ -275,7 +311,11 @@ def start_server(cell: Cell, settings: Settings, logs_dir: Path) -> tuple[Proces
     if cell.server.kind == "ours" and inject.injecting():
         argv = inject.wrap_argv(argv)  # a deliberately slower HTTP layer, for the demo and tests
     cpus = settings.pinning["server_cpus"] if settings.pinning else None
-    server = ProcessGroup(argv, logs_dir / f"{cell.name}.server", cpus, child_env())
+    try:
+        cgroup = settings.budget.cgroup(cell.server.name) if settings.budget else None
+    except BudgetUnavailable as error:
+        raise CellFailed(f"no cgroup for the CPU budget: {error}") from error
+    server = ProcessGroup(argv, logs_dir / f"{cell.name}.server", cpus, child_env(), cgroup)
     try:
         port = wait_until_listening(server) if cell.server.prints_listening else port
         wait_until_answering(server, port, cell.scenario, settings.connect_host)
@@ -383,13 +423,13 @@ def run_repeat(
     argv = locust_argv(cell, port, settings, prefix)
     with (
         ProcessGroup(argv, Path(f"{prefix}.locust"), cpus, env) as locust,
-        Sampler(server.pid, locust.pid) as sampler,
+        Sampler(server.pid, locust.pid, counters=server.cgroup and server.cgroup.read) as sampler,
     ):
         wait_for_locust(locust, server, settings)
     if server.exit_code() is not None:
         raise CellFailed(f"server died under load (exit code {server.exit_code()})")
     result = read_locust_result(result_path, locust)
-    return repeat_record(result, sampler.samples)
+    return repeat_record(result, sampler.samples, sampler.counter_readings)
 
 
 def wait_for_locust(locust: ProcessGroup, server: ProcessGroup, settings: Settings) -> None:
@@ -439,12 +479,37 @@ def max_of(samples: list[dict], key: str) -> float | None:
     return max(values) if values else None
 
 
-def repeat_record(result: dict, samples: list[dict]) -> dict:
+def cgroup_window(readings: list[tuple[float, CgroupReading]], start: float, stop: float) -> dict:
+    """The server cgroup's CPU use and throttling between its first and last reading inside the
+    measured window (readings come with the samples, every half second); {} without two."""
+    inside = [(t, reading) for t, reading in readings if start <= t <= stop]
+    if len(inside) < 2:
+        return {}
+    (t0, first), (t1, last) = inside[0], inside[-1]
+    periods = last.periods - first.periods
+    throttled = last.throttled_periods - first.throttled_periods
+    usage = None if first.usage_s is None else (last.usage_s - first.usage_s) / (t1 - t0) * 100
+    return {
+        "cgroup_cpu_pct": usage,
+        # seconds per second of window, so it reads like the window's own throttled time
+        "throttled_s": (last.throttled_s - first.throttled_s) / (t1 - t0) * (stop - start),
+        "throttled_share": throttled / periods if periods else 0.0,
+    }
+
+
+def repeat_record(
+    result: dict, samples: list[dict], cgroup_readings: list[tuple[float, CgroupReading]] = ()
+) -> dict:
     start, stop = result["measure_start"], result["measure_stop"]
     window_s = stop - start
     measured = window_samples(samples, start, stop)
     requests, failures = result["requests"], result["failures"]
-    server_cpu_pct = mean_of(measured, "server_cpu_pct")
+    cgroup = cgroup_window(list(cgroup_readings), start, stop)
+    # the cgroup's counter misses no process, however short-lived (fork's per-connection
+    # children); psutil's sampling is the fallback where there is no cgroup
+    cgroup_cpu_pct = cgroup.get("cgroup_cpu_pct")
+    sampled_cpu_pct = mean_of(measured, "server_cpu_pct")
+    server_cpu_pct = sampled_cpu_pct if cgroup_cpu_pct is None else cgroup_cpu_pct
     return {
         "rps": requests / window_s if window_s > 0 else 0.0,
         "requests": requests,
@@ -462,6 +527,9 @@ def repeat_record(result: dict, samples: list[dict]) -> dict:
         "server_procs": max_of(measured, "server_procs"),
         "server_threads": max_of(measured, "server_threads"),
         "generator_cpu_pct": mean_of(measured, "generator_cpu_pct"),
+        "server_cpu_source": "psutil" if cgroup_cpu_pct is None else "cgroup",
+        "throttled_s": cgroup.get("throttled_s"),
+        "throttled_share": cgroup.get("throttled_share"),
         "errors": result.get("errors", {}),
         "locust_workers": result.get("workers"),
         "samples": measured,
@@ -488,7 +556,7 @@ def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
     finally:
         if server is not None:
             server.stop()
-    record["summary"] = summarise(record["repeats"])
+    record["summary"] = summarise(record["repeats"], record["budget"] and record["budget"]["cpus"])
     record["flags"] = flags_for(
         record["summary"], record["status"], settings.generator_cores, len(record["repeats"])
     )
@@ -519,6 +587,7 @@ def cell_header(cell: Cell, settings: Settings) -> dict:
         "pinning": settings.pinning,
         "warmup_s": settings.warmup_s,
         "duration_s": settings.duration_s,
+        "budget": settings.budget.describe() if settings.budget else None,
         "repeats": [],
         **injected(cell),
     }
@@ -536,8 +605,12 @@ def median_or_none(values: list) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarise(repeats: list[dict]) -> dict:
-    """Median over repeats with min and max of requests/s; peaks are the peak of any repeat."""
+def summarise(repeats: list[dict], budget_cpus: float | None = None) -> dict:
+    """Median over repeats with min and max of requests/s; peaks are the peak of any repeat.
+
+    Under a budget of ``budget_cpus`` CPUs requests/s is also given per CPU, so runs with
+    different budgets compare.
+    """
 
     def column(key: str) -> list:
         return [repeat[key] for repeat in repeats]
@@ -551,6 +624,9 @@ def summarise(repeats: list[dict]) -> dict:
         key: median_or_none(column(key))
         for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_pct", "generator_cpu_pct")
     }
+    throttled = {key: median_or_none([r.get(key) for r in repeats])
+                 for key in ("throttled_s", "throttled_share")}  # fmt: skip
+    rps = medians["rps"]
     return {
         **medians,
         **peaks,
@@ -559,6 +635,9 @@ def summarise(repeats: list[dict]) -> dict:
         "max_ms": max_or_none(column("max_ms")),
         "fail_ratio": sum(column("failures")) / requests if requests else None,
         "cpu_s_per_1k": sum(cpu_s) / requests * 1000 if requests and cpu_s else None,
+        "budget_cpus": budget_cpus,
+        "rps_per_cpu": rps / budget_cpus if budget_cpus and rps is not None else None,
+        **throttled,
     }
 
 
@@ -602,6 +681,71 @@ def setup_meta(settings: Settings) -> dict:
         "expect_workers": settings.expect_workers,
         "target": {"url": target.url, "pid": target.pid} if target else None,
     }
+
+
+def choose_budget(
+    server_cpus: float | str | None, settings: Settings, cells: list[Cell], logs_dir: Path
+) -> tuple[Budget | None, dict]:
+    """The run's CPU budget and its record for meta.json.
+
+    ``server_cpus``: "off", a number of CPUs, or None to calibrate. Where no cgroup can be made
+    this says so once, on stderr, and the run goes on unbudgeted as before.
+    """
+    if server_cpus == "off":
+        return None, {"cpus": None, "source": "off"}
+    try:
+        layout = locate()
+        given = Budget(None if server_cpus is None else float(server_cpus), layout)
+        given.check()
+    except BudgetUnavailable as why:
+        print(f"no CPU budget: {why}; servers run unlimited, as without --server-cpus",
+              file=sys.stderr)  # fmt: skip
+        return None, {"cpus": None, "source": "unavailable", "reason": str(why)}
+    if server_cpus is not None:
+        return given, {**given.describe(), "source": "--server-cpus"}
+    if not cells:
+        return None, {"cpus": None, "source": "no cells to calibrate for"}
+    calibration = calibrate(Budget(None, layout), settings, cells, logs_dir)
+    if calibration.get("cpus") is None:
+        print(f"no CPU budget: {calibration['reason']}", file=sys.stderr)
+        return None, {"cpus": None, "source": "unavailable", **calibration}
+    budget = Budget(calibration["cpus"], layout)
+    print(f"CPU budget {budget.cpus:g} per server: Locust sent {calibration['generator_rps']:,.0f}"
+          f" req/s to the null server at {calibration['generator_cpu_pct'] or 0:.0f}% CPU, so "
+          f"{calibration['generator_capacity']:,.0f} with its cores busy; "
+          f"{calibration['fastest']} serves up to {calibration['fastest_rps_per_cpu']:,} per "
+          "CPU", file=sys.stderr)  # fmt: skip
+    return budget, {**budget.describe(), "source": "calibrated", "calibration": calibration}
+
+
+def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: Path) -> dict:
+    """Measure the generator's capacity: the null server, unlimited (its cgroup only counts), at
+    the run's top user level on plaintext, one repeat; then apply the rules of
+    ``bench.measure.budget``. The result has ``cpus`` None and a ``reason`` when the null server
+    gave no number."""
+    users = max(cell.users for cell in cells)
+    cell = Cell(NULL_SERVER, "app", SCENARIOS["plaintext"], users)
+    record = run_cell(cell, replace(settings, repeats=1, budget=counted), logs_dir / "calibration")
+    summary = record["summary"]
+    fastest, rate = fastest_rps_per_cpu(sorted({cell.server.name for cell in cells}))
+    calibration = {
+        "cell": cell.name,
+        "users": users,
+        "generator_rps": summary["rps"],
+        "generator_cpu_pct": summary["generator_cpu_pct"],
+        "generator_cores": settings.generator_cores,
+        "null_cpu_pct": summary["server_cpu_pct"],
+        "fastest": fastest,
+        "fastest_rps_per_cpu": rate,
+        "margin": CAPACITY_MARGIN,
+        "rule": RULE,
+    }
+    if record["status"] != "ok" or not summary["rps"]:
+        return {**calibration, "cpus": None, "reason": f"calibration failed: {record['error']}"}
+    capacity = generator_capacity(
+        summary["rps"], summary["generator_cpu_pct"], settings.generator_cores
+    )
+    return {**calibration, "generator_capacity": capacity, "cpus": calibrated_cpus(capacity, rate)}
 
 
 def plan(
@@ -652,8 +796,12 @@ def run_load(
     master_bind: tuple[str, int] | None = None,
     expect_workers: int = 0,
     target: Target | None = None,
+    server_cpus: float | str | None = None,
 ) -> list[dict]:
     """Run the load matrix of ``profile`` into ``run_dir``; the finished cells' records.
+
+    ``server_cpus`` is each server's CPU budget: a number of CPUs, "off", or None to calibrate
+    it against the null server first.
 
     A KeyboardInterrupt (Ctrl-C, or SIGTERM through ``interrupt_on_sigterm``) ends the current
     cell, marks meta.json interrupted and propagates once the finished cells are safe on disk.
@@ -673,7 +821,12 @@ def run_load(
         target=target,
     )
     cells, skipped = plan(profile, servers, scenarios, users, peers, workload, target is not None)
-    meta = run_meta(settings, cells, skipped)
+    # a server the user started is theirs to limit: no budget, no calibration
+    budget, budget_meta = choose_budget(
+        "off" if target is not None else server_cpus, settings, cells, run_dir / "logs"
+    )
+    settings = replace(settings, budget=budget)
+    meta = {**run_meta(settings, cells, skipped), "budget": budget_meta}
     write_json(run_dir / "meta.json", meta)
     records: list[dict] = []
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -61,7 +62,13 @@ class Sampler:
     interval before it, plus the server's RSS (MB), process and thread counts.
     """
 
-    def __init__(self, server_pid: int | None, generator_pid: int, interval_s: float = INTERVAL_S):
+    def __init__(
+        self,
+        server_pid: int | None,
+        generator_pid: int,
+        interval_s: float = INTERVAL_S,
+        counters: Callable[[], object] | None = None,
+    ):
         #: root of the server's process tree; None: a server elsewhere, not measured
         self.server_pid = server_pid
         #: root of the load generator's process tree (Locust master and its workers)
@@ -70,6 +77,10 @@ class Sampler:
         self.interval_s = interval_s
         #: the samples taken so far, oldest first
         self.samples: list[dict] = []
+        #: reads cumulative counters kept elsewhere (the server's cgroup) at every sample
+        self.counters = counters
+        #: (wall time, what ``counters`` returned) at every sample, oldest first
+        self.counter_readings: list[tuple[float, object]] = []
         #: set to end the sampling thread
         self.stopping = threading.Event()
         #: the background thread
@@ -94,8 +105,11 @@ class Sampler:
             previous = current
 
     def read(self) -> tuple[float, TreeReading | None, TreeReading | None]:
+        now = time.time()
+        if self.counters is not None:
+            self.counter_readings.append((now, self.counters()))
         server = read_tree(self.server_pid) if self.server_pid is not None else None
-        return time.time(), server, read_tree(self.generator_pid)
+        return now, server, read_tree(self.generator_pid)
 
 
 def sample_between(previous: tuple, current: tuple) -> dict:

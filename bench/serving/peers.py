@@ -3,7 +3,10 @@
 Every peer serves the same app (``bench.apps.app:app``, never Flask), so the only difference in a
 cell is the server. Each is configured the way one would run it on the single core the runner
 gives a server: one process (or one worker), request logging off, errors to stderr. Entries
-record their version and settings so meta.json shows what was measured.
+record their version and settings so meta.json shows what was measured. bjoern (C) and granian
+(Rust) are native references: they show how far a pure-Python server is from native code on the
+same app. granian installs from a wheel; bjoern builds from source against libev
+(``apt-get install libev-dev``), so it is optional and skipped as "not installed" where missing.
 
 Peers without a CLI of their own (werkzeug's ``make_server``, tornado's ``HTTPServer``) and those
 whose CLI cannot report the port it bound run through the small launchers below:
@@ -15,13 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
+import time
 from collections.abc import Callable
 from importlib import metadata
 
@@ -34,6 +40,10 @@ WERKZEUG_MAX_CHILDREN = 40
 GTHREAD_THREADS = 4
 #: waitress's default: more threads only add GIL contention on one core
 WAITRESS_THREADS = 4
+#: granian's Python threads per worker: the same thread budget as the threaded peers
+GRANIAN_THREADS = 4
+#: seconds a launcher waits for a server that binds its port itself to accept a connection
+ACCEPT_TIMEOUT_S = 30.0
 
 
 def load_app(target: str) -> Callable:
@@ -141,6 +151,61 @@ def serve_gunicorn(target: str, host: str, port: int, worker_class: str, threads
     PeerApplication().run()
 
 
+def serve_bjoern(target: str, host: str, port: int) -> None:
+    """bjoern's one libev loop in C; it stops on SIGINT only, so SIGTERM is relayed as SIGINT."""
+    import bjoern
+
+    listening = bjoern.listen(load_app(target), host, port)
+    # the C loop never returns to Python while idle, so a Python SIGTERM handler would never
+    # run: a thread waits for SIGTERM, blocked everywhere else, and sends the SIGINT bjoern heeds
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(target=relay_sigterm_as_sigint, daemon=True).start()
+    announce(host, listening.getsockname()[1])
+    # bjoern ends its loop on SIGINT and may leave the KeyboardInterrupt pending: both mean stop
+    with contextlib.suppress(KeyboardInterrupt):
+        bjoern.run()
+
+
+def relay_sigterm_as_sigint() -> None:
+    signal.sigwait({signal.SIGTERM})
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def serve_granian(target: str, host: str, port: int) -> None:
+    """granian's Rust server with one worker process calling the app through its WSGI interface.
+
+    granian binds in its worker and cannot report a port it was asked to choose, so port 0 is
+    chosen here, and the readiness line waits until the worker accepts a connection.
+    """
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    port = port or unused_port(host)
+    threading.Thread(target=announce_once_accepting, args=(host, port), daemon=True).start()
+    Server(target, address=host, port=port, interface=Interfaces.WSGI, workers=1,
+           blocking_threads=GRANIAN_THREADS, backpressure=GRANIAN_THREADS, log_access=False,
+           log_level=LogLevels.warning, websockets=False).serve()  # fmt: skip
+
+
+def unused_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def announce_once_accepting(host: str, port: int) -> None:
+    deadline = time.monotonic() + ACCEPT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)  # the worker is still starting
+            continue
+        announce(host, port)
+        return
+
+
 #: launcher name -> function(target, host, port) that serves until SIGTERM
 LAUNCHERS: dict[str, Callable[[str, str, int], None]] = {
     "werkzeug-base": lambda t, h, p: serve_werkzeug(t, h, p, threaded=False, processes=1),
@@ -152,6 +217,8 @@ LAUNCHERS: dict[str, Callable[[str, str, int], None]] = {
     "gunicorn-sync": lambda t, h, p: serve_gunicorn(t, h, p, "sync", threads=1),
     "gunicorn-gthread": lambda t, h, p: serve_gunicorn(t, h, p, "gthread", GTHREAD_THREADS),
     "waitress": lambda t, h, p: serve_waitress(t, h, p),
+    "bjoern": lambda t, h, p: serve_bjoern(t, h, p),
+    "granian": lambda t, h, p: serve_granian(t, h, p),
 }
 
 
@@ -223,6 +290,12 @@ PEER_SERVERS: tuple[ServerSpec, ...] = (
          **QUIET, loglevel="warning"),
     peer("waitress", "threaded", "waitress",
          server="waitress.create_server", threads=WAITRESS_THREADS, **QUIET),
+    # native references: how far a pure-Python server is from C and Rust on the same app
+    peer("bjoern", "epoll", "bjoern",
+         server="bjoern.run (C, one libev loop)", native="C", **QUIET),
+    peer("granian", "threaded", "granian",
+         server="granian.server.Server, interface wsgi (Rust)", native="Rust", workers=1,
+         blocking_threads=GRANIAN_THREADS, backpressure=GRANIAN_THREADS, **QUIET),
     NULL_SERVER,
 )  # fmt: skip
 

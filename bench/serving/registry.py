@@ -2,8 +2,8 @@
 
 An entry says how to start a server for an app given as ``module:attr``, how to know it is ready,
 which concurrency model it belongs to, and what it needs installed. Our four models come from
-``servers/``; peers (werkzeug, tornado, gunicorn, waitress) and the null reference come from
-``bench.serving.peers``. The runner only reads this table.
+``servers/``; peers (werkzeug, tornado, gunicorn, waitress, and natively bjoern and granian) and
+the null reference come from ``bench.serving.peers``. The runner only reads this table.
 """
 
 from __future__ import annotations

@@ -154,3 +154,20 @@ def test_a_failed_null_cell_or_cell_flags_nothing() -> None:
     apply_null_bound(records)
     assert records[1]["flags"] == []
     assert records[3]["flags"] == ["failed"]
+
+
+def test_a_null_server_under_a_cpu_budget_bounds_nothing() -> None:
+    # its rate is what the budget allows, not Locust's ceiling: bjoern may well pass it
+    records = [
+        {**cell("null", "null", "reference", 3_000), "budget_cpus": 0.25},
+        {**cell("bjoern", "epoll", "peer", 5_800), "budget_cpus": 0.25},
+    ]
+    apply_null_bound(records)
+    assert records[1]["flags"] == []
+
+
+def test_native_peers_are_references_without_a_target() -> None:
+    (row,) = pair_rows(
+        [cell("epoll", "epoll", "ours", 2_000), cell("bjoern", "epoll", "peer", 5_000)]
+    )
+    assert row["target"] is None and row["target_note"] == "native reference (C, libev)"

@@ -254,3 +254,45 @@ def test_scenarios_of_a_users_locustfile_are_described_from_the_run(tmp_path):
     page = report.build_report(run_dir).read_text()
     assert "a basket, paid for" in page and (run_dir / "load-checkout.png").exists()
     assert "## checkout\n" in (run_dir / "summary.md").read_text()
+
+
+def test_the_report_opens_with_the_verdict(built):
+    html = (built / "report.html").read_text()
+    verdict = html.index("<h2>Verdict</h2>")
+    assert verdict < html.index("How to read the flags") < html.index("<h2>plaintext</h2>")
+    # the fixture ran without a CPU budget: the verdict ranks by CPU per request
+    assert "requests per CPU-second the server used" in html
+    summary = (built / "summary.md").read_text()
+    assert summary.index("## Verdict") < summary.index("## plaintext")
+
+
+def test_a_budgeted_run_says_how_and_warns_about_latency(tmp_path):
+    run_dir = tmp_path / FIXTURE.name
+    shutil.copytree(FIXTURE, run_dir)
+    budget = {"cpus": 0.25, "period_us": 10_000, "cgroup": "cgroup v1"}
+    for path in (run_dir / "cells").glob("*.json"):
+        cell = json.loads(path.read_text())
+        rps = cell["summary"]["rps"]
+        cell["budget"] = budget
+        cell["summary"].update(budget_cpus=0.25, rps_per_cpu=rps and rps / 0.25)
+        path.write_text(json.dumps(cell))
+    meta = json.loads((run_dir / "meta.json").read_text())
+    calibration = {"users": 8, "generator_rps": 6000.0, "generator_cpu_pct": 75.0,
+                   "generator_capacity": 8000.0, "fastest": "epoll",
+                   "fastest_rps_per_cpu": 11000, "rule": "cpus = …", "margin": 0.5}  # fmt: skip
+    meta["budget"] = {**budget, "source": "calibrated", "calibration": calibration}
+    (run_dir / "meta.json").write_text(json.dumps(meta))
+    html = report.build_report(run_dir).read_text()
+    assert "CPU budget of 0.25 CPU (10 ms period, cgroup v1, calibrated)" in html
+    assert "Locust sent 6,000 req/s at 75% CPU, so generator_capacity = 8,000 req/s" in html
+    assert "÷ the CPU budget (0.25 CPU)" in html
+    assert "includes throttling stalls" in html and "Under a CPU budget the null server" in html
+    records = json.loads((run_dir / "summary.json").read_text())
+    assert all(r["budget_cpus"] == 0.25 for r in records)
+
+
+def test_a_run_without_a_writable_cgroup_says_why():
+    sentence = report.budget_sentence({"cpus": None, "source": "unavailable",
+                                       "reason": "no cgroups here"})  # fmt: skip
+    assert sentence.startswith("No CPU budget (no cgroups here)")
+    assert report.budget_sentence(None) == ""

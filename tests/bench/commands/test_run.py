@@ -58,6 +58,9 @@ def test_an_interrupted_run_keeps_finished_cells_and_leaves_no_process(tmp_path,
         (["--warmup", "-0.5"], "--warmup"),
         (["--repeats", "0"], "--repeats"),
         (["--locust-workers", "-2"], "--locust-workers"),
+        (["--server-cpus", "0.05"], "'0.05': give 'off' or CPUs from 0.1"),
+        (["--server-cpus", "half"], "'half': give 'off' or CPUs"),
+        (["--server-cpus", "999"], "--server-cpus"),
     ],
 )
 def test_bad_arguments_stop_the_command_before_a_run_starts(argv, complaint, tmp_path, capsys):
@@ -68,3 +71,8 @@ def test_bad_arguments_stop_the_command_before_a_run_starts(argv, complaint, tmp
         assert stopped.value.code == 2
         assert complaint in capsys.readouterr().err
         assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(("text", "value"), [("off", "off"), ("0.3", 0.3), ("1", 1.0)])
+def test_server_cpus_is_off_or_a_number_of_cpus(text, value):
+    assert run.server_cpus(text) == value

@@ -17,6 +17,8 @@ import psutil
 import pytest
 
 import bench.measure.runner as runner
+from bench.measure import budget
+from bench.measure.budget import CgroupReading
 from bench.measure.profiles import PROFILES, SCENARIOS
 from bench.serving.registry import ServerSpec, all_servers
 
@@ -25,16 +27,18 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 CELL_KEYS = {
     "cell", "server", "model", "kind", "app", "app_target", "scenario", "users", "status",
     "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary", "server_measured",
+    "budget",
 }  # fmt: skip
 REPEAT_KEYS = {
     "rps", "requests", "failures", "fail_ratio", "p50_ms", "p90_ms", "p99_ms", "max_ms",
     "rps_series", "server_cpu_pct", "server_cpu_s", "server_rss_mb", "server_procs",
-    "server_threads", "generator_cpu_pct", "samples",
+    "server_threads", "generator_cpu_pct", "samples", "server_cpu_source", "throttled_s",
+    "throttled_share",
 }  # fmt: skip
 SUMMARY_KEYS = {
     "rps", "rps_min", "rps_max", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fail_ratio",
     "server_cpu_pct", "server_rss_mb", "server_procs", "server_threads", "generator_cpu_pct",
-    "cpu_s_per_1k",
+    "cpu_s_per_1k", "budget_cpus", "rps_per_cpu", "throttled_s", "throttled_share",
 }  # fmt: skip
 
 
@@ -62,6 +66,88 @@ def test_summary_is_the_median_with_min_max_and_totals():
     assert result["fail_ratio"] == pytest.approx(10 / 6000)
     assert result["cpu_s_per_1k"] == pytest.approx(6.0 / 6000 * 1000)
     assert (result["server_rss_mb"], result["server_procs"], result["max_ms"]) == (80.0, 5, 9.0)
+
+
+def test_summary_under_a_budget_gives_requests_per_cpu():
+    repeats = [repeat(300.0, 900, throttled_share=0.9), repeat(330.0, 990, throttled_share=1.0)]
+    result = runner.summarise(repeats, budget_cpus=0.3)
+    assert result["budget_cpus"] == 0.3 and result["rps_per_cpu"] == pytest.approx(315.0 / 0.3)
+    assert result["throttled_share"] == pytest.approx(0.95)
+    assert runner.summarise(repeats)["rps_per_cpu"] is None
+
+
+def test_cgroup_window_reads_the_counters_inside_the_measured_window():
+    def at(t: float, usage_s: float, throttled_s: float, periods: int, throttled: int):
+        return t, CgroupReading(usage_s, throttled_s, periods, throttled)
+
+    readings = [at(99.5, 0.0, 0.0, 0, 0), at(100.5, 1.0, 0.1, 50, 10),
+                at(101.0, 1.15, 0.2, 100, 40), at(102.5, 1.6, 0.5, 250, 160),
+                at(103.5, 9.0, 9.0, 900, 900)]  # fmt: skip
+    window = runner.cgroup_window(readings, 100.0, 103.0)
+    assert window["cgroup_cpu_pct"] == pytest.approx(0.6 / 2.0 * 100)
+    assert window["throttled_s"] == pytest.approx(0.4 / 2.0 * 3.0)
+    assert window["throttled_share"] == pytest.approx(150 / 200)
+    assert runner.cgroup_window(readings[:2], 100.0, 103.0) == {}
+    # v1 without a cpuacct hierarchy counts throttling but not usage
+    no_usage = [(t, CgroupReading(None, r.throttled_s, r.periods, r.throttled_periods))
+                for t, r in readings]  # fmt: skip
+    assert runner.cgroup_window(no_usage, 100.0, 103.0)["cgroup_cpu_pct"] is None
+
+
+def test_repeat_cpu_comes_from_the_cgroup_when_there_is_one():
+    result = {"measure_start": 100.0, "measure_stop": 103.0, "requests": 300, "failures": 0,
+              "p50_ms": 1, "p90_ms": 2, "p99_ms": 3, "max_ms": 4.0}  # fmt: skip
+    samples = [{"t": 101.0, "server_cpu_pct": 10.0}, {"t": 102.0, "server_cpu_pct": 12.0}]
+    sampled = runner.repeat_record(result, samples)
+    assert sampled["server_cpu_source"] == "psutil" and sampled["server_cpu_pct"] == 11.0
+    readings = [(100.5, CgroupReading(0.0, 0.0, 0, 0)), (102.5, CgroupReading(0.5, 0.0, 10, 0))]
+    counted = runner.repeat_record(result, samples, readings)
+    assert counted["server_cpu_source"] == "cgroup" and counted["server_cpu_pct"] == 25.0
+    assert counted["server_cpu_s"] == pytest.approx(0.75) and counted["throttled_share"] == 0.0
+
+
+def settings_for_budget() -> runner.Settings:
+    return runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
+
+
+def test_no_budget_when_switched_off():
+    assert runner.choose_budget("off", settings_for_budget(), [], Path()) == (
+        None, {"cpus": None, "source": "off"}
+    )  # fmt: skip
+
+
+def test_without_writable_cgroups_the_run_says_so_once_and_goes_on(tmp_path, monkeypatch, capsys):
+    # the real locate(), pointed at a /proc/self without cgroup files
+    monkeypatch.setattr(runner, "locate", lambda: budget.locate(tmp_path))
+    for server_cpus in (None, 0.3):
+        chosen, meta = runner.choose_budget(server_cpus, settings_for_budget(), [], tmp_path)
+        assert chosen is None and meta["source"] == "unavailable"
+        assert "no cgroups here" in meta["reason"]
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("no CPU budget: no cgroups") for line in lines)
+
+
+def test_a_given_budget_is_used_as_given():
+    try:
+        budget.Budget(None, budget.locate()).check()
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    chosen, meta = runner.choose_budget(0.35, settings_for_budget(), [], Path())
+    assert chosen.cpus == 0.35 and chosen.quota_us == 3500
+    assert meta == {**chosen.describe(), "source": "--server-cpus"}
+
+
+def test_a_failed_calibration_runs_unbudgeted_and_says_why(tmp_path, monkeypatch, capsys):
+    try:
+        budget.Budget(None, budget.locate()).check()
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    monkeypatch.setattr(runner, "NULL_SERVER", script_server("null", DIES_AT_START))
+    cells, _ = runner.plan("smoke", servers=["epoll"], scenarios=["plaintext"], users=[4])
+    chosen, meta = runner.choose_budget(None, settings_for_budget(), cells, tmp_path)
+    assert chosen is None and meta["source"] == "unavailable"
+    assert meta["reason"].startswith("calibration failed: server exited with code 3")
+    assert "no CPU budget: calibration failed" in capsys.readouterr().err
 
 
 def test_summary_of_no_repeats_is_all_none():
@@ -216,6 +302,32 @@ def test_a_real_two_second_cell_has_sane_numbers(tmp_path):
     assert "threaded" in meta["servers"] and meta["packages"]
     assert measured["locust_workers"] == 1 and cell["server_measured"] is True
     assert meta["app"] == "bench.apps.app:app" and meta["scenario_file"].endswith("scenarios.py")
+    assert meta["budget"]["source"] in ("calibrated", "unavailable")
+    if meta["budget"]["source"] == "calibrated":  # the null server measured Locust's capacity
+        calibration = meta["budget"]["calibration"]
+        assert calibration["generator_rps"] > 0
+        assert calibration["cell"] == "null--app--plaintext--u4"
+        assert cell["budget"] == {key: meta["budget"][key] for key in cell["budget"]}
+        assert cell["summary"]["rps_per_cpu"] == measured["rps"] / cell["budget"]["cpus"]
+        assert measured["server_cpu_source"] == "cgroup"
+
+
+@pytest.mark.slow
+def test_a_budgeted_fork_cell_holds_every_child_to_the_budget(tmp_path):
+    try:
+        budget.Budget(None, budget.locate()).check()
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    record, _raw_app = runner.run_load(
+        tmp_path, "smoke", servers=["fork"], scenarios=["plaintext"], users=[8],
+        duration=2, warmup=1, peers="none", progress=False, server_cpus=0.2,
+    )  # fmt: skip
+    (measured,) = record["repeats"]
+    assert record["budget"]["cpus"] == 0.2 and measured["server_cpu_source"] == "cgroup"
+    assert measured["server_procs"] > 1  # the per-connection children ran, inside the budget
+    assert 0 < measured["server_cpu_pct"] < 20 * 1.3
+    assert measured["throttled_share"] > 0
+    assert not list(Path(budget.locate().limit.parent).glob(f"bench-{os.getpid()}-*"))
 
 
 @pytest.mark.slow
@@ -317,3 +429,18 @@ def test_server_host_is_where_the_servers_bind(tmp_path, monkeypatch):
     assert [record["status"] for record in records] == ["ok"], records[0]["error"]
     assert hosts == ["localhost"]
     assert json.loads((tmp_path / "meta.json").read_text())["server_host"] == "localhost"
+
+
+def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
+    try:
+        cgroup = budget.Budget(0.5, budget.locate()).cgroup("gone")
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    for _, directory in cgroup.directories:
+        directory.rmdir()  # gone before the server could join it
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(runner.CellFailed, match="could not join its cgroup") as failed:
+        runner.ProcessGroup(argv, tmp_path / "server", None, runner.child_env(), cgroup)
+    assert isinstance(failed.value.__cause__, OSError)
+    left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
+    assert left == [], "the server was left running"

@@ -131,3 +131,16 @@ def test_a_server_elsewhere_is_not_measured_rather_than_zero():
     for sample in sampler.samples:
         assert {key: sample[key] for key in SERVER_KEYS} == dict.fromkeys(SERVER_KEYS)
         assert sample["generator_cpu_pct"] is not None
+
+
+def test_sampler_reads_the_counters_it_is_given_at_every_sample(spawn):
+    server = spawn(PARENT_WITH_CHILDREN)
+    calls = iter(range(1000))
+    with Sampler(server.pid, server.pid, interval_s=0.05, counters=lambda: next(calls)) as sampler:
+        while len(sampler.samples) < 3:
+            time.sleep(0.01)
+    readings = sampler.counter_readings
+    # one reading before the first interval, then one per sample, in time order
+    assert [value for _, value in readings] == list(range(len(readings)))
+    assert len(readings) >= len(sampler.samples) + 1
+    assert [t for t, _ in readings] == sorted(t for t, _ in readings)
