@@ -52,6 +52,10 @@ from bench.rundir import new_run_dir, write_json
 
 #: what regress and baseline measure: the shortest profile, so CI can afford it
 PROFILE = "smoke"
+#: the CPU budget of every server in a regress or baseline run: fixed, not calibrated, so the
+#: baseline and every later run hold the servers to the same quota (a calibrated budget moves
+#: with the machine's load, and the per-CPU rows would move with it)
+SERVER_CPUS = 0.25
 #: instruction counts of a baseline: two, so it records how far apart counts of unchanged code
 #: come (measured here: at most 0.03%); regress counts once
 BASELINE_INSTRUCTION_RUNS = 2
@@ -113,7 +117,7 @@ def smoke_run(label: str) -> Path:
     run_dir = new_run_dir(label=label)
     print(f"run dir: {run_dir}", flush=True)
     measure_micro(run_dir)
-    run_load(run_dir, PROFILE)
+    run_load(run_dir, PROFILE, server_cpus=SERVER_CPUS)
     append_run(run_dir)
     return run_dir
 
