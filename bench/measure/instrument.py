@@ -9,6 +9,13 @@ set-up and first-request costs stay out of the numbers; the test then ends itsel
 ``BENCH_DURATION_S`` measured seconds. With ``BENCH_RESULT_FILE`` set, the measured window, the
 request count of every second and Locust's final totals are written there as JSON when the test
 stops (the ``--csv`` files, kept for people, are rewritten only once a second and miss the end).
+
+Latency: every request's latency after warm-up goes into a microsecond HdrHistogram
+(``bench.measure.latency``) in the process that made it, counted from its intended send time
+when it carries one (open loop, ``openloop.py``). Each worker sends its histogram to the master
+once, when it stops and before it reports itself stopped, so the master has merged them all by
+its ``test_stop``; the result file holds the merged histogram and its percentiles. With
+``BENCH_RAW_LATENCY_FILE`` set (tests only) every recorded value is also written there.
 """
 
 from __future__ import annotations
@@ -21,13 +28,25 @@ import time
 import gevent
 import locust.runners
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
+
+from bench.flags import LATE_GRACE_MS
+from bench.measure import latency
 
 #: the percentiles written to the result file, as Locust's fractions
 PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99}
 
 # The measured window, kept by the process that owns the statistics (never a worker).
 window: dict = {"counts": []}
+
+# This process's latencies since warm-up: its own requests', or on a master its workers'.
+histogram = latency.new_histogram()
+# Open-loop requests since warm-up: those with an intended send time, and those that left late.
+schedule = {"scheduled": 0, "late": 0}
+# Every recorded value, kept only when a test asks for them (BENCH_RAW_LATENCY_FILE).
+raw_latencies: list[int] | None = [] if os.environ.get("BENCH_RAW_LATENCY_FILE") else None
+#: the custom message a worker's latencies travel in
+LATENCY_MESSAGE = "bench_latency"
 
 # With --processes, workers report to the master every 3 s by default: the master's counts would
 # lag the window by that much. Four reports a second keep the lag below the counts' resolution.
@@ -45,7 +64,16 @@ def start_measuring(environment, **_kwargs) -> None:
     if owns_statistics(environment):
         gevent.spawn(measure, environment, warmup_s, duration_s)
     else:  # drop the warm-up a worker has not reported yet, as the master drops what it has
-        gevent.spawn_later(warmup_s, environment.runner.stats.reset_all)
+        gevent.spawn_later(warmup_s, reset_statistics, environment)
+
+
+def reset_statistics(environment) -> None:
+    """Forget the warm-up: Locust's statistics and our latencies."""
+    environment.runner.stats.reset_all()
+    histogram.reset()
+    schedule.update(scheduled=0, late=0)
+    if raw_latencies is not None:
+        raw_latencies.clear()
 
 
 def measure(environment, warmup_s: float, duration_s: float) -> None:
@@ -55,7 +83,7 @@ def measure(environment, warmup_s: float, duration_s: float) -> None:
     long, whatever Locust's start-up took.
     """
     gevent.sleep(warmup_s)
-    environment.runner.stats.reset_all()
+    reset_statistics(environment)
     start = window["measure_start"] = time.time()
     if duration_s <= 0:
         return
@@ -65,6 +93,40 @@ def measure(environment, warmup_s: float, duration_s: float) -> None:
     # stop first: a master then waits for its workers' last reports before test_stop
     environment.runner.stop()
     environment.runner.quit()
+
+
+@events.request.add_listener
+def record_latency(response_time, start_time=None, context=None, **_kwargs) -> None:
+    """Every request of this process, from its intended send time when it has one."""
+    intended = (context or {}).get(latency.INTENDED_SEND)
+    recorded = latency.record(histogram, latency.corrected_us(response_time, start_time, intended))
+    if intended is not None:
+        schedule["scheduled"] += 1
+        schedule["late"] += (start_time - intended) * 1000 > LATE_GRACE_MS
+    if raw_latencies is not None:
+        raw_latencies.append(recorded)
+
+
+@events.init.add_listener
+def receive_worker_latencies(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(LATENCY_MESSAGE, merge_worker_latencies)
+
+
+def merge_worker_latencies(environment, msg, **_kwargs) -> None:
+    histogram.add(latency.decode(msg.data["histogram"]))
+    for key in schedule:
+        schedule[key] += msg.data[key]
+    if raw_latencies is not None:
+        raw_latencies.extend(msg.data["raw"] or [])
+
+
+@events.test_stop.add_listener
+def send_worker_latencies(environment, **_kwargs) -> None:
+    """A worker's latencies to the master, before its ``client_stopped`` (it follows test_stop)."""
+    if isinstance(environment.runner, WorkerRunner):
+        data = {"histogram": latency.encode(histogram), "raw": raw_latencies, **schedule}
+        environment.runner.send_message(LATENCY_MESSAGE, data)
 
 
 @events.test_stopping.add_listener
@@ -93,6 +155,13 @@ def write_result(environment, **_kwargs) -> None:
             str(error.error): error.occurrences
             for error in environment.runner.stats.errors.values()
         },
+        **latency.percentiles(histogram),
+        "latency_histogram": latency.encode(histogram),
+        **schedule,
     }
     with open(path, "w") as file:
         json.dump(result, file)
+    raw_path = os.environ.get("BENCH_RAW_LATENCY_FILE")
+    if raw_path:
+        with open(raw_path, "w") as file:
+            json.dump(raw_latencies, file)
