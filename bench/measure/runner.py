@@ -15,6 +15,7 @@ finished cells stay, and the report is still written for them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import math
@@ -29,7 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.flags import flags_for
+from bench.flags import UNRANKED, flags_for
+from bench.measure import latency
 from bench.measure.profiles import APPS, PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
 from bench.measure.sampler import Sampler
 from bench.rundir import machine_meta, write_json
@@ -40,6 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.py"
 #: the measured window, loaded beside the scenario file
 INSTRUMENT_FILE = Path(__file__).resolve().parent / "instrument.py"
+#: loaded in front of the scenario file for open-loop cells: requests on a fixed schedule
+OPENLOOP_FILE = Path(__file__).resolve().parent / "openloop.py"
 HOST = "127.0.0.1"
 
 #: seconds a server may take to print ``listening on`` (imports on a busy machine are slow)
@@ -73,11 +77,21 @@ class Cell:
     #: key of bench.measure.profiles.APPS
     app: str
     scenario: Scenario
+    #: closed loop: the users; open loop: the bound on requests in flight
     users: int
+    #: open loop only: the offered load as a fraction of the server's closed-loop capacity
+    offered_fraction: float | None = None
+    #: open loop only: the offered requests/s, known once the closed-loop cells have run
+    offered_rps: float | None = None
+
+    @property
+    def mode(self) -> str:
+        return "closed" if self.offered_fraction is None else "open"
 
     @property
     def name(self) -> str:
-        return f"{self.server.name}--{self.app}--{self.scenario.name}--u{self.users}"
+        level = f"u{self.users}" if self.mode == "closed" else f"o{self.offered_fraction:.0%}"
+        return f"{self.server.name}--{self.app}--{self.scenario.name}--{level}".rstrip("%")
 
 
 @dataclass(frozen=True)
@@ -134,8 +148,42 @@ def build_matrix(profile: Profile, peer_names: list[str], **overrides) -> list[C
     if profile.peers is not None and peer_names:
         peer_overrides = {**overrides, "servers": peer_names}
         cells += part_cells(profile.peers, servers, peer_overrides)
+    if profile.sweep is not None:
+        cells += sweep_cells(profile, servers, overrides)
     unique = {cell.name: cell for cell in cells}
     return list(unique.values())
+
+
+def sweep_cells(profile: Profile, servers: dict[str, ServerSpec], overrides: dict) -> list[Cell]:
+    """The open-loop cells of a profile's sweep, with --servers/--scenarios applied (--users is
+    not: the sweep's users bound its requests in flight)."""
+    sweep = profile.sweep
+    names = [name for name in overrides.get("servers") or sweep.servers if name in sweep.servers]
+    return [
+        Cell(servers[name], "app", SCENARIOS[scenario], sweep.users, offered_fraction=fraction)
+        for name in names
+        for scenario in overrides.get("scenarios") or sweep.scenarios
+        for fraction in sweep.fractions
+    ]
+
+
+def offering(cell: Cell, records: list[dict]) -> Cell:
+    """An open-loop cell with its offered requests/s: its fraction of the highest requests/s the
+    finished closed-loop cells of its server and scenario measured; unchanged without any."""
+    if cell.mode == "closed":
+        return cell
+    capacities = [
+        record["summary"]["rps"]
+        for record in records
+        if record.get("mode", "closed") == "closed"
+        and (record["server"], record["app"], record["scenario"])
+        == (cell.server.name, cell.app, cell.scenario.name)
+        and record["summary"].get("rps")
+        and not UNRANKED & set(record["flags"])
+    ]
+    if not capacities:
+        return cell
+    return dataclasses.replace(cell, offered_rps=cell.offered_fraction * max(capacities))
 
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
@@ -288,8 +336,9 @@ def probe(port: int, scenario: Scenario) -> None:
 def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> list[str]:
     # a safety net only: the locustfile ends the test after warm-up + duration itself
     run_time = math.ceil(settings.warmup_s + settings.duration_s + 10)
+    files = [INSTRUMENT_FILE, *([OPENLOOP_FILE] if cell.mode == "open" else []), SCENARIOS_FILE]
     argv = [
-        sys.executable, "-m", "locust", "-f", f"{INSTRUMENT_FILE},{SCENARIOS_FILE}", "--headless",
+        sys.executable, "-m", "locust", "-f", ",".join(map(str, files)), "--headless",
         "--host", f"http://{HOST}:{port}",
         "--users", str(cell.users),
         # all users within a quarter of a second: the warm-up is for the server, not for spawning
@@ -319,6 +368,7 @@ def run_repeat(
         BENCH_WARMUP_S=str(settings.warmup_s),
         BENCH_DURATION_S=str(settings.duration_s),
         BENCH_RESULT_FILE=str(result_path),
+        **({"BENCH_OPEN_RATE": str(cell.offered_rps)} if cell.mode == "open" else {}),
     )
     cpus = settings.pinning["generator_cpus"] if settings.pinning else None
     argv = locust_argv(cell, port, settings, prefix)
@@ -404,7 +454,28 @@ def repeat_record(result: dict, samples: list[dict]) -> dict:
         "generator_cpu_pct": mean_of(measured, "generator_cpu_pct"),
         "errors": result.get("errors", {}),
         "samples": measured,
+        **histogram_latencies(result),
     }
+
+
+def histogram_latencies(result: dict) -> dict:
+    """The µs percentiles, histogram and schedule counts of a result, and the *_ms keys from the
+    histogram (Locust's are whole milliseconds); nothing for a result without a histogram."""
+    if "latency_histogram" not in result:
+        return {}
+    keys = {key: result[key] for key in (*latency.LATENCY_KEYS, "latency_histogram")}
+    scheduled, late = result.get("scheduled", 0), result.get("late", 0)
+    return {
+        **keys,
+        **{f"{name}_ms": us_to_ms(result[f"{name}_us"]) for name in ("p50", "p90", "p99", "max")},
+        "scheduled": scheduled,
+        "late": late,
+        "late_ratio": late / scheduled if scheduled else None,
+    }
+
+
+def us_to_ms(value: float | None) -> float | None:
+    return None if value is None else value / 1000
 
 
 # --- one cell ---------------------------------------------------------------------------------
@@ -416,6 +487,9 @@ def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
     record = cell_header(cell, settings)
     server = None
     try:
+        if cell.mode == "open" and not cell.offered_rps:
+            raise CellFailed("no trusted closed-loop cell of this server and scenario ran before "
+                             "it, so there is no capacity to offer a fraction of")  # fmt: skip
         server, port = start_server(cell, settings, logs_dir)
         for index in range(settings.repeats):
             record["repeats"].append(run_repeat(cell, server, port, settings, logs_dir, index))
@@ -451,6 +525,9 @@ def cell_header(cell: Cell, settings: Settings) -> dict:
         "app_target": APPS[cell.app],
         "scenario": cell.scenario.name,
         "users": cell.users,
+        "mode": cell.mode,
+        "offered_fraction": cell.offered_fraction,
+        "offered_rps": cell.offered_rps,
         "status": "ok",
         "error": None,
         "flags": [],
@@ -489,7 +566,25 @@ def summarise(repeats: list[dict]) -> dict:
         "max_ms": max_or_none(column("max_ms")),
         "fail_ratio": sum(column("failures")) / requests if requests else None,
         "cpu_s_per_1k": sum(cpu_s) / requests * 1000 if requests and cpu_s else None,
+        **summary_latencies(repeats),
     }
+
+
+def summary_latencies(repeats: list[dict]) -> dict:
+    """Percentiles of every request of the cell (the repeats' histograms merged), the merged
+    histogram, and the share of open-loop requests that left late; nothing for old repeats."""
+    histograms = [repeat.get("latency_histogram") for repeat in repeats]
+    histograms = [histogram for histogram in histograms if histogram]
+    if not histograms:
+        return {}
+    merged = latency.summary_of(histograms)
+    scheduled = sum(repeat.get("scheduled", 0) for repeat in repeats)
+    return {
+        **merged,
+        **{f"{name}_ms": us_to_ms(merged[f"{name}_us"]) for name in ("p50", "p90", "p99", "max")},
+        "late_ratio": sum(repeat.get("late", 0) for repeat in repeats) / scheduled
+        if scheduled else None,
+    }  # fmt: skip
 
 
 def max_or_none(values: list) -> float | None:
@@ -573,7 +668,8 @@ def run_load(
         with CellProgress(cells, settings, enabled=progress) as bar:
             for cell in cells:
                 bar.starting(cell)
-                record = run_cell(cell, settings, run_dir / "logs")
+                cell = offering(cell, records)
+                record = run_cell(cell, cell_settings(cell, settings, chosen), run_dir / "logs")
                 write_json(run_dir / "cells" / f"{cell.name}.json", record)
                 records.append(record)
                 bar.finished(record)
@@ -588,6 +684,16 @@ def run_load(
         meta["cells_finished"] = len(records)
         write_json(run_dir / "meta.json", meta)
     return records
+
+
+def cell_settings(cell: Cell, settings: Settings, profile: Profile) -> Settings:
+    """An open-loop cell is timed by its profile's sweep and runs once; the rest by ``settings``."""
+    if cell.mode == "closed" or profile.sweep is None:
+        return settings
+    sweep = profile.sweep
+    return dataclasses.replace(
+        settings, warmup_s=sweep.warmup_s, duration_s=sweep.duration_s, repeats=1
+    )
 
 
 class CellProgress:
