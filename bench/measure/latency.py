@@ -83,12 +83,16 @@ def format_us(value_us: float | None) -> str:
 
     >>> format_us(87), format_us(1234), format_us(56_789), format_us(1_234_567)
     ('87 µs', '1.23 ms', '56.8 ms', '1,230 ms')
+    >>> format_us(1000), format_us(23_000)
+    ('1.00 ms', '23.0 ms')
     """
     if value_us is None:
         return "–"
     rounded = significant(value_us, SIGNIFICANT_DIGITS)
-    value, unit = (rounded, "µs") if rounded < 1000 else (rounded / 1000, "ms")
-    return f"{value:,.0f} {unit}" if value >= 1000 else f"{value:.3g} {unit}"
+    if rounded < 1000:  # whole microseconds: no trailing zeros to show
+        return f"{rounded:.3g} µs"
+    value = rounded / 1000
+    return f"{value:,.0f} ms" if value >= 1000 else f"{value:#.3g}".rstrip(".") + " ms"
 
 
 def significant(value: float, digits: int) -> float:
