@@ -47,6 +47,8 @@ schedule = {"scheduled": 0, "late": 0}
 raw_latencies: list[int] | None = [] if os.environ.get("BENCH_RAW_LATENCY_FILE") else None
 #: the custom message a worker's latencies travel in
 LATENCY_MESSAGE = "bench_latency"
+#: the custom message that ends a worker's warm-up when the master's ends
+RESET_MESSAGE = "bench_reset"
 
 # With --processes, workers report to the master every 3 s by default: the master's counts would
 # lag the window by that much. Four reports a second keep the lag below the counts' resolution.
@@ -63,8 +65,6 @@ def start_measuring(environment, **_kwargs) -> None:
     duration_s = float(os.environ.get("BENCH_DURATION_S", "0"))
     if owns_statistics(environment):
         gevent.spawn(measure, environment, warmup_s, duration_s)
-    else:  # drop the warm-up a worker has not reported yet, as the master drops what it has
-        gevent.spawn_later(warmup_s, reset_statistics, environment)
 
 
 def reset_statistics(environment) -> None:
@@ -84,6 +84,10 @@ def measure(environment, warmup_s: float, duration_s: float) -> None:
     """
     gevent.sleep(warmup_s)
     reset_statistics(environment)
+    if isinstance(environment.runner, MasterRunner):
+        # workers start up to half a second after the master: their own clocks would cut their
+        # warm-up short of the master's window (measured with --processes 2)
+        environment.runner.send_message(RESET_MESSAGE)
     start = window["measure_start"] = time.time()
     if duration_s <= 0:
         return
@@ -108,9 +112,16 @@ def record_latency(response_time, start_time=None, context=None, **_kwargs) -> N
 
 
 @events.init.add_listener
-def receive_worker_latencies(environment, **_kwargs) -> None:
+def connect_master_and_workers(environment, **_kwargs) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(LATENCY_MESSAGE, merge_worker_latencies)
+    elif isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(RESET_MESSAGE, end_worker_warmup)
+
+
+def end_worker_warmup(environment, **_kwargs) -> None:
+    """Drop what this worker has not reported yet, as the master drops what it has."""
+    reset_statistics(environment)
 
 
 def merge_worker_latencies(environment, msg, **_kwargs) -> None:

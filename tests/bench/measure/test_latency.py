@@ -11,11 +11,10 @@ from bench.measure import latency
 
 
 def exact_percentile(values: list[int], percentile: float) -> int:
-    """The smallest value with at least ``percentile`` % of the values at or below it (the
-    definition HdrHistogram uses)."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * percentile // 100))  # ceiling without floats going astray
-    return ordered[int(rank) - 1]
+    """The value at rank round(percentile % of the count) of the sorted values (at least the
+    first): HdrHistogram's definition, so only its bucket precision can tell the two apart."""
+    rank = max(1, int(percentile * len(values) / 100 + 0.5))
+    return sorted(values)[rank - 1]
 
 
 def within_precision(measured: int, exact: int) -> bool:
