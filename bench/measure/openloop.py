@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 
+import gevent
 from locust import events
 
 from bench.measure.latency import INTENDED_SEND
@@ -35,16 +36,14 @@ class Schedule:
     def __init__(self) -> None:
         #: requests per second each user of the run stands for: the offered rate ÷ all users
         self.rate_per_user = 0.0
-        #: users of this process taking send times (workers each run their share of the users)
-        self.users = 0
         #: the next send time nobody has claimed, seconds since the epoch; None before the first
         self.next_send: float | None = None
 
-    def claim(self) -> float:
-        """The next send time; the one after it follows at this process's interval."""
-        now = time.time()
-        send = now if self.next_send is None else self.next_send
-        self.next_send = send + 1 / (self.rate_per_user * max(self.users, 1))
+    def claim(self, process_users: int) -> float:
+        """The next send time; the one after it follows at the rate of this process's users
+        (all of them, spawned or not yet: workers each run their share of the run's users)."""
+        send = time.time() if self.next_send is None else self.next_send
+        self.next_send = send + 1 / (self.rate_per_user * max(process_users, 1))
         return send
 
 
@@ -55,19 +54,17 @@ schedule = Schedule()
 class OpenLoop:
     """Mixed in before a user class: its tasks start at the schedule's send times."""
 
-    #: the send time of the task this user runs now; None for the first task, sent at spawn
+    #: the send time of the task this user runs now; None until the user takes its first
     intended_send: float | None = None
 
     def on_start(self) -> None:
-        schedule.users += 1
+        """Wait for a send time before the first task too: users spawned at once would otherwise
+        all send at once (a burst a slow server can take seconds to answer)."""
         super().on_start()
-
-    def on_stop(self) -> None:
-        schedule.users -= 1
-        super().on_stop()
+        gevent.sleep(self.wait_time())
 
     def wait_time(self) -> float:
-        self.intended_send = schedule.claim()
+        self.intended_send = schedule.claim(self.environment.runner.target_user_count)
         return max(self.intended_send - time.time(), 0.0)
 
     def context(self) -> dict:

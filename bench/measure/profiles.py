@@ -174,6 +174,8 @@ def estimate_seconds(profile: Profile) -> float:
 
 
 def sweep_seconds(sweep: Sweep) -> float:
-    """Expected wall time of a sweep: one server start and one Locust run per offered load."""
-    cells = len(sweep.servers) * len(sweep.scenarios) * len(sweep.fractions)
-    return cells * cell_seconds(sweep.warmup_s, sweep.duration_s, 1)
+    """Expected wall time of a sweep: a server start per server and scenario (the runner keeps it
+    for all offered loads), and one Locust run per offered load."""
+    servers = len(sweep.servers) * len(sweep.scenarios)
+    steps = len(sweep.fractions) * (sweep.warmup_s + sweep.duration_s + REPEAT_OVERHEAD_S)
+    return servers * (CELL_OVERHEAD_S + steps)

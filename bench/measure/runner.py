@@ -8,6 +8,10 @@ machines with two or more cores the server tree and Locust are pinned to differe
 runner only runs and writes raw results (``cells/<cell>.json``, ``meta.json``); the report reads
 them.
 
+A profile's sweep adds open-loop cells after the closed-loop ones (``bench/measure/openloop.py``):
+each offers a fraction of the highest requests/s its server's closed-loop cells of the same
+scenario reached in this run, and consecutive ones share one running server.
+
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them.
 """
@@ -481,16 +485,19 @@ def us_to_ms(value: float | None) -> float | None:
 # --- one cell ---------------------------------------------------------------------------------
 
 
-def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
-    """Start the server, run every repeat, stop the server; the cell's record (never raises
-    CellFailed: a failure is recorded with the tail of the server's stderr)."""
+def run_cell(
+    cell: Cell, settings: Settings, logs_dir: Path, shared: SharedServer | None = None
+) -> dict:
+    """Start the server (or take the ``shared`` one), run every repeat, stop the server; the
+    cell's record (never raises CellFailed: a failure is recorded with the server's stderr)."""
     record = cell_header(cell, settings)
     server = None
     try:
         if cell.mode == "open" and not cell.offered_rps:
             raise CellFailed("no trusted closed-loop cell of this server and scenario ran before "
                              "it, so there is no capacity to offer a fraction of")  # fmt: skip
-        server, port = start_server(cell, settings, logs_dir)
+        start = shared.start if shared else start_server
+        server, port = start(cell, settings, logs_dir)
         for index in range(settings.repeats):
             record["repeats"].append(run_repeat(cell, server, port, settings, logs_dir, index))
             probe(port, cell.scenario)  # still answering after the load?
@@ -499,13 +506,43 @@ def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
         tail = server.stderr_tail() if server else read_tail(logs_dir / f"{cell.name}.server.err")
         record["error"] = f"{failure}\n--- server stderr (tail) ---\n{tail}".rstrip()
     finally:
-        if server is not None:
+        if server is not None and shared is None:
             server.stop()
     record["summary"] = summarise(record["repeats"])
     record["flags"] = flags_for(
         record["summary"], record["status"], settings.generator_cores, len(record["repeats"])
     )
     return record
+
+
+class SharedServer:
+    """One running server for consecutive open-loop cells of the same server, app and scenario:
+    a sweep's offered loads are steps against one server, each after its own warm-up, so the
+    sweep does not pay a server start per step. A server that died is started again."""
+
+    def __init__(self) -> None:
+        #: (server, app, scenario) of the running server, and the server with its port
+        self.key: tuple[str, str, str] | None = None
+        self.running: tuple[ProcessGroup, int] | None = None
+
+    def start(self, cell: Cell, settings: Settings, logs_dir: Path) -> tuple[ProcessGroup, int]:
+        key = (cell.server.name, cell.app, cell.scenario.name)
+        if self.running and (key != self.key or self.running[0].process.poll() is not None):
+            self.stop()
+        if self.running is None:
+            self.running, self.key = start_server(cell, settings, logs_dir), key
+        return self.running
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running[0].stop()
+        self.running = self.key = None
+
+    def __enter__(self) -> SharedServer:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
 
 
 def read_tail(path: Path) -> str:
@@ -665,11 +702,14 @@ def run_load(
     write_json(run_dir / "meta.json", meta)
     records: list[dict] = []
     try:
-        with CellProgress(cells, settings, enabled=progress) as bar:
+        with CellProgress(cells, settings, enabled=progress) as bar, SharedServer() as shared:
             for cell in cells:
                 bar.starting(cell)
                 cell = offering(cell, records)
-                record = run_cell(cell, cell_settings(cell, settings, chosen), run_dir / "logs")
+                if cell.mode == "closed":
+                    shared.stop()
+                record = run_cell(cell, cell_settings(cell, settings, chosen), run_dir / "logs",
+                                  shared if cell.mode == "open" else None)  # fmt: skip
                 write_json(run_dir / "cells" / f"{cell.name}.json", record)
                 records.append(record)
                 bar.finished(record)
