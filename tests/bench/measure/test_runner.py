@@ -223,6 +223,24 @@ def test_an_open_cell_loads_the_schedule_before_the_scenarios():
     assert "openloop.py" not in closed[closed.index("-f") + 1]
 
 
+def test_consecutive_open_cells_share_one_server_until_the_scenario_changes(tmp_path):
+    poll = all_servers()["poll"]
+    settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
+    step = [runner.Cell(poll, "app", SCENARIOS["plaintext"], 8, offered_fraction=f)
+            for f in (0.25, 0.5)]  # fmt: skip
+    with runner.SharedServer() as shared:
+        first, port = shared.start(step[0], settings, tmp_path)
+        assert shared.start(step[1], settings, tmp_path) == (first, port)
+        first.process.kill()  # a server that died is started again
+        first.process.wait()
+        again, _ = shared.start(step[1], settings, tmp_path)
+        assert again is not first
+        io = runner.Cell(poll, "app", SCENARIOS["io"], 8, offered_fraction=0.25)
+        other, _ = shared.start(io, settings, tmp_path)
+        assert other is not again and again.process.poll() is not None  # stopped, not leaked
+    assert other.process.poll() is not None
+
+
 # --- real cells -------------------------------------------------------------------------------
 
 
