@@ -281,7 +281,9 @@ def server_ratios(index: dict) -> list[Ratio]:
 
 
 def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
-    index = {cell_key(cell): cell for cell in cells.values()}
+    # open-loop cells (a sweep) share users with each other and may with a closed-loop cell
+    closed = [cell for cell in cells.values() if cell.get("mode", "closed") == "closed"]
+    index = {cell_key(cell): cell for cell in closed}
     return framework_ratios(index) + server_ratios(index)
 
 

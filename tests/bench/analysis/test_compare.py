@@ -20,6 +20,7 @@ from bench.analysis.compare import (
     Ratio,
     compare_runs,
     judge,
+    load_ratios,
     load_run,
     main,
     threshold_arg,
@@ -521,3 +522,14 @@ def test_command_line_exit_codes(tmp_path):
     unusable = run(str(baseline), str(tmp_path / "missing.json"))
     assert unusable.returncode == 2
     assert "no such file or directory" in unusable.stderr
+
+
+def test_open_loop_cells_stay_out_of_the_load_ratios():
+    rng = random.Random(0)
+    closed = cell_record("epoll", "app", "plaintext", 1000, rng, users=32)
+    raw = cell_record("epoll", "raw", "plaintext", 2000, rng, users=32)
+    swept = {**cell_record("epoll", "app", "plaintext", 5, rng, users=32), "mode": "open",
+             "cell": "epoll--app--plaintext--o25"}  # fmt: skip
+    ratios = load_ratios({cell["cell"]: cell for cell in (closed, raw, swept)})
+    (framework,) = [r for r in ratios if r.name == "load epoll plaintext u32 app/raw rps"]
+    assert framework.value == pytest.approx(0.5, rel=0.1)
