@@ -4,8 +4,9 @@ The runner starts Locust with ``-f bench/measure/instrument.py,<scenario file>``
 says what users do, this module says when the numbers count. Like every locustfile it runs only
 inside Locust's process (Locust monkey-patches the standard library with gevent).
 
-Timing: statistics are reset ``BENCH_WARMUP_S`` seconds after the test starts, so connection
-set-up and first-request costs stay out of the numbers; the test then ends itself after
+Timing: statistics are reset ``BENCH_WARMUP_S`` seconds after the test starts (with workers,
+the master's reset also resets theirs), so connection set-up and first-request costs stay out of
+the numbers; the test then ends itself after
 ``BENCH_DURATION_S`` measured seconds. With ``BENCH_RESULT_FILE`` set, the measured window, the
 request count of every second and Locust's final totals are written there as JSON when the test
 stops (the ``--csv`` files, kept for people, are rewritten only once a second and miss the end).
