@@ -28,6 +28,10 @@ PERCENTILES = {"p50_us": 50.0, "p90_us": 90.0, "p99_us": 99.0, "p999_us": 99.9}
 LATENCY_KEYS = (*PERCENTILES, "max_us")
 #: the request-context key of an open-loop request's intended send time, seconds since the epoch
 INTENDED_SEND = "intended_send"
+#: the custom Locust message that starts a step of a run after the first (``instrument.py`` sends
+#: it, ``openloop.py`` changes the offered rate): here because neither locustfile may import the
+#: other (Locust loads each once as a file; an import would load it a second time)
+STEP_MESSAGE = "bench_step"
 
 
 def new_histogram() -> HdrHistogram:

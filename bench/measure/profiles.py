@@ -143,7 +143,7 @@ PROFILES = {
             duration_s=3.0,
             repeats=1,
             budget_s=360,
-            sweep=Sweep(("plaintext", "io"), users=32, warmup_s=0.5, duration_s=1.0, budget_s=200),
+            sweep=Sweep(("plaintext", "io"), users=32, warmup_s=0.5, duration_s=1.5, budget_s=120),
         ),
         Profile(
             "full",
@@ -156,7 +156,7 @@ PROFILES = {
             duration_s=10.0,
             repeats=3,
             budget_s=3 * 3600,
-            sweep=Sweep(tuple(SCENARIOS), users=64, warmup_s=1.0, duration_s=5.0, budget_s=2400),
+            sweep=Sweep(tuple(SCENARIOS), users=64, warmup_s=1.0, duration_s=5.0, budget_s=1500),
         ),
     )
 }
@@ -174,8 +174,7 @@ def estimate_seconds(profile: Profile) -> float:
 
 
 def sweep_seconds(sweep: Sweep) -> float:
-    """Expected wall time of a sweep: a server start per server and scenario (the runner keeps it
-    for all offered loads), and one Locust run per offered load."""
-    servers = len(sweep.servers) * len(sweep.scenarios)
-    steps = len(sweep.fractions) * (sweep.warmup_s + sweep.duration_s + REPEAT_OVERHEAD_S)
-    return servers * (CELL_OVERHEAD_S + steps)
+    """Expected wall time of a sweep: per server and scenario one server start and one Locust
+    run whose steps are the offered loads, each a warm-up and a window."""
+    steps = len(sweep.fractions) * (sweep.warmup_s + sweep.duration_s)
+    return len(sweep.servers) * len(sweep.scenarios) * (CELL_OVERHEAD_S + REPEAT_OVERHEAD_S + steps)

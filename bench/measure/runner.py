@@ -10,7 +10,8 @@ them.
 
 A profile's sweep adds open-loop cells after the closed-loop ones (``bench/measure/openloop.py``):
 each offers a fraction of the highest requests/s its server's closed-loop cells of the same
-scenario reached in this run, and consecutive ones share one running server.
+scenario reached in this run; the cells of one server and scenario run as the steps of one Locust
+run against one server start.
 
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them.
@@ -337,9 +338,11 @@ def probe(port: int, scenario: Scenario) -> None:
 # --- one repeat: Locust against a running server -----------------------------------------------
 
 
-def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> list[str]:
+def locust_argv(
+    cell: Cell, port: int, settings: Settings, csv_prefix: Path, steps: int = 1
+) -> list[str]:
     # a safety net only: the locustfile ends the test after warm-up + duration itself
-    run_time = math.ceil(settings.warmup_s + settings.duration_s + 10)
+    run_time = math.ceil(steps * (settings.warmup_s + settings.duration_s) + 10)
     files = [INSTRUMENT_FILE, *([OPENLOOP_FILE] if cell.mode == "open" else []), SCENARIOS_FILE]
     argv = [
         sys.executable, "-m", "locust", "-f", ",".join(map(str, files)), "--headless",
@@ -365,30 +368,43 @@ def run_repeat(
     cell: Cell, server: ProcessGroup, port: int, settings: Settings, logs_dir: Path, index: int
 ) -> dict:
     """One Locust run against the running server, sampled; the repeat's record."""
-    prefix = logs_dir / f"{cell.name}.r{index}"
+    (record,) = run_steps([cell], server, port, settings, logs_dir / f"{cell.name}.r{index}")
+    return record
+
+
+def run_steps(
+    cells: list[Cell], server: ProcessGroup, port: int, settings: Settings, prefix: Path
+) -> list[dict]:
+    """One Locust run of a window per cell (each after its own warm-up; open-loop cells offer
+    their rates in turn) against the running server, sampled; a repeat record per cell."""
     result_path = Path(f"{prefix}.result.json")
     result_path.unlink(missing_ok=True)
     env = child_env(
         BENCH_WARMUP_S=str(settings.warmup_s),
         BENCH_DURATION_S=str(settings.duration_s),
         BENCH_RESULT_FILE=str(result_path),
-        **({"BENCH_OPEN_RATE": str(cell.offered_rps)} if cell.mode == "open" else {}),
+        BENCH_STEPS=str(len(cells)),
     )
+    if cells[0].mode == "open":
+        env["BENCH_OPEN_RATES"] = ",".join(str(cell.offered_rps) for cell in cells)
     cpus = settings.pinning["generator_cpus"] if settings.pinning else None
-    argv = locust_argv(cell, port, settings, prefix)
+    argv = locust_argv(cells[0], port, settings, prefix, steps=len(cells))
     with (
         ProcessGroup(argv, Path(f"{prefix}.locust"), cpus, env) as locust,
         Sampler(server.pid, locust.pid) as sampler,
     ):
-        wait_for_locust(locust, server, settings)
+        wait_for_locust(locust, server, settings, steps=len(cells))
     if server.process.poll() is not None:
         raise CellFailed(f"server died under load (exit code {server.process.returncode})")
-    result = read_locust_result(result_path, locust)
-    return repeat_record(result, sampler.samples)
+    results = read_locust_result(result_path, locust, steps=len(cells))
+    return [repeat_record(result, sampler.samples) for result in results]
 
 
-def wait_for_locust(locust: ProcessGroup, server: ProcessGroup, settings: Settings) -> None:
-    deadline = time.monotonic() + settings.warmup_s + settings.duration_s + LOCUST_GRACE_S
+def wait_for_locust(
+    locust: ProcessGroup, server: ProcessGroup, settings: Settings, steps: int = 1
+) -> None:
+    deadline = time.monotonic() + steps * (settings.warmup_s + settings.duration_s)
+    deadline += LOCUST_GRACE_S
     while locust.process.poll() is None:
         if server.process.poll() is not None:
             return  # the caller reports the dead server
@@ -397,15 +413,19 @@ def wait_for_locust(locust: ProcessGroup, server: ProcessGroup, settings: Settin
         time.sleep(0.1)
 
 
-def read_locust_result(path: Path, locust: ProcessGroup) -> dict:
+def read_locust_result(path: Path, locust: ProcessGroup, steps: int = 1) -> list[dict]:
+    """The result of every window (a run of several steps writes ``{"steps": [...]}``)."""
     try:
         result = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         tail = locust.stderr_tail()
         raise CellFailed(f"Locust wrote no result ({error}); its stderr:\n{tail}") from error
-    if "measure_start" not in result or "measure_stop" not in result:
-        raise CellFailed("Locust stopped before its warm-up ended; no measured window")
-    return result
+    results = result.get("steps", [result])
+    complete = [r for r in results if "measure_start" in r and "measure_stop" in r]
+    if len(complete) < steps:
+        raise CellFailed(f"Locust stopped after {len(complete)} of {steps} measured windows "
+                         "(a warm-up did not end)")  # fmt: skip
+    return complete
 
 
 def rps_series(counts: list[list[float]], start: float, stop: float, total: int) -> list[float]:
@@ -485,19 +505,13 @@ def us_to_ms(value: float | None) -> float | None:
 # --- one cell ---------------------------------------------------------------------------------
 
 
-def run_cell(
-    cell: Cell, settings: Settings, logs_dir: Path, shared: SharedServer | None = None
-) -> dict:
-    """Start the server (or take the ``shared`` one), run every repeat, stop the server; the
-    cell's record (never raises CellFailed: a failure is recorded with the server's stderr)."""
+def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
+    """Start the server, run every repeat, stop the server; the cell's record (never raises
+    CellFailed: a failure is recorded with the tail of the server's stderr)."""
     record = cell_header(cell, settings)
     server = None
     try:
-        if cell.mode == "open" and not cell.offered_rps:
-            raise CellFailed("no trusted closed-loop cell of this server and scenario ran before "
-                             "it, so there is no capacity to offer a fraction of")  # fmt: skip
-        start = shared.start if shared else start_server
-        server, port = start(cell, settings, logs_dir)
+        server, port = start_server(cell, settings, logs_dir)
         for index in range(settings.repeats):
             record["repeats"].append(run_repeat(cell, server, port, settings, logs_dir, index))
             probe(port, cell.scenario)  # still answering after the load?
@@ -506,7 +520,7 @@ def run_cell(
         tail = server.stderr_tail() if server else read_tail(logs_dir / f"{cell.name}.server.err")
         record["error"] = f"{failure}\n--- server stderr (tail) ---\n{tail}".rstrip()
     finally:
-        if server is not None and shared is None:
+        if server is not None:
             server.stop()
     record["summary"] = summarise(record["repeats"])
     record["flags"] = flags_for(
@@ -515,34 +529,36 @@ def run_cell(
     return record
 
 
-class SharedServer:
-    """One running server for consecutive open-loop cells of the same server, app and scenario:
-    a sweep's offered loads are steps against one server, each after its own warm-up, so the
-    sweep does not pay a server start per step. A server that died is started again."""
-
-    def __init__(self) -> None:
-        #: (server, app, scenario) of the running server, and the server with its port
-        self.key: tuple[str, str, str] | None = None
-        self.running: tuple[ProcessGroup, int] | None = None
-
-    def start(self, cell: Cell, settings: Settings, logs_dir: Path) -> tuple[ProcessGroup, int]:
-        key = (cell.server.name, cell.app, cell.scenario.name)
-        if self.running and (key != self.key or self.running[0].process.poll() is not None):
-            self.stop()
-        if self.running is None:
-            self.running, self.key = start_server(cell, settings, logs_dir), key
-        return self.running
-
-    def stop(self) -> None:
-        if self.running is not None:
-            self.running[0].stop()
-        self.running = self.key = None
-
-    def __enter__(self) -> SharedServer:
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.stop()
+def run_sweep(cells: list[Cell], settings: Settings, logs_dir: Path) -> list[dict]:
+    """The offered loads of one server and scenario as the steps of one Locust run against one
+    server (a Locust and a server start per step would double the sweep's time); a record per
+    cell, each step failing with the run when it fails."""
+    records = [cell_header(cell, settings) for cell in cells]
+    server = None
+    try:
+        if not cells[0].offered_rps:
+            raise CellFailed("no trusted closed-loop cell of this server and scenario ran before "
+                             "it, so there is no capacity to offer a fraction of")  # fmt: skip
+        server, port = start_server(cells[0], settings, logs_dir)
+        repeats = run_steps(cells, server, port, settings, logs_dir / f"{cells[0].name}.sweep")
+        for record, repeat in zip(records, repeats, strict=True):
+            record["repeats"].append(repeat)
+        probe(port, cells[0].scenario)  # still answering after the load?
+    except CellFailed as failure:
+        log = logs_dir / f"{cells[0].name}.server.err"
+        tail = server.stderr_tail() if server else read_tail(log)
+        for record in records:
+            record["status"] = "failed"
+            record["error"] = f"{failure}\n--- server stderr (tail) ---\n{tail}".rstrip()
+    finally:
+        if server is not None:
+            server.stop()
+    for record in records:
+        record["summary"] = summarise(record["repeats"])
+        record["flags"] = flags_for(
+            record["summary"], record["status"], settings.generator_cores, len(record["repeats"])
+        )
+    return records
 
 
 def read_tail(path: Path) -> str:
@@ -702,17 +718,19 @@ def run_load(
     write_json(run_dir / "meta.json", meta)
     records: list[dict] = []
     try:
-        with CellProgress(cells, settings, enabled=progress) as bar, SharedServer() as shared:
-            for cell in cells:
-                bar.starting(cell)
-                cell = offering(cell, records)
-                if cell.mode == "closed":
-                    shared.stop()
-                record = run_cell(cell, cell_settings(cell, settings, chosen), run_dir / "logs",
-                                  shared if cell.mode == "open" else None)  # fmt: skip
-                write_json(run_dir / "cells" / f"{cell.name}.json", record)
-                records.append(record)
-                bar.finished(record)
+        with CellProgress(cells, settings, enabled=progress) as bar:
+            for batch in batches(cells):
+                bar.starting(batch[0])
+                batch = [offering(cell, records) for cell in batch]
+                batch_settings = cell_settings(batch[0], settings, chosen)
+                if batch[0].mode == "closed":
+                    batch_records = [run_cell(batch[0], batch_settings, run_dir / "logs")]
+                else:
+                    batch_records = run_sweep(batch, batch_settings, run_dir / "logs")
+                for record in batch_records:
+                    write_json(run_dir / "cells" / f"{record['cell']}.json", record)
+                    records.append(record)
+                    bar.finished(record)
         meta["status"] = "finished"
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
@@ -724,6 +742,22 @@ def run_load(
         meta["cells_finished"] = len(records)
         write_json(run_dir / "meta.json", meta)
     return records
+
+
+def batches(cells: list[Cell]) -> list[list[Cell]]:
+    """Each closed-loop cell alone; consecutive open-loop cells of one server, app and scenario
+    together (a sweep, run as the steps of one Locust run)."""
+    grouped: list[list[Cell]] = []
+    for cell in cells:
+        if cell.mode == "open" and grouped and sweep_key(grouped[-1][0]) == sweep_key(cell):
+            grouped[-1].append(cell)
+        else:
+            grouped.append([cell])
+    return grouped
+
+
+def sweep_key(cell: Cell) -> tuple[str, str, str, str]:
+    return cell.mode, cell.server.name, cell.app, cell.scenario.name
 
 
 def cell_settings(cell: Cell, settings: Settings, profile: Profile) -> Settings:

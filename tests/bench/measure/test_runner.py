@@ -203,15 +203,6 @@ def test_an_open_cell_offers_its_fraction_of_the_best_trusted_closed_loop_rate()
     assert runner.offering(cell, records[2:]).offered_rps is None
 
 
-def test_an_open_cell_without_a_capacity_fails_without_starting_a_server(tmp_path):
-    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
-    settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
-    record = runner.run_cell(cell, settings, tmp_path)
-    assert record["status"] == "failed" and record["mode"] == "open"
-    assert "no trusted closed-loop cell" in record["error"]
-    assert not list(tmp_path.iterdir())
-
-
 def test_an_open_cell_loads_the_schedule_before_the_scenarios():
     cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
     settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
@@ -223,22 +214,47 @@ def test_an_open_cell_loads_the_schedule_before_the_scenarios():
     assert "openloop.py" not in closed[closed.index("-f") + 1]
 
 
-def test_consecutive_open_cells_share_one_server_until_the_scenario_changes(tmp_path):
-    poll = all_servers()["poll"]
+def test_a_sweep_runs_as_one_batch_per_server_and_scenario():
+    cells = runner.build_matrix(PROFILES["quick"], [], servers=["poll", "epoll"])
+    batches = runner.batches(cells)
+    closed = [batch for batch in batches if batch[0].mode == "closed"]
+    swept = [batch for batch in batches if batch[0].mode == "open"]
+    assert all(len(batch) == 1 for batch in closed)
+    assert len(swept) == 2 * len(PROFILES["quick"].sweep.scenarios)
+    assert all(len({runner.sweep_key(c) for c in batch}) == 1 for batch in swept)
+    assert [len(batch) for batch in swept] == [len(PROFILES["quick"].sweep.fractions)] * len(swept)
+
+
+def test_an_open_cell_without_a_capacity_fails_without_starting_a_server(tmp_path):
+    cells = [runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=f)
+             for f in (0.5, 1.0)]  # fmt: skip
     settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
-    step = [runner.Cell(poll, "app", SCENARIOS["plaintext"], 8, offered_fraction=f)
-            for f in (0.25, 0.5)]  # fmt: skip
-    with runner.SharedServer() as shared:
-        first, port = shared.start(step[0], settings, tmp_path)
-        assert shared.start(step[1], settings, tmp_path) == (first, port)
-        first.process.kill()  # a server that died is started again
-        first.process.wait()
-        again, _ = shared.start(step[1], settings, tmp_path)
-        assert again is not first
-        io = runner.Cell(poll, "app", SCENARIOS["io"], 8, offered_fraction=0.25)
-        other, _ = shared.start(io, settings, tmp_path)
-        assert other is not again and again.process.poll() is not None  # stopped, not leaked
-    assert other.process.poll() is not None
+    records = runner.run_sweep(cells, settings, tmp_path)
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all(r["mode"] == "open" for r in records)
+    assert "no trusted closed-loop cell" in records[0]["error"]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_real_sweep_steps_through_its_rates_against_one_server(tmp_path):
+    records = runner.run_load(
+        tmp_path, "quick", servers=["threaded"], scenarios=["plaintext"], users=[4],
+        duration=1, warmup=0.5, peers="none", progress=False,
+    )  # fmt: skip
+    swept = [r for r in records if r["mode"] == "open"]
+    capacity = next(r for r in records if r["cell"] == "threaded--app--plaintext--u4")
+    assert [r["offered_fraction"] for r in swept] == list(PROFILES["quick"].sweep.fractions)
+    assert len(list((tmp_path / "logs").glob("threaded--app--plaintext--o*.server.out"))) == 1
+    for record in swept:
+        assert record["status"] == "ok", record["error"]
+        assert record["offered_rps"] == pytest.approx(
+            record["offered_fraction"] * capacity["summary"]["rps"]
+        )
+        (step,) = record["repeats"]
+        assert step["scheduled"] == step["requests"] > 0 and step["p99_us"] > 0
+    light = swept[0]["repeats"][0]  # a quarter of capacity is offered, not taken
+    assert light["rps"] == pytest.approx(swept[0]["offered_rps"], rel=0.3)
 
 
 # --- real cells -------------------------------------------------------------------------------
