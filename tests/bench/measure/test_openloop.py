@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.measure import latency
 from tests.bench.measure.stallapp import PERIOD_S, STALL_S
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -49,14 +50,17 @@ def stalling_server():
         server.wait(10)
 
 
-def run_locust(host: str, tmp_path: Path, open_loop: bool, users: int, workers: int = 0) -> dict:
-    """One measured window of PlaintextUser, open or closed loop; the result file."""
+def run_locust(
+    host: str, tmp_path: Path, open_loop: bool, users: int, workers: int = 0, rates=(RATE,)
+) -> dict:
+    """A measured window of PlaintextUser per rate, open or closed loop; the result file."""
     result_file = tmp_path / f"result-{open_loop}.json"
     files = [MEASURE / "instrument.py", *([MEASURE / "openloop.py"] if open_loop else []),
              MEASURE / "scenarios.py"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": str(WARMUP_S),
            "BENCH_DURATION_S": str(DURATION_S), "BENCH_RESULT_FILE": str(result_file),
-           "BENCH_OPEN_RATES": str(RATE)}  # fmt: skip
+           "BENCH_OPEN_RATES": ",".join(map(str, rates)),
+           "BENCH_STEPS": str(len(rates))}  # fmt: skip
     argv = [
         sys.executable, "-m", "locust", "-f", ",".join(map(str, files)), "--headless",
         "--host", host, "--users", str(users), "--spawn-rate", str(users * 4), "--run-time",
@@ -98,8 +102,14 @@ def test_the_corrected_open_loop_p99_shows_the_stall_and_the_closed_loop_p99_doe
 
 
 @pytest.mark.slow
-def test_the_offered_rate_is_kept_and_shared_by_workers(stalling_server, tmp_path):
-    result = run_locust(stalling_server, tmp_path, open_loop=True, users=8 * IN_FLIGHT, workers=2)
-    window_s = result["measure_stop"] - result["measure_start"]
-    assert result["scheduled"] == pytest.approx(RATE * window_s, rel=0.2)
-    assert result["late"] <= result["scheduled"]
+def test_each_step_offers_its_rate_shared_by_workers(stalling_server, tmp_path):
+    rates = (RATE / 4, RATE)
+    result = run_locust(stalling_server, tmp_path, open_loop=True, users=8 * IN_FLIGHT,
+                        workers=2, rates=rates)  # fmt: skip
+    assert len(result["steps"]) == len(rates)
+    for step, rate in zip(result["steps"], rates, strict=True):
+        window_s = step["measure_stop"] - step["measure_start"]
+        assert step["scheduled"] == pytest.approx(rate * window_s, rel=0.2)
+        assert step["requests"] == step["scheduled"] >= step["late"]
+        histogram = latency.decode(step["latency_histogram"])
+        assert histogram.get_total_count() == step["requests"]
