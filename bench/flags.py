@@ -11,6 +11,7 @@ GENERATOR_BOUND = "generator-bound"
 ERRORS = "errors"
 FAILED = "failed"
 NOISY = "noisy"
+LATE = "late"
 
 #: Locust at or above this share of the cores it was given measures itself, not the server
 GENERATOR_BOUND_SHARE = 0.85
@@ -20,9 +21,13 @@ NULL_BOUND_FRACTION = 0.10
 ERROR_RATIO = 0.01
 #: more spread than this, (max − min) / median of the repeats' requests/s, and the cell is noisy
 NOISY_SPREAD = 0.20
+#: an open-loop request that left more than this after its intended send time was late
+LATE_GRACE_MS = 5.0
+#: more late requests than this share and the generator did not offer the load it was asked to
+LATE_RATIO = 0.01
 
 #: one letter per flag, used on plot points and in the console
-LETTERS = {GENERATOR_BOUND: "G", ERRORS: "E", FAILED: "F", NOISY: "N"}
+LETTERS = {GENERATOR_BOUND: "G", ERRORS: "E", FAILED: "F", NOISY: "N", LATE: "L"}
 #: what each flag means, in the words of the report, summary.md and the README
 MEANINGS = {
     GENERATOR_BOUND: f"Locust used ≥ {GENERATOR_BOUND_SHARE:.0%} of its cores, or the cell came "
@@ -31,6 +36,10 @@ MEANINGS = {
     ERRORS: f"more than {ERROR_RATIO:.0%} of requests failed (wrong status or body, or no answer)",
     FAILED: "the server did not start, died or stopped answering",
     NOISY: f"requests/s spread (max − min) / median over {NOISY_SPREAD:.0%} across repeats",
+    LATE: f"open loop only: more than {LATE_RATIO:.0%} of requests left the generator over "
+    f"{LATE_GRACE_MS:g} ms after their intended send time (all connections busy, or Locust "
+    "short of CPU), so the offered rate was not fully offered; their latency still counts from "
+    "the intended time",
 }
 #: how generator-bound reads in a run whose servers, the null server included, had a CPU budget
 BUDGET_NOTE = (
@@ -55,6 +64,8 @@ def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: in
     rps, low, high = summary.get("rps"), summary.get("rps_min"), summary.get("rps_max")
     if repeat_count >= 2 and rps and (high - low) / rps > NOISY_SPREAD:
         flags.append(NOISY)
+    if (summary.get("late_ratio") or 0) > LATE_RATIO:
+        flags.append(LATE)
     return flags
 
 

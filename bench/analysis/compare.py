@@ -388,7 +388,9 @@ def null_ratios(index: dict) -> list[Ratio]:
 
 
 def load_ratios(cells: dict[str, dict]) -> list[Ratio]:
-    index = {cell_key(cell): cell for cell in cells.values()}
+    # open-loop cells (a sweep) share users with each other and may with a closed-loop cell
+    closed = [cell for cell in cells.values() if cell.get("mode", "closed") == "closed"]
+    index = {cell_key(cell): cell for cell in closed}
     if not any(app == "raw" for _, app, _, _ in index):  # a user's app has no raw reference
         return model_ratios(index) + null_ratios(index)
     return framework_ratios(index) + server_ratios(index) + null_ratios(index)

@@ -23,6 +23,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from bench import flags  # noqa: E402
+from bench.analysis import latency_plot  # noqa: E402
 from bench.analysis.pairs import apply_null_bound, pair_rows  # noqa: E402
 from bench.analysis.verdict import (  # noqa: E402
     WAITING,
@@ -47,7 +48,8 @@ RECORD_KEYS = (
     "p90_ms", "p99_ms", "max_ms", "fail_ratio", "server_cpu_pct", "server_rss_mb", "server_procs",
     "server_threads", "generator_cpu_pct", "cpu_s_per_1k", "flags", "repeats", "status", "error",
     "cell", "budget_cpus", "budget_period_us", "rps_per_cpu", "throttled_share", "rps_low",
-    "rps_high",
+    "rps_high", "mode", "offered_fraction", "offered_rps", "p50_us", "p90_us", "p99_us", "p999_us",
+    "max_us", "late_ratio",
 )  # fmt: skip
 
 
@@ -82,7 +84,8 @@ def summary_record(cell: dict) -> dict:
     record["server_measured"] = cell.get("server_measured", True)
     record["rps_low"], record["rps_high"] = measured_range(cell)
     record["budget_period_us"] = (cell.get("budget") or {}).get("period_us")
-    return record
+    record.update({key: cell.get(key) for key in ("mode", "offered_fraction", "offered_rps")})
+    return latency_plot.with_microseconds(record)
 
 
 def server_order(records: list[dict]) -> list[str]:
@@ -200,7 +203,9 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
     rps_axis.set_ylim(bottom=0)
     per_cpu_axis(rps_axis, records)
     stalls = "\nincluding CPU-budget throttling stalls" if latency_note(records) else ""
-    latency_axis.set(title=f"latency: p50 (solid) and p99 (dashed){stalls}", ylabel="ms")
+    latency_axis.set(
+        title=f"latency: p50 (solid) and p99 (dashed), closed loop{stalls}", ylabel="ms"
+    )
     if any(r.get("p50_ms") for r in records):
         latency_axis.set_yscale("log")
         latency_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -219,11 +224,13 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
         users_axis(axis, records)
         axis.grid(alpha=0.3)
     figure.legend(*rps_axis.get_legend_handles_labels(), loc="center right", fontsize=8)
-    figure.suptitle(f"{scenario}: {SCENARIOS[scenario].description}" if scenario in SCENARIOS
-                    else scenario)  # fmt: skip
+    figure.suptitle((f"{scenario}: {SCENARIOS[scenario].description}" if scenario in SCENARIOS
+                     else scenario) + f" — {latency_plot.CLOSED_LOOP}")  # fmt: skip
+    whole_ms = any(r.get("p50_ms") is not None and r.get("p50_us") is None for r in records)
     figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted = reference app; "
-                "● ours, ■ peers, ◆ null reference; latencies under 1 ms (0 in Locust's whole-ms "
-                "percentiles) are not drawn", fontsize=8)  # fmt: skip
+                "● ours, ■ peers, ◆ null reference" + ("; latencies under 1 ms (0 in Locust's "
+                "whole-ms percentiles of this older run) are not drawn" if whole_ms else ""),
+                fontsize=8)  # fmt: skip
     figure.tight_layout(rect=(0, 0.04, 0.86, 1))
     figure.savefig(out_png, dpi=90)
     plt.close(figure)
@@ -494,6 +501,8 @@ def format_value(key: str, value) -> str:
         return ", ".join(value) or "–"
     if key in ("fail_ratio", "throttled_share"):
         return f"{value:.1%}"
+    if key.endswith("_us"):
+        return latency_plot.format_cell(key, value)
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
@@ -501,8 +510,9 @@ def format_value(key: str, value) -> str:
 
 TABLE_COLUMNS = (
     ("server", "server"), ("app", "app"), ("scenario", "scenario"), ("users", "users"),
-    ("rps", "req/s"), ("rps_min", "min"), ("rps_max", "max"), ("p50_ms", "p50 ms"),
-    ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("fail_ratio", "failed"),
+    ("mode", "mode"), ("rps", "req/s"), ("rps_min", "min"), ("rps_max", "max"), ("p50_us", "p50"),
+    ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max"),
+    ("fail_ratio", "failed"),
     ("rps_per_cpu", "req/s per CPU"), ("throttled_share", "throttled"),
     ("server_cpu_pct", "server CPU %"), ("cpu_s_per_1k", "CPU s/1k"),
     ("server_rss_mb", "RSS MB"), ("server_procs", "procs"), ("server_threads", "threads"),
@@ -654,6 +664,10 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
     for scenario in context["scenarios"]:
         parts += [f"## {scenario['name']}", "", scenario["paragraph"], ""]
     parts += ["## Every cell", "", markdown_table(context["header"], context["rows"]), ""]
+    for section in context["latency_sections"]:
+        parts += [f"## {section['name']}: latency against offered load", "",
+                  latency_plot.OPEN_LOOP + ". " + section["paragraph"], "",
+                  markdown_table(section["header"], section["rows"]), ""]  # fmt: skip
     parts += ["Flags: " + "; ".join(f"`{flag}`: {meaning}" for flag, meaning in
                                     flags.MEANINGS.items()), ""]  # fmt: skip
     if context["pair_rows"]:
@@ -731,9 +745,11 @@ def build_report(run_dir: Path) -> Path:
     """Plots, report.html, summary.md and summary.json of ``run_dir``; index.html beside it."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    records = sorted_records([summary_record(cell) for cell in read_cells(run_dir)])
+    every = [summary_record(cell) for cell in read_cells(run_dir)]
+    open_loop = [r for r in every if r["mode"] == "open"]
+    records = sorted_records([r for r in every if r["mode"] == "closed"])
     pairs = apply_pairs(records)  # before anything shows flags: it may add generator-bound
-    write_json(run_dir / "summary.json", records)
+    write_json(run_dir / "summary.json", records + open_loop)
     plots = draw_plots(run_dir, records)
     pair_header, pair_body = pair_table(pairs)
     context = {
@@ -763,6 +779,7 @@ def build_report(run_dir: Path) -> Path:
         "pair_header": pair_header,
         "pair_rows": pair_body,
         "micro_table": micro_table(run_dir),
+        "latency_sections": latency_plot.latency_sections(run_dir, open_loop, scenario_rank),
         "meta_rows": meta_rows(meta),
         "server_rows": [
             (name, server.get("model"), server.get("kind"), compact_json(server.get("settings")))

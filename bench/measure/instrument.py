@@ -4,11 +4,25 @@ The runner starts Locust with ``-f bench/measure/instrument.py,<scenario file>``
 says what users do, this module says when the numbers count. Like every locustfile it runs only
 inside Locust's process (Locust monkey-patches the standard library with gevent).
 
-Timing: statistics are reset ``BENCH_WARMUP_S`` seconds after the test starts, so connection
-set-up and first-request costs stay out of the numbers; the test then ends itself after
+Timing: statistics are reset ``BENCH_WARMUP_S`` seconds after the test starts (with workers,
+the master's reset also resets theirs), so connection set-up and first-request costs stay out of
+the numbers; the test then ends itself after
 ``BENCH_DURATION_S`` measured seconds. With ``BENCH_RESULT_FILE`` set, the measured window, the
 request count of every second and Locust's final totals are written there as JSON when the test
 stops (the ``--csv`` files, kept for people, are rewritten only once a second and miss the end).
+
+Latency: every request's latency after warm-up goes into a microsecond HdrHistogram
+(``bench.measure.latency``) in the process that made it, counted from its intended send time
+when it carries one (open loop, ``openloop.py``); the process also counts its requests, failures
+and late open-loop requests. A worker sends all that to the master when the master ends a window
+and when it stops (before it reports itself stopped, so the master has it by its ``test_stop``);
+the result file holds the merged histogram, its percentiles and the exact counts. With
+``BENCH_RAW_LATENCY_FILE`` set (tests only) every recorded value is also written there.
+
+Steps: with ``BENCH_STEPS`` = N, the run is N windows in a row, each after its own warm-up, and
+the result file holds ``{"steps": [...]}``, one result per window. An open-loop sweep runs its
+offered loads this way, against one server and one Locust start; at each step after the first the
+master sends ``STEP_MESSAGE`` to every process with users, and ``openloop.py`` changes the rate.
 """
 
 from __future__ import annotations
@@ -21,13 +35,32 @@ import time
 import gevent
 import locust.runners
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from bench.flags import LATE_GRACE_MS
+from bench.measure import latency
 
 #: the percentiles written to the result file, as Locust's fractions
 PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99}
+#: custom messages: a worker's latencies of one window (to the master); the master's end of a
+#: warm-up and of a window (to workers); the start of a step after the first (to ``openloop.py``)
+LATENCY_MESSAGE = "bench_latency"
+RESET_MESSAGE = "bench_reset"
+WINDOW_END_MESSAGE = "bench_window_end"
+STEP_MESSAGE = latency.STEP_MESSAGE
 
-# The measured window, kept by the process that owns the statistics (never a worker).
-window: dict = {"counts": []}
+# The owner of the statistics (never a worker): the measured windows, one per step, each with
+# Locust's errors, and the latencies of every process merged per window.
+windows: list[dict] = []
+merged: dict[int, dict] = {}
+
+# Every process with users: its latencies and counts since the last warm-up ended, and how many
+# windows it has handed over (the index of the window its requests belong to).
+histogram = latency.new_histogram()
+counts = {"requests": 0, "failures": 0, "scheduled": 0, "late": 0}
+handed_over = [0]
+# Every recorded value, kept only when a test asks for them (BENCH_RAW_LATENCY_FILE).
+raw_latencies: list[int] | None = [] if os.environ.get("BENCH_RAW_LATENCY_FILE") else None
 
 # With --processes, workers report to the master every 3 s by default: the master's counts would
 # lag the window by that much. Four reports a second keep the lag below the counts' resolution.
@@ -40,61 +73,173 @@ def owns_statistics(environment) -> bool:
 
 @events.test_start.add_listener
 def start_measuring(environment, **_kwargs) -> None:
-    warmup_s = float(os.environ.get("BENCH_WARMUP_S", "0"))
-    duration_s = float(os.environ.get("BENCH_DURATION_S", "0"))
     if owns_statistics(environment):
-        gevent.spawn(measure, environment, warmup_s, duration_s)
-    else:  # drop the warm-up a worker has not reported yet, as the master drops what it has
-        gevent.spawn_later(warmup_s, environment.runner.stats.reset_all)
+        warmup_s = float(os.environ.get("BENCH_WARMUP_S", "0"))
+        duration_s = float(os.environ.get("BENCH_DURATION_S", "0"))
+        steps = int(os.environ.get("BENCH_STEPS", "1"))
+        gevent.spawn(measure, environment, warmup_s, duration_s, steps)
 
 
-def measure(environment, warmup_s: float, duration_s: float) -> None:
-    """Reset the statistics after warm-up, count requests once a second, quit after duration.
-
-    Ending the test here rather than with --run-time makes the window exactly ``duration_s``
-    long, whatever Locust's start-up took.
-    """
-    gevent.sleep(warmup_s)
-    environment.runner.stats.reset_all()
-    start = window["measure_start"] = time.time()
-    # how many processes generate the load: a master's workers (they leave it at stop), else 1
-    window["workers"] = environment.runner.worker_count
-    if duration_s <= 0:
-        return
-    for tick in range(1, math.ceil(duration_s) + 1):
-        gevent.sleep(max(start + min(tick, duration_s) - time.time(), 0))
-        window["counts"].append((time.time(), environment.runner.stats.total.num_requests))
+def measure(environment, warmup_s: float, duration_s: float, steps: int) -> None:
+    """Per step: warm up, reset the statistics, count requests once a second for ``duration_s``;
+    then quit. Ending the test here rather than with --run-time makes every window exactly
+    ``duration_s`` long, whatever Locust's start-up took."""
+    for step in range(steps):
+        if step:
+            environment.runner.send_message(STEP_MESSAGE, {"step": step})
+        gevent.sleep(warmup_s)
+        end_warmup(environment)
+        # how many processes generate the load: a master's workers (they leave it at stop), else 1
+        windows.append({"counts": [], "measure_start": time.time(),
+                        "workers": environment.runner.worker_count})  # fmt: skip
+        if duration_s <= 0:  # no length given: the window lasts until Locust stops the test
+            return
+        count_requests(environment, duration_s)
+        close_window(environment)
+        if step < steps - 1:
+            end_window(environment)
     # stop first: a master then waits for its workers' last reports before test_stop
     environment.runner.stop()
     environment.runner.quit()
 
 
+def end_warmup(environment) -> None:
+    reset_statistics(environment)
+    if isinstance(environment.runner, MasterRunner):
+        # workers start up to half a second after the master: their own clocks would cut their
+        # warm-up short of the master's window (measured with --processes 2)
+        environment.runner.send_message(RESET_MESSAGE)
+
+
+def reset_statistics(environment) -> None:
+    """Forget the warm-up: Locust's statistics and our latencies."""
+    environment.runner.stats.reset_all()
+    histogram.reset()
+    counts.update(dict.fromkeys(counts, 0))
+    if raw_latencies is not None:
+        raw_latencies.clear()
+
+
+def count_requests(environment, duration_s: float) -> None:
+    """Locust's request count once a second until the current window is ``duration_s`` long."""
+    window = windows[-1]
+    start = window["measure_start"]
+    for tick in range(1, math.ceil(duration_s) + 1):
+        gevent.sleep(max(start + min(tick, duration_s) - time.time(), 0))
+        window["counts"].append((time.time(), environment.runner.stats.total.num_requests))
+
+
+def close_window(environment) -> None:
+    """The end of the current window, with Locust's errors so far (reset with the next warm-up)."""
+    window = windows[-1]
+    window.setdefault("measure_stop", time.time())
+    window["errors"] = {
+        str(error.error): error.occurrences for error in environment.runner.stats.errors.values()
+    }
+
+
+def end_window(environment) -> None:
+    """Collect this window's latencies: our own, or the workers' (their answers come later)."""
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.send_message(WINDOW_END_MESSAGE)
+    else:
+        hand_over(environment)
+
+
+@events.request.add_listener
+def record_latency(response_time, start_time=None, context=None, exception=None, **_kw) -> None:
+    """Every request of this process, from its intended send time when it has one."""
+    intended = (context or {}).get(latency.INTENDED_SEND)
+    recorded = latency.record(histogram, latency.corrected_us(response_time, start_time, intended))
+    counts["requests"] += 1
+    counts["failures"] += exception is not None
+    if intended is not None:
+        counts["scheduled"] += 1
+        counts["late"] += (start_time - intended) * 1000 > LATE_GRACE_MS
+    if raw_latencies is not None:
+        raw_latencies.append(recorded)
+
+
+def hand_over(environment) -> None:
+    """This process's latencies of its current window to the owner of the statistics."""
+    data = {"window": handed_over[0], "histogram": latency.encode(histogram),
+            "raw": raw_latencies, **counts}  # fmt: skip
+    handed_over[0] += 1
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.send_message(LATENCY_MESSAGE, data)
+    else:
+        absorb(data)
+
+
+def absorb(data: dict) -> None:
+    """Add one process's latencies of a window to that window's."""
+    into = merged.setdefault(data["window"], {"histogram": latency.new_histogram(), "raw": [],
+                                              **dict.fromkeys(counts, 0)})  # fmt: skip
+    into["histogram"].add(latency.decode(data["histogram"]))
+    for key in counts:
+        into[key] += data[key]
+    into["raw"] += data["raw"] or []
+
+
+@events.init.add_listener
+def connect_master_and_workers(environment, **_kwargs) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(LATENCY_MESSAGE, lambda msg, **_kw: absorb(msg.data))
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(RESET_MESSAGE, lambda **_kw: reset_statistics(environment))
+        runner.register_message(WINDOW_END_MESSAGE, lambda **_kw: hand_over(environment))
+
+
+@events.test_stop.add_listener
+def hand_over_last_window(environment, **_kwargs) -> None:
+    """A worker's last window, before its ``client_stopped`` (which follows test_stop)."""
+    if isinstance(environment.runner, WorkerRunner):
+        hand_over(environment)
+
+
 @events.test_stopping.add_listener
 def mark_end_of_window(environment, **_kwargs) -> None:
-    if owns_statistics(environment):
-        window["measure_stop"] = time.time()
+    if owns_statistics(environment) and windows:
+        close_window(environment)
 
 
 @events.test_stop.add_listener
 def write_result(environment, **_kwargs) -> None:
-    """Write the window and totals once the last worker has reported (test_stop comes after)."""
+    """Write the windows once the last worker has reported (test_stop comes after)."""
     path = os.environ.get("BENCH_RESULT_FILE")
     if not path or not owns_statistics(environment):
         return
-    total = environment.runner.stats.total
-    result = {
-        **window,
-        "requests": total.num_requests,
-        "failures": total.num_failures,
-        "max_ms": total.max_response_time if total.num_requests else None,
-        **{
-            key: total.get_response_time_percentile(fraction) if total.num_requests else None
-            for key, fraction in PERCENTILES.items()
-        },
-        "errors": {
-            str(error.error): error.occurrences
-            for error in environment.runner.stats.errors.values()
-        },
-    }
+    if isinstance(environment.runner, LocalRunner):
+        hand_over(environment)
+    if windows:  # the workers' last errors have arrived by now
+        close_window(environment)
+    results = [window_result(window, merged.get(index)) for index, window in enumerate(windows)]
     with open(path, "w") as file:
-        json.dump(result, file)
+        json.dump(results[0] if len(results) == 1 else {"steps": results}, file)
+    raw_path = os.environ.get("BENCH_RAW_LATENCY_FILE")
+    if raw_path:
+        raws = [(merged.get(index) or {}).get("raw", []) for index in range(len(windows))]
+        with open(raw_path, "w") as file:
+            json.dump(raws[0] if len(raws) == 1 else raws, file)
+
+
+def window_result(window: dict, latencies: dict | None) -> dict:
+    """One window: its times and per-second counts, exact request and failure counts, Locust's
+    errors, the merged histogram with its percentiles, and the open-loop schedule counts."""
+    latencies = latencies or {"histogram": latency.new_histogram(), **dict.fromkeys(counts, 0)}
+    whole = latencies["histogram"]
+    return {
+        **window,
+        **{key: latencies[key] for key in counts},
+        **{key: ms_percentile(whole, fraction) for key, fraction in PERCENTILES.items()},
+        "max_ms": whole.get_max_value() / 1000 if whole.get_total_count() else None,
+        **latency.percentiles(whole),
+        "latency_histogram": latency.encode(whole),
+    }
+
+
+def ms_percentile(histogram, fraction: float) -> float | None:
+    if histogram.get_total_count() == 0:
+        return None
+    return histogram.get_value_at_percentile(fraction * 100) / 1000

@@ -71,6 +71,27 @@ class Part:
     app: str = "app"
 
 
+#: offered loads of a sweep, as fractions of the capacity a server showed in the closed loop
+OFFERED_FRACTIONS = (0.25, 0.50, 0.75, 0.90, 1.00, 1.10)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Open-loop cells after the closed-loop ones: each of our servers × scenario at constant
+    arrival rates, as fractions of the highest requests/s its closed-loop cells of the same run
+    measured for that scenario (the framework app)."""
+
+    scenarios: tuple[str, ...]
+    #: the bound on requests in flight: Locust users, each one connection
+    users: int
+    warmup_s: float
+    duration_s: float
+    #: the promised wall-time ceiling of the sweep, checked by tests against sweep_seconds
+    budget_s: float
+    fractions: tuple[float, ...] = OFFERED_FRACTIONS
+    servers: tuple[str, ...] = MODELS
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -87,6 +108,8 @@ class Profile:
     budget_s: float
     #: what ``--peers`` means when it is not given: "all", or NAME,... of bench.serving.peers
     default_peers: str = "all"
+    #: latency against offered load, open loop; None: closed-loop cells only
+    sweep: Sweep | None = None
 
 
 #: seconds a cell costs beyond its load: server start, probe and stop
@@ -127,6 +150,7 @@ PROFILES = {
             duration_s=3.0,
             repeats=1,
             budget_s=360,
+            sweep=Sweep(("plaintext", "io"), users=32, warmup_s=0.5, duration_s=1.5, budget_s=120),
         ),
         Profile(
             "full",
@@ -139,6 +163,7 @@ PROFILES = {
             duration_s=10.0,
             repeats=3,
             budget_s=3 * 3600,
+            sweep=Sweep(tuple(SCENARIOS), users=64, warmup_s=1.0, duration_s=5.0, budget_s=1500),
         ),
     )
 }
@@ -153,3 +178,10 @@ def estimate_seconds(profile: Profile) -> float:
     """Expected wall time of a profile's own cells (peers excluded: they depend on --peers)."""
     cells = sum(len(p.servers) * len(p.scenarios) * len(p.users) for p in profile.parts)
     return cells * cell_seconds(profile.warmup_s, profile.duration_s, profile.repeats)
+
+
+def sweep_seconds(sweep: Sweep) -> float:
+    """Expected wall time of a sweep: per server and scenario one server start and one Locust
+    run whose steps are the offered loads, each a warm-up and a window."""
+    steps = len(sweep.fractions) * (sweep.warmup_s + sweep.duration_s)
+    return len(sweep.servers) * len(sweep.scenarios) * (CELL_OVERHEAD_S + REPEAT_OVERHEAD_S + steps)

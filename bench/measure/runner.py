@@ -12,6 +12,11 @@ them. What is served and the locustfile may be the user's (``bench.measure.workl
 workers may join from other machines, and the server may be one the user started
 (``bench.measure.target``).
 
+A profile's sweep adds open-loop cells after the closed-loop ones (``bench/measure/openloop.py``):
+each offers a fraction of the highest requests/s its server's closed-loop cells of the same
+scenario reached in this run; the cells of one server and scenario run as the steps of one Locust
+run against one server start.
+
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them.
 """
@@ -19,6 +24,7 @@ finished cells stay, and the report is still written for them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import math
@@ -33,7 +39,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.flags import flags_for
+from bench.flags import UNRANKED, flags_for
+from bench.measure import latency
 from bench.measure.budget import (
     CAPACITY_MARGIN,
     RULE,
@@ -59,6 +66,8 @@ from bench.serving.registry import ServerSpec, all_servers
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the measured window, loaded beside the scenario file
 INSTRUMENT_FILE = Path(__file__).resolve().parent / "instrument.py"
+#: loaded in front of the scenario file for open-loop cells: requests on a fixed schedule
+OPENLOOP_FILE = Path(__file__).resolve().parent / "openloop.py"
 HOST = "127.0.0.1"
 
 #: seconds a server may take to print ``listening on`` (imports on a busy machine are slow)
@@ -94,11 +103,21 @@ class Cell:
     #: key of bench.measure.profiles.APPS
     app: str
     scenario: Scenario
+    #: closed loop: the users; open loop: the bound on requests in flight
     users: int
+    #: open loop only: the offered load as a fraction of the server's closed-loop capacity
+    offered_fraction: float | None = None
+    #: open loop only: the offered requests/s, known once the closed-loop cells have run
+    offered_rps: float | None = None
+
+    @property
+    def mode(self) -> str:
+        return "closed" if self.offered_fraction is None else "open"
 
     @property
     def name(self) -> str:
-        return f"{self.server.name}--{self.app}--{self.scenario.name}--u{self.users}"
+        level = f"u{self.users}" if self.mode == "closed" else f"o{self.offered_fraction:.0%}"
+        return f"{self.server.name}--{self.app}--{self.scenario.name}--{level}".rstrip("%")
 
 
 @dataclass(frozen=True)
@@ -189,8 +208,44 @@ def build_matrix(
     if profile.peers is not None and peer_names:
         peer_overrides = {**overrides, "servers": peer_names}
         cells += part_cells(profile.peers, servers, peer_overrides, catalogue)
+    if profile.sweep is not None:
+        cells += sweep_cells(profile, servers, overrides, catalogue)
     unique = {cell.name: cell for cell in cells}
     return list(unique.values())
+
+
+def sweep_cells(
+    profile: Profile, servers: dict[str, ServerSpec], overrides: dict, catalogue: dict = SCENARIOS
+) -> list[Cell]:
+    """The open-loop cells of a profile's sweep, with --servers/--scenarios applied (--users is
+    not: the sweep's users bound its requests in flight); scenarios come from ``catalogue``."""
+    sweep = profile.sweep
+    names = [name for name in overrides.get("servers") or sweep.servers if name in sweep.servers]
+    return [
+        Cell(servers[name], "app", catalogue[scenario], sweep.users, offered_fraction=fraction)
+        for name in names
+        for scenario in overrides.get("scenarios") or sweep.scenarios
+        for fraction in sweep.fractions
+    ]
+
+
+def offering(cell: Cell, records: list[dict]) -> Cell:
+    """An open-loop cell with its offered requests/s: its fraction of the highest requests/s the
+    finished closed-loop cells of its server and scenario measured; unchanged without any."""
+    if cell.mode == "closed":
+        return cell
+    capacities = [
+        record["summary"]["rps"]
+        for record in records
+        if record.get("mode", "closed") == "closed"
+        and (record["server"], record["app"], record["scenario"])
+        == (cell.server.name, cell.app, cell.scenario.name)
+        and record["summary"].get("rps")
+        and not UNRANKED & set(record["flags"])
+    ]
+    if not capacities:
+        return cell
+    return dataclasses.replace(cell, offered_rps=cell.offered_fraction * max(capacities))
 
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
@@ -374,12 +429,16 @@ def probe(port: int, scenario: Scenario, host: str = HOST) -> None:
 # --- one repeat: Locust against a running server -----------------------------------------------
 
 
-def locust_argv(cell: Cell, port: int, settings: Settings, csv_prefix: Path) -> list[str]:
+def locust_argv(
+    cell: Cell, port: int, settings: Settings, csv_prefix: Path, steps: int = 1
+) -> list[str]:
     # a safety net only: the locustfile ends the test after warm-up + duration itself
-    run_time = math.ceil(settings.warmup_s + settings.duration_s + 10)
+    run_time = math.ceil(steps * (settings.warmup_s + settings.duration_s) + 10)
+    files = [INSTRUMENT_FILE, *([OPENLOOP_FILE] if cell.mode == "open" else []),
+             settings.workload.scenario_file]  # fmt: skip
     argv = [
-        sys.executable, "-m", "locust", "--headless", "--host", settings.base_url(port),
-        "-f", f"{INSTRUMENT_FILE},{settings.workload.scenario_file}",
+        sys.executable, "-m", "locust", "-f", ",".join(map(str, files)), "--headless",
+        "--host", settings.base_url(port),
         "--users", str(cell.users),
         # all users within a quarter of a second: the warm-up is for the server, not for spawning
         "--spawn-rate", str(cell.users * 4),
@@ -411,29 +470,43 @@ def run_repeat(
     cell: Cell, server: ProcessGroup, port: int, settings: Settings, logs_dir: Path, index: int
 ) -> dict:
     """One Locust run against the running server, sampled; the repeat's record."""
-    prefix = logs_dir / f"{cell.name}.r{index}"
+    (record,) = run_steps([cell], server, port, settings, logs_dir / f"{cell.name}.r{index}")
+    return record
+
+
+def run_steps(
+    cells: list[Cell], server: ProcessGroup, port: int, settings: Settings, prefix: Path
+) -> list[dict]:
+    """One Locust run of a window per cell (each after its own warm-up; open-loop cells offer
+    their rates in turn) against the running server, sampled; a repeat record per cell."""
     result_path = Path(f"{prefix}.result.json")
     result_path.unlink(missing_ok=True)
     env = child_env(
         BENCH_WARMUP_S=str(settings.warmup_s),
         BENCH_DURATION_S=str(settings.duration_s),
         BENCH_RESULT_FILE=str(result_path),
+        BENCH_STEPS=str(len(cells)),
     )
+    if cells[0].mode == "open":
+        env["BENCH_OPEN_RATES"] = ",".join(str(cell.offered_rps) for cell in cells)
     cpus = settings.pinning["generator_cpus"] if settings.pinning else None
-    argv = locust_argv(cell, port, settings, prefix)
+    argv = locust_argv(cells[0], port, settings, prefix, steps=len(cells))
     with (
         ProcessGroup(argv, Path(f"{prefix}.locust"), cpus, env) as locust,
         Sampler(server.pid, locust.pid, counters=server.cgroup and server.cgroup.read) as sampler,
     ):
-        wait_for_locust(locust, server, settings)
+        wait_for_locust(locust, server, settings, steps=len(cells))
     if server.exit_code() is not None:
         raise CellFailed(f"server died under load (exit code {server.exit_code()})")
-    result = read_locust_result(result_path, locust)
-    return repeat_record(result, sampler.samples, sampler.counter_readings)
+    results = read_locust_result(result_path, locust, steps=len(cells))
+    return [repeat_record(result, sampler.samples, sampler.counter_readings) for result in results]
 
 
-def wait_for_locust(locust: ProcessGroup, server: ProcessGroup, settings: Settings) -> None:
-    deadline = time.monotonic() + settings.warmup_s + settings.duration_s + LOCUST_GRACE_S
+def wait_for_locust(
+    locust: ProcessGroup, server: ProcessGroup, settings: Settings, steps: int = 1
+) -> None:
+    deadline = time.monotonic() + steps * (settings.warmup_s + settings.duration_s)
+    deadline += LOCUST_GRACE_S
     deadline += WORKERS_WAIT_S if settings.expect_workers else 0
     while locust.process.poll() is None:
         if server.exit_code() is not None:
@@ -443,15 +516,19 @@ def wait_for_locust(locust: ProcessGroup, server: ProcessGroup, settings: Settin
         time.sleep(0.1)
 
 
-def read_locust_result(path: Path, locust: ProcessGroup) -> dict:
+def read_locust_result(path: Path, locust: ProcessGroup, steps: int = 1) -> list[dict]:
+    """The result of every window (a run of several steps writes ``{"steps": [...]}``)."""
     try:
         result = json.loads(path.read_text())
     except (OSError, ValueError) as error:
         tail = locust.stderr_tail()
         raise CellFailed(f"Locust wrote no result ({error}); its stderr:\n{tail}") from error
-    if "measure_start" not in result or "measure_stop" not in result:
-        raise CellFailed("Locust stopped before its warm-up ended; no measured window")
-    return result
+    results = result.get("steps", [result])
+    complete = [r for r in results if "measure_start" in r and "measure_stop" in r]
+    if len(complete) < steps:
+        raise CellFailed(f"Locust stopped after {len(complete)} of {steps} measured windows "
+                         "(a warm-up did not end)")  # fmt: skip
+    return complete
 
 
 def rps_series(counts: list[list[float]], start: float, stop: float, total: int) -> list[float]:
@@ -533,7 +610,28 @@ def repeat_record(
         "errors": result.get("errors", {}),
         "locust_workers": result.get("workers"),
         "samples": measured,
+        **histogram_latencies(result),
     }
+
+
+def histogram_latencies(result: dict) -> dict:
+    """The µs percentiles, histogram and schedule counts of a result, and the *_ms keys from the
+    histogram (Locust's are whole milliseconds); nothing for a result without a histogram."""
+    if "latency_histogram" not in result:
+        return {}
+    keys = {key: result[key] for key in (*latency.LATENCY_KEYS, "latency_histogram")}
+    scheduled, late = result.get("scheduled", 0), result.get("late", 0)
+    return {
+        **keys,
+        **{f"{name}_ms": us_to_ms(result[f"{name}_us"]) for name in ("p50", "p90", "p99", "max")},
+        "scheduled": scheduled,
+        "late": late,
+        "late_ratio": late / scheduled if scheduled else None,
+    }
+
+
+def us_to_ms(value: float | None) -> float | None:
+    return None if value is None else value / 1000
 
 
 # --- one cell ---------------------------------------------------------------------------------
@@ -563,6 +661,38 @@ def run_cell(cell: Cell, settings: Settings, logs_dir: Path) -> dict:
     return record
 
 
+def run_sweep(cells: list[Cell], settings: Settings, logs_dir: Path) -> list[dict]:
+    """The offered loads of one server and scenario as the steps of one Locust run against one
+    server (a Locust and a server start per step would double the sweep's time); a record per
+    cell, each step failing with the run when it fails."""
+    records = [cell_header(cell, settings) for cell in cells]
+    server = None
+    try:
+        if not cells[0].offered_rps:
+            raise CellFailed("no trusted closed-loop cell of this server and scenario ran before "
+                             "it, so there is no capacity to offer a fraction of")  # fmt: skip
+        server, port = start_server(cells[0], settings, logs_dir)
+        repeats = run_steps(cells, server, port, settings, logs_dir / f"{cells[0].name}.sweep")
+        for record, repeat in zip(records, repeats, strict=True):
+            record["repeats"].append(repeat)
+        probe(port, cells[0].scenario)  # still answering after the load?
+    except CellFailed as failure:
+        log = logs_dir / f"{cells[0].name}.server.err"
+        tail = server.stderr_tail() if server else read_tail(log)
+        for record in records:
+            record["status"] = "failed"
+            record["error"] = f"{failure}\n--- server stderr (tail) ---\n{tail}".rstrip()
+    finally:
+        if server is not None:
+            server.stop()
+    for record in records:
+        record["summary"] = summarise(record["repeats"])
+        record["flags"] = flags_for(
+            record["summary"], record["status"], settings.generator_cores, len(record["repeats"])
+        )
+    return records
+
+
 def read_tail(path: Path) -> str:
     try:
         return path.read_text(errors="replace")[-STDERR_TAIL_CHARS:]
@@ -581,6 +711,9 @@ def cell_header(cell: Cell, settings: Settings) -> dict:
         "server_measured": settings.target is None or settings.target.pid is not None,
         "scenario": cell.scenario.name,
         "users": cell.users,
+        "mode": cell.mode,
+        "offered_fraction": cell.offered_fraction,
+        "offered_rps": cell.offered_rps,
         "status": "ok",
         "error": None,
         "flags": [],
@@ -638,7 +771,25 @@ def summarise(repeats: list[dict], budget_cpus: float | None = None) -> dict:
         "budget_cpus": budget_cpus,
         "rps_per_cpu": rps / budget_cpus if budget_cpus and rps is not None else None,
         **throttled,
+        **summary_latencies(repeats),
     }
+
+
+def summary_latencies(repeats: list[dict]) -> dict:
+    """Percentiles of every request of the cell (the repeats' histograms merged), the merged
+    histogram, and the share of open-loop requests that left late; nothing for old repeats."""
+    histograms = [repeat.get("latency_histogram") for repeat in repeats]
+    histograms = [histogram for histogram in histograms if histogram]
+    if not histograms:
+        return {}
+    merged = latency.summary_of(histograms)
+    scheduled = sum(repeat.get("scheduled", 0) for repeat in repeats)
+    return {
+        **merged,
+        **{f"{name}_ms": us_to_ms(merged[f"{name}_us"]) for name in ("p50", "p90", "p99", "max")},
+        "late_ratio": sum(repeat.get("late", 0) for repeat in repeats) / scheduled
+        if scheduled else None,
+    }  # fmt: skip
 
 
 def max_or_none(values: list) -> float | None:
@@ -831,12 +982,18 @@ def run_load(
     records: list[dict] = []
     try:
         with CellProgress(cells, settings, enabled=progress) as bar:
-            for cell in cells:
-                bar.starting(cell)
-                record = run_cell(cell, settings, run_dir / "logs")
-                write_json(run_dir / "cells" / f"{cell.name}.json", record)
-                records.append(record)
-                bar.finished(record)
+            for batch in batches(cells):
+                bar.starting(batch[0])
+                batch = [offering(cell, records) for cell in batch]
+                batch_settings = cell_settings(batch[0], settings, chosen)
+                if batch[0].mode == "closed":
+                    batch_records = [run_cell(batch[0], batch_settings, run_dir / "logs")]
+                else:
+                    batch_records = run_sweep(batch, batch_settings, run_dir / "logs")
+                for record in batch_records:
+                    write_json(run_dir / "cells" / f"{record['cell']}.json", record)
+                    records.append(record)
+                    bar.finished(record)
         meta["status"] = "finished"
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
@@ -848,6 +1005,32 @@ def run_load(
         meta["cells_finished"] = len(records)
         write_json(run_dir / "meta.json", meta)
     return records
+
+
+def batches(cells: list[Cell]) -> list[list[Cell]]:
+    """Each closed-loop cell alone; consecutive open-loop cells of one server, app and scenario
+    together (a sweep, run as the steps of one Locust run)."""
+    grouped: list[list[Cell]] = []
+    for cell in cells:
+        if cell.mode == "open" and grouped and sweep_key(grouped[-1][0]) == sweep_key(cell):
+            grouped[-1].append(cell)
+        else:
+            grouped.append([cell])
+    return grouped
+
+
+def sweep_key(cell: Cell) -> tuple[str, str, str, str]:
+    return cell.mode, cell.server.name, cell.app, cell.scenario.name
+
+
+def cell_settings(cell: Cell, settings: Settings, profile: Profile) -> Settings:
+    """An open-loop cell is timed by its profile's sweep and runs once; the rest by ``settings``."""
+    if cell.mode == "closed" or profile.sweep is None:
+        return settings
+    sweep = profile.sweep
+    return dataclasses.replace(
+        settings, warmup_s=sweep.warmup_s, duration_s=sweep.duration_s, repeats=1
+    )
 
 
 class CellProgress:

@@ -66,7 +66,8 @@ class Workload:
         names = tuple(self.scenarios)
         parts = tuple(replace(part, scenarios=names) for part in profile.parts if part.app == "app")
         peers = replace(profile.peers, scenarios=names) if profile.peers else None
-        return replace(profile, parts=parts, peers=peers)
+        sweep = replace(profile.sweep, scenarios=names) if profile.sweep else None
+        return replace(profile, parts=parts, peers=peers, sweep=sweep)
 
     def record(self) -> dict:
         """What meta.json says about the workload: the app, the scenario file and its hash."""

@@ -58,3 +58,10 @@ def test_every_flag_has_a_letter_and_a_meaning_that_quotes_its_threshold():
     assert set(flags.LETTERS) == set(MEANINGS)
     assert "85%" in MEANINGS[flags.GENERATOR_BOUND] and "10%" in MEANINGS[flags.GENERATOR_BOUND]
     assert "1%" in MEANINGS[flags.ERRORS] and "20%" in MEANINGS[flags.NOISY]
+    assert "1%" in MEANINGS[flags.LATE] and "5 ms" in MEANINGS[flags.LATE]
+
+
+@pytest.mark.parametrize(("late_ratio", "late"), [(None, False), (0.01, False), (0.0101, True)])
+def test_late_when_over_one_percent_of_open_loop_requests_left_late(late_ratio, late):
+    flags = flags_for(summary(late_ratio=late_ratio), "ok", 1, 1)
+    assert ("late" in flags) is late

@@ -21,6 +21,7 @@ from bench.analysis.compare import (
     compare_runs,
     cpu_per_request_series,
     judge,
+    load_ratios,
     load_run,
     main,
     threshold_arg,
@@ -716,3 +717,14 @@ def test_instruction_files_are_accepted_alone_and_must_count_the_same_workloads(
     assert "different instruction workload sets" in err and "framework-json" in err
     (current / "instructions.json").write_text(json.dumps({"per_request": 3}))
     assert "not an instruction count file" in error_of(capsys, [str(baseline), str(current)])
+
+
+def test_open_loop_cells_stay_out_of_the_load_ratios():
+    rng = random.Random(0)
+    closed = cell_record("epoll", "app", "plaintext", 1000, rng, users=32)
+    raw = cell_record("epoll", "raw", "plaintext", 2000, rng, users=32)
+    swept = {**cell_record("epoll", "app", "plaintext", 5, rng, users=32), "mode": "open",
+             "cell": "epoll--app--plaintext--o25"}  # fmt: skip
+    ratios = load_ratios({cell["cell"]: cell for cell in (closed, raw, swept)})
+    (framework,) = [r for r in ratios if r.name == "load epoll plaintext u32 app/raw rps"]
+    assert framework.value == pytest.approx(0.5, rel=0.1)

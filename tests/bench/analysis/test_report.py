@@ -93,6 +93,38 @@ def test_a_run_without_cells_still_gets_a_report(tmp_path):
     assert json.loads((run_dir / "summary.json").read_text()) == []
 
 
+def open_cell(server: str, fraction: float, p99_us: float) -> dict:
+    """An open-loop cell as the runner writes it (its summary only: the report reads no more)."""
+    summary = {"rps": 1000 * fraction, "p50_us": p99_us / 4, "p90_us": p99_us / 2,
+               "p99_us": p99_us, "p999_us": 2 * p99_us, "max_us": 3 * p99_us,
+               "p50_ms": p99_us / 4000, "p99_ms": p99_us / 1000, "late_ratio": 0.0,
+               "fail_ratio": 0.0}  # fmt: skip
+    return {"cell": f"{server}--app--plaintext--o{fraction:.0%}".rstrip("%"), "server": server,
+            "model": server, "kind": "ours", "app": "app", "scenario": "plaintext", "users": 32,
+            "mode": "open", "offered_fraction": fraction, "offered_rps": 1000 * fraction,
+            "status": "ok", "error": None, "flags": [], "repeats": [{}],
+            "summary": summary}  # fmt: skip
+
+
+def test_open_loop_cells_get_their_own_section_and_stay_out_of_the_closed_loop_ones(tmp_path):
+    run_dir = tmp_path / FIXTURE.name
+    shutil.copytree(FIXTURE, run_dir)
+    for fraction, p99_us in ((0.25, 900), (0.5, 1200), (1.1, 95_000)):
+        cell = open_cell("epoll", fraction, p99_us)
+        (run_dir / "cells" / f"{cell['cell']}.json").write_text(json.dumps(cell))
+    page = report.build_report(run_dir).read_text()
+    markdown = (run_dir / "summary.md").read_text()
+    assert "latency against offered load (open loop)" in page
+    assert '<img src="latency-plaintext.png"' in page
+    assert (run_dir / "latency-plaintext.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert "epoll from 110% of its capacity" in markdown and "95.0 ms" in markdown
+    every_cell = markdown.split("## Every cell")[1].split("## ")[0]
+    assert "| open |" not in every_cell and "| closed |" in every_cell
+    records = json.loads((run_dir / "summary.json").read_text())
+    assert sum(r["mode"] == "open" for r in records) == 3
+    assert "closed loop" in page.lower()  # the closed-loop plots and table say which mode they show
+
+
 def test_main_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert report.main([str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err

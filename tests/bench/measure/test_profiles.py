@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.measure.profiles import APPS, PROFILES, SCENARIOS, cell_seconds, estimate_seconds
+from bench.measure.profiles import (
+    APPS,
+    OFFERED_FRACTIONS,
+    PROFILES,
+    SCENARIOS,
+    cell_seconds,
+    estimate_seconds,
+    sweep_seconds,
+)
 from bench.serving.registry import OUR_SERVERS
 from bench.serving.spec import MODELS
 
@@ -99,3 +107,18 @@ def test_full_runs_every_scenario_from_1_to_256_users_three_times():
 def test_cell_seconds_grows_with_repeats_and_duration():
     assert cell_seconds(1, 2, 2) > cell_seconds(1, 2, 1)
     assert cell_seconds(1, 5, 1) > cell_seconds(1, 2, 1)
+
+
+@pytest.mark.parametrize("profile", [p for p in PROFILES.values() if p.sweep], ids=lambda p: p.name)
+def test_a_sweep_fits_its_budget_and_offers_up_to_past_capacity(profile):
+    sweep = profile.sweep
+    assert sweep_seconds(sweep) <= sweep.budget_s
+    assert set(sweep.servers) == set(MODELS) and set(sweep.scenarios) <= set(SCENARIOS)
+    assert max(sweep.fractions) > 1.0 and sweep.users >= 1
+
+
+def test_quick_sweeps_plaintext_and_io_and_full_sweeps_every_scenario():
+    assert OFFERED_FRACTIONS == (0.25, 0.50, 0.75, 0.90, 1.00, 1.10)
+    assert {"plaintext", "io"} <= set(PROFILES["quick"].sweep.scenarios)
+    assert set(PROFILES["full"].sweep.scenarios) == set(SCENARIOS)
+    assert PROFILES["smoke"].sweep is None  # the regression check stays closed loop

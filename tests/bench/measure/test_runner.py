@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import bench.measure.runner as runner
-from bench.measure import budget
+from bench.measure import budget, latency
 from bench.measure.budget import CgroupReading
 from bench.measure.profiles import PROFILES, SCENARIOS
 from bench.serving.registry import ServerSpec, all_servers
@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 CELL_KEYS = {
     "cell", "server", "model", "kind", "app", "app_target", "scenario", "users", "status",
     "error", "flags", "pinning", "warmup_s", "duration_s", "repeats", "summary", "server_measured",
-    "budget",
+    "budget", "mode", "offered_fraction", "offered_rps",
 }  # fmt: skip
 REPEAT_KEYS = {
     "rps", "requests", "failures", "fail_ratio", "p50_ms", "p90_ms", "p99_ms", "max_ms",
@@ -150,6 +150,35 @@ def test_a_failed_calibration_runs_unbudgeted_and_says_why(tmp_path, monkeypatch
     assert "no CPU budget: calibration failed" in capsys.readouterr().err
 
 
+def encoded(*values_us: int) -> str:
+    histogram = latency.new_histogram()
+    for value in values_us:
+        latency.record(histogram, value)
+    return latency.encode(histogram)
+
+
+def test_summary_latencies_are_of_every_request_of_the_cell():
+    repeats = [
+        repeat(100.0, 3, latency_histogram=encoded(100, 200, 300), scheduled=3, late=0),
+        repeat(100.0, 2, latency_histogram=encoded(50_000, 60_000), scheduled=2, late=1),
+    ]
+    result = runner.summarise(repeats)
+    assert result["max_us"] == pytest.approx(60_000, rel=1e-3)
+    assert result["p50_us"] == pytest.approx(300, rel=1e-3)  # the 3rd of 5, across both repeats
+    assert result["p99_ms"] == result["p99_us"] / 1000  # one truth: the histogram
+    assert result["late_ratio"] == pytest.approx(1 / 5)
+    assert latency.decode(result["latency_histogram"]).get_total_count() == 5
+
+
+def test_a_repeat_takes_its_percentiles_from_the_histogram_when_there_is_one():
+    result = {"p50_us": 870, "p90_us": 1200, "p99_us": 4100, "p999_us": 9000, "max_us": 20_000,
+              "latency_histogram": encoded(870), "scheduled": 200, "late": 3}  # fmt: skip
+    fields = runner.histogram_latencies(result)
+    assert (fields["p50_ms"], fields["max_ms"]) == (0.87, 20.0)
+    assert fields["late_ratio"] == pytest.approx(0.015)
+    assert runner.histogram_latencies({"p50_ms": 1}) == {}  # a result from before histograms
+
+
 def test_summary_of_no_repeats_is_all_none():
     assert set(runner.summarise([]).values()) == {None}
 
@@ -234,6 +263,94 @@ def test_locust_argv_names_the_user_class_and_the_workers():
     assert argv[argv.index("--host") + 1] == "http://127.0.0.1:8000"
 
 
+def test_the_sweep_follows_the_closed_loop_cells_at_each_fraction():
+    cells = runner.build_matrix(PROFILES["quick"], [])
+    sweep = PROFILES["quick"].sweep
+    open_cells = [cell for cell in cells if cell.mode == "open"]
+    assert cells[len(cells) - len(open_cells) :] == open_cells
+    assert len(open_cells) == len(sweep.servers) * len(sweep.scenarios) * len(sweep.fractions)
+    names = {cell.name for cell in open_cells}
+    assert {"epoll--app--io--o25", "poll--app--plaintext--o110"} <= names
+    assert {cell.users for cell in open_cells} == {sweep.users}
+    narrowed = runner.build_matrix(PROFILES["quick"], [], servers=["epoll"], scenarios=["json"])
+    assert {c.name for c in narrowed if c.mode == "open"} == {
+        f"epoll--app--json--o{fraction:.0%}".rstrip("%") for fraction in sweep.fractions
+    }
+
+
+def finished(server: str, scenario: str, rps: float, flags=(), mode="closed") -> dict:
+    return {"server": server, "app": "app", "scenario": scenario, "mode": mode,
+            "summary": {"rps": rps}, "flags": list(flags)}  # fmt: skip
+
+
+def test_an_open_cell_offers_its_fraction_of_the_best_trusted_closed_loop_rate():
+    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
+    records = [
+        finished("poll", "io", 40.0),
+        finished("poll", "io", 48.0, flags=["generator-bound"]),  # a lower bound still counts
+        finished("poll", "io", 900.0, flags=["errors"]),  # fast errors are no capacity
+        finished("poll", "io", 5000.0, mode="open"),
+        finished("epoll", "io", 700.0),
+        finished("poll", "plaintext", 1500.0),
+    ]
+    assert runner.offering(cell, records).offered_rps == 24.0
+    assert runner.offering(cell, records[2:]).offered_rps is None
+
+
+def test_an_open_cell_loads_the_schedule_before_the_scenarios():
+    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
+    settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
+    files = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    files = files[files.index("-f") + 1].split(",")
+    assert [Path(f).name for f in files] == ["instrument.py", "openloop.py", "scenarios.py"]
+    closed = runner.locust_argv(runner.Cell(cell.server, "app", cell.scenario, 1), 8000, settings,
+                                Path("/tmp/x"))  # fmt: skip
+    assert "openloop.py" not in closed[closed.index("-f") + 1]
+
+
+def test_a_sweep_runs_as_one_batch_per_server_and_scenario():
+    cells = runner.build_matrix(PROFILES["quick"], [], servers=["poll", "epoll"])
+    batches = runner.batches(cells)
+    closed = [batch for batch in batches if batch[0].mode == "closed"]
+    swept = [batch for batch in batches if batch[0].mode == "open"]
+    assert all(len(batch) == 1 for batch in closed)
+    assert len(swept) == 2 * len(PROFILES["quick"].sweep.scenarios)
+    assert all(len({runner.sweep_key(c) for c in batch}) == 1 for batch in swept)
+    assert [len(batch) for batch in swept] == [len(PROFILES["quick"].sweep.fractions)] * len(swept)
+
+
+def test_an_open_cell_without_a_capacity_fails_without_starting_a_server(tmp_path):
+    cells = [runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=f)
+             for f in (0.5, 1.0)]  # fmt: skip
+    settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
+    records = runner.run_sweep(cells, settings, tmp_path)
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all(r["mode"] == "open" for r in records)
+    assert "no trusted closed-loop cell" in records[0]["error"]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_real_sweep_steps_through_its_rates_against_one_server(tmp_path):
+    records = runner.run_load(
+        tmp_path, "quick", servers=["threaded"], scenarios=["plaintext"], users=[4],
+        duration=1, warmup=0.5, peers="none", progress=False,
+    )  # fmt: skip
+    swept = [r for r in records if r["mode"] == "open"]
+    capacity = next(r for r in records if r["cell"] == "threaded--app--plaintext--u4")
+    assert [r["offered_fraction"] for r in swept] == list(PROFILES["quick"].sweep.fractions)
+    assert len(list((tmp_path / "logs").glob("threaded--app--plaintext--o*.server.out"))) == 1
+    for record in swept:
+        assert record["status"] == "ok", record["error"]
+        assert record["offered_rps"] == pytest.approx(
+            record["offered_fraction"] * capacity["summary"]["rps"]
+        )
+        (step,) = record["repeats"]
+        assert step["scheduled"] == step["requests"] > 0 and step["p99_us"] > 0
+    light = swept[0]["repeats"][0]  # a quarter of capacity is offered, not taken
+    assert light["rps"] == pytest.approx(swept[0]["offered_rps"], rel=0.3)
+
+
 # --- real cells -------------------------------------------------------------------------------
 
 
@@ -291,6 +408,10 @@ def test_a_real_two_second_cell_has_sane_numbers(tmp_path):
     assert set(measured) >= REPEAT_KEYS
     assert measured["rps"] > 0 and measured["requests"] > 0 and measured["failures"] == 0
     assert measured["p50_ms"] <= measured["p90_ms"] <= measured["p99_ms"] <= measured["max_ms"]
+    assert 0 < measured["p50_us"] <= measured["p99_us"] <= measured["p999_us"] <= measured["max_us"]
+    histogram = latency.decode(cell["summary"]["latency_histogram"])
+    assert histogram.get_total_count() >= measured["requests"]  # the tail after the last report
+    assert cell["mode"] == "closed" and cell["summary"]["late_ratio"] is None
     assert measured["window_s"] == pytest.approx(2.0, abs=0.3)
     assert measured["rps_series"] and all(value > 0 for value in measured["rps_series"])
     assert measured["samples"] and measured["server_procs"] >= 1

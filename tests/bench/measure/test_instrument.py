@@ -1,0 +1,80 @@
+"""The measured window's latencies: the histogram in the result file holds every request after
+warm-up, its percentiles match the raw latencies within its precision, and workers' histograms
+reach the master (whose warm-up also ends the workers', though they start up to 0.5 s later).
+
+Locust runs as a subprocess (it monkey-patches the standard library with gevent), loading
+``instrument.py`` beside the scenario file as the runner does; ``BENCH_RAW_LATENCY_FILE`` makes it
+write every recorded latency too, which only tests ask for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from bench.measure import latency
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MEASURE = REPO_ROOT / "bench" / "measure"
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
+    return [b"Hello, World!"]
+
+
+@pytest.fixture
+def host():
+    server = make_server("127.0.0.1", 0, hello, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def run_measured(host: str, tmp_path: Path, workers: int) -> tuple[dict, list[int]]:
+    """A 1.5 s measured window after 0.5 s of warm-up: the result file and the raw latencies."""
+    result_file, raw_file = tmp_path / "result.json", tmp_path / "raw.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": "0.5",
+           "BENCH_DURATION_S": "1.5", "BENCH_RESULT_FILE": str(result_file),
+           "BENCH_RAW_LATENCY_FILE": str(raw_file)}  # fmt: skip
+    argv = [
+        sys.executable, "-m", "locust", "-f", f"{MEASURE / 'instrument.py'},"
+        f"{MEASURE / 'scenarios.py'}", "--headless", "--host", host, "--users", "4",
+        "--spawn-rate", "16", "--run-time", "20s", "--only-summary", "--loglevel", "WARNING",
+        "--exit-code-on-error", "0", "PlaintextUser",
+    ]  # fmt: skip
+    if workers:
+        argv[-1:-1] = ["--processes", str(workers)]
+    completed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=90)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return json.loads(result_file.read_text()), json.loads(raw_file.read_text())
+
+
+def exact_percentile(values: list[int], percentile: float) -> int:
+    """The value at rank round(percentile % of the count) of the sorted values (at least the
+    first): HdrHistogram's definition, so only its bucket precision can tell the two apart."""
+    rank = max(1, int(percentile * len(values) / 100 + 0.5))
+    return sorted(values)[rank - 1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])
+def test_histogram_percentiles_match_the_raw_latencies_of_a_short_cell(host, tmp_path, workers):
+    result, raw = run_measured(host, tmp_path, workers)
+    histogram = latency.decode(result["latency_histogram"])
+    assert len(raw) >= 100 and histogram.get_total_count() == len(raw)
+    # every request of the window is in it; Locust's own count may miss a worker's last report
+    assert len(raw) >= result["requests"] > 0
+    for key, percentile in latency.PERCENTILES.items():
+        exact = exact_percentile(raw, percentile)
+        assert abs(result[key] - exact) <= exact / 1024 + 1, (key, result[key], exact)
+    assert abs(result["max_us"] - max(raw)) <= max(raw) / 1024 + 1
+    assert result["scheduled"] == result["late"] == 0  # closed loop: no schedule
