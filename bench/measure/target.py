@@ -60,6 +60,9 @@ TARGET_SPEC = ServerSpec(
 class TargetServer:
     """Stands where the runner's own server process would: alive while its pid (if any) lives."""
 
+    #: no CPU budget: the user's server is theirs to limit, and its cgroup is not ours
+    cgroup = None
+
     def __init__(self, target: Target):
         #: the target as given on the command line
         self.target = target
