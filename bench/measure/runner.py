@@ -29,8 +29,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import flags
 from bench.flags import flags_for
 from bench.measure.profiles import APPS, PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
+from bench.measure.resume import kept_cells, resume_entry
 from bench.measure.sampler import Sampler
 from bench.rundir import machine_meta, write_json
 from bench.serving.peers import select_peers as select_peer_specs
@@ -126,16 +128,42 @@ def part_cells(part: Part, servers: dict[str, ServerSpec], overrides: dict) -> l
 def build_matrix(profile: Profile, peer_names: list[str], **overrides) -> list[Cell]:
     """Every cell of a run, in order, without duplicates."""
     servers = all_servers()
-    unknown = [name for name in overrides.get("servers") or () if name not in servers]
-    unknown += [name for name in overrides.get("scenarios") or () if name not in SCENARIOS]
-    if unknown:
-        raise ValueError(f"unknown server or scenario: {', '.join(unknown)}")
+    for option, valid in (("servers", servers), ("scenarios", SCENARIOS)):
+        unknown = [name for name in overrides.get(option) or () if name not in valid]
+        if unknown:
+            raise ValueError(
+                f"--{option}: unknown {', '.join(unknown)} (valid: {', '.join(valid)})"
+            )
     cells = [cell for part in profile.parts for cell in part_cells(part, servers, overrides)]
-    if profile.peers is not None and peer_names:
+    if peer_names:
         peer_overrides = {**overrides, "servers": peer_names}
-        cells += part_cells(profile.peers, servers, peer_overrides)
+        cells += part_cells(peers_part(profile), servers, peer_overrides)
     unique = {cell.name: cell for cell in cells}
     return list(unique.values())
+
+
+def peers_part(profile: Profile) -> Part:
+    """Where peers run: the profile's peers part; a profile without one (smoke) runs peers on its
+    own scenarios and user levels, so an explicit --peers is never silently dropped."""
+    if profile.peers is not None:
+        return profile.peers
+    ours = [part for part in profile.parts if part.app == "app"]
+    scenarios = tuple(dict.fromkeys(name for part in ours for name in part.scenarios))
+    users = tuple(sorted({level for part in ours for level in part.users}))
+    return Part((), scenarios, users)
+
+
+def peers_without_cells(choice: str | None, peer_names: list[str], cells: list[Cell]) -> str:
+    """Why peers named with --peers NAME,... run nowhere ("" when each has a cell): a peer that
+    serves only some scenarios (null: plaintext) may have none in this run."""
+    if choice in (None, "all", "none"):
+        return ""
+    idle = [name for name in peer_names if not any(cell.server.name == name for cell in cells)]
+    if not idle:
+        return ""
+    servers = all_servers()
+    serves = "; ".join(f"{name} serves only {', '.join(servers[name].scenarios)}" for name in idle)
+    return f"--peers: {serves}, and this run has none of those scenarios"
 
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
@@ -534,6 +562,9 @@ def plan(
         peers = "none"
     peer_names, skipped = select_peers(peers, chosen)
     cells = build_matrix(chosen, peer_names, servers=servers, scenarios=scenarios, users=users)
+    idle = peers_without_cells(peers, peer_names, cells)
+    if idle:
+        raise ValueError(idle)
     return cells, skipped
 
 
@@ -550,11 +581,15 @@ def run_load(
     warmup: float | None = None,
     locust_workers: int = 0,
     progress: bool = True,
+    resume: bool = False,
 ) -> list[dict]:
     """Run the load matrix of ``profile`` into ``run_dir``; the finished cells' records.
 
-    A KeyboardInterrupt (Ctrl-C, or SIGTERM through ``interrupt_on_sigterm``) ends the current
-    cell, marks meta.json interrupted and propagates once the finished cells are safe on disk.
+    With ``resume``, cells already in ``run_dir`` that finished with the same settings are kept
+    and only the others are measured. meta.json's status ends "finished", or "failed" when no
+    cell of the framework app gave numbers. A KeyboardInterrupt (Ctrl-C, or SIGTERM through
+    ``interrupt_on_sigterm``) ends the current cell, marks meta.json interrupted and propagates
+    once the finished cells are safe on disk.
     """
     chosen = PROFILES[profile]
     settings = Settings(
@@ -567,17 +602,23 @@ def run_load(
     )
     cells, skipped = plan(profile, servers, scenarios, users, peers)
     meta = run_meta(settings, cells, skipped)
+    kept = kept_cells(run_dir, [cell.name for cell in cells], settings) if resume else {}
+    if resume:
+        meta["resumes"] = resume_entry(run_dir, kept)
     write_json(run_dir / "meta.json", meta)
-    records: list[dict] = []
+    records: list[dict] = list(kept.values())
     try:
         with CellProgress(cells, settings, enabled=progress) as bar:
             for cell in cells:
+                if cell.name in kept:
+                    bar.kept(kept[cell.name])
+                    continue
                 bar.starting(cell)
                 record = run_cell(cell, settings, run_dir / "logs")
                 write_json(run_dir / "cells" / f"{cell.name}.json", record)
                 records.append(record)
                 bar.finished(record)
-        meta["status"] = "finished"
+        meta["status"] = run_status(records)
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
         raise
@@ -588,6 +629,26 @@ def run_load(
         meta["cells_finished"] = len(records)
         write_json(run_dir / "meta.json", meta)
     return records
+
+
+def run_status(records: list[dict]) -> str:
+    """ "finished", or "failed" when no cell of the framework app gave numbers: a run whose every
+    server failed has measured nothing, whatever else it wrote."""
+    served = [record for record in records if record.get("app") == "app"] or records
+    return "finished" if any(record["status"] == "ok" for record in served) else "failed"
+
+
+def console_line(record: dict) -> str:
+    """A finished cell as the console shows it: req/s, its flags as the report's table shows
+    them, and a failed cell's reason (the first line of the error the report shows)."""
+    rps = record["summary"]["rps"]
+    shown = f"{rps:8.0f} req/s" if rps is not None else "       - req/s"
+    line = f"{record['cell']:<42} {shown}"
+    if record["flags"]:
+        line += f" [{flags.shown(record['flags'])}]"
+    if record.get("error"):
+        line += f" {record['error'].splitlines()[0]}"
+    return line
 
 
 class CellProgress:
@@ -622,7 +683,12 @@ class CellProgress:
         self.done += 1
         self.progress.update(self.task, advance=self.cell_s,
                              description=f"{self.done}/{self.total} done")  # fmt: skip
-        rps = record["summary"]["rps"]
-        shown = f"{rps:8.0f} req/s" if rps is not None else "       - req/s"
-        flags = " [" + ", ".join(record["flags"]) + "]" if record["flags"] else ""
-        self.progress.console.print(f"{record['cell']:<42} {shown}{flags}", highlight=False)
+        # markup=False: rich would read "[generator-bound]" as a style tag and drop it
+        self.progress.console.print(console_line(record), highlight=False, markup=False)
+
+    def kept(self, record: dict) -> None:
+        """A cell kept from the run being resumed: counted as done, shown as measured then."""
+        self.done += 1
+        self.progress.update(self.task, advance=self.cell_s)
+        line = f"{console_line(record)} (kept from the resumed run)"
+        self.progress.console.print(line, highlight=False, markup=False)
