@@ -43,9 +43,19 @@ def usage() -> str:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
+    if argv[0] not in COMMANDS:
+        print(
+            f"python -m bench: error: unknown command {argv[0]!r} "
+            f"(commands: {', '.join(COMMANDS)}; see --help)",
+            file=sys.stderr,
+        )
+        return 2
     module_name, function_name = COMMANDS[argv[0]][0].split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     return int(function(argv[1:]) or 0)

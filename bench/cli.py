@@ -17,14 +17,15 @@ def plain(text: str | None) -> str | None:
     return text.replace("``", "").replace("`", "") if text else text
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions keep their line breaks; an option's help ends with its default when it has a
-    meaningful one (None and False mean "not given", and say so in the help text itself)."""
+class HelpFormatter(argparse.HelpFormatter):
+    """An option's help ends with its default when it has a meaningful one (None and False mean
+    "not given", and say so in the help text itself)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = plain(action.help) or ""
         default = action.default
-        shown = default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        unset = default is None or default is False or default == argparse.SUPPRESS
+        shown = not unset and action.option_strings
         if shown and "%(default)" not in text and "default" not in text:
             text += " (default: %(default)s)"
         return text

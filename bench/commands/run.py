@@ -29,7 +29,7 @@ def names(text: str) -> list[str]:
     """``a,b,c``; an empty name (``a,,b``) is a typo, not a request for fewer items."""
     items = [item.strip() for item in text.split(",")]
     if not all(items):
-        raise argparse.ArgumentTypeError(f"{text!r} has an empty name; separate names by commas")
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item between commas")
     return items
 
 

@@ -207,7 +207,9 @@ def write_run(run_dir: Path, seed: int = 0, scale: float = 1.0, **micro_options)
     write_micro(run_dir / "micro.json", seed=seed, scale=scale, **micro_options)
     write_cells(run_dir, seed=seed, scale=scale)
     meta = {"commit": f"c0ffee{seed}", "date": "2026-11-21T19:00:00+00:00", "machine": "ci"}
-    (run_dir / "meta.json").write_text(json.dumps({**meta, "profile": "smoke"}))
+    (run_dir / "meta.json").write_text(
+        json.dumps({**meta, "profile": "smoke", "status": "finished"})
+    )
     return run_dir
 
 
@@ -395,11 +397,14 @@ def test_requests_per_second_regress_downwards():
 def test_too_few_micro_rounds_is_not_enough_data(tmp_path, capsys):
     baseline = write_micro(tmp_path / "base.json", seed=1, rounds=MIN_SAMPLES - 1)
     current = write_micro(tmp_path / "cur.json", seed=2, rounds=50, slower={FULL_CYCLE: 2.0})
-    assert main([str(baseline), str(current)]) == 0
+    assert main([str(baseline), str(current)]) == 2  # judged nothing: no pass
     assert set(verdicts(compare_runs(load_run(baseline), load_run(current))).values()) == {
         "not enough data"
     }
-    assert "not enough data (4 vs 50 samples, need 5)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not enough data (4 vs 50 samples, need 5)" in out
+    assert "0 regressed of 0 judged rows, 5 not judged: not enough data" in out
+    assert "nothing was judged" in out
 
 
 @pytest.mark.parametrize(("text", "value"), [("10%", 0.1), ("0.1", 0.1), ("25%", 0.25)])

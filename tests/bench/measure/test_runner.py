@@ -102,22 +102,36 @@ def test_overrides_narrow_the_matrix_and_reference_apps_keep_their_endpoints():
     assert len(names) == 2 * 2 + 2
 
 
-def test_unknown_names_are_a_usage_error():
-    with pytest.raises(ValueError, match="nosuch"):
-        runner.build_matrix(PROFILES["smoke"], [], servers=["nosuch"])
-    with pytest.raises(ValueError, match="nosuch"):
+def test_unknown_names_are_a_usage_error_that_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"--servers: unknown pol \(valid: poll, threaded"):
+        runner.build_matrix(PROFILES["smoke"], [], servers=["pol"])
+    with pytest.raises(ValueError, match=r"--scenarios: unknown nosuch \(valid: plaintext, json"):
         runner.build_matrix(PROFILES["smoke"], [], scenarios=["nosuch"])
 
 
-def test_peers_join_only_profiles_with_a_peers_part():
-    peers = [name for name, spec in all_servers().items() if spec.kind != "ours"][:1]
-    if not peers:
-        pytest.skip("bench.serving.peers is not available")
-    quick = runner.build_matrix(PROFILES["quick"], peers)
-    smoke = runner.build_matrix(PROFILES["smoke"], peers)
-    assert any(cell.server.name == peers[0] for cell in quick)
-    assert not any(cell.server.name == peers[0] for cell in smoke)
+def test_peers_run_by_default_only_on_profiles_with_a_peers_part():
+    quick, _ = runner.plan("quick")
+    smoke, _ = runner.plan("smoke")
+    assert any(cell.server.kind != "ours" for cell in quick)
+    assert not any(cell.server.kind != "ours" for cell in smoke)
     assert runner.select_peers("none", PROFILES["quick"]) == ([], {})
+
+
+def test_named_peers_on_a_profile_without_a_peers_part_run_on_its_scenarios_and_users():
+    cells, _ = runner.plan("smoke", peers="null,werkzeug-base")  # was: silently no peer at all
+    peer_cells = sorted(cell.name for cell in cells if cell.server.kind != "ours")
+    assert peer_cells == [
+        "null--app--plaintext--u8",
+        "werkzeug-base--app--fortunes--u8",
+        "werkzeug-base--app--plaintext--u8",
+    ]
+
+
+def test_a_named_peer_with_no_scenario_in_the_run_is_refused_with_why():
+    with pytest.raises(ValueError, match="null serves only plaintext"):
+        runner.plan("smoke", scenarios=["fortunes"], peers="null")
+    cells, _ = runner.plan("smoke", scenarios=["fortunes"], peers="all")  # all: null just sits out
+    assert not any(cell.server.name == "null" for cell in cells)
 
 
 def test_pinning_splits_the_cores_we_may_use():
