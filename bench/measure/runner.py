@@ -683,12 +683,15 @@ class CellProgress:
         self.done += 1
         self.progress.update(self.task, advance=self.cell_s,
                              description=f"{self.done}/{self.total} done")  # fmt: skip
-        # markup=False: rich would read "[generator-bound]" as a style tag and drop it
-        self.progress.console.print(console_line(record), highlight=False, markup=False)
+        # markup=False: rich would read "[generator-bound]" as a style tag and drop it;
+        # soft_wrap: one line per cell, also in a log that is not a terminal
+        self.progress.console.print(
+            console_line(record), highlight=False, markup=False, soft_wrap=True
+        )
 
     def kept(self, record: dict) -> None:
         """A cell kept from the run being resumed: counted as done, shown as measured then."""
         self.done += 1
         self.progress.update(self.task, advance=self.cell_s)
         line = f"{console_line(record)} (kept from the resumed run)"
-        self.progress.console.print(line, highlight=False, markup=False)
+        self.progress.console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -526,3 +526,52 @@ def test_command_line_exit_codes(tmp_path):
     unusable = run(str(baseline), str(tmp_path / "missing.json"))
     assert unusable.returncode == 2
     assert "no such file or directory" in unusable.stderr
+
+
+def test_one_cell_file_is_compared_with_its_reference_cells_beside_it(tmp_path, capsys):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, framework=0.5)
+    one_cell = "cells/threaded--app--plaintext--u10.json"
+    assert main([str(baseline / one_cell), str(current / one_cell)]) == 1  # was: never a verdict
+    rows = verdicts(compare_runs(load_run(baseline / one_cell), load_run(current / one_cell)))
+    assert rows == {
+        "load threaded plaintext u10 app/raw rps": "REGRESSED",
+        "load threaded plaintext u10 app/raw p99": "not enough data",  # one repeat
+    }
+    assert "1 regressed of 1 judged rows, 1 not judged" in capsys.readouterr().out
+
+
+def test_one_cell_file_without_its_reference_beside_it_is_refused_with_what_to_pass(
+    tmp_path, capsys
+):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    lone = tmp_path / "lone" / "threaded--app--plaintext--u10.json"
+    lone.parent.mkdir()
+    lone.write_text((baseline / "cells" / lone.name).read_text())
+    err = error_of(capsys, [str(lone), str(baseline / "cells" / lone.name)])
+    assert "threaded--raw--plaintext--u10.json" in err and "pass the run directory" in err
+
+
+def test_a_comparison_that_judged_nothing_exits_2_and_says_why(tmp_path, capsys):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2)
+    for run_dir in (baseline, current):  # the smoke profile: 2 seconds per cell
+        for path in (run_dir / "cells").glob("*.json"):
+            cell = json.loads(path.read_text())
+            cell["repeats"][0]["rps_series"] = cell["repeats"][0]["rps_series"][:2]
+            path.write_text(json.dumps(cell))
+    assert main([str(baseline), str(current)]) == 2  # was: 0, "0 regressed of 20 rows"
+    out = capsys.readouterr().out
+    assert "0 regressed of 0 judged rows, 20 not judged: not enough data" in out
+    assert "nothing was judged" in out
+
+
+@pytest.mark.parametrize("alpha", ["2", "0", "-0.1", "x"])
+def test_alpha_outside_0_1_is_refused_in_one_line(tmp_path, capsys, alpha):
+    path = write_micro(tmp_path / "m.json")
+    with pytest.raises(SystemExit) as stopped:
+        main([str(path), str(path), "--alpha", alpha])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"--alpha: '{alpha}' is not a level between 0 and 1" in err
