@@ -271,3 +271,24 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
     group.stop()
     _, alive = psutil.wait_procs(tree, timeout=5)
     assert alive == []
+
+
+# --- the console ------------------------------------------------------------------------------
+
+
+def test_the_console_shows_flags_and_why_a_cell_failed_as_the_report_does(capsys):
+    from bench.analysis.report import format_value
+
+    cells = [runner.Cell(all_servers()["poll"], "app", SCENARIOS["plaintext"], 8)]
+    settings = runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
+    bound = {"cell": "threaded--app--plaintext--u8", "summary": {"rps": 8024.0},
+             "flags": ["generator-bound", "noisy"], "status": "ok", "error": None}  # fmt: skip
+    failed = {"cell": "fork--app--plaintext--u8", "summary": {"rps": None}, "flags": ["failed"],
+              "status": "failed", "error": "server exited with code 3 at start\n--- tail"}  # fmt: skip
+    with runner.CellProgress(cells, settings, enabled=False) as bar:
+        bar.finished(bound)  # rich markup used to eat "[generator-bound]"
+        bar.finished(failed)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"8024 req/s [{format_value('flags', bound['flags'])}]")
+    assert lines[0].endswith("[generator-bound, noisy]")
+    assert lines[1].endswith("- req/s [failed] server exited with code 3 at start")
