@@ -283,8 +283,9 @@ def test_the_console_shows_flags_and_why_a_cell_failed_as_the_report_does(capsys
     settings = runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
     bound = {"cell": "threaded--app--plaintext--u8", "summary": {"rps": 8024.0},
              "flags": ["generator-bound", "noisy"], "status": "ok", "error": None}  # fmt: skip
+    error = "server exited with code 3 at start\n--- server stderr (tail) ---"
     failed = {"cell": "fork--app--plaintext--u8", "summary": {"rps": None}, "flags": ["failed"],
-              "status": "failed", "error": "server exited with code 3 at start\n--- tail"}  # fmt: skip
+              "status": "failed", "error": error}  # fmt: skip
     with runner.CellProgress(cells, settings, enabled=False) as bar:
         bar.finished(bound)  # rich markup used to eat "[generator-bound]"
         bar.finished(failed)
