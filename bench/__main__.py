@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from bench.cli import plain
+
 COMMANDS = {
     "run": (
         "bench.commands.run:run_main",
@@ -38,7 +40,7 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: python -m bench COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<9} {plain(help_)}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

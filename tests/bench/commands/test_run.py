@@ -215,3 +215,16 @@ def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, cap
     (resumed,) = meta["resumes"]
     assert resumed["cells_kept"] == ["threaded--app--fortunes--u2"]
     assert resumed["previous_status"] == "finished"
+
+
+def test_history_gets_a_line_only_for_a_run_in_results(tmp_path, monkeypatch):
+    from tests.bench.analysis.test_compare import write_run
+
+    results = tmp_path / "results"
+    monkeypatch.setattr(rundir, "RESULTS_ROOT", results)
+    outside = write_run(tmp_path / "site" / "run1", seed=1)
+    run.record_history(outside)
+    assert sorted(p.name for p in (tmp_path / "site").iterdir()) == ["run1"]
+    inside = write_run(results / "run2", seed=1)
+    run.record_history(inside)
+    assert len((results / "history.jsonl").read_text().splitlines()) == 1
