@@ -17,8 +17,8 @@ from bench.analysis.history import append_run
 from bench.analysis.report import build_report
 from bench.cli import Parser
 from bench.measure.profiles import PROFILES, SCENARIOS
-from bench.measure.resume import foreign_cells, read_meta
-from bench.measure.runner import plan, run_load
+from bench.measure.resume import foreign_cells
+from bench.measure.runner import plan, run_load, run_status
 from bench.micro.cli import run_micro
 from bench.rundir import RunDirError, new_run_dir, prepare_run_dir, shared_root
 
@@ -114,7 +114,7 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
     """Run the load part; its status: "finished", "failed" (no app cell gave numbers) or
     "interrupted"."""
     try:
-        run_load(
+        records = run_load(
             run_dir, args.profile, servers=args.servers, scenarios=args.scenarios,
             users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
             warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
@@ -123,14 +123,10 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)
         return "interrupted"
-    status = read_status(run_dir)
+    status = run_status(records)
     if status == "failed":
         print("failed: no cell of the framework app gave numbers", file=sys.stderr)
     return status
-
-
-def read_status(run_dir: Path) -> str:
-    return read_meta(run_dir).get("status") or "finished"
 
 
 #: the exit code of each way a load part can end

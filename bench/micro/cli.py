@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.cli import Parser
@@ -55,18 +56,23 @@ PROFILES = {
 }
 
 
-def pytest_command(json_path: Path, profile: str, select: str | None = None) -> list[str]:
-    """The pytest invocation that collects only bench/micro's ``bench_*.py`` cases (those
-    matching the ``-k`` expression ``select`` when given)."""
+def collecting(storage: str) -> list[str]:
+    """pytest over bench/micro's ``bench_*.py`` cases only. pytest-benchmark creates its storage
+    directory (./.benchmarks by default) even when it saves nothing: ``storage`` is a temporary
+    one, so a run writes nowhere but its run directory."""
     return [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(MICRO_DIR),
-        "-o",
-        "python_files=bench_*.py",
-        "-p",
-        "no:cacheprovider",
+        sys.executable, "-m", "pytest", str(MICRO_DIR), "-o", "python_files=bench_*.py",
+        "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}",
+    ]  # fmt: skip
+
+
+def pytest_command(
+    json_path: Path, profile: str, storage: str, select: str | None = None
+) -> list[str]:
+    """The pytest invocation that times the cases (those matching the ``-k`` expression
+    ``select`` when given) into ``json_path``."""
+    return [
+        *collecting(storage),
         "-q",
         f"--benchmark-json={json_path}",
         "--benchmark-save-data",
@@ -83,11 +89,9 @@ NO_TESTS_COLLECTED = 5
 
 def selects_a_case(select: str) -> bool:
     """Whether the ``-k`` expression matches a case (pytest --collect-only: nothing is timed)."""
-    command = [
-        sys.executable, "-m", "pytest", str(MICRO_DIR), "-o", "python_files=bench_*.py",
-        "-p", "no:cacheprovider", "--collect-only", "-q", "-k", select,
-    ]  # fmt: skip
-    collected = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True)
+    with tempfile.TemporaryDirectory(prefix="bench-micro-") as storage:
+        command = [*collecting(storage), "--collect-only", "-q", "-k", select]
+        collected = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True)
     return collected.returncode != NO_TESTS_COLLECTED
 
 
@@ -118,7 +122,9 @@ def run_micro(run_dir: Path, profile: str, *, select: str | None = None) -> int:
     print(
         f"micro ({profile}): timing on core {core if core is not None else 'any'} ...", flush=True
     )
-    exit_code = run_pytest(pytest_command(json_path, profile, select), core, profile)
+    with tempfile.TemporaryDirectory(prefix="bench-micro-") as storage:
+        command = pytest_command(json_path, profile, storage, select)
+        exit_code = run_pytest(command, core, profile)
     if exit_code == NO_TESTS_COLLECTED:
         print(f"micro: no benchmark matched -k {select!r}", file=sys.stderr)
         return exit_code
