@@ -17,10 +17,10 @@ from bench.analysis.history import append_run
 from bench.analysis.report import build_report
 from bench.cli import Parser
 from bench.measure.profiles import PROFILES, SCENARIOS
-from bench.measure.resume import foreign_cells
+from bench.measure.resume import foreign_cells, read_meta
 from bench.measure.runner import plan, run_load, run_status
 from bench.micro.cli import run_micro
-from bench.rundir import RunDirError, new_run_dir, prepare_run_dir, shared_root
+from bench.rundir import RunDirError, new_run_dir, prepare_run_dir, shared_root, write_json
 
 # --- command line -----------------------------------------------------------------------------
 
@@ -159,8 +159,9 @@ def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
         parser.error(str(error))
     if args.resume and args.run_dir is None:
         parser.error("--resume needs the --run-dir of the run to finish")
+    args.planned = [cell.name for cell in cells]
     if args.run_dir is not None:
-        check_run_dir(parser, args.run_dir, args.resume, [cell.name for cell in cells])
+        check_run_dir(parser, args.run_dir, args.resume, args.planned)
     return args
 
 
@@ -205,15 +206,24 @@ def run_main(argv: list[str]) -> int:
     run_dir = args.run_dir or new_run_dir(label=args.profile)
     try:
         micro_code = micro_into(run_dir, args)
-        status = load_into(run_dir, args)
     except KeyboardInterrupt:
+        mark_interrupted_before_load(run_dir, args.planned)
         micro_code, status = 130, "interrupted"
+    else:
+        status = load_into(run_dir, args)
     if status == "finished":  # a partial run would skew the trend
         record_history(run_dir)
     finish_report(run_dir)
     if status != "finished":
         return EXIT_CODES[status]
     return 0 if micro_code == 0 else 1
+
+
+def mark_interrupted_before_load(run_dir: Path, planned: list[str]) -> None:
+    """Stopped during the micro part: the report's banner lists every planned cell as not
+    measured, instead of a run that looks merely short."""
+    meta = read_meta(run_dir)
+    write_json(run_dir / "meta.json", {**meta, "cells_planned": planned, "status": "interrupted"})
 
 
 def micro_into(run_dir: Path, args: argparse.Namespace) -> int:

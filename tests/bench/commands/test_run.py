@@ -228,3 +228,20 @@ def test_history_gets_a_line_only_for_a_run_in_results(tmp_path, monkeypatch):
     inside = write_run(results / "run2", seed=1)
     run.record_history(inside)
     assert len((results / "history.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_run_stopped_during_micro_says_every_cell_went_unmeasured(tmp_path, monkeypatch):
+    def interrupted(run_dir, profile):  # Ctrl-C while the micro benchmarks run
+        (run_dir / "meta.json").write_text(json.dumps({"profile": profile}))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "run_micro", interrupted)
+    run_dir = tmp_path / "run"
+    argv = ["--profile", "smoke", "--servers", "poll", "--run-dir", str(run_dir), "--no-progress"]
+    assert run.run_main(argv) == 130
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert meta["cells_planned"] == ["poll--app--plaintext--u8", "poll--app--fortunes--u8",
+                                     "poll--raw--plaintext--u8"]  # fmt: skip
+    page = (run_dir / "report.html").read_text()
+    assert "3 of 3 planned cells were not measured" in page
