@@ -110,6 +110,19 @@ def check_regress_can_use(run_dir: Path, new: Run) -> None:
         )
 
 
+def check_micro_runs(run_dir: Path, wanted: int) -> None:
+    """A baseline's micro ratio is the median over its measurements: a run with fewer than
+    ``wanted`` would quietly replace three measurements with one."""
+    run = load_run(run_dir)
+    count = (run.micro is not None) + len(run.micro_repeats)
+    if run.micro is not None and count < wanted:
+        raise UnusableInput(
+            f"{run_dir} holds {count} micro measurement(s), a baseline keeps {wanted}: add them "
+            f"with `python -m bench micro --profile {PROFILE} --run-dir {run_dir}/micro-2` (and "
+            "micro-3), or pass --micro-runs 1"
+        )
+
+
 def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
     """Make ``run_dir`` the baseline; prints how it compares with the one it replaces."""
     new = load_run(run_dir)
@@ -208,6 +221,8 @@ def baseline_main(argv: list[str]) -> int:
     if args.micro_runs < 1:
         parser.error(f"--micro-runs {args.micro_runs}: must be at least 1")
     try:
+        if args.run_dir is not None:
+            check_micro_runs(args.run_dir, args.micro_runs)
         run_dir = args.run_dir or smoke_run("baseline")
         if args.run_dir is None:
             for number in range(2, args.micro_runs + 1):

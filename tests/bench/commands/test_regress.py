@@ -230,7 +230,10 @@ def test_baseline_refuses_a_run_regress_cannot_compare_with(tmp_path, capsys, me
     run_dir = set_meta(write_run(tmp_path / "run", seed=1), **meta)
     dest = refresh_baseline(write_run(tmp_path / "old", seed=2), tmp_path / "baseline")
     assert (
-        regress.baseline_main(["--from", str(run_dir), "--dest", str(tmp_path / "baseline")]) == 2
+        regress.baseline_main(
+            ["--from", str(run_dir), "--dest", str(tmp_path / "baseline"), "--micro-runs", "1"]
+        )
+        == 2
     )
     assert complaint in capsys.readouterr().err
     assert sorted(dest) == sorted(  # the old baseline is untouched
@@ -243,7 +246,12 @@ def test_baseline_refuses_a_run_regress_cannot_compare_with(tmp_path, capsys, me
 def test_baseline_refuses_a_smoke_run_restricted_to_fewer_cells(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(regress, "smoke_cells", REAL_SMOKE_CELLS)
     run_dir = write_run(tmp_path / "run", seed=1)  # 10 users: not the smoke plan's cells
-    assert regress.baseline_main(["--from", str(run_dir), "--dest", str(tmp_path / "b")]) == 2
+    assert (
+        regress.baseline_main(
+            ["--from", str(run_dir), "--dest", str(tmp_path / "b"), "--micro-runs", "1"]
+        )
+        == 2
+    )
     assert "does not hold the smoke profile's cells" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
@@ -272,3 +280,19 @@ def test_regress_records_its_verdict_and_compare_repeats_it(tmp_path, monkeypatc
     assert verdicts(rows) == {
         row.name: row.verdict for row in compare_rows(run_dir / "compare.json")
     }
+
+
+def test_baseline_from_a_run_with_one_micro_measurement_keeps_the_three_it_has(tmp_path, capsys):
+    dest = tmp_path / "baseline"
+    old = write_run(tmp_path / "old", seed=1)
+    for number in (2, 3):
+        write_micro(old / f"micro-{number}" / "micro.json", seed=number)
+    refresh_baseline(old, dest)
+    single = write_run(tmp_path / "single", seed=4)
+    assert regress.baseline_main(["--from", str(single), "--dest", str(dest)]) == 2
+    assert "holds 1 micro measurement(s), a baseline keeps 3" in capsys.readouterr().err
+    assert (dest / "micro-2" / "micro.json").exists()  # was: deleted with micro-3/
+    assert (
+        regress.baseline_main(["--from", str(single), "--dest", str(dest), "--micro-runs", "1"])
+        == 0
+    )
