@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from bench.cli import plain
+
 COMMANDS = {
     "run": (
         "bench.commands.run:run_main",
@@ -46,14 +48,24 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: python -m bench COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<12} {plain(help_)}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
+    if argv[0] not in COMMANDS:
+        print(
+            f"python -m bench: error: unknown command {argv[0]!r} "
+            f"(commands: {', '.join(COMMANDS)}; see --help)",
+            file=sys.stderr,
+        )
+        return 2
     module_name, function_name = COMMANDS[argv[0]][0].split(":")
     function = getattr(importlib.import_module(module_name), function_name)
     return int(function(argv[1:]) or 0)

@@ -69,6 +69,11 @@ def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: in
     return flags
 
 
+def shown(names: list[str]) -> str:
+    """A cell's flags as every table and the console print them."""
+    return ", ".join(names) or "–"
+
+
 def merged(*records: dict) -> list[str]:
     """The union of the records' flags, in first-seen order."""
     flags: list[str] = []

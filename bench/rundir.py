@@ -17,6 +17,11 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
+#: the committed reference of ``regress``: read-only to every command but ``baseline``
+BASELINE_NAME = "baseline"
+#: environment variables that change what is measured on purpose (a demo slowdown): every run
+#: records them, so an injected slowdown is never mistaken for the code's
+INJECTION_PREFIX = "BENCH_INJECT_"
 
 #: the packages whose versions change what a run measures
 MEASURED_PACKAGES = (
@@ -70,6 +75,7 @@ def new_run_dir(root: Path = RESULTS_ROOT, label: str = "") -> Path:
 
 
 def point_latest(run_dir: Path) -> None:
+    """Point ``latest`` beside ``run_dir`` at it (callers only do so inside results/)."""
     latest = run_dir.parent / "latest"
     temporary = run_dir.parent / f".latest.{os.getpid()}"
     temporary.unlink(missing_ok=True)
@@ -110,7 +116,63 @@ def machine_meta() -> dict:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "packages": package_versions(),
+        "injections": injections(),
     }
+
+
+def injections() -> dict[str, str]:
+    """Every ``BENCH_INJECT_*`` knob set in this process's environment."""
+    return {name: value for name, value in os.environ.items() if name.startswith(INJECTION_PREFIX)}
+
+
+# --- what a run may touch -------------------------------------------------------------------------
+
+
+class RunDirError(ValueError):
+    """A --run-dir that cannot hold this run; the message names the path and what to do."""
+
+
+def shared_root(run_dir: Path) -> Path | None:
+    """``results/`` when ``run_dir`` is one of its runs: only then may a command write the files
+    shared by all runs there (index.html, history.jsonl, latest). None for any other place."""
+    root = RESULTS_ROOT.resolve()
+    run_dir = Path(run_dir).resolve()
+    if run_dir.parent != root or run_dir.name == BASELINE_NAME:
+        return None
+    return root
+
+
+def is_baseline(path: Path) -> bool:
+    """Whether ``path`` is the committed baseline, results/baseline."""
+    return Path(path).resolve() == (RESULTS_ROOT / BASELINE_NAME).resolve()
+
+
+def prepare_run_dir(run_dir: Path, resume: bool = False) -> Path:
+    """Check that ``run_dir`` can hold a new run (empty or absent), or a resumed one, and create
+    it; RunDirError otherwise. One run per directory: a second run into the same place would mix
+    its cells with the first's."""
+    run_dir = Path(run_dir)
+    if is_baseline(run_dir):
+        raise RunDirError(
+            f"--run-dir {run_dir} is the committed baseline; only `bench baseline` writes there"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--run-dir {run_dir} is a file, not a directory")
+    holds_a_run = run_dir.is_dir() and any(run_dir.iterdir())
+    if holds_a_run and not resume:
+        raise RunDirError(
+            f"--run-dir {run_dir} is not empty (a run directory holds one run); choose a new "
+            "directory, or add --resume to finish the run it holds"
+        )
+    if resume and not (run_dir / "meta.json").is_file():
+        raise RunDirError(f"--resume: {run_dir} holds no run to resume (no meta.json)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunDirError(f"--run-dir {run_dir}: cannot create it ({error.strerror})") from error
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise RunDirError(f"--run-dir {run_dir}: not writable")
+    return run_dir
 
 
 def write_json(path: Path, data: object) -> None:

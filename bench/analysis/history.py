@@ -7,6 +7,7 @@ threshold in one step still shows as a slope across runs.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -19,7 +20,7 @@ from bench.analysis.compare import in_run_ratios, load_run
 from bench.rundir import machine_meta
 
 #: fields copied from meta.json into each history line
-META_FIELDS = ("commit", "date", "machine", "cpu_model", "python", "profile")
+META_FIELDS = ("commit", "date", "machine", "cpu_model", "python", "profile", "injections")
 
 
 def history_path_for(run_dir: Path) -> Path:
@@ -117,7 +118,18 @@ def plot_series(axis, series: dict[str, list[float]], title: str, ylabel: str) -
 
 
 def plot_trend(history_path: Path, out_png: Path) -> Path | None:
-    """Draw the key ratios across the newest runs; None with fewer than 2 runs."""
+    """Draw the key ratios across the newest runs into ``out_png``; None with fewer than 2 runs."""
+    png = trend_png(history_path)
+    if png is None:
+        return None
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_png).write_bytes(png)
+    return Path(out_png)
+
+
+def trend_png(history_path: Path) -> bytes | None:
+    """The trend plot's PNG bytes (results/index.html inlines them); None with fewer than 2
+    runs or no key ratio."""
     if not Path(history_path).is_file():
         return None
     entries = read_history(history_path)[-TREND_RUNS:]
@@ -139,6 +151,6 @@ def plot_trend(history_path: Path, out_png: Path) -> Path | None:
     axes[-1, 0].set_xticks(range(len(entries)), [run_label(entry) for entry in entries], fontsize=7)
     figure.suptitle(f"trend of the key in-run ratios over the last {len(entries)} runs")
     figure.tight_layout()
-    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out_png, dpi=100)
-    return Path(out_png)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100)
+    return png.getvalue()

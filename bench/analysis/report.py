@@ -1,15 +1,16 @@
 """The report of a run directory: plots, report.html, summary.md, summary.json, results/index.html.
 
-It reads only what the runner and the micro benchmarks wrote (``meta.json``, ``cells/*.json``,
-``micro.json``/``micro.png``) and never measures. It opens with the verdict per scenario
-(``bench.analysis.verdict``). Every table and plot shows the honesty flags; the per-scenario
-paragraphs are composed from the measured numbers, so they say what this run showed, including
-when it showed nothing trustworthy.
+It reads only what the runner and the micro benchmarks wrote in the run directory (``meta.json``,
+``cells/*.json``, ``micro.json``/``micro.png``) and never measures; it writes only into that
+directory, plus ``results/index.html`` (the runs and their trend) when the run lives in results/.
+It opens with the verdict per scenario (``bench.analysis.verdict``). Every table and plot shows
+the honesty flags; the per-scenario paragraphs are composed from the measured numbers, so they
+say what this run showed, including when it showed nothing trustworthy.
 """
 
 from __future__ import annotations
 
-import argparse
+import base64
 import json
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa
 from bench import flags  # noqa: E402
 from bench.analysis import latency_plot  # noqa: E402
 from bench.analysis.pairs import apply_null_bound, pair_rows  # noqa: E402
+from bench.analysis.story import banners, cell_fields, unmeasured  # noqa: E402
 from bench.analysis.verdict import (  # noqa: E402
     WAITING,
     basis,
@@ -32,8 +34,9 @@ from bench.analysis.verdict import (  # noqa: E402
     measured_range,
     verdict_tables,
 )
+from bench.cli import Parser, fail  # noqa: E402
 from bench.measure.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
-from bench.rundir import RESULTS_ROOT, write_json  # noqa: E402
+from bench.rundir import RESULTS_ROOT, is_baseline, shared_root, write_json  # noqa: E402
 from bench.serving.spec import MODELS  # noqa: E402
 
 REPORT_TEMPLATE = Path(__file__).resolve().parent / "report_template.html"
@@ -466,13 +469,19 @@ def cpu_explanation(records: list[dict], users: int) -> list[str]:
             "take turns."]  # fmt: skip
 
 
-def scenario_paragraph(records: list[dict], scenario: str) -> str:
-    """What this run showed for one scenario of the framework app, from its numbers."""
+def scenario_paragraph(records: list[dict], scenario: str, missing: list[str] = ()) -> str:
+    """What this run showed for one scenario of the framework app, from its numbers; with cells
+    of the scenario ``missing`` (planned, never measured) it ranks nothing."""
     chosen = [r for r in records if r["scenario"] == scenario and r["app"] == "app"]
     records = [r for r in chosen if r["kind"] != "reference"]
     references = [r for r in chosen if r["kind"] == "reference"]
     if not records:
         return ""
+    absent = [name for name in missing if cell_fields(name)["scenario"] == scenario]
+    if absent:
+        return (f"Not ranked: the run ended before measuring {', '.join(absent)}, and a ranking "
+                "without them would crown whichever servers happened to run. "
+                + flags_sentence(chosen))  # fmt: skip
     users = compared_level(records)
     if users is None:
         return ("No two servers produced trusted numbers at the same user level, so nothing is "
@@ -498,7 +507,7 @@ def format_value(key: str, value) -> str:
     if value is None:
         return "–"
     if key == "flags":
-        return ", ".join(value) or "–"
+        return flags.shown(value)
     if key in ("fail_ratio", "throttled_share"):
         return f"{value:.1%}"
     if key.endswith("_us"):
@@ -679,7 +688,9 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
 
 
 def write_index(results_root: Path) -> Path:
-    """``index.html`` beside the runs: every run directory, newest first, linked to its report."""
+    """``index.html`` beside the runs: every run directory, newest first, linked to its report,
+    with a regress run's verdict and any injected slowdown; the trend of results/history.jsonl
+    drawn inline (the index is the one page that spans runs)."""
     runs = []
     for run_dir in sorted(results_root.iterdir(), reverse=True):
         if run_dir.is_dir() and not run_dir.is_symlink() and (run_dir / "meta.json").exists():
@@ -689,24 +700,41 @@ def write_index(results_root: Path) -> Path:
                 "report": (run_dir / "report.html").exists(),
                 "date": meta.get("date"), "profile": meta.get("profile"),
                 "commit": meta.get("commit"), "status": meta.get("status"),
+                "verdict": (meta.get("regress") or {}).get("verdict", ""),
+                "injections": ", ".join(f"{name}={value}" for name, value in
+                                        sorted((meta.get("injections") or {}).items())),
                 "cells": len(list((run_dir / "cells").glob("*.json"))),
             })  # fmt: skip
     path = results_root / "index.html"
-    path.write_text(template(INDEX_TEMPLATE).render(runs=runs))
+    trend = trend_uri(results_root / "history.jsonl")
+    path.write_text(template(INDEX_TEMPLATE).render(runs=runs, trend=trend))
     return path
+
+
+def trend_uri(history: Path) -> str | None:
+    """The trend plot as a data: URI, so index.html stays one file and nothing else is written."""
+    from bench.analysis.history import trend_png
+
+    png = trend_png(history)
+    return f"data:image/png;base64,{base64.b64encode(png).decode()}" if png else None
 
 
 INDEX_TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Benchmark runs</title>
 <style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left}</style>
 </head><body><h1>Benchmark runs</h1><table>
-<tr><th>run</th><th>date</th><th>profile</th><th>commit</th><th>cells</th><th>status</th></tr>
+<tr><th>run</th><th>date</th><th>profile</th><th>commit</th><th>cells</th><th>status</th>
+<th>regress verdict</th><th>injected</th></tr>
 {% for run in runs %}<tr>
 <td>{% if run.report %}<a href="{{ run.name }}/report.html">{{ run.name }}</a>
 {%- else %}{{ run.name }}{% endif %}</td>
 <td>{{ run.date }}</td><td>{{ run.profile }}</td><td>{{ run.commit }}</td><td>{{ run.cells }}</td>
-<td>{{ run.status }}</td></tr>
-{% endfor %}</table></body></html>
+<td>{{ run.status }}</td><td>{% if run.verdict == "REGRESSED" %}<strong>{{ run.verdict }}</strong>
+{%- else %}{{ run.verdict }}{% endif %}</td><td>{{ run.injections }}</td></tr>
+{% endfor %}</table>
+{% if trend %}<h2>Trend of the key in-run ratios (history.jsonl)</h2>
+<img src="{{ trend }}" alt="key ratios across runs" style="max-width:100%">{% endif %}
+</body></html>
 """
 
 
@@ -725,29 +753,20 @@ def draw_plots(run_dir: Path, records: list[dict]) -> dict[str, str]:
         plots["costs"] = plot_costs(records, run_dir / "costs.png").name
     if (run_dir / "micro.png").exists():
         plots["micro"] = "micro.png"
-    trend = trend_plot(run_dir)
-    if trend:
-        plots["trend"] = trend
     return plots
 
 
-def trend_plot(run_dir: Path) -> str | None:
-    history = run_dir.parent / "history.jsonl"
-    if not history.exists():
-        return None
-    from bench.analysis.history import plot_trend
-
-    made = plot_trend(history, run_dir / "trend.png")
-    return Path(made).name if made else None
-
-
 def build_report(run_dir: Path) -> Path:
-    """Plots, report.html, summary.md and summary.json of ``run_dir``; index.html beside it."""
+    """Plots, report.html, summary.md and summary.json of ``run_dir``, from its files alone;
+    results/index.html too when the run lives in results/."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     every = [summary_record(cell) for cell in read_cells(run_dir)]
     open_loop = [r for r in every if r["mode"] == "open"]
     records = sorted_records([r for r in every if r["mode"] == "closed"])
+    missing = unmeasured(meta, [r["cell"] for r in every])
+    # a scenario missing planned cells is ranked nowhere: the ranking would crown whoever ran
+    unranked = {cell_fields(name)["scenario"] for name in missing}
     pairs = apply_pairs(records)  # before anything shows flags: it may add generator-bound
     write_json(run_dir / "summary.json", records + open_loop)
     plots = draw_plots(run_dir, records)
@@ -755,7 +774,11 @@ def build_report(run_dir: Path) -> Path:
     context = {
         "run": run_dir.name,
         "meta": meta,
-        "verdicts": verdict_tables(records, list(SCENARIOS)),
+        "banners": banners(meta, [r["cell"] for r in every]),
+        "in_results": shared_root(run_dir) is not None,
+        "verdicts": verdict_tables(
+            [r for r in records if r["scenario"] not in unranked], list(SCENARIOS)
+        ),
         "verdict_basis": basis(records),
         "budget_sentence": budget_sentence(meta.get("budget")),
         "budget_flag_note": flags.BUDGET_NOTE if (meta.get("budget") or {}).get("cpus") else "",
@@ -765,7 +788,7 @@ def build_report(run_dir: Path) -> Path:
                 "name": name,
                 "description": (meta.get("scenarios") or {}).get(name)
                 or (SCENARIOS[name].description if name in SCENARIOS else ""),
-                "paragraph": scenario_paragraph(records, name),
+                "paragraph": scenario_paragraph(records, name, missing),
                 "plot": plots.get(name),
             }
             for name in sorted({r["scenario"] for r in records}, key=scenario_rank)
@@ -789,17 +812,33 @@ def build_report(run_dir: Path) -> Path:
     write_summary_md(run_dir, context)
     report = run_dir / "report.html"
     report.write_text(template(REPORT_TEMPLATE.read_text()).render(**context))
-    write_index(run_dir.parent)
+    results_root = shared_root(run_dir)
+    if results_root is not None:
+        write_index(results_root)
     return report
 
 
 def main(argv: list[str]) -> int:
     """``python -m bench report [RUN_DIR]``: rebuild the report (default: results/latest)."""
-    parser = argparse.ArgumentParser(prog="python -m bench report", description=__doc__)
-    parser.add_argument("run_dir", nargs="?", type=Path, default=RESULTS_ROOT / "latest")
+    parser = Parser(
+        prog="python -m bench report",
+        description="Build report.html, plots, summary.md and summary.json of a run directory "
+        "from its files alone, into that directory (and results/index.html for a run in "
+        "results/).",
+    )
+    parser.add_argument(
+        "run_dir", nargs="?", type=Path, default=RESULTS_ROOT / "latest",
+        help="the run directory (default: results/latest)",
+    )  # fmt: skip
     run_dir = parser.parse_args(argv).run_dir.resolve()
     if not (run_dir / "meta.json").exists() and not (run_dir / "cells").is_dir():
-        print(f"{run_dir}: not a run directory (no meta.json, no cells/)", file=sys.stderr)
-        return 2
+        return fail(parser.prog, f"{run_dir}: not a run directory (no meta.json, no cells/)")
+    if is_baseline(run_dir):
+        return fail(
+            parser.prog,
+            f"{run_dir} is the committed baseline, read-only to all but `bench baseline`; "
+            f"report on a copy: cp -r {run_dir} /tmp/baseline && python -m bench report "
+            "/tmp/baseline",
+        )
     print(build_report(run_dir))
     return 0

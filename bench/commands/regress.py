@@ -13,15 +13,16 @@ the timed rows.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+from argparse import SUPPRESS
 from dataclasses import asdict
 from pathlib import Path
 
 from bench.analysis.compare import (
     BASELINE_DIR,
     BASELINE_MICRO_RUNS,
+    CONFIRM_DIR,
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
     INSTRUCTION_THRESHOLD,
@@ -31,24 +32,25 @@ from bench.analysis.compare import (
     Run,
     UnusableInput,
     add_judging_options,
+    apply_confirmation,
     compare_runs,
     exit_code,
     fail,
     format_table,
-    judge_all,
+    judged,
     load_run,
-    micro_ratios,
     print_comparison,
     read_json,
-    run_micro_ratios,
+    suspects,
     thin,
 )
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
-from bench.measure.runner import run_load
+from bench.cli import Parser
+from bench.measure.runner import plan, run_load
 from bench.micro import instructions
 from bench.micro.cli import run_micro
-from bench.rundir import new_run_dir, write_json
+from bench.rundir import new_run_dir, shared_root, write_json
 
 #: what regress and baseline measure: the shortest profile, so CI can afford it
 PROFILE = "smoke"
@@ -95,11 +97,50 @@ def write_baseline(run_dir: Path, dest: Path) -> list[str]:
     return sorted(str(path.relative_to(dest)) for path in dest.rglob("*") if path.is_file())
 
 
+def smoke_cells() -> set[str]:
+    """The cells of the smoke profile's default plan: what every regress run measures."""
+    return {cell.name for cell in plan(PROFILE)[0]}
+
+
+def check_regress_can_use(run_dir: Path, new: Run) -> None:
+    """A baseline is what every later regress run is compared with: a finished smoke run of the
+    full smoke matrix. Anything else makes each regress measure for two minutes and exit 2."""
+    if new.micro is None or new.cells is None:
+        raise UnusableInput(f"{run_dir}: a baseline needs both micro.json and cells/")
+    profile = new.meta.get("profile")
+    if profile != PROFILE:
+        raise UnusableInput(
+            f"{run_dir} was measured with profile {profile}, but regress compares a {PROFILE} "
+            f"run with the baseline; measure one with `python -m bench baseline` (or `python "
+            f"-m bench run --profile {PROFILE}` and pass it to --from)"
+        )
+    status = new.meta.get("status")
+    if status != "finished":
+        raise UnusableInput(f"{run_dir}: its load run is {status}, not finished")
+    if set(new.cells) != smoke_cells():
+        raise UnusableInput(
+            f"{run_dir} does not hold the {PROFILE} profile's cells (it was restricted with "
+            "--servers/--scenarios/--users or --peers), so regress could never compare with it"
+        )
+
+
+def check_micro_runs(run_dir: Path, wanted: int) -> None:
+    """A baseline's micro ratio is the median over its measurements: a run with fewer than
+    ``wanted`` would quietly replace three measurements with one."""
+    run = load_run(run_dir)
+    count = (run.micro is not None) + len(run.micro_repeats)
+    if run.micro is not None and count < wanted:
+        raise UnusableInput(
+            f"{run_dir} holds {count} micro measurement(s), a baseline keeps {wanted}: add them "
+            f"with `python -m bench micro --profile {PROFILE} --run-dir {run_dir}/micro-2` (and "
+            "micro-3), or pass --micro-runs 1"
+        )
+
+
 def refresh_baseline(run_dir: Path, dest: Path = BASELINE_DIR) -> list[str]:
     """Make ``run_dir`` the baseline; prints how it compares with the one it replaces."""
     new = load_run(run_dir)
-    if new.micro is None or new.cells is None:
-        raise UnusableInput(f"{run_dir}: a baseline needs both micro.json and cells/")
+    check_regress_can_use(run_dir, new)
     if dest.exists():
         try:
             rows = compare_runs(load_run(dest), new)
@@ -118,11 +159,12 @@ def smoke_run(label: str) -> Path:
     print(f"run dir: {run_dir}", flush=True)
     measure_micro(run_dir)
     run_load(run_dir, PROFILE, server_cpus=SERVER_CPUS)
-    append_run(run_dir)
+    if shared_root(run_dir) is not None:
+        append_run(run_dir)
     return run_dir
 
 
-def add_instruction_option(parser: argparse.ArgumentParser) -> None:
+def add_instruction_option(parser: Parser) -> None:
     parser.add_argument(
         "--instructions",
         choices=("auto", "on", "off"),
@@ -161,38 +203,60 @@ def measure_micro(run_dir: Path, select: str | None = None) -> Path:
 def confirm_micro(
     rows: list[Row], baseline: Run, run_dir: Path, threshold: float, alpha: float
 ) -> None:
-    """Measure the regressed micro cases once more; a verdict stands only if it repeats.
-
-    A busy neighbour can slow one case's rounds by 30-40% on a shared machine (measured: one
-    case in 8 unchanged smoke runs here); it rarely hits the same case twice, while a real
-    regression is there every time.
-    """
-    suspects = {row.case for row in rows if row.verdict == "REGRESSED" and row.name[:6] == "micro "}
-    if not suspects:
+    """Measure the regressed micro cases once more, into run_dir/confirm/ (so ``compare`` can
+    apply the same confirmation later); a verdict stands only if it repeats."""
+    cases = suspects(rows)
+    if not cases:
         return
-    operations = sorted({case.split("[")[0] for case in suspects})
-    print(f"confirming {len(suspects)} regressed micro cases: {', '.join(operations)}", flush=True)
-    again = load_run(measure_micro(run_dir / "confirm", select=" or ".join(operations)))
-    base = [ratio for ratio in run_micro_ratios(baseline) if ratio.case in suspects]
-    second = judge_all(base, micro_ratios(again.micro or []), threshold, alpha)
-    confirmed = {row.name for row in second if row.verdict == "REGRESSED"}
-    for row in rows:
-        if row.case in suspects and row.verdict == "REGRESSED" and row.name not in confirmed:
-            row.verdict = "not significant"
-            row.note = "not confirmed by a second measurement"
+    operations = sorted({case.split("[")[0] for case in cases})
+    print(f"confirming {len(cases)} regressed micro cases: {', '.join(operations)}", flush=True)
+    again = load_run(measure_micro(run_dir / CONFIRM_DIR, select=" or ".join(operations)))
+    apply_confirmation(rows, baseline, again.micro or [], threshold, alpha)
+
+
+#: what a regress run concludes, by exit code
+VERDICT_WORDS = {0: "no regression", 1: "REGRESSED", 2: "nothing judged"}
+
+
+def record_verdict(
+    run_dir: Path,
+    baseline: Path,
+    rows: list[Row],
+    threshold: float,
+    alpha: float,
+    instruction_threshold: float = INSTRUCTION_THRESHOLD,
+) -> int:
+    """compare.json and the verdict in meta.json, so the report, results/index.html and a later
+    ``compare`` all tell what this run decided; the exit code."""
+    write_json(run_dir / "compare.json", [asdict(row) for row in rows])
+    code = exit_code(rows)
+    meta = read_json(run_dir / "meta.json") if (run_dir / "meta.json").is_file() else {}
+    meta["regress"] = {
+        "baseline": str(baseline),
+        "verdict": VERDICT_WORDS[code],
+        "threshold": threshold,
+        "alpha": alpha,
+        "instruction_threshold": instruction_threshold,
+        "regressed": sum(row.verdict == "REGRESSED" for row in rows),
+        "judged": len(judged(rows)),
+        "not_judged": len(rows) - len(judged(rows)),
+    }
+    write_json(run_dir / "meta.json", meta)
+    return code
 
 
 def baseline_main(argv: list[str]) -> int:
     """``python -m bench baseline [--from RUN_DIR]``: deliberately refresh results/baseline."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m bench baseline",
-        description="Refresh the committed baseline from a new smoke run (or an existing run dir).",
+        description="Refresh the committed baseline from a new smoke run (or an existing smoke "
+        "run dir): what regress compares against.",
     )
     parser.add_argument(
         "--from",
         dest="run_dir",
         type=Path,
-        help="use this run dir instead of measuring a new smoke run",
+        help="use this finished smoke run dir instead of measuring a new one",
     )
     parser.add_argument(
         "--micro-runs",
@@ -201,9 +265,13 @@ def baseline_main(argv: list[str]) -> int:
         help=f"measure the micro benchmarks this many times (default {BASELINE_MICRO_RUNS})",
     )
     add_instruction_option(parser)
-    parser.add_argument("--dest", type=Path, default=BASELINE_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--dest", type=Path, default=BASELINE_DIR, help=SUPPRESS)
     args = parser.parse_args(argv)
+    if args.micro_runs < 1:
+        parser.error(f"--micro-runs {args.micro_runs}: must be at least 1")
     try:
+        if args.run_dir is not None:
+            check_micro_runs(args.run_dir, args.micro_runs)
         run_dir = args.run_dir or smoke_run("baseline")
         if args.run_dir is None:
             for number in range(2, args.micro_runs + 1):
@@ -237,12 +305,14 @@ def print_report(run_dir: Path) -> None:
 
 def regress_main(argv: list[str]) -> int:
     """``python -m bench regress``: smoke micro + smoke load, compared with results/baseline."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m bench regress",
         description="Measure a smoke run and compare it with the baseline. Exit 0: no regression, "
-        "1: regressed, 2: unusable input.",
+        "1: regressed, 2: unusable input or nothing judged.",
     )
-    parser.add_argument("--baseline", type=Path, default=BASELINE_DIR)
+    parser.add_argument(
+        "--baseline", type=Path, default=BASELINE_DIR, help="the run to compare with"
+    )
     add_judging_options(parser, default_threshold=REGRESS_THRESHOLD)
     add_instruction_option(parser)
     args = parser.parse_args(argv)
@@ -263,8 +333,9 @@ def regress_main(argv: list[str]) -> int:
     print_comparison(
         baseline, current, rows, args.threshold, args.alpha, args.instruction_threshold
     )
-    write_json(run_dir / "compare.json", [asdict(row) for row in rows])
+    code = record_verdict(
+        run_dir, args.baseline, rows, args.threshold, args.alpha, args.instruction_threshold
+    )
     print_report(run_dir)
-    code = exit_code(rows)
-    print(f"\n{run_dir}: {'REGRESSED' if code else 'no regression'}")
+    print(f"\n{run_dir}: {VERDICT_WORDS[code]}")
     return code

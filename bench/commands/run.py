@@ -17,22 +17,51 @@ from pathlib import Path
 
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
+from bench.cli import Parser
 from bench.commands.elsewhere import add_options, resolve, run_options
 from bench.measure.budget import BUDGET_MIN
 from bench.measure.profiles import PROFILES, SCENARIOS
-from bench.measure.runner import plan, run_load
+from bench.measure.resume import foreign_cells, read_meta
+from bench.measure.runner import plan, run_load, run_status
 from bench.micro.cli import run_micro
-from bench.rundir import new_run_dir
+from bench.rundir import RunDirError, new_run_dir, prepare_run_dir, shared_root, write_json
 
 # --- command line -----------------------------------------------------------------------------
 
 
 def names(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+    """``a,b,c``; an empty name (``a,,b``) is a typo, not a request for fewer items."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty item between commas")
+    return items
 
 
 def integers(text: str) -> list[int]:
-    return [int(item) for item in names(text)]
+    try:
+        return [int(item) for item in names(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of whole numbers, e.g. 1,16,64"
+        ) from None
+
+
+def duration_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3 * 3600 else f"{seconds / 3600:.0f} h"
+
+
+def profile_help() -> str:
+    budgets = ", ".join(
+        f"{name} ≤ {duration_text(profile.budget_s)}" for name, profile in PROFILES.items()
+    )
+    return f"the matrix and cell length; load time of our cells: {budgets} (peers come on top)"
+
+
+def per_profile(key: str) -> str:
+    values = ", ".join(f"{name} {getattr(p, key):g}" for name, p in PROFILES.items())
+    return f"(default: the profile's: {values})"
 
 
 def server_cpus(text: str) -> float | str:
@@ -51,19 +80,41 @@ def server_cpus(text: str) -> float | str:
 
 
 def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--run-dir", type=Path, help="write here instead of a new results/<run-id>")
-    parser.add_argument("--servers", type=names, help="e.g. poll,epoll")
+    parser = Parser(prog=prog, description=description)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help=profile_help())
     parser.add_argument(
-        "--scenarios", type=names, help=f"from {', '.join(SCENARIOS)}, or a locustfile FILE.py"
+        "--run-dir",
+        type=Path,
+        help="an empty or new directory to write into (default: a new results/<run-id>)",
     )
-    parser.add_argument("--users", type=integers, help="user levels, e.g. 1,16,64")
-    parser.add_argument("--duration", type=float, help="measured seconds per repeat")
-    parser.add_argument("--warmup", type=float, help="excluded seconds before each repeat")
-    parser.add_argument("--repeats", type=int)
     parser.add_argument(
-        "--peers", help="none, all or NAME,... (default: all if the profile has a peers part)"
+        "--resume",
+        action="store_true",
+        help="finish the run in --run-dir: keep its cells measured with the same settings, "
+        "measure only the others",
+    )
+    parser.add_argument("--servers", type=names, help="e.g. poll,epoll (default: the profile's)")
+    parser.add_argument(
+        "--scenarios",
+        type=names,
+        help=f"from {', '.join(SCENARIOS)} (default: the profile's), or a locustfile FILE.py",
+    )
+    parser.add_argument(
+        "--users", type=integers, help="user levels, e.g. 1,16,64 (default: the profile's)"
+    )
+    parser.add_argument(
+        "--duration", type=float, help=f"measured seconds per repeat {per_profile('duration_s')}"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help=f"excluded seconds before each repeat {per_profile('warmup_s')}",
+    )
+    parser.add_argument("--repeats", type=int, help=f"repeats per cell {per_profile('repeats')}")
+    parser.add_argument(
+        "--peers",
+        help="none, all or NAME,... (default: all if the profile has a peers part, else none; "
+        "named peers run on a profile without one too, on its scenarios and user levels)",
     )
     parser.add_argument(
         "--locust-workers",
@@ -87,20 +138,29 @@ def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
-def load_into(run_dir: Path, args: argparse.Namespace) -> bool:
-    """Run the load part; False when it was interrupted."""
+def load_into(run_dir: Path, args: argparse.Namespace) -> str:
+    """Run the load part; its status: "finished", "failed" (no app cell gave numbers) or
+    "interrupted"."""
     try:
-        run_load(
+        records = run_load(
             run_dir, args.profile, servers=args.servers, scenarios=args.scenarios,
             users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
             warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
             **run_options(args),
             server_cpus=args.server_cpus,
+            resume=args.resume,
         )  # fmt: skip
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)
-        return False
-    return True
+        return "interrupted"
+    status = run_status(records)
+    if status == "failed":
+        print("failed: no cell of the framework app gave numbers", file=sys.stderr)
+    return status
+
+
+#: the exit code of each way a load part can end
+EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
 
 
 def finish_report(run_dir: Path) -> None:
@@ -111,22 +171,52 @@ def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argpars
     """The arguments, with unknown servers, scenarios or peers reported before a run starts."""
     args = parser.parse_args(argv)
     out_of_range = {
-        "--users must be at least 1": args.users and min(args.users) < 1,
-        "--duration must be above 0": args.duration is not None and args.duration <= 0,
-        "--warmup must not be negative": args.warmup is not None and args.warmup < 0,
-        "--repeats must be at least 1": args.repeats is not None and args.repeats < 1,
-        "--locust-workers must not be negative": args.locust_workers < 0,
+        f"--users {args.users}: every level must be at least 1": args.users and min(args.users) < 1,
+        f"--duration {args.duration}: must be above 0": args.duration is not None
+        and args.duration <= 0,
+        f"--warmup {args.warmup}: must not be negative": args.warmup is not None
+        and args.warmup < 0,
+        f"--repeats {args.repeats}: must be at least 1": args.repeats is not None
+        and args.repeats < 1,
+        f"--locust-workers {args.locust_workers}: must not be negative": args.locust_workers < 0,
     }
     for message, wrong in out_of_range.items():
         if wrong:
             parser.error(message)
     resolve(parser, args)
     try:
-        plan(args.profile, args.servers, args.scenarios, args.users, args.peers,
-             args.workload, args.target is not None)  # fmt: skip
+        cells, _ = plan(args.profile, args.servers, args.scenarios, args.users, args.peers,
+                        args.workload, args.target is not None)  # fmt: skip
     except ValueError as error:
         parser.error(str(error))
+    if args.resume and args.run_dir is None:
+        parser.error("--resume needs the --run-dir of the run to finish")
+    args.planned = [cell.name for cell in cells]
+    if args.run_dir is not None:
+        check_run_dir(parser, args.run_dir, args.resume, args.planned)
     return args
+
+
+def check_run_dir(
+    parser: argparse.ArgumentParser, run_dir: Path, resume: bool, planned: list[str]
+) -> None:
+    """The run directory holds this run only: empty, or with --resume the same run's cells."""
+    try:
+        prepare_run_dir(run_dir, resume)
+    except RunDirError as error:
+        parser.error(str(error))
+    foreign = foreign_cells(run_dir, planned) if resume else []
+    if foreign:
+        parser.error(
+            f"--resume: {run_dir} holds cells this run does not plan ({', '.join(foreign)}); "
+            "resume with the same --profile, --servers, --scenarios, --users and --peers"
+        )
+
+
+def record_history(run_dir: Path) -> None:
+    """One line in results/history.jsonl, only for a run that lives in results/."""
+    if shared_root(run_dir) is not None:
+        append_run(run_dir)
 
 
 def load_main(argv: list[str]) -> int:
@@ -135,9 +225,9 @@ def load_main(argv: list[str]) -> int:
     args = parse_and_check(parser, argv)
     interrupt_on_sigterm()
     run_dir = args.run_dir or new_run_dir(label=args.profile)
-    completed = load_into(run_dir, args)
+    status = load_into(run_dir, args)
     finish_report(run_dir)
-    return 0 if completed else 130
+    return EXIT_CODES[status]
 
 
 def run_main(argv: list[str]) -> int:
@@ -147,13 +237,30 @@ def run_main(argv: list[str]) -> int:
     interrupt_on_sigterm()
     run_dir = args.run_dir or new_run_dir(label=args.profile)
     try:
-        micro_code = run_micro(run_dir, args.profile)
-        completed = load_into(run_dir, args)
+        micro_code = micro_into(run_dir, args)
     except KeyboardInterrupt:
-        micro_code, completed = 130, False
-    if completed:  # a partial run would skew the trend
-        append_run(run_dir)
+        mark_interrupted_before_load(run_dir, args.planned)
+        micro_code, status = 130, "interrupted"
+    else:
+        status = load_into(run_dir, args)
+    if status == "finished":  # a partial run would skew the trend
+        record_history(run_dir)
     finish_report(run_dir)
-    if not completed:
-        return 130
+    if status != "finished":
+        return EXIT_CODES[status]
     return 0 if micro_code == 0 else 1
+
+
+def mark_interrupted_before_load(run_dir: Path, planned: list[str]) -> None:
+    """Stopped during the micro part: the report's banner lists every planned cell as not
+    measured, instead of a run that looks merely short."""
+    meta = read_meta(run_dir)
+    write_json(run_dir / "meta.json", {**meta, "cells_planned": planned, "status": "interrupted"})
+
+
+def micro_into(run_dir: Path, args: argparse.Namespace) -> int:
+    """The micro part; a resumed run keeps the micro.json it already has."""
+    if args.resume and (run_dir / "micro.json").is_file():
+        print(f"micro: kept {run_dir / 'micro.json'} from the resumed run", flush=True)
+        return 0
+    return run_micro(run_dir, args.profile)

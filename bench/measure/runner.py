@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench import flags
 from bench.flags import UNRANKED, flags_for
 from bench.measure import latency
 from bench.measure.budget import (
@@ -54,6 +55,7 @@ from bench.measure.budget import (
     locate,
 )
 from bench.measure.profiles import PROFILES, SCENARIOS, Part, Profile, Scenario, cell_seconds
+from bench.measure.resume import kept_cells, resume_entry
 from bench.measure.sampler import Sampler
 from bench.measure.target import TARGET_NAME, TARGET_SPEC, Target, TargetServer
 from bench.measure.workload import OURS, Workload
@@ -198,16 +200,18 @@ def build_matrix(
 ) -> list[Cell]:
     """Every cell of a run, in order, without duplicates."""
     servers = known_servers or all_servers()
-    unknown = [name for name in overrides.get("servers") or () if name not in servers]
-    unknown += [name for name in overrides.get("scenarios") or () if name not in catalogue]
-    if unknown:
-        raise ValueError(f"unknown server or scenario: {', '.join(unknown)}")
+    for option, valid in (("servers", servers), ("scenarios", catalogue)):
+        unknown = [name for name in overrides.get(option) or () if name not in valid]
+        if unknown:
+            raise ValueError(
+                f"--{option}: unknown {', '.join(unknown)} (valid: {', '.join(valid)})"
+            )
     cells = [
         cell for part in profile.parts for cell in part_cells(part, servers, overrides, catalogue)
     ]
-    if profile.peers is not None and peer_names:
+    if peer_names:
         peer_overrides = {**overrides, "servers": peer_names}
-        cells += part_cells(profile.peers, servers, peer_overrides, catalogue)
+        cells += part_cells(peers_part(profile), servers, peer_overrides, catalogue)
     if profile.sweep is not None:
         cells += sweep_cells(profile, servers, overrides, catalogue)
     unique = {cell.name: cell for cell in cells}
@@ -246,6 +250,30 @@ def offering(cell: Cell, records: list[dict]) -> Cell:
     if not capacities:
         return cell
     return dataclasses.replace(cell, offered_rps=cell.offered_fraction * max(capacities))
+
+
+def peers_part(profile: Profile) -> Part:
+    """Where peers run: the profile's peers part; a profile without one (smoke) runs peers on its
+    own scenarios and user levels, so an explicit --peers is never silently dropped."""
+    if profile.peers is not None:
+        return profile.peers
+    ours = [part for part in profile.parts if part.app == "app"]
+    scenarios = tuple(dict.fromkeys(name for part in ours for name in part.scenarios))
+    users = tuple(sorted({level for part in ours for level in part.users}))
+    return Part((), scenarios, users)
+
+
+def peers_without_cells(choice: str | None, peer_names: list[str], cells: list[Cell]) -> str:
+    """Why peers named with --peers NAME,... run nowhere ("" when each has a cell): a peer that
+    serves only some scenarios (null: plaintext) may have none in this run."""
+    if choice in (None, "all", "none"):
+        return ""
+    idle = [name for name in peer_names if not any(cell.server.name == name for cell in cells)]
+    if not idle:
+        return ""
+    servers = all_servers()
+    serves = "; ".join(f"{name} serves only {', '.join(servers[name].scenarios)}" for name in idle)
+    return f"--peers: {serves}, and this run has none of those scenarios"
 
 
 def select_peers(choice: str | None, profile: Profile) -> tuple[list[str], dict[str, str]]:
@@ -834,6 +862,17 @@ def setup_meta(settings: Settings) -> dict:
     }
 
 
+def earlier_budget(run_dir: Path) -> float | str | None:
+    """The CPU budget a run being resumed was measured under: its CPUs, "off", or None."""
+    try:
+        budget = json.loads((run_dir / "meta.json").read_text()).get("budget") or {}
+    except (OSError, ValueError):
+        return None
+    if budget.get("cpus"):
+        return budget["cpus"]
+    return "off" if budget.get("source") == "off" else None
+
+
 def choose_budget(
     server_cpus: float | str | None, settings: Settings, cells: list[Cell], logs_dir: Path
 ) -> tuple[Budget | None, dict]:
@@ -926,6 +965,9 @@ def plan(
     known = {TARGET_NAME: TARGET_SPEC} if target else None
     cells = build_matrix(chosen, peer_names, workload.scenarios, known,
                          servers=servers, scenarios=scenarios, users=users)  # fmt: skip
+    idle = peers_without_cells(peers, peer_names, cells)
+    if idle:
+        raise ValueError(idle)
     return cells, skipped
 
 
@@ -948,14 +990,17 @@ def run_load(
     expect_workers: int = 0,
     target: Target | None = None,
     server_cpus: float | str | None = None,
+    resume: bool = False,
 ) -> list[dict]:
     """Run the load matrix of ``profile`` into ``run_dir``; the finished cells' records.
 
     ``server_cpus`` is each server's CPU budget: a number of CPUs, "off", or None to calibrate
-    it against the null server first.
-
-    A KeyboardInterrupt (Ctrl-C, or SIGTERM through ``interrupt_on_sigterm``) ends the current
-    cell, marks meta.json interrupted and propagates once the finished cells are safe on disk.
+    it against the null server first (a resumed run keeps the budget it was measured under).
+    With ``resume``, cells already in ``run_dir`` that finished with the same settings are kept
+    and only the others are measured. meta.json's status ends "finished", or "failed" when no
+    cell of the framework app gave numbers. A KeyboardInterrupt (Ctrl-C, or SIGTERM through
+    ``interrupt_on_sigterm``) ends the current cell, marks meta.json interrupted and propagates
+    once the finished cells are safe on disk.
     """
     chosen = PROFILES[profile]
     settings = Settings(
@@ -972,17 +1017,27 @@ def run_load(
         target=target,
     )
     cells, skipped = plan(profile, servers, scenarios, users, peers, workload, target is not None)
+    if resume and server_cpus is None:  # the kept cells were measured under the earlier budget
+        server_cpus = earlier_budget(run_dir)
     # a server the user started is theirs to limit: no budget, no calibration
     budget, budget_meta = choose_budget(
         "off" if target is not None else server_cpus, settings, cells, run_dir / "logs"
     )
     settings = replace(settings, budget=budget)
     meta = {**run_meta(settings, cells, skipped), "budget": budget_meta}
+    kept = kept_cells(run_dir, [cell.name for cell in cells], settings) if resume else {}
+    if resume:
+        meta["resumes"] = resume_entry(run_dir, kept)
     write_json(run_dir / "meta.json", meta)
-    records: list[dict] = []
+    records: list[dict] = list(kept.values())
     try:
         with CellProgress(cells, settings, enabled=progress) as bar:
             for batch in batches(cells):
+                if all(cell.name in kept for cell in batch):
+                    for cell in batch:
+                        bar.kept(kept[cell.name])
+                        records.append(kept[cell.name])  # a sweep offers from kept capacities
+                    continue
                 bar.starting(batch[0])
                 batch = [offering(cell, records) for cell in batch]
                 batch_settings = cell_settings(batch[0], settings, chosen)
@@ -994,7 +1049,7 @@ def run_load(
                     write_json(run_dir / "cells" / f"{record['cell']}.json", record)
                     records.append(record)
                     bar.finished(record)
-        meta["status"] = "finished"
+        meta["status"] = run_status(records)
     except KeyboardInterrupt:
         meta["status"] = "interrupted"
         raise
@@ -1033,6 +1088,26 @@ def cell_settings(cell: Cell, settings: Settings, profile: Profile) -> Settings:
     )
 
 
+def run_status(records: list[dict]) -> str:
+    """ "finished", or "failed" when no cell of the framework app gave numbers: a run whose every
+    server failed has measured nothing, whatever else it wrote."""
+    served = [record for record in records if record.get("app") == "app"] or records
+    return "finished" if any(record["status"] == "ok" for record in served) else "failed"
+
+
+def console_line(record: dict) -> str:
+    """A finished cell as the console shows it: req/s, its flags as the report's table shows
+    them, and a failed cell's reason (the first line of the error the report shows)."""
+    rps = record["summary"]["rps"]
+    shown = f"{rps:8.0f} req/s" if rps is not None else "       - req/s"
+    line = f"{record['cell']:<42} {shown}"
+    if record["flags"]:
+        line += f" [{flags.shown(record['flags'])}]"
+    if record.get("error"):
+        line += f" {record['error'].splitlines()[0]}"
+    return line
+
+
 class CellProgress:
     """A rich progress bar weighted by each cell's expected seconds, so the ETA means something."""
 
@@ -1065,7 +1140,15 @@ class CellProgress:
         self.done += 1
         self.progress.update(self.task, advance=self.cell_s,
                              description=f"{self.done}/{self.total} done")  # fmt: skip
-        rps = record["summary"]["rps"]
-        shown = f"{rps:8.0f} req/s" if rps is not None else "       - req/s"
-        flags = " [" + ", ".join(record["flags"]) + "]" if record["flags"] else ""
-        self.progress.console.print(f"{record['cell']:<42} {shown}{flags}", highlight=False)
+        # markup=False: rich would read "[generator-bound]" as a style tag and drop it;
+        # soft_wrap: one line per cell, also in a log that is not a terminal
+        self.progress.console.print(
+            console_line(record), highlight=False, markup=False, soft_wrap=True
+        )
+
+    def kept(self, record: dict) -> None:
+        """A cell kept from the run being resumed: counted as done, shown as measured then."""
+        self.done += 1
+        self.progress.update(self.task, advance=self.cell_s)
+        line = f"{console_line(record)} (kept from the resumed run)"
+        self.progress.console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -15,16 +15,17 @@ production too, and the median and IQR are robust to the odd collection landing 
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+from bench.cli import Parser
 from bench.micro.plot import draw_micro_chart
 from bench.micro.results import load_micro
 from bench.micro.table import ratio_table
-from bench.rundir import machine_meta, new_run_dir, write_json
+from bench.rundir import RunDirError, machine_meta, new_run_dir, prepare_run_dir, write_json
 
 MICRO_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = MICRO_DIR.parent.parent
@@ -55,18 +56,23 @@ PROFILES = {
 }
 
 
-def pytest_command(json_path: Path, profile: str, select: str | None = None) -> list[str]:
-    """The pytest invocation that collects only bench/micro's ``bench_*.py`` cases (those
-    matching the ``-k`` expression ``select`` when given)."""
+def collecting(storage: str) -> list[str]:
+    """pytest over bench/micro's ``bench_*.py`` cases only. pytest-benchmark creates its storage
+    directory (./.benchmarks by default) even when it saves nothing: ``storage`` is a temporary
+    one, so a run writes nowhere but its run directory."""
     return [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(MICRO_DIR),
-        "-o",
-        "python_files=bench_*.py",
-        "-p",
-        "no:cacheprovider",
+        sys.executable, "-m", "pytest", str(MICRO_DIR), "-o", "python_files=bench_*.py",
+        "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}",
+    ]  # fmt: skip
+
+
+def pytest_command(
+    json_path: Path, profile: str, storage: str, select: str | None = None
+) -> list[str]:
+    """The pytest invocation that times the cases (those matching the ``-k`` expression
+    ``select`` when given) into ``json_path``."""
+    return [
+        *collecting(storage),
         "-q",
         f"--benchmark-json={json_path}",
         "--benchmark-save-data",
@@ -75,6 +81,18 @@ def pytest_command(json_path: Path, profile: str, select: str | None = None) -> 
         *PROFILES[profile],
         *(["-k", select] if select else []),
     ]
+
+
+#: pytest's exit code when nothing was collected
+NO_TESTS_COLLECTED = 5
+
+
+def selects_a_case(select: str) -> bool:
+    """Whether the ``-k`` expression matches a case (pytest --collect-only: nothing is timed)."""
+    with tempfile.TemporaryDirectory(prefix="bench-micro-") as storage:
+        command = [*collecting(storage), "--collect-only", "-q", "-k", select]
+        collected = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True)
+    return collected.returncode != NO_TESTS_COLLECTED
 
 
 def benchmark_core() -> int | None:
@@ -104,7 +122,12 @@ def run_micro(run_dir: Path, profile: str, *, select: str | None = None) -> int:
     print(
         f"micro ({profile}): timing on core {core if core is not None else 'any'} ...", flush=True
     )
-    exit_code = run_pytest(pytest_command(json_path, profile, select), core, profile)
+    with tempfile.TemporaryDirectory(prefix="bench-micro-") as storage:
+        command = pytest_command(json_path, profile, storage, select)
+        exit_code = run_pytest(command, core, profile)
+    if exit_code == NO_TESTS_COLLECTED:
+        print(f"micro: no benchmark matched -k {select!r}", file=sys.stderr)
+        return exit_code
     if not json_path.exists():
         print(f"micro: pytest exited {exit_code} without writing {json_path}", file=sys.stderr)
         return exit_code or 1
@@ -116,14 +139,46 @@ def run_micro(run_dir: Path, profile: str, *, select: str | None = None) -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench micro", description=__doc__.split("\n")[0]
+    """``python -m bench micro``: time the cases into a new (or empty) run directory."""
+    parser = Parser(
+        prog="python -m bench micro",
+        description="pytest-benchmark microbenchmarks of the framework's hot path, each beside "
+        "references timed in the same run.",
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument(
-        "--run-dir", type=Path, help="write into this directory (default: a new run)"
+        "--profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="rounds per case: smoke ~30 s, quick ~1-2 min, full several minutes",
     )
-    parser.add_argument("-k", dest="select", metavar="EXPR", help="only cases matching EXPR")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        help="an empty or new directory to write into (default: a new results/<run-id>)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the micro.json already in --run-dir instead of refusing a non-empty one",
+    )
+    parser.add_argument(
+        "-k",
+        dest="select",
+        metavar="EXPR",
+        help="only cases matching EXPR (pytest -k; default: all)",
+    )
     args = parser.parse_args(argv)
-    run_dir = args.run_dir or new_run_dir(label="micro")
+    if args.resume and args.run_dir is None:
+        parser.error("--resume needs the --run-dir of the run to finish")
+    if args.select and not selects_a_case(args.select):
+        example = "test_full_cycle_plaintext[framework], test_push_top_pop[werkzeug]"
+        parser.error(f"-k {args.select!r}: no benchmark matched (names look like {example})")
+    try:
+        run_dir = prepare_run_dir(args.run_dir, args.resume) if args.run_dir else None
+    except RunDirError as error:
+        parser.error(str(error))
+    run_dir = run_dir or new_run_dir(label="micro")
+    if args.resume and (run_dir / "micro.json").is_file():
+        print(f"micro: {run_dir / 'micro.json'} is already measured; nothing to resume")
+        return 0
     return run_micro(run_dir, args.profile, select=args.select)

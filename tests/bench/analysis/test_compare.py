@@ -209,7 +209,9 @@ def write_run(run_dir: Path, seed: int = 0, scale: float = 1.0, **micro_options)
     write_micro(run_dir / "micro.json", seed=seed, scale=scale, **micro_options)
     write_cells(run_dir, seed=seed, scale=scale)
     meta = {"commit": f"c0ffee{seed}", "date": "2026-11-21T19:00:00+00:00", "machine": "ci"}
-    (run_dir / "meta.json").write_text(json.dumps({**meta, "profile": "smoke"}))
+    (run_dir / "meta.json").write_text(
+        json.dumps({**meta, "profile": "smoke", "status": "finished"})
+    )
     return run_dir
 
 
@@ -509,11 +511,14 @@ def test_requests_per_second_regress_downwards():
 def test_too_few_micro_rounds_is_not_enough_data(tmp_path, capsys):
     baseline = write_micro(tmp_path / "base.json", seed=1, rounds=MIN_SAMPLES - 1)
     current = write_micro(tmp_path / "cur.json", seed=2, rounds=50, slower={FULL_CYCLE: 2.0})
-    assert main([str(baseline), str(current)]) == 0
+    assert main([str(baseline), str(current)]) == 2  # judged nothing: no pass
     assert set(verdicts(compare_runs(load_run(baseline), load_run(current))).values()) == {
         "not enough data"
     }
-    assert "not enough data (4 vs 50 samples, need 5)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "not enough data (4 vs 50 samples, need 5)" in out
+    assert "0 regressed of 0 judged rows, 5 not judged: not enough data" in out
+    assert "nothing was judged" in out
 
 
 @pytest.mark.parametrize(("text", "value"), [("10%", 0.1), ("0.1", 0.1), ("25%", 0.25)])
@@ -673,7 +678,7 @@ def test_instruction_counts_are_judged_by_the_threshold_alone(tmp_path, capsys):
     assert main([str(baseline), str(current)]) == 1
     out = capsys.readouterr().out
     assert "instructions per request: threshold 2%, no test (counts are deterministic): " in out
-    assert "1 regressed of 2 rows" in out
+    assert "1 regressed of 2 judged rows, 0 not judged" in out
     assert main([str(baseline), str(current), "--instruction-threshold", "6%"]) == 0
 
 
@@ -728,3 +733,52 @@ def test_open_loop_cells_stay_out_of_the_load_ratios():
     ratios = load_ratios({cell["cell"]: cell for cell in (closed, raw, swept)})
     (framework,) = [r for r in ratios if r.name == "load epoll plaintext u32 app/raw rps"]
     assert framework.value == pytest.approx(0.5, rel=0.1)
+
+
+def test_one_cell_file_is_compared_with_its_reference_cells_beside_it(tmp_path, capsys):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, framework=0.5)
+    one_cell = "cells/threaded--app--plaintext--u10.json"
+    assert main([str(baseline / one_cell), str(current / one_cell)]) == 1  # was: never a verdict
+    rows = verdicts(compare_runs(load_run(baseline / one_cell), load_run(current / one_cell)))
+    assert rows == {
+        "load threaded plaintext u10 app/raw rps": "REGRESSED",
+        "load threaded plaintext u10 app/raw p99": "not enough data",  # one repeat
+    }
+    assert "1 regressed of 1 judged rows, 1 not judged" in capsys.readouterr().out
+
+
+def test_one_cell_file_without_its_reference_beside_it_is_refused_with_what_to_pass(
+    tmp_path, capsys
+):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    lone = tmp_path / "lone" / "threaded--app--plaintext--u10.json"
+    lone.parent.mkdir()
+    lone.write_text((baseline / "cells" / lone.name).read_text())
+    err = error_of(capsys, [str(lone), str(baseline / "cells" / lone.name)])
+    assert "threaded--raw--plaintext--u10.json" in err and "pass the run directory" in err
+
+
+def test_a_comparison_that_judged_nothing_exits_2_and_says_why(tmp_path, capsys):
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2)
+    for run_dir in (baseline, current):  # the smoke profile: 2 seconds per cell
+        for path in (run_dir / "cells").glob("*.json"):
+            cell = json.loads(path.read_text())
+            cell["repeats"][0]["rps_series"] = cell["repeats"][0]["rps_series"][:2]
+            path.write_text(json.dumps(cell))
+    assert main([str(baseline), str(current)]) == 2  # was: 0, "0 regressed of 20 rows"
+    out = capsys.readouterr().out
+    assert "0 regressed of 0 judged rows, 20 not judged: not enough data" in out
+    assert "nothing was judged" in out
+
+
+@pytest.mark.parametrize("alpha", ["2", "0", "-0.1", "x"])
+def test_alpha_outside_0_1_is_refused_in_one_line(tmp_path, capsys, alpha):
+    path = write_micro(tmp_path / "m.json")
+    with pytest.raises(SystemExit) as stopped:
+        main([str(path), str(path), "--alpha", alpha])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"--alpha: '{alpha}' is not a level between 0 and 1" in err

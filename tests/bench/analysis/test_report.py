@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import rundir
 from bench.analysis import report
 from bench.measure.profiles import IO_WAIT_MS
 
@@ -24,9 +25,30 @@ SUMMARY_KEYS = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("results") / FIXTURE.name
+    """The fixture run reported as a run of results/ (a stand-in results/ in a temp dir)."""
+    results = tmp_path_factory.mktemp("results")
+    run_dir = results / FIXTURE.name
     shutil.copytree(FIXTURE, run_dir)
-    assert report.build_report(run_dir) == run_dir / "report.html"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rundir, "RESULTS_ROOT", results)
+        assert report.build_report(run_dir) == run_dir / "report.html"
+    return run_dir
+
+
+@pytest.fixture()
+def results(tmp_path, monkeypatch) -> Path:
+    """A stand-in for results/: what the commands treat as the home of runs."""
+    root = tmp_path / "results"
+    root.mkdir()
+    monkeypatch.setattr(rundir, "RESULTS_ROOT", root)
+    return root
+
+
+def copied_run(where: Path, **meta) -> Path:
+    run_dir = where / "run1"
+    shutil.copytree(FIXTURE, run_dir)
+    stored = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**stored, **meta}))
     return run_dir
 
 
@@ -328,3 +350,96 @@ def test_a_run_without_a_writable_cgroup_says_why():
                                        "reason": "no cgroups here"})  # fmt: skip
     assert sentence.startswith("No CPU budget (no cgroups here)")
     assert report.budget_sentence(None) == ""
+
+
+# --- a report reads and writes only its run directory -------------------------------------------
+
+
+def history_line(run: str, ratio: float) -> str:
+    ratios = {"micro test_full_cycle_plaintext[framework] / werkzeug": ratio}
+    return json.dumps({"run": run, "commit": "abc", "date": "2026-11-21", "ratios": ratios})
+
+
+def test_a_run_outside_results_touches_nothing_beside_it(tmp_path, results):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("my own page")
+    (site / "history.jsonl").write_text(history_line("a", 1.0) + "\n" + history_line("b", 2.0))
+    run_dir = copied_run(site)
+    report.build_report(run_dir)
+    assert (site / "index.html").read_text() == "my own page"
+    assert sorted(p.name for p in site.iterdir()) == ["history.jsonl", "index.html", "run1"]
+    assert list(results.iterdir()) == []
+    assert not (run_dir / "trend.png").exists()  # a trend of other runs is not this run's
+
+
+def test_the_report_of_a_run_in_results_does_not_draw_later_runs(results):
+    (results / "history.jsonl").write_text(history_line("a", 1.0) + "\n" + history_line("b", 2))
+    run_dir = copied_run(results)
+    page = report.build_report(run_dir).read_text()
+    assert "Trend" not in page and not (run_dir / "trend.png").exists()
+    index = (results / "index.html").read_text()
+    assert "data:image/png;base64," in index  # the trend lives on the index, inline
+    assert sorted(p.name for p in results.iterdir()) == ["history.jsonl", "index.html", "run1"]
+
+
+def test_report_refuses_the_committed_baseline_and_writes_nothing_there(results, capsys):
+    baseline = results / "baseline"
+    shutil.copytree(FIXTURE, baseline)
+    before = sorted(p.relative_to(baseline) for p in baseline.rglob("*"))
+    assert report.main([str(baseline)]) == 2
+    err = capsys.readouterr().err
+    assert "committed baseline" in err and "report on a copy" in err
+    assert sorted(p.relative_to(baseline) for p in baseline.rglob("*")) == before
+    assert not (results / "index.html").exists()
+
+
+# --- banners: what a reader must know before any number ----------------------------------------
+
+
+def banner_texts(page: str) -> list[str]:
+    return re.findall(r'<p class="banner (?:alarm|note)">(.*?)</p>', page, re.S)
+
+
+def test_an_injected_slowdown_is_a_banner_and_on_the_index(results):
+    run_dir = copied_run(results, injections={"BENCH_INJECT_DELAY_US": "30"})
+    banners = banner_texts(report.build_report(run_dir).read_text())
+    assert any("BENCH_INJECT_DELAY_US=30" in text for text in banners)
+    assert "BENCH_INJECT_DELAY_US=30" in (results / "index.html").read_text()
+
+
+def test_a_regress_verdict_tops_the_report_and_the_index(results):
+    verdict = {"baseline": "results/baseline", "verdict": "REGRESSED", "threshold": 0.25,
+               "alpha": 0.01, "regressed": 6, "judged": 40, "not_judged": 20}  # fmt: skip
+    run_dir = copied_run(results, regress=verdict, status="finished")
+    page = report.build_report(run_dir).read_text()
+    first = banner_texts(page)[0]
+    assert "REGRESSED (6 regressed, 40 judged, 20 not judged" in first
+    assert page.index("REGRESSED") < page.index("<h2>")
+    assert "<strong>REGRESSED</strong>" in (results / "index.html").read_text()
+
+
+def test_an_interrupted_run_lists_what_was_not_measured_and_ranks_nothing_incomplete(tmp_path):
+    cells = [cell["cell"] for cell in fixture_cells()]
+    scenario = fixture_cells()[0]["scenario"]
+    never = f"epoll--app--{scenario}--u999"
+    run_dir = copied_run(tmp_path, status="interrupted", cells_planned=[*cells, never])
+    page = report.build_report(run_dir).read_text()
+    banner = banner_texts(page)[0]
+    assert "1 of" in banner and never in banner and "interrupted" in banner
+    assert "Not ranked: the run ended before measuring " + never in page
+    assert " led with " not in page.split(f"<h2>{scenario}</h2>")[1].split("<h2>")[0]
+
+
+def test_a_failed_run_says_so_at_the_top(tmp_path):
+    run_dir = copied_run(tmp_path, status="failed")
+    assert (
+        "Failed: no cell of the framework app"
+        in banner_texts(report.build_report(run_dir).read_text())[0]
+    )
+
+
+def test_a_complete_run_has_no_banner(tmp_path):
+    planned = [cell["cell"] for cell in fixture_cells()]
+    run_dir = copied_run(tmp_path, status="finished", cells_planned=planned, injections={})
+    assert banner_texts(report.build_report(run_dir).read_text()) == []

@@ -60,7 +60,7 @@ def test_the_command_line_says_it_without_a_traceback(tmp_path):
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == (
         "python -m bench run: error: --app no_such_package:app does not import: "
-        "ModuleNotFoundError: No module named 'no_such_package'"
+        "ModuleNotFoundError: No module named 'no_such_package' (see --help)"
     )
     assert "Traceback" not in done.stderr and not (tmp_path / "never").exists()
 

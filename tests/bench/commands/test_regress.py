@@ -16,6 +16,7 @@ from bench.micro import instructions
 from bench.micro.workloads import WORKLOADS
 from tests.bench.analysis.test_compare import (
     FULL_CYCLE,
+    SERVERS,
     STACK,
     error_of,
     verdicts,
@@ -27,6 +28,24 @@ from tests.bench.analysis.test_compare import (
 from tests.bench.micro.test_instructions import SERVER, needs_valgrind
 
 # --- the baseline and the regress command --------------------------------------------------------
+
+#: the cells of the synthetic runs: the smoke matrix at 10 users (the real plan has 8)
+SYNTHETIC_SMOKE = {
+    f"{server}--{app}--{scenario}--u10"
+    for server in SERVERS
+    for app, scenario in (("app", "plaintext"), ("app", "fortunes"), ("raw", "plaintext"))
+}
+
+
+#: the real smoke plan's cells, kept before the fixture below stands in for them
+REAL_SMOKE_CELLS = regress.smoke_cells
+
+
+@pytest.fixture(autouse=True)
+def synthetic_smoke(monkeypatch):
+    """What a baseline must hold is the synthetic matrix here (a test about the real smoke plan
+    puts REAL_SMOKE_CELLS back)."""
+    monkeypatch.setattr(regress, "smoke_cells", lambda: SYNTHETIC_SMOKE)
 
 
 def test_refreshing_the_baseline_trims_micro_and_copies_cells(tmp_path, capsys):
@@ -275,3 +294,91 @@ def test_the_baseline_keeps_its_instruction_counts(tmp_path, capsys):
     files = refresh_baseline(run_dir, tmp_path / "baseline")
     assert "instructions.json" in files
     assert load_run(tmp_path / "baseline").instructions["per_request"]["framework-plaintext"] > 0
+
+
+# --- the baseline is what regress can compare against -------------------------------------------
+
+
+def set_meta(run_dir: Path, **values) -> Path:
+    meta = json.loads((run_dir / "meta.json").read_text())
+    (run_dir / "meta.json").write_text(json.dumps({**meta, **values}))
+    return run_dir
+
+
+@pytest.mark.parametrize(
+    ("meta", "complaint"),
+    [
+        ({"profile": "quick"}, "was measured with profile quick, but regress compares a smoke"),
+        ({"status": "interrupted"}, "its load run is interrupted, not finished"),
+    ],
+)
+def test_baseline_refuses_a_run_regress_cannot_compare_with(tmp_path, capsys, meta, complaint):
+    run_dir = set_meta(write_run(tmp_path / "run", seed=1), **meta)
+    dest = refresh_baseline(write_run(tmp_path / "old", seed=2), tmp_path / "baseline")
+    assert (
+        regress.baseline_main(
+            ["--from", str(run_dir), "--dest", str(tmp_path / "baseline"), "--micro-runs", "1"]
+        )
+        == 2
+    )
+    assert complaint in capsys.readouterr().err
+    assert sorted(dest) == sorted(  # the old baseline is untouched
+        str(p.relative_to(tmp_path / "baseline"))
+        for p in (tmp_path / "baseline").rglob("*")
+        if p.is_file()
+    )
+
+
+def test_baseline_refuses_a_smoke_run_restricted_to_fewer_cells(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(regress, "smoke_cells", REAL_SMOKE_CELLS)
+    run_dir = write_run(tmp_path / "run", seed=1)  # 10 users: not the smoke plan's cells
+    assert (
+        regress.baseline_main(
+            ["--from", str(run_dir), "--dest", str(tmp_path / "b"), "--micro-runs", "1"]
+        )
+        == 2
+    )
+    assert "does not hold the smoke profile's cells" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+# --- a regress run records its verdict, and compare repeats it ----------------------------------
+
+
+def test_regress_records_its_verdict_and_compare_repeats_it(tmp_path, monkeypatch, capsys):
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    fake_measurements(monkeypatch, tmp_path, first={FULL_CYCLE: 2.0, STACK: 2.0}, again={STACK: 2})
+    monkeypatch.setattr(regress, "print_report", lambda run_dir: None)
+    assert regress_main(["--baseline", str(baseline)]) == 1
+    regress_out = capsys.readouterr().out
+    run_dir = tmp_path / "regress"
+    recorded = json.loads((run_dir / "meta.json").read_text())["regress"]
+    assert recorded["verdict"] == "REGRESSED" and recorded["threshold"] == 0.25
+    assert recorded["regressed"] == 2  # STACK against both references; FULL_CYCLE not confirmed
+    # compare of that run against the same baseline: the same verdict, row by row
+    assert main([str(baseline), str(run_dir)]) == 1
+    compare_out = capsys.readouterr().out
+    tally = regress_out.splitlines()[[i for i, line in enumerate(regress_out.splitlines())
+                                      if line.startswith("threshold")][0]]  # fmt: skip
+    assert tally in compare_out
+    assert "judging with its recorded threshold 25%" in compare_out
+    rows = compare_runs(load_run(baseline), load_run(run_dir), 0.25, 0.01)
+    assert verdicts(rows) == {
+        row.name: row.verdict for row in compare_rows(run_dir / "compare.json")
+    }
+
+
+def test_baseline_from_a_run_with_one_micro_measurement_keeps_the_three_it_has(tmp_path, capsys):
+    dest = tmp_path / "baseline"
+    old = write_run(tmp_path / "old", seed=1)
+    for number in (2, 3):
+        write_micro(old / f"micro-{number}" / "micro.json", seed=number)
+    refresh_baseline(old, dest)
+    single = write_run(tmp_path / "single", seed=4)
+    assert regress.baseline_main(["--from", str(single), "--dest", str(dest)]) == 2
+    assert "holds 1 micro measurement(s), a baseline keeps 3" in capsys.readouterr().err
+    assert (dest / "micro-2" / "micro.json").exists()  # was: deleted with micro-3/
+    assert (
+        regress.baseline_main(["--from", str(single), "--dest", str(dest), "--micro-runs", "1"])
+        == 0
+    )

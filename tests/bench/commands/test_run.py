@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -12,9 +13,33 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench import rundir
 from bench.commands import run
+from bench.measure import runner
+from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def locust_running(process: subprocess.Popen) -> list[psutil.Process]:
+    """The run's processes when one of them is Locust, else []."""
+    descendants = psutil.Process(process.pid).children(recursive=True)
+    with contextlib.suppress(psutil.Error):
+        if any("locust" in " ".join(child.cmdline()) for child in descendants):
+            return descendants
+    return []
+
+
+def wait_for(observed, process: subprocess.Popen, timeout: float = 90):
+    """Poll until ``observed()`` returns something true (an event, not an amount of time); the
+    deadline only turns a hang into a failure."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        seen = observed()
+        if seen:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"never observed (run exit code {process.poll()})")
 
 
 @pytest.mark.slow
@@ -28,13 +53,10 @@ def test_an_interrupted_run_keeps_finished_cells_and_leaves_no_process(tmp_path,
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     first = run_dir / "cells" / "threaded--app--fortunes--u2.json"
-    deadline = time.monotonic() + 60
-    while not first.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.1)
-    assert first.exists(), "the first cell never finished"
-    time.sleep(1.5)  # into the second cell: its server and Locust are running
-    descendants = psutil.Process(process.pid).children(recursive=True)
-    assert descendants, "the second cell started no processes"
+    # the second cell is under load once its Locust log exists and its Locust process runs
+    second_locust = run_dir / "logs" / "epoll--app--fortunes--u2.r0.locust.out"
+    descendants = wait_for(lambda: second_locust.exists() and locust_running(process), process)
+    assert first.exists(), "the first cell did not finish before the second began"
     process.send_signal(signum)
     stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -76,3 +98,158 @@ def test_bad_arguments_stop_the_command_before_a_run_starts(argv, complaint, tmp
 @pytest.mark.parametrize(("text", "value"), [("off", "off"), ("0.3", 0.3), ("1", 1.0)])
 def test_server_cpus_is_off_or_a_number_of_cpus(text, value):
     assert run.server_cpus(text) == value
+
+
+def error_line(main, argv: list[str], capsys) -> str:
+    """The one line a refused command prints (exit code 2)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--servers", "pol"], "--servers: unknown pol (valid: poll, threaded, fork, epoll"),
+        (["--users", "1,,2"], "--users: '1,,2' has an empty item"),
+        (["--servers", "poll,,epoll"], "--servers: 'poll,,epoll' has an empty item"),
+        (["--users", "8,x"], "--users: '8,x' is not a list of whole numbers"),
+        (["--repeats", "0"], "--repeats 0: must be at least 1"),
+        (["--resume"], "--resume needs the --run-dir"),
+        (["--profile", "smoke", "--scenarios", "fortunes", "--peers", "null"],
+         "null serves only plaintext"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_is_one_line_naming_it_and_what_is_valid(argv, complaint, capsys):
+    for main in (run.load_main, run.run_main):
+        assert complaint in error_line(main, argv, capsys)
+
+
+def test_a_run_dir_holding_a_run_is_refused_unless_resumed(tmp_path, capsys):
+    run_dir = tmp_path / "run1"
+    (run_dir / "cells").mkdir(parents=True)
+    (run_dir / "cells" / "poll--app--plaintext--u8.json").write_text("{}")
+    for main in (run.load_main, run.run_main):
+        err = error_line(main, ["--run-dir", str(run_dir)], capsys)
+        assert f"--run-dir {run_dir} is not empty" in err and "--resume" in err
+    err = error_line(run.load_main, ["--run-dir", str(run_dir), "--resume"], capsys)
+    assert "holds no run to resume (no meta.json)" in err
+    (run_dir / "meta.json").write_text("{}")
+    argv = ["--run-dir", str(run_dir), "--resume", "--profile", "smoke", "--servers", "epoll"]
+    err = error_line(run.load_main, argv, capsys)
+    assert "holds cells this run does not plan (poll--app--plaintext--u8)" in err
+    assert sorted(p.name for p in run_dir.rglob("*")) == [
+        "cells", "meta.json", "poll--app--plaintext--u8.json"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_a_run_dir_that_cannot_be_created_is_one_line(tmp_path, capsys, where):
+    (tmp_path / "a-file").write_text("")
+    run_dir = tmp_path / "a-file" / "run" if where == "file" else Path("/proc/bench-run")
+    err = error_line(run.load_main, ["--run-dir", str(run_dir)], capsys)
+    assert f"--run-dir {run_dir}: cannot create it" in err
+
+
+def test_the_committed_baseline_is_no_run_dir(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(rundir, "RESULTS_ROOT", tmp_path)
+    err = error_line(run.load_main, ["--run-dir", str(tmp_path / "baseline"), "--resume"], capsys)
+    assert "is the committed baseline" in err
+
+
+def test_help_shows_defaults_as_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        run.load_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: quick)" in text and "quick ≤ 6 min" in text
+    assert "(default: the profile's: smoke 10, quick 3, full 10)" in text
+    assert "(default: 0)" in text  # --locust-workers
+    assert "``" not in text
+
+
+#: a server that fails at start: a failed cell in a second, without load
+DIES_AT_START = "import sys; sys.stderr.write('cannot bind: boom\\n'); sys.exit(3)"
+
+
+@pytest.fixture
+def dying_server(monkeypatch):
+    spec = ServerSpec(
+        "dies-at-start", "poll", "ours",
+        lambda app, host, port: [sys.executable, "-c", DIES_AT_START], prints_listening=True,
+    )  # fmt: skip
+    monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), spec.name: spec})
+
+
+def test_a_run_whose_every_cell_failed_exits_non_zero_as_failed(
+    tmp_path, dying_server, monkeypatch, capsys
+):
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(rundir, "RESULTS_ROOT", results)
+    site = tmp_path / "site"
+    run_dir = site / "run1"
+    argv = ["--profile", "smoke", "--servers", "dies-at-start", "--scenarios", "fortunes",
+            "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
+    assert run.load_main(argv) == 1  # was: 0 with status "finished"
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "failed"
+    captured = capsys.readouterr()
+    assert "failed: no cell of the framework app gave numbers" in captured.err
+    # the console shows the reason, as the report's "Why cells failed" does
+    assert "- req/s [failed] server exited with code 3 at start" in captured.out
+    # nothing beside the run: no index.html, no history, no latest, in site/ or results/
+    assert [p.name for p in site.iterdir()] == ["run1"]
+    assert list(results.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    base = ["--profile", "smoke", "--scenarios", "fortunes", "--users", "2", "--duration", "1",
+            "--warmup", "0.5", "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
+    assert run.load_main([*base, "--servers", "threaded"]) == 0
+    kept = run_dir / "cells" / "threaded--app--fortunes--u2.json"
+    first = kept.read_text()
+    assert run.load_main([*base, "--servers", "threaded,epoll", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "threaded--app--fortunes--u2" in out and "(kept from the resumed run)" in out
+    assert kept.read_text() == first
+    assert (run_dir / "cells" / "epoll--app--fortunes--u2.json").exists()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "finished"
+    (resumed,) = meta["resumes"]
+    assert resumed["cells_kept"] == ["threaded--app--fortunes--u2"]
+    assert resumed["previous_status"] == "finished"
+
+
+def test_history_gets_a_line_only_for_a_run_in_results(tmp_path, monkeypatch):
+    from tests.bench.analysis.test_compare import write_run
+
+    results = tmp_path / "results"
+    monkeypatch.setattr(rundir, "RESULTS_ROOT", results)
+    outside = write_run(tmp_path / "site" / "run1", seed=1)
+    run.record_history(outside)
+    assert sorted(p.name for p in (tmp_path / "site").iterdir()) == ["run1"]
+    inside = write_run(results / "run2", seed=1)
+    run.record_history(inside)
+    assert len((results / "history.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_run_stopped_during_micro_says_every_cell_went_unmeasured(tmp_path, monkeypatch):
+    def interrupted(run_dir, profile):  # Ctrl-C while the micro benchmarks run
+        (run_dir / "meta.json").write_text(json.dumps({"profile": profile}))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "run_micro", interrupted)
+    run_dir = tmp_path / "run"
+    argv = ["--profile", "smoke", "--servers", "poll", "--run-dir", str(run_dir), "--no-progress"]
+    assert run.run_main(argv) == 130
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert meta["cells_planned"] == ["poll--app--plaintext--u8", "poll--app--fortunes--u8",
+                                     "poll--raw--plaintext--u8"]  # fmt: skip
+    page = (run_dir / "report.html").read_text()
+    assert "3 of 3 planned cells were not measured" in page

@@ -218,10 +218,10 @@ def test_overrides_narrow_the_matrix_and_reference_apps_keep_their_endpoints():
     assert len(names) == 2 * 2 + 2
 
 
-def test_unknown_names_are_a_usage_error():
-    with pytest.raises(ValueError, match="nosuch"):
-        runner.build_matrix(PROFILES["smoke"], [], servers=["nosuch"])
-    with pytest.raises(ValueError, match="nosuch"):
+def test_unknown_names_are_a_usage_error_that_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"--servers: unknown pol \(valid: poll, threaded"):
+        runner.build_matrix(PROFILES["smoke"], [], servers=["pol"])
+    with pytest.raises(ValueError, match=r"--scenarios: unknown nosuch \(valid: plaintext, json"):
         runner.build_matrix(PROFILES["smoke"], [], scenarios=["nosuch"])
 
 
@@ -243,6 +243,27 @@ def test_smoke_runs_only_the_null_reference_beside_our_models_by_default():
     assert [cell.name for cell in cells if cell.server.kind != "ours"] == [
         "null--app--plaintext--u8"
     ]
+
+
+def test_named_peers_on_a_profile_without_a_peers_part_run_on_its_scenarios_and_users(
+    monkeypatch,
+):
+    bare = dataclasses.replace(PROFILES["smoke"], peers=None)
+    monkeypatch.setitem(PROFILES, "smoke", bare)
+    cells, _ = runner.plan("smoke", peers="null,werkzeug-base")  # was: silently no peer at all
+    peer_cells = sorted(cell.name for cell in cells if cell.server.kind != "ours")
+    assert peer_cells == [
+        "null--app--plaintext--u8",
+        "werkzeug-base--app--fortunes--u8",
+        "werkzeug-base--app--plaintext--u8",
+    ]
+
+
+def test_a_named_peer_with_no_scenario_in_the_run_is_refused_with_why():
+    with pytest.raises(ValueError, match="null serves only plaintext"):
+        runner.plan("smoke", scenarios=["fortunes"], peers="null")
+    cells, _ = runner.plan("smoke", scenarios=["fortunes"], peers="all")  # all: null just sits out
+    assert not any(cell.server.name == "null" for cell in cells)
 
 
 def test_pinning_splits_the_cores_we_may_use():
@@ -565,3 +586,25 @@ def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
     assert isinstance(failed.value.__cause__, OSError)
     left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
     assert left == [], "the server was left running"
+
+
+# --- the console ------------------------------------------------------------------------------
+
+
+def test_the_console_shows_flags_and_why_a_cell_failed_as_the_report_does(capsys):
+    from bench.analysis.report import format_value
+
+    cells = [runner.Cell(all_servers()["poll"], "app", SCENARIOS["plaintext"], 8)]
+    settings = runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
+    bound = {"cell": "threaded--app--plaintext--u8", "summary": {"rps": 8024.0},
+             "flags": ["generator-bound", "noisy"], "status": "ok", "error": None}  # fmt: skip
+    error = "server exited with code 3 at start\n--- server stderr (tail) ---"
+    failed = {"cell": "fork--app--plaintext--u8", "summary": {"rps": None}, "flags": ["failed"],
+              "status": "failed", "error": error}  # fmt: skip
+    with runner.CellProgress(cells, settings, enabled=False) as bar:
+        bar.finished(bound)  # rich markup used to eat "[generator-bound]"
+        bar.finished(failed)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(f"8024 req/s [{format_value('flags', bound['flags'])}]")
+    assert lines[0].endswith("[generator-bound, noisy]")
+    assert lines[1].endswith("- req/s [failed] server exited with code 3 at start")

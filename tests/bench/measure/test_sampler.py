@@ -107,10 +107,11 @@ def test_sampler_samples_both_trees_until_stopped(spawn):
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
     try:
         with Sampler(server.pid, busy.pid, interval_s=0.1) as sampler:
-            time.sleep(0.6)
+            deadline = time.monotonic() + 30  # turns a hang into a failure; the wait is for samples
+            while len(sampler.samples) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert not sampler.thread.is_alive()  # stopped means stopped: no sample can follow
         count = len(sampler.samples)
-        time.sleep(0.3)
-        assert len(sampler.samples) == count  # stopped means stopped
     finally:
         busy.kill()
         busy.wait()

@@ -204,3 +204,32 @@ def test_the_servers_group_is_our_code_beside_h11_and_httptools(tmp_path, capsys
     assert names == {"micro test_server_cycle[servers] / h11",
                      "micro test_server_cycle[servers] / httptools"}  # fmt: skip
     assert "server_cycle · servers" in capsys.readouterr().out
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def micro_error(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_selection_that_matches_no_case_is_refused_before_a_run_dir_exists(tmp_path, capsys):
+    run_dir = tmp_path / "never"
+    err = micro_error(["-k", "nomatch", "--run-dir", str(run_dir)], capsys)
+    assert "-k 'nomatch': no benchmark matched" in err  # was: "pytest exited 5"
+    assert not run_dir.exists()
+
+
+def test_a_run_dir_holding_a_run_is_refused_unless_resumed(tmp_path, capsys):
+    (tmp_path / "micro.json").write_text("{}")
+    err = micro_error(["--run-dir", str(tmp_path)], capsys)
+    assert "is not empty" in err and "--resume" in err
+    (tmp_path / "meta.json").write_text("{}")
+    assert cli.main(["--run-dir", str(tmp_path), "--resume"]) == 0  # nothing left to measure
+    assert "already measured" in capsys.readouterr().out
+    assert (tmp_path / "micro.json").read_text() == "{}"

@@ -105,14 +105,16 @@ def test_peer_serves_plaintext_and_stops_cleanly_on_sigterm(running_peer) -> Non
     assert group_is_empty(process.pid), f"{spec.name} left processes behind"
 
 
-def keep_requesting(port: int, stop: threading.Event) -> None:
-    """Requests back to back until told to stop, the server goes away, or 15 s pass."""
+def keep_requesting(port: int, stop: threading.Event, answered: threading.Event) -> None:
+    """Requests back to back until told to stop, the server goes away, or 15 s pass; sets
+    ``answered`` once the server has answered one of them."""
     deadline = time.monotonic() + 15
     while not stop.is_set() and time.monotonic() < deadline:
         try:
             get(port, "/plaintext")
         except (OSError, http.client.HTTPException):  # the server closed mid-response: it stops
             return
+        answered.set()
 
 
 @pytest.mark.slow
@@ -120,11 +122,14 @@ def test_peer_stops_on_sigterm_while_serving_requests(running_peer) -> None:
     # a signal landing mid-request (or mid-fork) must still stop the server
     spec, process, port = running_peer
     stop = threading.Event()
-    clients = [threading.Thread(target=keep_requesting, args=(port, stop)) for _ in range(4)]
+    answered = [threading.Event() for _ in range(4)]
+    clients = [threading.Thread(target=keep_requesting, args=(port, stop, event))
+               for event in answered]  # fmt: skip
     for client in clients:
         client.start()
     try:
-        time.sleep(0.5)
+        # every client is being served: the signal lands among requests, not before them
+        assert all(event.wait(timeout=15) for event in answered), "a client was never answered"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, process.stderr.read()
     finally:
