@@ -356,6 +356,7 @@ _PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
 def expected_environ_headers(message: Message) -> dict[str, str]:
     """PEP 3333's HTTP_* keys for llhttp's header list, as the app should see them."""
     headers: dict[str, str] = {}
+    authority = _absolute_form_authority(message.target.decode("latin-1"))
     for name, value in message.headers:
         name_text = name.decode("latin-1").lower()
         if "_" in name_text:
@@ -364,7 +365,18 @@ def expected_environ_headers(message: Message) -> dict[str, str]:
         key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
         text = value.rstrip(b" \t").decode("latin-1")
         headers[key] = headers[key] + ", " + text if key in headers else text
+    if authority is not None:
+        # RFC 9112 section 3.2.2: with an absolute-form target the origin server MUST ignore
+        # the Host field and use the target's host (llhttp reports fields as they came).
+        headers["HTTP_HOST"] = authority.rpartition("@")[2]
     return headers
+
+
+def _absolute_form_authority(target: str) -> str | None:
+    parts = _URI.match(target)
+    if target.startswith("/") or (parts[1] or "").lower() not in ("http", "https"):
+        return None
+    return parts[2]
 
 
 def expected_path_and_query(target: str) -> tuple[str, str] | None:
@@ -421,16 +433,18 @@ TRAILER_FORBIDDEN = frozenset(
      b"content-range", b"trailer", b"te", b"expect", b"max-forwards", b"range", b"authorization",
      b"proxy-authorization", b"cache-control", b"if-match", b"if-none-match",
      b"if-modified-since", b"if-unmodified-since", b"if-range", b"connection", b"upgrade",
-     b"keep-alive", b"proxy-connection", b"cookie"}
+     b"keep-alive", b"proxy-connection", b"cookie", b"pragma"}
 )  # fmt: skip
-#: RFC 3986 section 3.3 and 3.4: what an origin-form target may hold (pchar, "/", "?", %XX)
-_ORIGIN_FORM = re.compile(
-    r"(?:/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?"
-)
-#: RFC 3986 section 3.2: [userinfo "@"] host [":" port], host an IP literal or a non-empty name
-_AUTHORITY = re.compile(
-    r"(?:(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*@)?(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+)(?::[0-9]*)?"
-)
+# RFC 3986 pieces: a path character, a host name character, an IP literal
+_PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+_NAME = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})"
+_HOST = rf"(?:\[[0-9A-Fa-f:.]+\]|{_NAME}+)"
+#: RFC 9112 section 3.2.1: absolute-path [ "?" query ]
+_ORIGIN_FORM = re.compile(rf"(?:/{_PCHAR}*)+(?:\?(?:{_PCHAR}|[/?])*)?")
+#: RFC 9112 section 3.2.3: what a CONNECT target may be (host ":" port, the port not empty)
+_CONNECT_AUTHORITY = re.compile(rf"{_HOST}:[0-9]+")
+#: RFC 3986 section 3.2: [userinfo "@"] host [":" port], the host not empty
+_AUTHORITY = re.compile(rf"(?:(?:{_NAME}|:)*@)?{_HOST}(?::[0-9]*)?")
 
 
 def _names(fields: list[tuple[bytes, bytes]]) -> list[bytes]:
@@ -445,7 +459,9 @@ def _target_not_valid(message: Message, raw: bytes) -> bool:
     if target == "*":
         return message.method != "OPTIONS"
     if message.method == "CONNECT":
-        return not _AUTHORITY.fullmatch(target) or ":" not in target.rpartition("]")[2]
+        # RFC 9112 section 3.2.3: uri-host ":" port, no userinfo; RFC 9110 section 9.3.6: the
+        # port MUST be sent
+        return not _CONNECT_AUTHORITY.fullmatch(target)
     if target.startswith("/"):
         return not _ORIGIN_FORM.fullmatch(target)
     parts = _URI.match(target)
