@@ -7,6 +7,8 @@ deep into the parser and the rest probe its edges. :func:`streams` is what the f
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from hypothesis import strategies as st
 
 TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -15,18 +17,20 @@ PCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'(
 ODD_BYTES = [b" ", b"\t", b"\r", b"\n", b"\r\n", b":", b";", b",", b"\x00", b"\x7f", b"\x80",
              b"\xff", b"#", b"?", b"/", b"%", b"[", b"]", b'"', b"0", b"a", b"\x0b"]  # fmt: skip
 
+_odd_byte = st.sampled_from(ODD_BYTES)
+
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"]
-FIELD_NAMES = ["Host", "Content-Type", "Accept", "X-A", "User-Agent", "Cookie", "X_Under",
-               "Connection", "Expect", "Upgrade", "Trailer", "TE", "Authorization"]  # fmt: skip
+FIELD_NAMES = ("Host", "Content-Type", "Accept", "X-A", "User-Agent", "Cookie", "X_Under",
+               "Connection", "Expect", "Upgrade", "Trailer", "TE", "Authorization")  # fmt: skip
 FIELD_VALUES = {
     "Connection": ["close", "keep-alive", "upgrade", "Close", "close, x", "keep-alive, upgrade"],
     "Expect": ["100-continue", "100-Continue", "nope"],
     "Upgrade": ["websocket", "h2c"],
     "Host": ["t", "example.com:80", "[::1]:8080", ""],
 }
-TRANSFER_ENCODINGS = ["Chunked", " chunked", "gzip, chunked", "chunked, gzip",
-                      "identity", "chunked, chunked", "", "xchunked"]  # fmt: skip
-TRAILER_NAMES = ["X-T", "Content-Length", "Host", "Transfer-Encoding", "Content-Type", "Expires"]
+TRANSFER_ENCODINGS = [b"Chunked", b" chunked", b"gzip, chunked", b"chunked, gzip", b"identity",
+                      b"chunked, chunked", b"", b"xchunked"]  # fmt: skip
+TRAILER_NAMES = ("X-T", "Content-Length", "Host", "Transfer-Encoding", "Content-Type", "Expires")
 
 
 def _text(alphabet: str, min_size: int = 0, max_size: int = 12) -> st.SearchStrategy[str]:
@@ -43,7 +47,10 @@ def _chance(draw, percent: int) -> bool:
 
 
 def _weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
-    """One of ``choices``, each ``(percent, strategy)``; the first is the common case."""
+    """One of ``choices``, each ``(percent, strategy)``; the first is the common case.
+
+    Build these once, at import: a strategy made inside a draw costs far more than the draw.
+    """
     first, rest = choices[0], choices[1:]
     labels = [0] * (first[0] // 2)
     labels += [i for i, (percent, _) in enumerate(rest, 1) for _ in range(percent)]
@@ -51,18 +58,17 @@ def _weighted(*choices: tuple[int, st.SearchStrategy]) -> st.SearchStrategy:
     return st.sampled_from(labels).flatmap(lambda label: choices[label][1])
 
 
+def _oddify(draw, value: bytes, percent: int = 3) -> bytes:
+    """``value``, or in ``percent`` of the draws ``value`` with one odd byte inserted."""
+    if not _chance(draw, percent):
+        return value
+    at = draw(st.integers(0, len(value)))
+    return value[:at] + draw(_odd_byte) + value[at:]
+
+
 def _odd(strategy: st.SearchStrategy[bytes], percent: int = 3) -> st.SearchStrategy[bytes]:
-    """``strategy``, or in ``percent`` of the draws a value with one odd byte inserted."""
-
-    @st.composite
-    def build(draw) -> bytes:
-        value = draw(strategy)
-        if not _chance(draw, percent):
-            return value
-        at = draw(st.integers(0, len(value)))
-        return value[:at] + draw(st.sampled_from(ODD_BYTES)) + value[at:]
-
-    return build()
+    """``strategy`` with :func:`_oddify` applied."""
+    return st.composite(lambda draw: _oddify(draw, draw(strategy), percent))()
 
 
 def _encode(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[bytes]:
@@ -121,20 +127,33 @@ versions = _weighted(
 )
 
 
+_field_text = _text("".join(map(chr, range(0x20, 0x7F))) + "\t\x80\xe9\xff", 0, 16)
+_separator = st.sampled_from([b": ", b": ", b":", b":  ", b":\t"])
+
+
+@lru_cache
+def _field_names(names: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return _weighted((85, st.sampled_from(names)), (15, _text(TCHAR, 1, 10)))
+
+
+@lru_cache
+def _field_values(name: str) -> st.SearchStrategy[str]:
+    return _weighted((70, st.sampled_from(FIELD_VALUES.get(name, ["v"]))), (30, _field_text))
+
+
 @st.composite
-def fields(draw, names: list[str]) -> tuple[bytes, bytes]:
+def fields(draw, names: tuple[str, ...]) -> tuple[bytes, bytes]:
     """One ``(name, value)``: a known field with typical values, or arbitrary tokens and text."""
-    name = draw(_weighted((85, st.sampled_from(names)), (15, _text(TCHAR, 1, 10))))
-    value = draw(
-        _weighted(
-            (70, st.sampled_from(FIELD_VALUES.get(name, ["v"]))),
-            (30, _text("".join(map(chr, range(0x20, 0x7F))) + "\t\x80\xe9\xff", 0, 16)),
-        )
-    )
-    separator = draw(st.sampled_from([b": ", b": ", b":", b":  ", b":\t"]))
-    return draw(_odd(st.just(name.encode("latin-1")))), separator + draw(
-        _odd(st.just(value.encode("latin-1")))
-    )
+    name = draw(_field_names(names))
+    value = draw(_field_values(name)).encode("latin-1")
+    return _oddify(draw, name.encode("latin-1")), draw(_separator) + _oddify(draw, value)
+
+
+_chunk_ext = _weighted(
+    (70, st.just(b"")),
+    (30, st.sampled_from([b";a", b";a=b", b';a="q;\\" x"', b" ;a", b"; a = b"])),
+)
+_after_size = _weighted((95, st.just(b"")), (5, st.sampled_from([b" ", b"\t"])))
 
 
 @st.composite
@@ -143,19 +162,26 @@ def chunked_body(draw, body: bytes) -> bytes:
     out, rest = b"", body
     while rest:
         size = draw(st.integers(1, len(rest)))
-        size_text = draw(st.sampled_from([b"%x", b"%X", b"0%x"])) % size
-        ext = draw(
-            _weighted(
-                (70, st.just(b"")),
-                (30, st.sampled_from([b";a", b";a=b", b';a="q;\\" x"', b" ;a", b"; a = b"])),
-            )
-        )
-        tail = draw(_weighted((95, st.just(b"")), (5, st.sampled_from([b" ", b"\t"]))))
-        out += draw(_odd(st.just(size_text + tail + ext))) + b"\r\n" + rest[:size] + b"\r\n"
+        size_line = draw(st.sampled_from([b"%x", b"%X", b"0%x"])) % size
+        size_line = _oddify(draw, size_line + draw(_after_size) + draw(_chunk_ext))
+        out += size_line + b"\r\n" + rest[:size] + b"\r\n"
         rest = rest[size:]
     out += draw(st.sampled_from([b"0", b"000", b"0;x=y"])) + b"\r\n"
     trailers = draw(st.lists(fields(TRAILER_NAMES), max_size=2))
     return out + b"".join(n + v + b"\r\n" for n, v in trailers) + b"\r\n"
+
+
+_framing = _weighted(
+    (30, st.just("none")), (35, st.just("length")), (30, st.just("chunked")), (5, st.just("both"))
+)
+#: how far a Content-Length is from the body's real size: the rest of the stream gets misframed
+_length_error = _weighted((90, st.just(0)), (10, st.sampled_from([-1, 1, 2])))
+_length_format = _weighted(
+    (88, st.just(b"%d")), (12, st.sampled_from([b"0%d", b"+%d", b"%d, %d", b" %d "]))
+)
+_coding = _weighted((75, st.just(b"chunked")), (25, st.sampled_from(TRANSFER_ENCODINGS)))
+_line_end = _weighted((97, st.just(b"\r\n")), (3, st.sampled_from([b"\n", b"\r", b"\r\r\n"])))
+_gap = _weighted((85, st.just(b"")), (15, st.sampled_from([b"\r\n", b"\n", b"\r\n\r\n"])))
 
 
 @st.composite
@@ -169,37 +195,18 @@ def requests(draw) -> bytes:
         head.append(b"Host: " + draw(st.sampled_from([b"t", b"example.com"])))
     head += [n + v for n, v in draw(st.lists(fields(FIELD_NAMES), max_size=4))]
     body = draw(st.binary(max_size=40))
-    framing = draw(
-        _weighted(
-            (30, st.just("none")),
-            (35, st.just("length")),
-            (30, st.just("chunked")),
-            (5, st.just("both")),
-        )
-    )
+    framing = draw(_framing)
     if framing in ("length", "both"):
-        declared = draw(
-            _weighted(
-                (90, st.just(len(body))),
-                (10, st.sampled_from([len(body) + 1, max(len(body) - 1, 0)])),
-            )
-        )
-        value = draw(
-            _weighted(
-                (88, st.just(b"%d")), (12, st.sampled_from([b"0%d", b"+%d", b"%d, %d", b" %d "]))
-            )
-        )
+        declared = max(len(body) + draw(_length_error), 0)
+        value = draw(_length_format)
         value = value % ((declared, declared) if value.count(b"%") == 2 else declared)
         head.append(b"Content-Length: " + value)
         if _chance(draw, 8):
             head.append(b"Content-Length: " + value)
     if framing in ("chunked", "both"):
-        coding = draw(
-            _weighted((75, st.just("chunked")), (25, st.sampled_from(TRANSFER_ENCODINGS)))
-        )
-        head.append(b"Transfer-Encoding: " + coding.encode())
+        head.append(b"Transfer-Encoding: " + draw(_coding))
     head_fields = draw(st.permutations(head[1:]))
-    eol = draw(_weighted((97, st.just(b"\r\n")), (3, st.sampled_from([b"\n", b"\r", b"\r\r\n"]))))
+    eol = draw(_line_end)
     raw = eol.join([line, *head_fields]) + eol + eol
     if framing == "chunked":
         return raw + draw(chunked_body(body))
@@ -210,8 +217,7 @@ def requests(draw) -> bytes:
 def pipelines(draw) -> bytes:
     """One to three requests back to back, now and then with empty lines between them."""
     parts = draw(st.lists(requests(), min_size=1, max_size=3))
-    gap = _weighted((85, st.just(b"")), (15, st.sampled_from([b"\r\n", b"\n", b"\r\n\r\n"])))
-    gaps = [draw(gap) for _ in parts]
+    gaps = [draw(_gap) for _ in parts]
     return b"".join(gap + part for gap, part in zip(gaps, parts, strict=True))
 
 
@@ -225,9 +231,9 @@ def mutated(draw, base: st.SearchStrategy[bytes]) -> bytes:
         end = min(len(data), at + draw(st.integers(0, 8)))
         edit = draw(st.sampled_from(["replace", "insert", "delete", "repeat"]))
         if edit == "replace":
-            data = data[:at] + draw(st.sampled_from(ODD_BYTES)) + data[end:]
+            data = data[:at] + draw(_odd_byte) + data[end:]
         elif edit == "insert":
-            data = data[:at] + draw(st.sampled_from(ODD_BYTES)) + data[at:]
+            data = data[:at] + draw(_odd_byte) + data[at:]
         elif edit == "delete":
             data = data[:at] + data[end:]
         else:
