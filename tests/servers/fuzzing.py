@@ -2,7 +2,7 @@
 
 Used by ``test_fuzz.py`` (bounded, fixed seeds), ``fuzz_main.py`` (``tox -e fuzz``, for as long as
 asked) and ``test_corpus.py``. One example is one connection: send the bytes, half-close, read
-until the server closes, then judge (:func:`check_exchange`):
+until the server closes, then judge (:func:`check_example`):
 
 - the server process is still alive and still answers a good request;
 - the connection ended (EOF or reset) within ``CLIENT_TIMEOUT`` with well-formed responses only;
@@ -211,6 +211,10 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.1 ([1-5][0-9][0-9]) [^\r\n]*\r\n")
 _FIELD_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+): ?([^\r\n]*)\r\n")
 
 
+class MalformedResponse(Exception):
+    """The server sent bytes that are not a well-formed HTTP/1.1 response."""
+
+
 @dataclass
 class Response:
     status: int
@@ -223,30 +227,34 @@ class Response:
 
 
 def parse_responses(data: bytes) -> list[Response]:
-    """Every final response in ``data``; anything malformed or left over is an AssertionError."""
+    """Every final response in ``data``; anything malformed or left over is MalformedResponse."""
     responses, pos = [], 0
     while pos < len(data):
         status_line = _STATUS_LINE.match(data, pos)
-        assert status_line, f"malformed status line at byte {pos}: {data[pos : pos + 80]!r}"
+        if status_line is None:
+            raise MalformedResponse(f"malformed status line at byte {pos}: {data[pos:][:80]!r}")
         pos, status, headers = status_line.end(), int(status_line[1]), {}
         while not data.startswith(b"\r\n", pos):
             line = _FIELD_LINE.match(data, pos)
-            assert line, f"malformed response header at byte {pos}: {data[pos : pos + 80]!r}"
+            if line is None:
+                raise MalformedResponse(f"malformed header at byte {pos}: {data[pos:][:80]!r}")
             name = line[1].decode("ascii").lower()
-            assert name not in headers, f"response repeats the {name} header"
-            headers[name] = line[2].decode("latin-1")
-            pos = line.end()
+            if name in headers:
+                raise MalformedResponse(f"response repeats the {name} header")
+            headers[name], pos = line[2].decode("latin-1"), line.end()
         pos += 2
         if status < 200:
             continue  # 100 Continue: the final response follows
         response = Response(status, headers, b"")
         echo = response.echo()
         if not (status in (204, 304) or (echo and echo["method"] == "HEAD")):
-            assert "transfer-encoding" not in headers, "the echo app's responses are sized"
-            length = int(headers.get("content-length", "-1"))
-            assert length >= 0, f"a {status} response without Content-Length"
-            assert pos + length <= len(data), "response body cut short"
-            response.body, pos = data[pos : pos + length], pos + length
+            # the echo app and the error responses are sized; nothing here is chunked
+            length = headers.get("content-length", "")
+            if not length.isdigit() or "transfer-encoding" in headers:
+                raise MalformedResponse(f"a {status} response not framed by Content-Length")
+            if pos + int(length) > len(data):
+                raise MalformedResponse("response body cut short")
+            response.body, pos = data[pos : pos + int(length)], pos + int(length)
         responses.append(response)
     return responses
 
@@ -526,8 +534,8 @@ def _host_not_exactly_once(message: Message, raw: bytes) -> bool:
     return message.version == "1.1" and _names(message.headers).count(b"host") != 1
 
 
-#: name → (predicate on llhttp's message, RFC reason): we may answer 4xx/5xx where llhttp parsed
-#: a complete message, when the predicate holds
+#: name → predicate on llhttp's message (its comment gives the RFC clause): we may answer 4xx/5xx
+#: where llhttp parsed a complete message when one of them holds
 ALLOWED_REJECTS = {
     "request target": _target_not_valid,
     "request-line spacing": _request_line_spacing,
@@ -606,7 +614,10 @@ def check_example(server: ServerProcess, raw: bytes) -> None:
     """Send ``raw`` on one connection and assert every property (see the module docstring)."""
     server.ensure_running()
     server.new_app_calls()  # forget calls from before this example
-    result = exchange(server.address, raw)
+    try:
+        result = exchange(server.address, raw)
+    except OSError as err:
+        raise Disagreement(f"{server.model} refused a connection: {err}") from err
     if not server.alive():
         server.ensure_running()
         raise Disagreement(f"{server.model} died on {raw!r}:\n{server.stderr_tail()}")
@@ -614,10 +625,12 @@ def check_example(server: ServerProcess, raw: bytes) -> None:
     problems = judge(raw, result, calls)
     if problems:
         raise Disagreement(f"{server.model} on {raw!r}:\n  " + "\n  ".join(problems))
-    after = exchange(server.address, GOOD_REQUEST)
-    responses = parse_responses(after.data)
+    try:
+        responses = parse_responses(exchange(server.address, GOOD_REQUEST).data)
+    except (OSError, MalformedResponse) as err:
+        raise Disagreement(f"{server.model} stopped serving after {raw!r}: {err}") from err
     if not (responses and responses[0].status == 200):
-        raise Disagreement(f"{server.model} stopped serving after {raw!r}: {after}")
+        raise Disagreement(f"{server.model} stopped serving after {raw!r}: {responses}")
     server.new_app_calls()
 
 
@@ -627,16 +640,17 @@ def judge(raw: bytes, result: Exchange, calls: list[dict]) -> list[str]:
         return [f"no close within {CLIENT_TIMEOUT}s; received {result.data!r}"]
     try:
         responses = parse_responses(result.data)
-    except AssertionError as err:
+    except MalformedResponse as err:
         return [f"{err}; received {result.data!r}"]
     echoes = [r.echo() for r in responses if r.echo() is not None]
     problems = []
     if echoes != calls:
         problems.append(f"app calls {calls!r} != echoed responses {echoes!r}")
     errors = [r for r in responses if r.echo() is None]
-    if any(r.status < 400 for r in errors):
-        problems.append(f"a response not from the app with status {errors[0].status}")
-    if errors and responses[-1].echo() is not None:
+    problems += [
+        f"a response not from the app with status {r.status}" for r in errors if r.status < 400
+    ]
+    if errors and (len(errors) > 1 or responses[-1] is not errors[0]):
         problems.append("a response after an error response (the connection must close)")
     return problems + compare_with_reference(raw, responses)
 
