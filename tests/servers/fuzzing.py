@@ -426,6 +426,13 @@ def differences(message: Message, echo: dict) -> list[str]:
     return found
 
 
+def _keeps_alive(message: Message) -> bool:
+    # RFC 9112 section 9.6: a "close" connection option ends the connection after the response,
+    # whatever else the field says; llhttp lets "keep-alive" win on HTTP/1.0.
+    options = b",".join(v for n, v in message.headers if n.lower() == b"connection")
+    return message.keep_alive and b"close" not in {o.strip().lower() for o in options.split(b",")}
+
+
 # -- deliberate differences from llhttp --------------------------------------------------------
 
 #: fields that must appear at most once (RFC 9110 section 5.3: not a list, so no combining)
@@ -494,12 +501,13 @@ def _version_not_1x(message: Message, raw: bytes) -> bool:
     return message.version not in ("1.0", "1.1")
 
 
-def _bare_lf(message: Message, raw: bytes) -> bool:
-    # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line end; we refuse it in the
-    # whole head (and before it), because parsers that disagree on line ends split streams
-    # differently. llhttp skips a bare LF before a request line.
+def _bare_cr_or_lf(message: Message, raw: bytes) -> bool:
+    # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line end, and a bare CR must be
+    # treated as invalid or as SP; we refuse both in the whole head (and before it), because
+    # parsers that disagree on line ends split streams differently. llhttp skips a bare CR or
+    # LF before a request line.
     head = raw[message.skipped_from : message.start] + _head(message, raw)
-    return re.search(rb"(?<!\r)\n", head) is not None
+    return re.search(rb"(?<!\r)\n|\r(?!\n)", head) is not None
 
 
 def _head(message: Message, raw: bytes) -> bytes:
@@ -528,6 +536,14 @@ def _forbidden_trailer(message: Message, raw: bytes) -> bool:
     return any(name in TRAILER_FORBIDDEN for name in _names(message.trailers))
 
 
+def _upgrade_with_body(message: Message, raw: bytes) -> bool:
+    # llhttp ends an Upgrade request at its head and hands the rest to the new protocol; we do
+    # not switch (RFC 9110 section 7.8), so its Content-Length or chunked body is ours to frame,
+    # and to refuse when malformed.
+    names = _names(message.headers)
+    return message.upgrade and (b"content-length" in names or b"transfer-encoding" in names)
+
+
 def _host_not_exactly_once(message: Message, raw: bytes) -> bool:
     # RFC 9112 section 3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host field
     # or with more than one; llhttp leaves that to its user.
@@ -540,7 +556,8 @@ ALLOWED_REJECTS = {
     "request target": _target_not_valid,
     "request-line spacing": _request_line_spacing,
     "version other than 1.0/1.1": _version_not_1x,
-    "bare LF": _bare_lf,
+    "bare CR or LF": _bare_cr_or_lf,
+    "body of an Upgrade request": _upgrade_with_body,
     "transfer coding other than chunked": _transfer_coding_not_chunked,
     "repeated singleton field": _repeated_singleton,
     "forbidden trailer field": _forbidden_trailer,
@@ -670,7 +687,7 @@ def compare_with_reference(raw: bytes, responses: list[Response]) -> list[str]:
         found = differences(message, echo)
         if found:
             return [f"request {index + 1}: " + "; ".join(found)]
-        if not message.keep_alive:
+        if not _keeps_alive(message):
             if len(responses) > index + 1:
                 return [f"we answered after request {index + 1}, which ends the connection"]
             return []

@@ -104,8 +104,10 @@ CLOSE = {**ECHO_CALL, "headers": {"HTTP_HOST": "t", "HTTP_CONNECTION": "close"}}
         (b"GET * HTTP/1.1\r\nHost: t\r\n\r\n", BAD, []),
         # RFC 9112 section 3.2.2: the target's host replaces the Host field
         (b"GET http://h:1/a?b=1 HTTP/1.1\r\nHost: t\r\n\r\n", answer(ABSOLUTE), [ABSOLUTE]),
+        # RFC 9112 section 2.2: a bare CR is invalid; llhttp skips one before a request
+        (b"\r" + GET, BAD, []),
     ],
-    ids=["same", "unknown-method", "asterisk", "absolute-form-host"],
+    ids=["same", "unknown-method", "asterisk", "absolute-form-host", "bare-cr"],
 )
 def test_judge_lets_pass(raw, data, calls):
     assert judge(raw, Exchange(data, "eof"), calls) == []
