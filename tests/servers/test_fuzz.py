@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.servers.fuzz_main import FAILURES_DIR, fuzz, fuzz_settings
+from tests.servers.fuzz_reference import reference_parse
 from tests.servers.fuzzing import (
     MODELS,
     Disagreement,
     Exchange,
     check_example,
     judge,
-    reference_parse,
     running_server,
 )
 
