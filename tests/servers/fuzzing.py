@@ -126,20 +126,25 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def accepts(self) -> bool:
-        """Does the listener take a connection? A dying process closes it before it exits."""
+    def serves(self) -> str | None:
+        """None when a good request on a new connection gets its 200, else what went wrong."""
         try:
-            socket.create_connection(self.address, timeout=CLIENT_TIMEOUT).close()
-        except OSError:
-            return False
-        return True
+            responses = parse_responses(exchange(self.address, GOOD_REQUEST).data)
+        except (OSError, MalformedResponse) as err:
+            return f"stopped serving: {err}"
+        self.new_app_calls()
+        if not (responses and responses[0].status == 200):
+            return f"stopped serving: {responses}"
+        return None
 
     def died(self) -> bool:
-        """After a failed example: has the process exited, or stopped listening for good?"""
-        if self.alive() and not self.accepts():
+        """After a failed example: has the process exited, or stopped serving for good?"""
+        # A crashing process may still complete handshakes into its backlog: only a request
+        # tells whether it serves. One that does not is on its way out; wait for its exit.
+        if self.alive() and self.serves() is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(CLIENT_TIMEOUT)  # a dying process closes its listener first
-            self.stop()  # exited, or alive but deaf: either way it serves no more
+                self.proc.wait(CLIENT_TIMEOUT)
+            self.stop()  # exited, or alive but serving nobody: either way it is gone
         return not self.alive()
 
     def ensure_running(self) -> None:
@@ -289,23 +294,13 @@ def check_example(server: ServerProcess, raw: bytes) -> None:
         result = exchange(server.address, raw)
     except OSError as err:
         raise Disagreement(f"{server.model} refused a connection: {err}") from err
-    problems = judge(raw, result, server.new_app_calls()) or still_serves(server)
+    problems = judge(raw, result, server.new_app_calls())
+    if not problems and (problem := server.serves()):
+        problems = [problem]
     if problems and server.died():
         raise Disagreement(f"{server.model} died on {raw!r}:\n{server.stderr_tail()}")
     if problems:
         raise Disagreement(f"{server.model} on {raw!r}:\n  " + "\n  ".join(problems))
-
-
-def still_serves(server: ServerProcess) -> list[str]:
-    """Empty when a good request on a new connection gets its 200."""
-    try:
-        responses = parse_responses(exchange(server.address, GOOD_REQUEST).data)
-    except (OSError, MalformedResponse) as err:
-        return [f"stopped serving: {err}"]
-    server.new_app_calls()
-    if not (responses and responses[0].status == 200):
-        return [f"stopped serving: {responses}"]
-    return []
 
 
 def judge(raw: bytes, result: Exchange, calls: list[dict]) -> list[str]:
