@@ -334,6 +334,15 @@ def _identical_lengths(rest: bytes) -> bool:
     return len({value.rstrip(b" \t") for value in values}) == 1
 
 
+def _coding_with_trailing_ows(rest: bytes) -> bool:
+    # RFC 9110 section 5.5: whitespace around a field value is not part of it, so a
+    # "Transfer-Encoding: chunked<HTAB>" line says chunked; llhttp refuses the trailing HTAB.
+    head = rest.partition(b"\r\n\r\n")[0]
+    values = re.findall(rb"\ntransfer-encoding:[ \t]*([^\r\n]*)", head, re.IGNORECASE)
+    stripped = [value.rstrip(b" \t") for value in values]
+    return stripped != values and [value.lower() for value in stripped] == [b"chunked"]
+
+
 #: the methods llhttp parses whatever else it refuses
 COMMON_METHODS = frozenset({b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"PATCH",
                             b"CONNECT", b"TRACE"})  # fmt: skip
@@ -360,6 +369,10 @@ ALLOWED_ACCEPTS = {
     "chunk extension": (_always, "chunk extension syntax"),
     "Invalid character in chunk size": (_bws_before_chunk_ext, "whitespace before ';'"),
     "Duplicate Content-Length": (_identical_lengths, "identical repeated Content-Length"),
+    "invalid `Transfer-Encoding`": (
+        _coding_with_trailing_ows,
+        "Transfer-Encoding with trailing OWS",
+    ),
 }
 
 
