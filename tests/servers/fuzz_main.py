@@ -61,16 +61,16 @@ def fuzz(
 class Campaign:
     """Counts what was sent to each model and keeps the last input that failed."""
 
-    def __init__(self) -> None:
+    def __init__(self, models: list[str]) -> None:
         #: model → inputs sent (the examples hypothesis generated, plus its shrinking steps)
-        self.sent: dict[str, int] = {}
+        self.sent = dict.fromkeys(models, 0)
         #: model → files written for failing inputs
         self.failures: dict[str, list[Path]] = {}
         self.last_input = b""
 
     def batch(self, server: ServerProcess, size: int) -> None:
         def record(raw: bytes) -> None:
-            self.sent[server.model] = self.sent.get(server.model, 0) + 1
+            self.sent[server.model] += 1
             self.last_input = raw
 
         try:
@@ -84,7 +84,7 @@ class Campaign:
     def report(self, elapsed: float) -> str:
         lines = [f"fuzzed for {elapsed / 60:.1f} min"]
         for model, count in self.sent.items():
-            failed = len(self.failures.get(model, []))
+            failed = len(set(self.failures.get(model, [])))  # a file per distinct input
             lines.append(f"  {model:9} {count:7} inputs sent, {failed} failing saved")
         return "\n".join(lines)
 
@@ -114,10 +114,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    campaign, start = Campaign(), time.monotonic()
-    deadline = start + args.minutes * 60
+    models = args.models.split(",")
+    campaign = Campaign(models)
     with ExitStack() as stack:
-        servers = [stack.enter_context(running_server(m)) for m in args.models.split(",")]
+        servers = [stack.enter_context(running_server(model)) for model in models]
+        start = time.monotonic()  # the clock runs once every server listens
+        deadline = start + args.minutes * 60
         while time.monotonic() < deadline:
             for server in servers:
                 if time.monotonic() >= deadline:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from tests.servers import fuzz_main
 from tests.servers.fuzz_main import FAILURES_DIR, fuzz, fuzz_settings
 from tests.servers.fuzz_reference import reference_parse
 from tests.servers.fuzzing import (
@@ -65,6 +67,32 @@ def recorded_inputs() -> list:
 @pytest.mark.parametrize("path", recorded_inputs())
 def test_recorded_input(server, path: Path):
     check_example(server, path.read_bytes())
+
+
+# -- tox -e fuzz ------------------------------------------------------------------------------
+
+
+def test_fuzz_main_runs_until_the_time_is_up_and_says_how_much_it_sent(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(fuzz_main, "FAILURES_DIR", tmp_path)
+    status = fuzz_main.main(["--minutes", "0.01", "--models", "threaded", "--batch", "20"])
+    out = capsys.readouterr().out
+    report = re.search(r"^ +threaded +(\d+) inputs sent, (\d+) failing saved$", out, re.M)
+    assert report and int(report[1]) >= 1, out
+    # what it saved is what it reported, and the exit status says whether anything failed
+    saved = list(tmp_path.glob("threaded-*.bin"))
+    assert int(report[2]) == len(saved)
+    assert status == (1 if saved else 0)
+
+
+def test_fuzz_main_names_a_bad_model(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        fuzz_main.main(["--models", "threaded,nope"])
+    assert exit_.value.code == 2
+    assert (
+        "unknown model 'nope'; choose from poll, threaded, fork, epoll" in capsys.readouterr().err
+    )
 
 
 # -- the judge itself: it must be able to fail --------------------------------------------------
