@@ -352,6 +352,14 @@ def _unknown_method(rest: bytes) -> bool:
     return rest.lstrip(b"\r\n").split(b" ", 1)[0] not in COMMON_METHODS
 
 
+def _target_above_ascii(rest: bytes) -> bool:
+    # RFC 9112 section 3: an invalid request-line SHOULD (not MUST) get a 400. Bytes above 0x7f
+    # cannot move where the line ends, so we serve them, in PATH_INFO as latin-1 (PEP 3333), as
+    # gunicorn does; llhttp's strict mode refuses them.
+    line = rest.lstrip(b"\r\n").partition(b"\r\n")[0]
+    return any(byte > 0x7F for byte in line)
+
+
 def _always(rest: bytes) -> bool:
     return True
 
@@ -373,6 +381,7 @@ ALLOWED_ACCEPTS = {
         _coding_with_trailing_ows,
         "Transfer-Encoding with trailing OWS",
     ),
+    "Invalid char in url": (_target_above_ascii, "bytes above 0x7f in the target"),
 }
 
 

@@ -19,7 +19,6 @@ from tests.servers.fuzz_main import FAILURES_DIR, fuzz, fuzz_settings
 from tests.servers.fuzz_reference import reference_parse
 from tests.servers.fuzzing import (
     MODELS,
-    Disagreement,
     Exchange,
     check_example,
     judge,
@@ -28,16 +27,6 @@ from tests.servers.fuzzing import (
 
 #: examples per model in the default run: a few seconds each on a 2-core machine
 BOUNDED_EXAMPLES = 400
-#: recorded inputs that hit a bug of issue 10 items 1-3, still open in servers/ on this branch;
-#: strict, so each one fails loudly once it is fixed and the mark must go
-KNOWN_BUGS = {
-    "invalid-ipv6-in-target": "issue 10 items 1-2: urlsplit raises in the adapter; poll and epoll"
-    " die, threaded and fork drop the connection unanswered",
-    "fragment-in-query": "issue 10 item 2: the #fragment ends up in QUERY_STRING",
-    "relative-target": "issue 10 item 2: a target that is no request-target form is served",
-    "content-length-trailer": "issue 10 item 3: Content-Length is accepted as a trailer field",
-    "space-after-chunk-size": "issue 10 item 3: whitespace after a chunk size is accepted",
-}
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -53,15 +42,7 @@ def test_generated_and_mutated_requests(server):
 
 
 def recorded_inputs() -> list:
-    params = []
-    for path in sorted(FAILURES_DIR.glob("*.bin")):
-        marks = []
-        if path.stem in KNOWN_BUGS:
-            marks = [
-                pytest.mark.xfail(strict=True, raises=Disagreement, reason=KNOWN_BUGS[path.stem])
-            ]
-        params.append(pytest.param(path, id=path.stem, marks=marks))
-    return params
+    return [pytest.param(path, id=path.stem) for path in sorted(FAILURES_DIR.glob("*.bin"))]
 
 
 @pytest.mark.parametrize("path", recorded_inputs())
