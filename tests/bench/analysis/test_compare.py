@@ -397,8 +397,13 @@ def cpu_run(run_dir: Path, seed: int, scale: float = 1.0, **options) -> Path:
 
 def test_a_slower_shared_layer_raises_cpu_per_request_against_the_null_server(tmp_path):
     baseline = cpu_run(tmp_path / "base", seed=1)
-    # the same requests/s (Locust set the pace) but every model burns 40% more CPU per request
+    # the same requests/s (Locust set the pace) but every model burns 40% more CPU per request:
+    # past the run's threshold, not past the floor of the null server's own spread
     current = cpu_run(tmp_path / "current", seed=2, ours=1.4)
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
+    assert {rows[f"load {s} plaintext u10 raw cpu-per-request/null"] for s in SERVERS} == {"ok"}
+    # twice the CPU per request (the injected 50 µs on a ~40 µs raw-app request) is past both
+    current = cpu_run(tmp_path / "doubled", seed=2, ours=2.0)
     rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
     for server in SERVERS:
         assert rows[f"load {server} plaintext u10 raw/null rps"] == "ok"
