@@ -56,8 +56,10 @@ from bench.rundir import new_run_dir, shared_root, write_json
 PROFILE = "smoke"
 #: the CPU budget of every server in a regress or baseline run: fixed, not calibrated, so the
 #: baseline and every later run hold the servers to the same quota (a calibrated budget moves
-#: with the machine's load, and the per-CPU rows would move with it)
-SERVER_CPUS = 0.25
+#: with the machine's load, and the per-CPU rows would move with it). Not below 0.5: a quota under
+#: the kernel's CFS bandwidth slice (sched_cfs_bandwidth_slice_us, 5 ms here) throttles a group of
+#: processes erratically — at 0.25 CPU fork's app/raw ratio halved between two unchanged runs
+SERVER_CPUS = 0.5
 #: instruction counts of a baseline: two, so it records how far apart counts of unchanged code
 #: come (measured here: at most 0.03%); regress counts once
 BASELINE_INSTRUCTION_RUNS = 2
