@@ -194,7 +194,7 @@ def test_a_forked_child_is_held_to_the_budget(real_layout: Layout) -> None:
         child = int(process.stdout.readline())
         assert cgroup.directories[0][1].name in Path(f"/proc/{child}/cgroup").read_text()
         start = cgroup.read()
-        while (end := cgroup.read()).periods < start.periods + 100:  # one second of periods
+        while (end := cgroup.read()).periods < start.periods + 40:  # a second of periods
             pass
     finally:
         cgroup.remove()  # kills the spinning child and its parent: both are in the cgroup
@@ -202,7 +202,8 @@ def test_a_forked_child_is_held_to_the_budget(real_layout: Layout) -> None:
     periods = end.periods - start.periods
     assert end.throttled_periods - start.throttled_periods > periods / 2
     assert end.throttled_s > start.throttled_s
-    cpu_per_period = (end.usage_s - start.usage_s) / (periods * budget.PERIOD_US / 1e6)
+    period_s = Budget(cpus, real_layout).period_us / 1e6
+    cpu_per_period = (end.usage_s - start.usage_s) / (periods * period_s)
     assert cpu_per_period < cpus * 1.3  # a spinning process would use a whole CPU unbudgeted
     assert process.returncode == -9 and not cgroup.directories
 
@@ -225,5 +226,23 @@ def test_an_unlimited_cgroup_counts_without_throttling(real_layout: Layout) -> N
 
 def test_a_quota_the_kernel_refuses_names_the_file_and_leaves_nothing(real_layout: Layout) -> None:
     with pytest.raises(BudgetUnavailable, match=r"cpu\.(cfs_quota_us|max): Invalid argument"):
-        Budget(0.05, real_layout).check()  # 0.5 ms per 10 ms period: below the kernel's minimum
+        Budget(0.05, real_layout, period_us=budget.PERIOD_US).check()  # 0.5 ms: under 1 ms
     assert not list(real_layout.limit.parent.glob(f"bench-{os.getpid()}-*"))
+
+
+@pytest.mark.parametrize(
+    ("cpus", "period_us"), [(None, 10_000), (1.0, 10_000), (0.5, 10_000), (0.3, 17_000),
+                            (0.25, 20_000), (0.1, 50_000)],
+)  # fmt: skip
+def test_a_small_budget_gets_a_period_whose_quota_holds_a_whole_cfs_slice(cpus, period_us):
+    period = budget.period_for(cpus)
+    assert period >= 10_000 and period % 1000 == 0
+    assert cpus is None or cpus * period >= budget.cfs_slice_us()
+    if budget.cfs_slice_us() == budget.DEFAULT_CFS_SLICE_US:  # the kernel's default slice
+        assert period == period_us
+
+
+def test_the_cfs_slice_falls_back_to_the_kernel_default_when_unreadable(tmp_path):
+    assert budget.cfs_slice_us(tmp_path / "missing") == budget.DEFAULT_CFS_SLICE_US
+    (tmp_path / "slice").write_text("3000\n")
+    assert budget.cfs_slice_us(tmp_path / "slice") == 3000

@@ -133,7 +133,8 @@ def test_a_given_budget_is_used_as_given():
     except budget.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     chosen, meta = runner.choose_budget(0.35, settings_for_budget(), [], Path())
-    assert chosen.cpus == 0.35 and chosen.quota_us == 3500
+    # 0.35 × 10 ms would be under the 5 ms CFS slice: the period grows to 15 ms
+    assert chosen.cpus == 0.35 and chosen.quota_us == round(0.35 * budget.period_for(0.35))
     assert meta == {**chosen.describe(), "source": "--server-cpus"}
 
 
