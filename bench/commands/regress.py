@@ -26,6 +26,7 @@ from bench.analysis.compare import (
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
     INSTRUCTION_THRESHOLD,
+    LOAD_FLOOR,
     MAX_SAMPLES,
     REGRESS_THRESHOLD,
     Row,
@@ -239,6 +240,7 @@ def record_verdict(
         "threshold": threshold,
         "alpha": alpha,
         "instruction_threshold": instruction_threshold,
+        "load_floor": LOAD_FLOOR,
         "regressed": sum(row.verdict == "REGRESSED" for row in rows),
         "judged": len(judged(rows)),
         "not_judged": len(rows) - len(judged(rows)),
@@ -327,7 +329,12 @@ def regress_main(argv: list[str]) -> int:
         count_instructions(run_dir, counting, runs=1)
         current = load_run(run_dir)
         rows = compare_runs(
-            baseline, current, args.threshold, args.alpha, args.instruction_threshold
+            baseline,
+            current,
+            args.threshold,
+            args.alpha,
+            args.instruction_threshold,
+            load_floor=LOAD_FLOOR,
         )
         confirm_micro(rows, baseline, run_dir, args.threshold, args.alpha)
     except UnusableInput as error:

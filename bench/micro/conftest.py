@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bench.rundir import git_commit
+from bench.serving import inject
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
@@ -17,3 +18,10 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
         "git_commit": git_commit(),
         "gc_enabled_while_timing": not config.getoption("benchmark_disable_gc"),
     }
+
+
+def pytest_configure(config) -> None:
+    # BENCH_INJECT_SERVER_DELAY_US slows the shared HTTP layer wherever it parses a request head:
+    # in the servers a load run starts, and here, so the servers group shows it beside h11
+    if inject.injecting():
+        inject.slow_down_request_heads(inject.delay_us())

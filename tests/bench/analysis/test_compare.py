@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.compare import (
+    LOAD_FLOOR,
     MIN_SAMPLES,
     Ratio,
     compare_runs,
@@ -397,19 +398,27 @@ def cpu_run(run_dir: Path, seed: int, scale: float = 1.0, **options) -> Path:
 
 def test_a_slower_shared_layer_raises_cpu_per_request_against_the_null_server(tmp_path):
     baseline = cpu_run(tmp_path / "base", seed=1)
-    # the same requests/s (Locust set the pace) but every model burns 40% more CPU per request:
-    # past the run's threshold, not past the floor of the null server's own spread
+    # the same requests/s (Locust set the pace) but every model burns 40% more CPU per request
     current = cpu_run(tmp_path / "current", seed=2, ours=1.4)
-    rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
-    assert {rows[f"load {s} plaintext u10 raw cpu-per-request/null"] for s in SERVERS} == {"ok"}
-    # twice the CPU per request (the injected 50 µs on a ~40 µs raw-app request) is past both
-    current = cpu_run(tmp_path / "doubled", seed=2, ours=2.0)
     rows = verdicts(compare_runs(load_run(baseline), load_run(current)))
     for server in SERVERS:
         assert rows[f"load {server} plaintext u10 raw/null rps"] == "ok"
         assert rows[f"load {server} plaintext u10 raw cpu-per-request/null"] == "REGRESSED"
         assert rows[f"load {server} plaintext u10 app cpu-per-request/null"] == "REGRESSED"
         assert f"load {server} fortunes u10 app cpu-per-request/null" not in rows  # no null there
+
+
+def test_regress_floor_lets_only_a_gross_load_change_count(tmp_path):
+    baseline = cpu_run(tmp_path / "base", seed=1)
+    floor = LOAD_FLOOR
+    noisy = cpu_run(tmp_path / "noisy", seed=2, ours=1.4)  # within the machine's measured spread
+    rows = verdicts(compare_runs(load_run(baseline), load_run(noisy), load_floor=floor))
+    assert {rows[f"load {s} plaintext u10 raw cpu-per-request/null"] for s in SERVERS} == {"ok"}
+    gross = cpu_run(tmp_path / "gross", seed=2, ours=3.0)  # 50 µs more on a ~40 µs request
+    rows = verdicts(compare_runs(load_run(baseline), load_run(gross), load_floor=floor))
+    assert {rows[f"load {s} plaintext u10 raw cpu-per-request/null"] for s in SERVERS} == {
+        "REGRESSED"
+    }
 
 
 def test_a_machine_twice_as_slow_keeps_cpu_per_request_against_the_null_server(tmp_path):
