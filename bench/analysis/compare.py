@@ -814,6 +814,17 @@ def threshold_arg(text: str) -> float:
     return value
 
 
+def floor_arg(text: str) -> float:
+    """``150%`` or ``1.5``: a change of any size from 0."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"load floor must look like 150% or 1.5, not {text!r}")
+    return value
+
+
 def add_judging_options(
     parser: argparse.ArgumentParser, default_threshold: float = DEFAULT_THRESHOLD
 ) -> None:
@@ -870,12 +881,19 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("current", type=Path, help="the same kind of input as BASELINE")
     add_judging_options(parser)
+    parser.add_argument(
+        "--load-floor",
+        type=floor_arg,
+        help="least change a load row can count as, e.g. 150%% (default: what a regress run "
+        f"recorded, else none; regress uses {LOAD_FLOOR:.0%}%)",
+    )
     # a regress run compared without --threshold/--alpha is judged as regress judged it
     parser.set_defaults(threshold=None, alpha=None)
     args = parser.parse_args(argv)
     try:
         baseline, current = load_run(args.baseline), load_run(args.current)
         threshold, alpha, floor = recorded_judging(current, args.threshold, args.alpha)
+        floor = floor if args.load_floor is None else args.load_floor
         rows = compare_runs(
             baseline, current, threshold, alpha, args.instruction_threshold, load_floor=floor
         )

@@ -796,3 +796,15 @@ def test_alpha_outside_0_1_is_refused_in_one_line(tmp_path, capsys, alpha):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert f"--alpha: '{alpha}' is not a level between 0 and 1" in err
+
+
+def test_compare_takes_the_load_floor_when_asked(tmp_path, capsys):
+    baseline = cpu_run(tmp_path / "base", seed=1)
+    noisy = cpu_run(tmp_path / "noisy", seed=2, ours=1.4)
+    assert main([str(baseline), str(noisy)]) == 1  # no floor: 40% more CPU per request counts
+    assert main([str(baseline), str(noisy), "--load-floor", "150%"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        main([str(baseline), str(noisy), "--load-floor", "-1"])
+    assert refused.value.code == 2
+    assert "load floor must look like 150% or 1.5, not '-1'" in capsys.readouterr().err
