@@ -159,7 +159,7 @@ def main(argv: list[str]) -> int:
     except BudgetUnavailable as why:
         print(f"no CPU budget: {why}; servers run unlimited", file=sys.stderr)
         cpus, budget = None, None
-    settings = Settings("wrk", 0, args.duration, 1, 0, choose_pinning(), budget)
+    settings = Settings("wrk", 0, args.duration, 1, 0, choose_pinning(), budget=budget)
     shown = f"{cpus:g} CPU" if cpus else "none"
     print(f"budget: {shown}; pinning: {settings.pinning}; wrk -t1 -c{CONNECTIONS} "
           f"-d{args.duration:g}s", flush=True)  # fmt: skip
