@@ -915,7 +915,9 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
     gave no number."""
     users = max(cell.users for cell in cells)
     cell = Cell(NULL_SERVER, "app", SCENARIOS["plaintext"], users)
-    record = run_cell(cell, replace(settings, repeats=1, budget=counted), logs_dir / "calibration")
+    # our own plaintext user against the null server, whatever app and locustfile the run loads
+    calibration_settings = replace(settings, repeats=1, budget=counted, workload=OURS)
+    record = run_cell(cell, calibration_settings, logs_dir / "calibration")
     summary = record["summary"]
     fastest, rate = fastest_rps_per_cpu(sorted({cell.server.name for cell in cells}))
     calibration = {
