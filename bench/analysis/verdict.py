@@ -34,11 +34,59 @@ COMPUTING = {
 }
 #: on the cpu scenario the work itself, not the model, sets the limit
 WORKING = "the work itself sets the limit: on one CPU, threads and processes only take turns"
-#: the peers in C or Rust (bench.analysis.pairs.NATIVE_PEERS): their reason is how they reach Python
-NATIVE = {
-    "bjoern": "C parses HTTP and runs the event loop (libev): only the app itself runs in Python",
-    "granian": "Rust parses HTTP, but hands every request to a Python thread and back (its "
-    "blocking threads), paying a thread switch under the GIL each time",
+#: each peer's own (computing, waiting) reasons: a peer shares a model with one of ours but not its
+#: details (gunicorn's sync worker closes every connection; werkzeug's forking server forks per
+#: request because it closes them too), so the model's sentence would be wrong for it
+PEERS = {
+    "werkzeug-base": (
+        "socketserver serves one connection at a time and werkzeug closes it after each "
+        "response (HTTP/1.0), so every request pays for a new connection and http.server's "
+        "line-by-line parsing",
+        "socketserver serves one connection at a time, so every wait blocks every other "
+        "connection",
+    ),
+    "werkzeug-threaded": (
+        "socketserver starts a thread per connection and http.server parses each head line by "
+        "line in Python, switching threads under the GIL",
+        "it overlaps the waits: a waiting thread does not hold up the others",
+    ),
+    "werkzeug-forking": (
+        "werkzeug closes the connection after each response, so socketserver forks a process "
+        "for every request",
+        "it overlaps the waits, one forked process per request",
+    ),
+    "tornado": (
+        "one IOLoop thread serves every connection, but each request goes through tornado's "
+        "coroutines and WSGIContainer's adaptation in Python",
+        "WSGIContainer calls the app on the loop thread, so a blocking call inside the app stalls "
+        "the loop and every connection on it",
+    ),
+    "gunicorn-sync": (
+        "its one prefork worker serves one connection at a time and closes it after each "
+        "response, so every request pays for a new connection",
+        "its one worker runs one request at a time, so every wait blocks every other connection",
+    ),
+    "gunicorn-gthread": (
+        "its worker hands each connection to one of 4 threads and parks kept-alive ones in a "
+        "selector between requests, switching threads under the GIL",
+        "it overlaps at most 4 waits, one per thread",
+    ),
+    "waitress": (
+        "an asyncore loop parses each request and hands it to one of 4 worker threads: a thread "
+        "switch under the GIL per request",
+        "it overlaps at most 4 waits, one per worker thread",
+    ),
+    # the peers in C or Rust (bench.analysis.pairs.NATIVE_PEERS): the point is how they reach Python
+    "bjoern": (
+        "C parses HTTP and runs the event loop (libev): only the app itself runs in Python",
+        "its C event loop calls the app on its one thread, so a blocking call inside the app "
+        "stalls every connection",
+    ),
+    "granian": (
+        "Rust parses HTTP, but hands every request to a Python thread and back (its blocking "
+        "threads), paying a thread switch under the GIL each time",
+        "it overlaps at most 4 waits, one per blocking thread",
+    ),
 }
 #: scenarios whose requests wait on something
 WAITING_SCENARIOS = frozenset({"io", "mixed"})
@@ -46,15 +94,12 @@ WAITING_SCENARIOS = frozenset({"io", "mixed"})
 
 def reason(record: dict) -> str:
     """One sentence: why this server's model does what it does on this scenario."""
-    if record.get("server") in NATIVE:
-        return NATIVE[record["server"]]
     if record.get("scenario") == "cpu":
         return WORKING
-    table = WAITING if record.get("scenario") in WAITING_SCENARIOS else COMPUTING
-    why = table.get(record.get("model"), "")
-    if record.get("kind") == "ours" or not why:
-        return why
-    return f"as a {record['model']} server, {why}"
+    waiting = record.get("scenario") in WAITING_SCENARIOS
+    if record.get("server") in PEERS:
+        return PEERS[record["server"]][waiting]
+    return (WAITING if waiting else COMPUTING).get(record.get("model"), "")
 
 
 # --- the measured spread ----------------------------------------------------------------------

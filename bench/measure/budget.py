@@ -19,8 +19,8 @@ Where no cgroup can be written (not root, macOS, a read-only cgroupfs) :func:`lo
 
 The default budget is calibrated per run (:func:`calibrated_cpus`): the generator's capacity is
 measured against the null server first (:func:`generator_capacity`), and the budget is chosen so
-that even the fastest server of the run, at its known requests/s per CPU, asks for at most
-CAPACITY_MARGIN of that capacity.
+that even the fastest cell of the run (a server serving an app), at its known requests/s per CPU,
+asks for at most CAPACITY_MARGIN of that capacity.
 """
 
 from __future__ import annotations
@@ -55,18 +55,24 @@ RULE = (
     f"cpus = {CAPACITY_MARGIN:g} × generator_capacity ÷ fastest_rps_per_cpu, clamped to "
     f"[{BUDGET_MIN:g}, {BUDGET_MAX:g}] and rounded down to {BUDGET_STEP:g}"
 )
-#: plaintext requests/s per CPU on one core under wrk (issue 12, the top of each measured range):
-#: what the calibration assumes the fastest server of a run can do with one CPU
+#: plaintext requests/s per CPU on one core under wrk (issue 12, the top of each measured range),
+#: per server and app: what the calibration assumes the fastest cell of a run can do with one CPU.
+#: The raw app costs about a quarter of the framework's CPU, so our models' raw-app reference
+#: cells are the fastest of a run that has them.
 KNOWN_RPS_PER_CPU = {
-    "bjoern": 23_800,
-    "granian": 13_700,
-    "epoll": 11_000,
-    "threaded": 10_800,
-    "poll": 6_900,
-    "fork": 4_600,
+    ("bjoern", "app"): 23_800,
+    ("granian", "app"): 13_700,
+    ("epoll", "app"): 11_000,
+    ("threaded", "app"): 10_800,
+    ("poll", "app"): 6_900,
+    ("fork", "app"): 4_600,
+    ("epoll", "raw"): 29_000,
+    ("threaded", "raw"): 25_800,
+    ("fork", "raw"): 17_200,
+    ("poll", "raw"): 13_100,
 }
-#: the fastest of our own models, assumed when no server of the run is in the table
-DEFAULT_FASTEST = "epoll"
+#: the fastest of our own models, assumed when no cell of the run is in the table
+DEFAULT_FASTEST = ("epoll", "app")
 
 #: seconds a cgroup may take to empty after its processes were killed
 REMOVE_TIMEOUT_S = 5.0
@@ -79,11 +85,13 @@ class BudgetUnavailable(Exception):
 # --- the rule ---------------------------------------------------------------------------------
 
 
-def fastest_rps_per_cpu(server_names: list[str]) -> tuple[str, int]:
-    """The fastest server of the run that KNOWN_RPS_PER_CPU knows, with its requests/s per CPU."""
-    known = [name for name in server_names if name in KNOWN_RPS_PER_CPU]
-    fastest = max(known, key=KNOWN_RPS_PER_CPU.__getitem__, default=DEFAULT_FASTEST)
-    return fastest, KNOWN_RPS_PER_CPU[fastest]
+def fastest_rps_per_cpu(cells: list[tuple[str, str]]) -> tuple[str, int]:
+    """The fastest (server, app) of the run that KNOWN_RPS_PER_CPU knows, named as the report
+    says it ("epoll", "epoll (raw app)"), with its requests/s per CPU."""
+    known = [cell for cell in cells if cell in KNOWN_RPS_PER_CPU]
+    server, app = max(known, key=KNOWN_RPS_PER_CPU.__getitem__, default=DEFAULT_FASTEST)
+    label = server if app == "app" else f"{server} ({app} app)"
+    return label, KNOWN_RPS_PER_CPU[server, app]
 
 
 def generator_capacity(rps: float, generator_cpu_pct: float | None, cores: int) -> float:

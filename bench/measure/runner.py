@@ -919,7 +919,7 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
     calibration_settings = replace(settings, repeats=1, budget=counted, workload=OURS)
     record = run_cell(cell, calibration_settings, logs_dir / "calibration")
     summary = record["summary"]
-    fastest, rate = fastest_rps_per_cpu(sorted({cell.server.name for cell in cells}))
+    fastest, rate = fastest_rps_per_cpu(sorted({(cell.server.name, cell.app) for cell in cells}))
     calibration = {
         "cell": cell.name,
         "users": users,

@@ -7,6 +7,7 @@ import pytest
 
 from bench.analysis import verdict
 from bench.analysis.pairs import NATIVE_PEERS
+from bench.serving.peers import PEER_SERVERS
 
 
 def cell(server: str, users: int, rps: float, **extra) -> dict:
@@ -81,9 +82,15 @@ def test_without_a_budget_the_ranking_is_by_cpu_per_request():
         ("fork", "plaintext", "a fork and a process per connection"),
         ("poll", "fortunes", "new connection"),
         ("epoll", "cpu", "the work itself sets the limit"),
-        ("tornado", "io", "as a epoll server, its event loop"),
-        ("bjoern", "io", "only the app itself runs in Python"),
+        ("tornado", "io", "WSGIContainer calls the app on the loop thread"),
+        ("bjoern", "plaintext", "only the app itself runs in Python"),
+        ("bjoern", "io", "stalls every connection"),
         ("granian", "plaintext", "hands every request to a Python thread"),
+        # a peer is not described by its model's sentence: gunicorn-sync is prefork, not
+        # a fork per connection, and closes every connection
+        ("gunicorn-sync", "plaintext", "closes it after each response"),
+        ("werkzeug-forking", "plaintext", "forks a process for every request"),
+        ("waitress", "io", "at most 4 waits"),
     ],
 )
 def test_every_row_says_why_in_one_sentence(server: str, scenario: str, words: str):
@@ -111,5 +118,10 @@ def test_latency_note_only_under_a_budget():
     assert verdict.latency_note([cell("epoll", 16, 100, budget_period_us=None)]) == ""
 
 
-def test_every_native_peer_has_its_reason():
-    assert set(verdict.NATIVE) == set(NATIVE_PEERS)
+def test_every_peer_has_its_own_reasons():
+    names = {spec.name for spec in PEER_SERVERS if spec.name != "null"}
+    assert set(verdict.PEERS) == names and set(NATIVE_PEERS) <= names
+    for server in names:
+        computing, waiting = (verdict.reason(cell(server, 16, 100, scenario=scenario))
+                              for scenario in ("plaintext", "io"))  # fmt: skip
+        assert computing and waiting and computing != waiting
