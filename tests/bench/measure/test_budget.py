@@ -58,8 +58,8 @@ def test_generator_capacity_scales_what_it_sent_to_busy_cores(
 @pytest.mark.parametrize(
     ("cells", "fastest", "key"),
     [
-        ([("poll", "app"), ("epoll", "app"), ("bjoern", "app"), ("granian", "app"), ("null", "app")],
-         "bjoern", ("bjoern", "app")),
+        ([("poll", "app"), ("epoll", "app"), ("bjoern", "app"), ("granian", "app"),
+          ("null", "app")], "bjoern", ("bjoern", "app")),
         ([("poll", "app"), ("threaded", "app"), ("granian", "app")], "granian", ("granian", "app")),
         ([("fork", "app"), ("waitress", "app"), ("null", "app")], "fork", ("fork", "app")),
         ([("waitress", "app"), ("null", "app")], "epoll", budget.DEFAULT_FASTEST),
