@@ -42,8 +42,7 @@ PEERS = {
         "socketserver serves one connection at a time and werkzeug closes it after each "
         "response (HTTP/1.0), so every request pays for a new connection and http.server's "
         "line-by-line parsing",
-        "socketserver serves one connection at a time, so every wait blocks every other "
-        "connection",
+        "socketserver serves one connection at a time, so every wait blocks every other connection",
     ),
     "werkzeug-threaded": (
         "socketserver starts a thread per connection and http.server parses each head line by "

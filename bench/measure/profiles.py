@@ -153,8 +153,14 @@ PROFILES = {
             duration_s=3.0,
             repeats=1,
             budget_s=360,
-            sweep=Sweep(("plaintext", "io"), users=32, warmup_s=0.5, duration_s=1.5, budget_s=90,
-                        fractions=QUICK_FRACTIONS),
+            sweep=Sweep(
+                ("plaintext", "io"),
+                users=32,
+                warmup_s=0.5,
+                duration_s=1.5,
+                budget_s=90,
+                fractions=QUICK_FRACTIONS,
+            ),
         ),
         Profile(
             "full",
