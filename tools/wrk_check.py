@@ -10,6 +10,7 @@ AGREEMENT (issue 12: ratios between models within 15% of the independent generat
     python tools/wrk_check.py                         # budget 0.3 CPU, 10 s per cell
     python tools/wrk_check.py --run results/latest    # that run's budget, ratios compared
     python tools/wrk_check.py --server-cpus off --duration 2
+    python tools/wrk_check.py --app raw --scenarios plaintext   # the raw reference app
 
 wrk is a Debian package (``apt-get install wrk``), not a dependency of the suite. Run it on a quiet
 machine: it measures for real.
@@ -29,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a file from anywhere, like the runner's children
 
 from bench.measure.budget import BUDGET_MIN, Budget, BudgetUnavailable, locate  # noqa: E402
-from bench.measure.profiles import SCENARIOS  # noqa: E402
+from bench.measure.profiles import APPS, SCENARIOS  # noqa: E402
 from bench.measure.runner import Cell, CellFailed, Settings, choose_pinning, start_server  # noqa: E402
 from bench.serving.registry import all_servers  # noqa: E402
 from bench.serving.spec import MODELS  # noqa: E402
@@ -70,9 +71,12 @@ def run_wrk(port: int, path: str, duration_s: float, cpus: list[int] | None) -> 
     return wrk_rps(done.stdout)
 
 
-def measure(model: str, scenario: str, settings: Settings, duration_s: float, logs: Path) -> float:
-    """One model on one scenario under the settings' budget and pinning: wrk's requests/s."""
-    cell = Cell(all_servers()[model], "app", SCENARIOS[scenario], CONNECTIONS)
+def measure(
+    model: str, app: str, scenario: str, settings: Settings, duration_s: float, logs: Path
+) -> float:
+    """One model serving ``app`` on one scenario under the settings' budget and pinning: wrk's
+    requests/s."""
+    cell = Cell(all_servers()[model], app, SCENARIOS[scenario], CONNECTIONS)
     server, port = start_server(cell, settings, logs)
     try:
         generator = settings.pinning["generator_cpus"] if settings.pinning else None
@@ -81,10 +85,11 @@ def measure(model: str, scenario: str, settings: Settings, duration_s: float, lo
         server.stop()
 
 
-def run_rates(run_dir: Path) -> dict[tuple[str, str], float]:
-    """(model, scenario) → the run's requests/s of our model at CONNECTIONS users."""
+def run_rates(run_dir: Path, app: str = "app") -> dict[tuple[str, str], float]:
+    """(model, scenario) → the run's requests/s of our model serving ``app`` at CONNECTIONS
+    users."""
     rates = {}
-    for path in (run_dir / "cells").glob(f"*--app--*--u{CONNECTIONS}.json"):
+    for path in (run_dir / "cells").glob(f"*--{app}--*--u{CONNECTIONS}.json"):
         cell = json.loads(path.read_text())
         rps = (cell.get("summary") or {}).get("rps")
         if cell.get("kind") == "ours" and rps:
@@ -141,6 +146,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of wrk per cell")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--scenarios", default="plaintext,fortunes")
+    parser.add_argument(
+        "--app",
+        choices=sorted(APPS),
+        default="app",
+        help="the framework app, or the raw reference app (plaintext only)",
+    )
     parser.add_argument("--logs", type=Path, default=Path("/tmp/wrk_check"))
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -167,12 +178,12 @@ def main(argv: list[str]) -> int:
     for scenario in scenarios:
         for model in models:
             try:
-                rps = measure(model, scenario, settings, args.duration, args.logs)
+                rps = measure(model, args.app, scenario, settings, args.duration, args.logs)
             except (CellFailed, ValueError, subprocess.CalledProcessError) as error:
                 print(f"{scenario} {model}: {error}", file=sys.stderr)
                 continue
             results.setdefault(scenario, {})[model] = rps
-    run = run_rates(args.run) if args.run else {}
+    run = run_rates(args.run, args.app) if args.run else {}
     print("\n".join(report_lines(results, cpus, run)))
     return 0
 

@@ -371,9 +371,14 @@ class Budget:
     def quota_us(self) -> int | None:
         return None if self.cpus is None else round(self.cpus * self.period_us)
 
-    def cgroup(self, label: str) -> ServerCgroup:
-        """A new cgroup with this budget (BudgetUnavailable when it cannot be made)."""
-        return ServerCgroup(self.layout, label, self.quota_us, self.period_us)
+    def cgroup(self, label: str, limited: bool = True) -> ServerCgroup:
+        """A new cgroup with this budget (BudgetUnavailable when it cannot be made); with
+        ``limited`` False it only counts until :meth:`limit` is called."""
+        return ServerCgroup(self.layout, label, self.quota_us if limited else None, self.period_us)
+
+    def limit(self, cgroup: ServerCgroup) -> None:
+        """Hold a counting cgroup's processes to this budget from now on."""
+        cgroup.set_quota(self.quota_us, self.period_us)
 
     def check(self) -> None:
         """Make and remove one cgroup, so a run learns at its start whether budgets work here."""

@@ -138,6 +138,33 @@ def test_a_given_budget_is_used_as_given():
     assert meta == {**chosen.describe(), "source": "--server-cpus"}
 
 
+def test_a_server_starts_unthrottled_and_is_held_to_the_budget_once_it_answers(tmp_path):
+    """Start-up (imports) is not measured: under 0.15 CPU it stretched every cell's start."""
+    try:
+        layout = budget.locate()
+        budget.Budget(None, layout).check()
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    given = budget.Budget(0.15, layout)
+    cell = runner.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 1)
+    settings = dataclasses.replace(settings_for_budget(), budget=given)
+    server, port = runner.start_server(cell, settings, tmp_path)
+    try:
+        started = server.cgroup.read()
+        hierarchy, directory = server.cgroup.directories[0]
+        if hierarchy.version == 2:
+            limit = (directory / "cpu.max").read_text().split()
+        else:
+            limit = [(directory / f"cpu.cfs_{name}_us").read_text().strip()
+                     for name in ("quota", "period")]  # fmt: skip
+        runner.probe(port, SCENARIOS["plaintext"])
+    finally:
+        server.stop()
+    assert limit == [str(given.quota_us), str(given.period_us)]
+    # the interpreter's start and the app's imports ran before the quota and were not throttled
+    assert started.usage_s > 0 and started.throttled_periods == 0
+
+
 def test_a_failed_calibration_runs_unbudgeted_and_says_why(tmp_path, monkeypatch, capsys):
     try:
         budget.Budget(None, budget.locate()).check()
