@@ -5,7 +5,8 @@ Each of our four models serves plaintext and fortunes, started exactly as the ru
 while ``wrk -t1 -c16`` drives it from the other core(s). It prints requests/s and requests/s per
 CPU per model, each model's ratio to the best of its scenario, and, given a run directory, the
 run's own requests/s at the same concurrency with its ratios and whether the two agree within
-AGREEMENT (issue 12: ratios between models within 15% of the independent generator's).
+AGREEMENT (issue 12: ratios between models within 15% of the independent generator's) and
+whether wrk's ratio lies within the run's own spread (each cell's per-second rates, min to max).
 
     python tools/wrk_check.py                         # budget 0.3 CPU, 10 s per cell
     python tools/wrk_check.py --run results/latest    # that run's budget, ratios compared
@@ -24,11 +25,13 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a file from anywhere, like the runner's children
 
+from bench.analysis.verdict import measured_range  # noqa: E402
 from bench.measure.budget import BUDGET_MIN, Budget, BudgetUnavailable, locate  # noqa: E402
 from bench.measure.profiles import APPS, SCENARIOS  # noqa: E402
 from bench.measure.runner import Cell, CellFailed, Settings, choose_pinning, start_server  # noqa: E402
@@ -41,6 +44,16 @@ DEFAULT_CPUS = 0.3
 CONNECTIONS = 16
 #: two ratios agree when they differ by at most this share
 AGREEMENT = 0.15
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A run's requests/s of one cell and the range it was measured in."""
+
+    rps: float
+    low: float
+    high: float
+
 
 REQUESTS_PER_S = re.compile(r"Requests/sec:\s+([\d.]+)")
 NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
@@ -85,15 +98,16 @@ def measure(
         server.stop()
 
 
-def run_rates(run_dir: Path, app: str = "app") -> dict[tuple[str, str], float]:
+def run_rates(run_dir: Path, app: str = "app") -> dict[tuple[str, str], Rate]:
     """(model, scenario) → the run's requests/s of our model serving ``app`` at CONNECTIONS
-    users."""
+    users, with the range its per-second rates (or repeats) spread over."""
     rates = {}
     for path in (run_dir / "cells").glob(f"*--{app}--*--u{CONNECTIONS}.json"):
         cell = json.loads(path.read_text())
         rps = (cell.get("summary") or {}).get("rps")
         if cell.get("kind") == "ours" and rps:
-            rates[cell["model"], cell["scenario"]] = rps
+            low, high = measured_range(cell)
+            rates[cell["model"], cell["scenario"]] = Rate(rps, low or rps, high or rps)
     return rates
 
 
@@ -101,6 +115,15 @@ def ratios(rates: dict[str, float]) -> dict[str, float]:
     """Each model's requests/s over the best model's, within one scenario."""
     best = max(rates.values(), default=0)
     return {model: rps / best for model, rps in rates.items()} if best else {}
+
+
+def ratio_ranges(rates: dict[str, Rate]) -> dict[str, tuple[float, float]]:
+    """Each model's ratio to the best model as far as the run's spread allows: its lowest
+    ÷ the best's highest .. its highest ÷ the best's lowest."""
+    if not rates:
+        return {}
+    best = max(rates.values(), key=lambda rate: rate.rps)
+    return {model: (rate.low / best.high, rate.high / best.low) for model, rate in rates.items()}
 
 
 def agrees(wrk_ratio: float, run_ratio: float) -> bool:
@@ -124,16 +147,22 @@ def budget_from(args: argparse.Namespace) -> float | None:
 
 def report_lines(results: dict, cpus: float | None, run: dict) -> list[str]:
     lines = [f"{'scenario':<10} {'model':<9} {'wrk req/s':>10} {'per CPU':>8} {'ratio':>6}"
-             + (f" {'run req/s':>10} {'ratio':>6}  agree" if run else "")]  # fmt: skip
+             + (f" {'run req/s':>10} {'ratio':>6} {'run spread':>11}  within 15%  in spread"
+                if run else "")]  # fmt: skip
     for scenario, rates in results.items():
         wrk_ratios = ratios(rates)
-        run_ratios = ratios({m: run[m, scenario] for m in rates if (m, scenario) in run})
+        measured = {m: run[m, scenario] for m in rates if (m, scenario) in run}
+        run_ratios = ratios({model: rate.rps for model, rate in measured.items()})
+        spreads = ratio_ranges(measured)
         for model, rps in rates.items():
             per_cpu = f"{rps / cpus:8,.0f}" if cpus else f"{'–':>8}"
             line = f"{scenario:<10} {model:<9} {rps:10,.0f} {per_cpu} {wrk_ratios[model]:6.2f}"
             if model in run_ratios:
-                agreement = "yes" if agrees(wrk_ratios[model], run_ratios[model]) else "NO"
-                line += f" {run[model, scenario]:10,.0f} {run_ratios[model]:6.2f}  {agreement}"
+                close = "yes" if agrees(wrk_ratios[model], run_ratios[model]) else "NO"
+                low, high = spreads[model]
+                inside = "yes" if low <= wrk_ratios[model] <= high else "NO"
+                line += (f" {measured[model].rps:10,.0f} {run_ratios[model]:6.2f} "
+                         f"{low:5.2f}–{high:<5.2f}  {close:<10}  {inside}")  # fmt: skip
             lines.append(line)
     return lines
 

@@ -38,15 +38,21 @@ def test_ratios_and_agreement_within_fifteen_percent():
 def test_a_runs_own_rates_at_the_same_concurrency(tmp_path: Path):
     cells = tmp_path / "cells"
     cells.mkdir()
-    for name, kind, rps in (("epoll--app--plaintext--u16", "ours", 2800.0),
-                            ("epoll--app--plaintext--u64", "ours", 9.0),
-                            ("tornado--app--plaintext--u16", "peer", 9.0),
-                            ("fork--app--plaintext--u16", "ours", 700.0)):  # fmt: skip
+    made = (("epoll--app--plaintext--u16", "ours", 2800.0, [2700, 2900]),
+            ("epoll--app--plaintext--u64", "ours", 9.0, [9]),
+            ("tornado--app--plaintext--u16", "peer", 9.0, [9]),
+            ("fork--app--plaintext--u16", "ours", 700.0, [600, 800]))  # fmt: skip
+    for name, kind, rps, series in made:
         model = name.split("--")[0]
-        cell = {"kind": kind, "model": model, "scenario": "plaintext", "summary": {"rps": rps}}
+        cell = {"kind": kind, "model": model, "scenario": "plaintext", "summary": {"rps": rps},
+                "repeats": [{"rps": rps, "rps_series": series}]}  # fmt: skip
         (cells / f"{name}.json").write_text(json.dumps(cell))
     run = wrk_check.run_rates(tmp_path)
-    assert run == {("epoll", "plaintext"): 2800.0, ("fork", "plaintext"): 700.0}
+    assert run == {("epoll", "plaintext"): wrk_check.Rate(2800.0, 2700, 2900),
+                   ("fork", "plaintext"): wrk_check.Rate(700.0, 600, 800)}  # fmt: skip
     lines = wrk_check.report_lines({"plaintext": {"epoll": 3000.0, "fork": 780.0}}, 0.3, run)
-    assert lines[1].split()[-3:] == ["2,800", "1.00", "yes"]
-    assert lines[2].split()[-3:] == ["700", "0.25", "yes"]  # 0.25 against wrk's 0.26
+    assert lines[1].split()[-5:] == ["2,800", "1.00", "0.93–1.07", "yes", "yes"]
+    # 0.25 against wrk's 0.26: within 15%; the run's spread 600/2900 .. 800/2700 holds 0.26
+    assert lines[2].split()[-5:] == ["700", "0.25", "0.21–0.30", "yes", "yes"]
+    far = wrk_check.report_lines({"plaintext": {"epoll": 3000.0, "fork": 1200.0}}, 0.3, run)
+    assert far[2].split()[-2:] == ["NO", "NO"]  # wrk's 0.40 is outside 0.21–0.30
