@@ -55,13 +55,14 @@ BASELINE_DIR = RESULTS_ROOT / BASELINE_NAME
 #: what decides whether a shift matters
 DEFAULT_THRESHOLD = 0.10
 #: what `regress` takes as the least change a load row can count as, whatever its threshold:
-#: a 10-s cell on this shared 2-core VM moves far more than a micro case. Measured over 5
-#: consecutive smoke runs of the unchanged tree under regress's 0.5-CPU budget: fork's app/raw
-#: requests/s -28% and -46%; cpu-per-request/null +42%, +50%, +66% and +134% (the null server
-#: runs below saturation, so its CPU per request moves with how many requests each wake-up
-#: finds). So in regress a load row flags only a gross change — a server that stopped serving,
-#: or costs well over twice its CPU per request — and the fine signals are the micro rows (25%,
-#: confirmed) and the instruction counts (2%). `compare` takes no floor unless asked.
+#: a 10-s cell on this shared 2-core VM moves far more than a micro case, because the machine's
+#: speed moves between cells measured a minute apart. Measured over 5 consecutive smoke runs of
+#: the unchanged tree under a 0.5-CPU budget: fork's app/raw requests/s -28% and -46%;
+#: cpu-per-request/null +42%, +50%, +66% and +134%; under regress's 0.1-CPU budget, two runs in a
+#: row: every null row by 20-43% the same way (the null cell moved). So in regress a load row
+#: flags only a gross change — a server that stopped serving, or costs well over twice its CPU
+#: per request — and the fine signals are the micro rows (25%, confirmed) and the instruction
+#: counts (2%). `compare` takes no floor unless asked.
 LOAD_FLOOR = 1.5
 #: what `bench regress` uses: its smoke micro run times each case for only 0.25 s on a shared
 #: machine. Measured here over 8 unchanged smoke runs: a case's ratio moved by up to 40% against
@@ -401,9 +402,14 @@ def cpu_per_request_series(cell: dict | None) -> list[float]:
     return series
 
 
+def budget_cpus(cell: dict | None) -> float | None:
+    """The CPU budget a cell's server ran in (its record's ``budget``), None: unlimited."""
+    return ((cell or {}).get("budget") or {}).get("cpus")
+
+
 def rps_per_cpu_series(cell: dict | None) -> list[float]:
     """Requests/s per CPU of the budget the server ran in; nothing for a cell without one."""
-    budget = (cell or {}).get("budget_cpus")
+    budget = budget_cpus(cell)
     return [rps / budget for rps in rps_series(cell)] if budget else []
 
 
@@ -432,7 +438,7 @@ def null_ratios(index: dict) -> list[Ratio]:
         )
         per_request.cell = cell.get("cell", "")
         ratios.append(per_request)
-        if "budget_cpus" in cell and "budget_cpus" in null:
+        if budget_cpus(cell) and budget_cpus(null):
             ratios.append(
                 load_ratio(
                     f"{label} rps-per-cpu/null",

@@ -101,9 +101,10 @@ def knee_sentence(records: list[dict]) -> str:
         found = knee(points)
         if found is None:
             top, first = points[-1], points[0]
-            parts.append(f"{server} kept its p99 within {KNEE_FACTOR:g}× of its "
-                         f"{first['offered_fraction']:.0%} value ({format_us(first['p99_us'])}) "
-                         f"up to {top['offered_fraction']:.0%} ({format_us(top['p99_us'])})")  # fmt: skip
+            lightest = f"{first['offered_fraction']:.0%} value ({format_us(first['p99_us'])})"
+            highest = f"{top['offered_fraction']:.0%} ({format_us(top['p99_us'])})"
+            parts.append(f"{server} kept its p99 within {KNEE_FACTOR:g}× of its {lightest} "
+                         f"up to {highest}")  # fmt: skip
         else:
             parts.append(
                 f"{server} from {found['offered_fraction']:.0%} of its capacity "

@@ -57,10 +57,12 @@ from bench.rundir import new_run_dir, shared_root, write_json
 PROFILE = "smoke"
 #: the CPU budget of every server in a regress or baseline run: fixed, not calibrated, so the
 #: baseline and every later run hold the servers to the same quota (a calibrated budget moves
-#: with the machine's load, and the per-CPU rows would move with it). Not below 0.5: a quota under
-#: the kernel's CFS bandwidth slice (sched_cfs_bandwidth_slice_us, 5 ms here) throttles a group of
-#: processes erratically — at 0.25 CPU fork's app/raw ratio halved between two unchanged runs
-SERVER_CPUS = 0.5
+#: with the machine's load, and the per-CPU rows would move with it). 0.1 CPU (a 50 ms period,
+#: see budget.period_for): small enough that the raw-app cells and the null server are
+#: server-bound too — at 0.5 CPU both were Locust-bound, so app/raw and the null rows divided by
+#: Locust's pace, and cpu-per-request/null rows moved by up to +134% between unchanged runs
+#: (measured: at 0.1, by at most 32%, and the null server used its whole quota)
+SERVER_CPUS = 0.1
 #: instruction counts of a baseline: two, so it records how far apart counts of unchanged code
 #: come (measured here: at most 0.03%); regress counts once
 BASELINE_INSTRUCTION_RUNS = 2

@@ -14,6 +14,7 @@ from bench.measure.sampler import (
     SERVER_KEYS,
     Sampler,
     TreeReading,
+    counted_cpu_pct,
     cpu_percent,
     read_tree,
     sample_between,
@@ -145,3 +146,22 @@ def test_sampler_reads_the_counters_it_is_given_at_every_sample(spawn):
     assert [value for _, value in readings] == list(range(len(readings)))
     assert len(readings) >= len(sampler.samples) + 1
     assert [t for t, _ in readings] == sorted(t for t, _ in readings)
+
+
+def test_a_cgroup_count_replaces_psutils_sampled_server_cpu(spawn):
+    """With counters that carry usage_s, each sample's server CPU% is the counters' difference
+    over its interval: here a fake cgroup that says 0.25 CPU whatever psutil sees."""
+    server = spawn(PARENT_WITH_CHILDREN)
+    started = time.time()
+
+    class Counted:
+        def __init__(self) -> None:
+            self.usage_s = (time.time() - started) * 0.25
+
+    with Sampler(server.pid, server.pid, interval_s=0.05, counters=Counted) as sampler:
+        while len(sampler.samples) < 3:
+            time.sleep(0.01)
+    assert all(sample["server_cpu_pct"] == pytest.approx(25.0, abs=2.0)
+               for sample in sampler.samples)  # fmt: skip
+    assert counted_cpu_pct((1.0, Counted())) is None
+    assert counted_cpu_pct((1.0, object()), (2.0, object())) is None
