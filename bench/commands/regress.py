@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.analysis.compare import (
     BASELINE_DIR,
     BASELINE_MICRO_RUNS,
-    CONFIRM_DIR,
+    CONFIRM_DIRS,
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
     INSTRUCTION_THRESHOLD,
@@ -208,15 +208,18 @@ def measure_micro(run_dir: Path, select: str | None = None) -> Path:
 def confirm_micro(
     rows: list[Row], baseline: Run, run_dir: Path, threshold: float, alpha: float
 ) -> None:
-    """Measure the regressed micro cases once more, into run_dir/confirm/ (so ``compare`` can
-    apply the same confirmation later); a verdict stands only if it repeats."""
-    cases = suspects(rows)
-    if not cases:
-        return
-    operations = sorted({case.split("[")[0] for case in cases})
-    print(f"confirming {len(cases)} regressed micro cases: {', '.join(operations)}", flush=True)
-    again = load_run(measure_micro(run_dir / CONFIRM_DIR, select=" or ".join(operations)))
-    apply_confirmation(rows, baseline, again.micro or [], threshold, alpha)
+    """Measure the regressed micro cases again, each time in a fresh process, into
+    run_dir/confirm/ then run_dir/confirm-2/ (so ``compare`` can apply the same confirmations
+    later); a verdict stands only if every re-measurement repeats it."""
+    for directory in CONFIRM_DIRS:
+        cases = suspects(rows)
+        if not cases:
+            return
+        operations = sorted({case.split("[")[0] for case in cases})
+        print(f"confirming {len(cases)} regressed micro cases ({directory}): "
+              f"{', '.join(operations)}", flush=True)  # fmt: skip
+        again = load_run(measure_micro(run_dir / directory, select=" or ".join(operations)))
+        apply_confirmation(rows, baseline, again.micro or [], threshold, alpha)
 
 
 #: what a regress run concludes, by exit code

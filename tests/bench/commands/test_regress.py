@@ -88,18 +88,23 @@ def test_a_baseline_needs_micro_and_load(tmp_path, capsys):
     assert not (tmp_path / "b").exists()
 
 
-def fake_measurements(monkeypatch, tmp_path: Path, first: dict, again: dict) -> list[str]:
-    """Stand-ins for the one-minute smoke run and the confirming re-measurement: what is tested is
-    regress's own logic. ``first`` and ``again`` slow cases down in each; returns the ``-k``
-    expressions the re-measurement was asked for."""
+def fake_measurements(
+    monkeypatch, tmp_path: Path, first: dict, again: dict | list[dict]
+) -> list[str]:
+    """Stand-ins for the one-minute smoke run and the confirming re-measurements: what is tested
+    is regress's own logic. ``first`` and ``again`` slow cases down in each (``again`` a list:
+    one dict per re-measurement); returns the ``-k`` expressions the re-measurements were asked
+    for."""
     selections = []
+    agains = again if isinstance(again, list) else [again] * len(compare.CONFIRM_DIRS)
 
     def smoke_run(label: str) -> Path:
         return write_run(tmp_path / label, seed=9, slower=first)
 
     def measure_micro(run_dir: Path, select: str | None = None) -> Path:
+        slower = agains[len(selections)]
         selections.append(select)
-        path = write_micro(run_dir / "micro.json", seed=10, slower=again)
+        path = write_micro(run_dir / "micro.json", seed=10 + len(selections), slower=slower)
         data = json.loads(path.read_text())  # -k: only the cases of the selected operations
         operations = select.split(" or ")
         data["benchmarks"] = [
@@ -130,8 +135,33 @@ def test_regress_fails_on_a_slowdown_that_repeats(tmp_path, monkeypatch, capsys)
     slower = {FULL_CYCLE: 2.0}
     selections = fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
     assert regress_main(["--baseline", str(baseline)]) == 1
-    assert selections == ["test_full_cycle_plaintext"]
+    # measured again twice, each in its own directory, and it repeated both times
+    assert selections == ["test_full_cycle_plaintext"] * 2
+    assert all((tmp_path / "regress" / d / "micro.json").is_file() for d in compare.CONFIRM_DIRS)
     assert "REGRESSED" in capsys.readouterr().out
+
+
+def test_regress_forgives_a_slowdown_the_second_re_measurement_does_not_repeat(
+    tmp_path, monkeypatch
+):
+    """A process that comes out slow twice in a row (it happened here: a case at 294-297 ns
+    in the first pass and the first confirmation, 160-170 ns in ten other processes) does not
+    fail CI when a third process times it as before."""
+    baseline = write_run(tmp_path / "baseline", seed=1)
+    slower = {FULL_CYCLE: 2.0}
+    selections = fake_measurements(monkeypatch, tmp_path, first=slower, again=[slower, {}])
+    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert selections == ["test_full_cycle_plaintext"] * 2
+    rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
+    transient = rows[f"micro {FULL_CYCLE} / flask"]
+    assert (transient.verdict, transient.note) == (
+        "not significant",
+        "not confirmed by a re-measurement",
+    )
+    # compare, reading the run directory later, applies both re-measurements as regress did
+    later = compare.compare_runs(compare.load_run(baseline), compare.load_run(tmp_path / "regress"),
+                                 threshold=regress.REGRESS_THRESHOLD)  # fmt: skip
+    assert compare.exit_code(later) == 0
 
 
 def test_regress_forgives_a_slowdown_that_does_not_repeat(tmp_path, monkeypatch, capsys):
@@ -143,7 +173,7 @@ def test_regress_forgives_a_slowdown_that_does_not_repeat(tmp_path, monkeypatch,
     transient = rows[f"micro {FULL_CYCLE} / flask"]
     assert (transient.verdict, transient.note) == (
         "not significant",
-        "not confirmed by a second measurement",
+        "not confirmed by a re-measurement",
     )
 
 
