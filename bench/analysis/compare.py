@@ -58,8 +58,8 @@ DEFAULT_THRESHOLD = 0.10
 #: a 10-s cell on this shared 2-core VM moves far more than a micro case, because the machine's
 #: speed moves between cells measured a minute apart. Measured over 5 consecutive smoke runs of
 #: the unchanged tree under a 0.5-CPU budget: fork's app/raw requests/s -28% and -46%;
-#: cpu-per-request/null +42%, +50%, +66% and +134%; under regress's 0.1-CPU budget, two runs in a
-#: row: every null row by 20-43% the same way (the null cell moved). So in regress a load row
+#: cpu-per-request/null +42%, +50%, +66% and +134%; under regress's 0.1-CPU budget, over 10
+#: unchanged regress runs: the largest move of any load row per run 19-53%. So in regress a load row
 #: flags only a gross change — a server that stopped serving, or costs well over twice its CPU
 #: per request — and the fine signals are the micro rows (25%, confirmed) and the instruction
 #: counts (2%). `compare` takes no floor unless asked.

@@ -61,7 +61,8 @@ PROFILE = "smoke"
 #: see budget.period_for): small enough that the raw-app cells and the null server are
 #: server-bound too — at 0.5 CPU both were Locust-bound, so app/raw and the null rows divided by
 #: Locust's pace, and cpu-per-request/null rows moved by up to +134% between unchanged runs
-#: (measured: at 0.1, by at most 32%, and the null server used its whole quota)
+#: (measured: at 0.1 the null server uses its whole quota, and over 10 unchanged runs no load row
+#: moved by more than 53%; see compare.LOAD_FLOOR)
 SERVER_CPUS = 0.1
 #: instruction counts of a baseline: two, so it records how far apart counts of unchanged code
 #: come (measured here: at most 0.03%); regress counts once
