@@ -175,6 +175,15 @@ def prepare_run_dir(run_dir: Path, resume: bool = False) -> Path:
     return run_dir
 
 
+def read_meta(run_dir: Path) -> dict:
+    """A run's meta.json; {} when it has none or it cannot be read (a run being written)."""
+    try:
+        meta = json.loads((Path(run_dir) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def write_json(path: Path, data: object) -> None:
     """Write JSON atomically (temp file + rename) so an interrupted run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

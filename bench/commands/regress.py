@@ -48,7 +48,9 @@ from bench.analysis.compare import (
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
 from bench.cli import Parser
-from bench.measure.runner import plan, run_load
+from bench.measure.matrix import plan
+from bench.measure.runner import run_load
+from bench.measure.settings import LoadRequest
 from bench.micro import instructions
 from bench.micro.cli import run_micro
 from bench.rundir import new_run_dir, shared_root, write_json
@@ -164,7 +166,7 @@ def smoke_run(label: str) -> Path:
     run_dir = new_run_dir(label=label)
     print(f"run dir: {run_dir}", flush=True)
     measure_micro(run_dir)
-    run_load(run_dir, PROFILE, server_cpus=SERVER_CPUS)
+    run_load(run_dir, LoadRequest(PROFILE, server_cpus=SERVER_CPUS))
     if shared_root(run_dir) is not None:
         append_run(run_dir)
     return run_dir

@@ -20,11 +20,20 @@ from bench.analysis.report import build_report
 from bench.cli import Parser
 from bench.commands.elsewhere import add_options, resolve, run_options
 from bench.measure.budget import BUDGET_MIN
+from bench.measure.matrix import plan
 from bench.measure.profiles import PROFILES, SCENARIOS
-from bench.measure.resume import foreign_cells, read_meta
-from bench.measure.runner import plan, run_load, run_status
+from bench.measure.resume import foreign_cells
+from bench.measure.runner import run_load, run_status
+from bench.measure.settings import LoadRequest
 from bench.micro.cli import run_micro
-from bench.rundir import RunDirError, new_run_dir, prepare_run_dir, shared_root, write_json
+from bench.rundir import (
+    RunDirError,
+    new_run_dir,
+    prepare_run_dir,
+    read_meta,
+    shared_root,
+    write_json,
+)
 
 # --- command line -----------------------------------------------------------------------------
 
@@ -142,14 +151,13 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
     """Run the load part; its status: "finished", "failed" (no app cell gave numbers) or
     "interrupted"."""
     try:
-        records = run_load(
-            run_dir, args.profile, servers=args.servers, scenarios=args.scenarios,
-            users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
-            warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
-            **run_options(args),
-            server_cpus=args.server_cpus,
-            resume=args.resume,
+        request = LoadRequest(
+            args.profile, servers=args.servers, scenarios=args.scenarios, users=args.users,
+            duration=args.duration, repeats=args.repeats, warmup=args.warmup, peers=args.peers,
+            locust_workers=args.locust_workers, **run_options(args),
+            server_cpus=args.server_cpus, resume=args.resume,
         )  # fmt: skip
+        records = run_load(run_dir, request, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)
         return "interrupted"

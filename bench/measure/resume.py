@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Protocol
 
+from bench.rundir import read_meta
+
 
 class CellSettings(Protocol):
     warmup_s: float
@@ -37,10 +39,6 @@ def read_record(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
-
-
-def read_meta(run_dir: Path) -> dict:
-    return read_record(Path(run_dir) / "meta.json") or {}
 
 
 def same_settings(record: dict, settings: CellSettings, meta: dict) -> bool:

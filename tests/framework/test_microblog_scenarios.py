@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import bench.measure.runner as runner
+from bench.measure import runner
+from bench.measure.settings import LoadRequest
 from bench.measure.workload import user_workload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,12 +53,18 @@ def test_register_log_in_post_and_read_on_fork_and_threaded(tmp_path, monkeypatc
     database = tmp_path / "microblog.db"
     monkeypatch.setenv("MICROBLOG_DATABASE", str(database))  # the servers inherit it
     records = runner.run_load(
-        tmp_path / "run", "smoke", servers=["fork", "threaded"], users=[4], duration=1.5,
-        warmup=3, progress=False, workload=user_workload(APP, SCENARIOS),
-        # unbudgeted: what is tested is one sqlite file shared by processes and threads, and each
-        # blogger's two scrypt hashes (~130 ms of CPU each) would outlast the window under a quota
-        server_cpus="off",
-    )  # fmt: skip
+        tmp_path / "run",
+        LoadRequest(
+            "smoke",
+            servers=["fork", "threaded"],
+            users=[4],
+            duration=1.5,
+            warmup=3,
+            workload=user_workload(APP, SCENARIOS),
+            server_cpus="off",
+        ),
+        progress=False,
+    )
     assert sorted(record["cell"] for record in records) == [
         "fork--app--blogger--u4", "fork--app--reader--u4",
         "threaded--app--blogger--u4", "threaded--app--reader--u4",
