@@ -80,3 +80,7 @@ def merged(*records: dict) -> list[str]:
     for record in records:
         flags += [flag for flag in record.get("flags") or [] if flag not in flags]
     return flags
+
+
+#: the blocking wait of the io scenario, so the report can state the serial ceiling of 1000/ms req/s
+IO_WAIT_MS = 20

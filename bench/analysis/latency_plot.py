@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from bench import flags  # noqa: E402
-from bench.measure.latency import format_us  # noqa: E402
 from bench.serving.spec import MODELS  # noqa: E402
+from bench.units import format_us  # noqa: E402
 
 #: the knee: the lightest offered load whose p99 exceeds this many times the p99 at the lightest
 KNEE_FACTOR = 2.0

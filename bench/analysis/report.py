@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -35,8 +36,17 @@ from bench.analysis.verdict import (  # noqa: E402
     verdict_tables,
 )
 from bench.cli import Parser, fail  # noqa: E402
-from bench.measure.profiles import IO_WAIT_MS, SCENARIOS  # noqa: E402
-from bench.rundir import RESULTS_ROOT, is_baseline, shared_root, write_json  # noqa: E402
+from bench.flags import IO_WAIT_MS  # noqa: E402
+from bench.rundir import (  # noqa: E402
+    RESULTS_ROOT,
+    cell_files,
+    holds_run,
+    is_baseline,
+    read_meta,
+    read_record,
+    shared_root,
+    write_json,
+)
 from bench.serving.spec import MODELS  # noqa: E402
 
 REPORT_TEMPLATE = Path(__file__).resolve().parent / "report_template.html"
@@ -59,20 +69,15 @@ RECORD_KEYS = (
 # --- reading the run --------------------------------------------------------------------------
 
 
-def read_meta(run_dir: Path) -> dict:
-    try:
-        return json.loads((run_dir / "meta.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def read_cells(run_dir: Path) -> list[dict]:
+    """The run's cell records; a damaged cell file is left out, and said so."""
     cells = []
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        try:
-            cells.append(json.loads(path.read_text()))
-        except ValueError:
+    for path in cell_files(run_dir).values():
+        record = read_record(path)
+        if record is None:
             print(f"{path}: not valid JSON, left out of the report", file=sys.stderr)
+        else:
+            cells.append(record)
     return cells
 
 
@@ -179,7 +184,7 @@ def users_axis(axis, records: list[dict]) -> None:
     axis.set_xlabel("concurrent users")
 
 
-def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
+def plot_scenario(records: list[dict], scenario: str, description: str, out_png: Path) -> Path:
     """Requests/s (min–max band), p50 and p99 latency and server CPU per request against users;
     the failure ratio gets a fourth panel only when some request failed."""
     colours = colours_for(records)
@@ -227,8 +232,8 @@ def plot_scenario(records: list[dict], scenario: str, out_png: Path) -> Path:
         users_axis(axis, records)
         axis.grid(alpha=0.3)
     figure.legend(*rps_axis.get_legend_handles_labels(), loc="center right", fontsize=8)
-    figure.suptitle((f"{scenario}: {SCENARIOS[scenario].description}" if scenario in SCENARIOS
-                     else scenario) + f" — {latency_plot.CLOSED_LOOP}")  # fmt: skip
+    title = f"{scenario}: {description}" if description else scenario
+    figure.suptitle(f"{title} — {latency_plot.CLOSED_LOOP}")
     whole_ms = any(r.get("p50_ms") is not None and r.get("p50_us") is None for r in records)
     figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted = reference app; "
                 "● ours, ■ peers, ◆ null reference" + ("; latencies under 1 ms (0 in Locust's "
@@ -264,7 +269,7 @@ def plot_costs(records: list[dict], out_png: Path) -> Path:
     """CPU-seconds per 1,000 requests and peak RSS per server, one bar per scenario."""
     chosen = top_level_records(records)
     servers = server_order(chosen) if chosen else []
-    scenarios = sorted({r["scenario"] for r in chosen}, key=scenario_rank)
+    scenarios = list(dict.fromkeys(r["scenario"] for r in chosen))  # records come sorted
     figure, axes = plt.subplots(1, 2, figsize=(15, 4.6))
     width = 0.8 / max(len(scenarios), 1)
     palette = plt.get_cmap("Set2").colors
@@ -299,8 +304,10 @@ def plot_costs(records: list[dict], out_png: Path) -> Path:
     return out_png
 
 
-def scenario_rank(name: str) -> int:
-    return list(SCENARIOS).index(name) if name in SCENARIOS else len(SCENARIOS)
+def scenario_ranker(meta: dict) -> Callable[[str], int]:
+    """Scenarios in the order the run declared them (meta.json's scenarios); any other last."""
+    order = list(meta.get("scenarios") or {})
+    return lambda name: order.index(name) if name in order else len(order)
 
 
 # --- plain-language paragraphs -----------------------------------------------------------------
@@ -544,7 +551,7 @@ def table_text(record: dict, key: str) -> str:
     return format_value(key, record.get(key))
 
 
-def sorted_records(records: list[dict]) -> list[dict]:
+def sorted_records(records: list[dict], scenario_rank: Callable[[str], int]) -> list[dict]:
     order = {name: index for index, name in enumerate(server_order(records))}
     return sorted(records, key=lambda r: (scenario_rank(r["scenario"]), r["app"] != "app",
                                           r["users"], order[r["server"]]))  # fmt: skip
@@ -569,8 +576,8 @@ def micro_table(run_dir: Path) -> str:
     path = run_dir / "micro.json"
     if not path.exists():
         return ""
-    from bench.micro.results import load_micro
-    from bench.micro.table import ratio_table
+    from bench.analysis.micro_table import ratio_table
+    from bench.microcases import load_micro
 
     try:
         return ratio_table(load_micro(path))
@@ -693,8 +700,8 @@ def write_index(results_root: Path) -> Path:
     drawn inline (the index is the one page that spans runs)."""
     runs = []
     for run_dir in sorted(results_root.iterdir(), reverse=True):
-        if run_dir.is_dir() and not run_dir.is_symlink() and (run_dir / "meta.json").exists():
-            meta = read_meta(run_dir)
+        meta = read_meta(run_dir) if run_dir.is_dir() and not run_dir.is_symlink() else {}
+        if meta:
             runs.append({
                 "name": run_dir.name,
                 "report": (run_dir / "report.html").exists(),
@@ -743,12 +750,14 @@ def template(source: str) -> jinja2.Template:
     return environment.from_string(source)
 
 
-def draw_plots(run_dir: Path, records: list[dict]) -> dict[str, str]:
+def draw_plots(run_dir: Path, records: list[dict], descriptions: dict) -> dict[str, str]:
     """Every PNG of the report; name → file name relative to the run directory."""
     plots = {}
-    for scenario in sorted({r["scenario"] for r in records}, key=scenario_rank):
+    for scenario in dict.fromkeys(r["scenario"] for r in records):  # records come sorted
         chosen = [r for r in records if r["scenario"] == scenario]
-        plots[scenario] = plot_scenario(chosen, scenario, run_dir / f"load-{scenario}.png").name
+        plots[scenario] = plot_scenario(
+            chosen, scenario, descriptions.get(scenario, ""), run_dir / f"load-{scenario}.png"
+        ).name
     if records:
         plots["costs"] = plot_costs(records, run_dir / "costs.png").name
     if (run_dir / "micro.png").exists():
@@ -763,13 +772,15 @@ def build_report(run_dir: Path) -> Path:
     meta = read_meta(run_dir)
     every = [summary_record(cell) for cell in read_cells(run_dir)]
     open_loop = [r for r in every if r["mode"] == "open"]
-    records = sorted_records([r for r in every if r["mode"] == "closed"])
+    descriptions = meta.get("scenarios") or {}
+    scenario_rank = scenario_ranker(meta)
+    records = sorted_records([r for r in every if r["mode"] == "closed"], scenario_rank)
     missing = unmeasured(meta, [r["cell"] for r in every])
     # a scenario missing planned cells is ranked nowhere: the ranking would crown whoever ran
     unranked = {cell_fields(name)["scenario"] for name in missing}
     pairs = apply_pairs(records)  # before anything shows flags: it may add generator-bound
     write_json(run_dir / "summary.json", records + open_loop)
-    plots = draw_plots(run_dir, records)
+    plots = draw_plots(run_dir, records, descriptions)
     pair_header, pair_body = pair_table(pairs)
     context = {
         "run": run_dir.name,
@@ -777,7 +788,7 @@ def build_report(run_dir: Path) -> Path:
         "banners": banners(meta, [r["cell"] for r in every]),
         "in_results": shared_root(run_dir) is not None,
         "verdicts": verdict_tables(
-            [r for r in records if r["scenario"] not in unranked], list(SCENARIOS)
+            [r for r in records if r["scenario"] not in unranked], list(descriptions)
         ),
         "verdict_basis": basis(records),
         "budget_sentence": budget_sentence(meta.get("budget")),
@@ -786,12 +797,11 @@ def build_report(run_dir: Path) -> Path:
         "scenarios": [
             {
                 "name": name,
-                "description": (meta.get("scenarios") or {}).get(name)
-                or (SCENARIOS[name].description if name in SCENARIOS else ""),
+                "description": descriptions.get(name, ""),
                 "paragraph": scenario_paragraph(records, name, missing),
                 "plot": plots.get(name),
             }
-            for name in sorted({r["scenario"] for r in records}, key=scenario_rank)
+            for name in dict.fromkeys(r["scenario"] for r in records)
         ],  # fmt: skip
         "header": [title for _, title in TABLE_COLUMNS],
         "rows": table_rows(records),
@@ -831,7 +841,7 @@ def main(argv: list[str]) -> int:
         help="the run directory (default: results/latest)",
     )  # fmt: skip
     run_dir = parser.parse_args(argv).run_dir.resolve()
-    if not (run_dir / "meta.json").exists() and not (run_dir / "cells").is_dir():
+    if not holds_run(run_dir):
         return fail(parser.prog, f"{run_dir}: not a run directory (no meta.json, no cells/)")
     if is_baseline(run_dir):
         return fail(

@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.analysis.micro_plot import draw_micro_chart
+from bench.analysis.micro_table import ratio_table
 from bench.cli import Parser
-from bench.micro.plot import draw_micro_chart
-from bench.micro.results import load_micro
-from bench.micro.table import ratio_table
+from bench.microcases import load_micro
 from bench.rundir import RunDirError, machine_meta, new_run_dir, prepare_run_dir, write_json
 
 MICRO_DIR = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ import pytest
 
 from bench import rundir
 from bench.analysis import report
-from bench.measure.profiles import IO_WAIT_MS
+from bench.flags import IO_WAIT_MS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-small"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.compare import REGRESS_THRESHOLD, compare_runs, load_run
+from bench.analysis.compare import REGRESS_THRESHOLD, compare_runs
 from bench.measure import cellrun, matrix, processes, records
 from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings, choose_pinning
-from bench.rundir import write_json
+from bench.rundir import load_run, write_json
 from bench.serving import inject
 from bench.serving.registry import all_servers
 

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from bench.micro.results import MicroCase, by_name  # noqa: E402
-from bench.micro.table import GROUP_ORDER, ratio_text, sorted_cases  # noqa: E402
+from bench.analysis.micro_table import GROUP_ORDER, ratio_text, sorted_cases  # noqa: E402
+from bench.microcases import MicroCase, by_name  # noqa: E402
 
 FRAMEWORK_COLOUR = "tab:blue"
 REFERENCE_COLOUR = "0.7"
