@@ -678,7 +678,7 @@ def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
 
 
 def test_the_console_shows_flags_and_why_a_cell_failed_as_the_report_does(capsys):
-    from bench.analysis.report import format_value
+    from bench.analysis.report_tables import format_value
 
     cells = [matrix.Cell(all_servers()["poll"], "app", SCENARIOS["plaintext"], 8)]
     settings = Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
