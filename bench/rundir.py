@@ -1,8 +1,14 @@
-"""Run directories and their metadata: where every command of the suite writes what it measured.
+"""Run directories: where every command of the suite writes what it measured, and the one reader
+of what a run holds.
 
 A run lives in ``results/<run-id>/`` where the id sorts by time and names the commit.
 ``results/latest`` is a symlink to the newest run, replaced atomically so a reader never sees it
-half-written.
+half-written. Inside: ``meta.json`` (machine, settings, status), ``cells/<cell>.json`` (one load
+cell each), ``micro.json`` (pytest-benchmark; ``micro-*/`` and ``confirm*/`` hold more
+measurements) and ``instructions.json``. Only this module knows that layout: commands, the
+analysis and tools read a run through ``read_meta``, ``cell_files``/``read_record`` (lenient, for
+a run being written) or ``load_run`` (strict: a ``Run``, or ``UnusableInput`` saying what is
+wrong).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
-from bench.cli import Parser
+from bench.cli import Parser, add_profile, add_resume, add_run_dir
 from bench.commands.elsewhere import add_options, resolve, run_options
 from bench.measure.budget import BUDGET_MIN
 from bench.measure.matrix import plan
@@ -90,18 +90,9 @@ def server_cpus(text: str) -> float | str:
 
 def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser = Parser(prog=prog, description=description)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help=profile_help())
-    parser.add_argument(
-        "--run-dir",
-        type=Path,
-        help="an empty or new directory to write into (default: a new results/<run-id>)",
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="finish the run in --run-dir: keep its cells measured with the same settings, "
-        "measure only the others",
-    )
+    add_profile(parser, PROFILES, profile_help())
+    add_run_dir(parser)
+    add_resume(parser, "its cells measured with the same settings, measure only the others")
     parser.add_argument("--servers", type=names, help="e.g. poll,epoll (default: the profile's)")
     parser.add_argument(
         "--scenarios",

@@ -20,8 +20,8 @@ import re
 
 from locust import FastHttpUser, constant, task
 
+from bench.checks import fetch
 from bench.flags import IO_WAIT_MS
-from bench.measure.checks import fetch
 from bench.measure.profiles import SCENARIOS
 
 

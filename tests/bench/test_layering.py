@@ -68,7 +68,6 @@ def test_a_bench_module_imports_only_rooms_below_it(path):
     assert not wrong, f"{path.relative_to(ROOT)} ({own}) imports {sorted(wrong)}"
 
 
-@pytest.mark.xfail(strict=True, reason="the microblog example still lives in framework/examples")
 def test_the_framework_imports_nothing_from_the_harness():
     offenders = {
         str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if room(m))

@@ -1,7 +1,7 @@
 """The worked example: the microblog served by our models under its own locustfile.
 
-``framework/examples/microblog/scenarios.py`` is a plain Locust file; these tests run it the way
-``python -m bench run --app framework.examples.microblog:app --scenarios ...`` does, against the
+``bench/apps/microblog/scenarios.py`` is a plain Locust file; these tests run it the way
+``python -m bench run --app bench.apps.microblog:app --scenarios ...`` does, against the
 fork model (several processes on one sqlite file) and the threaded one.
 """
 
@@ -19,14 +19,14 @@ from bench.measure import runner
 from bench.measure.settings import LoadRequest
 from bench.measure.workload import user_workload
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = "framework.examples.microblog:app"
-SCENARIOS = ROOT / "framework" / "examples" / "microblog" / "scenarios.py"
+ROOT = Path(__file__).resolve().parents[3]
+APP = "bench.apps.microblog:app"
+SCENARIOS = ROOT / "bench" / "apps" / "microblog" / "scenarios.py"
 
 
 def import_microblog(database: Path) -> None:
     subprocess.run(
-        [sys.executable, "-c", "import framework.examples.microblog"],
+        [sys.executable, "-c", "import bench.apps.microblog"],
         cwd=ROOT, env={**os.environ, "MICROBLOG_DATABASE": str(database)}, check=True, timeout=60,
     )  # fmt: skip
 
