@@ -38,7 +38,6 @@ from framework.ctx import (
     RequestContext,
     _find_request,
     _request_ctx_stack,
-    _top_node,
     current_app,
     session,
 )
@@ -373,7 +372,7 @@ class Flask:
 
     def match_request(self) -> tuple[Rule, dict[str, Any]]:
         """Match the URL (raising NotFound/MethodNotAllowed/...) and record the result."""
-        context = _top_node()[0]
+        context = _request_ctx_stack.node()[0]
         rule, view_args = context.url_adapter.match(return_rule=True)
         request = context.request
         request.url_rule, request.endpoint, request.view_args = rule, rule.endpoint, view_args
@@ -389,7 +388,10 @@ class Flask:
         """
         try:
             rule, view_args = self.match_request()
-            if rule.provide_automatic_options and _top_node()[0].request.method == "OPTIONS":
+            if (
+                rule.provide_automatic_options
+                and _request_ctx_stack.node()[0].request.method == "OPTIONS"
+            ):
                 return self.make_default_options_response()
             return self.view_functions[rule.endpoint](**view_args)
         except Exception as error:
@@ -482,7 +484,7 @@ class Flask:
         """Run the after_request hooks, then save the session if anything opened it."""
         for func in self.after_request_funcs:
             response = func(response)
-        opened_session = _top_node()[0].opened_session
+        opened_session = _request_ctx_stack.node()[0].opened_session
         if opened_session is not None:
             self.save_session(opened_session, response)
         return response
