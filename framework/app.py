@@ -57,10 +57,48 @@ class Request(RequestBase):
     url_rule: Rule | None = None
 
 
+#: response headers werkzeug rewrites on the way out (made absolute URLs)
+_REWRITTEN_HEADERS = frozenset({"location", "content-location"})
+
+
 class Response(ResponseBase):
     """The response object: werkzeug's, with an HTML mimetype by default."""
 
     default_mimetype = "text/html"
+
+    def get_wsgi_response(self, environ: WSGIEnviron) -> tuple[Iterable[bytes], str, list]:
+        """What werkzeug sends, without its generic steps when they would change nothing.
+
+        werkzeug copies the headers to rewrite Location and Content-Location and to fill in
+        Content-Length, and wraps the body in a generator that encodes it inside an iterator
+        that closes the response. A body set whole (`set_data`: one bytes chunk, its length
+        already in the headers) needs none of that when there is nothing to rewrite, nothing to
+        close and the status and method send a body: its headers and body go out as they are.
+        """
+        if not self._sendable_as_is(environ):
+            return super().get_wsgi_response(environ)
+        return self.response, self.status, list(self.headers)
+
+    def _sendable_as_is(self, environ: WSGIEnviron) -> bool:
+        body, status = self.response, self.status_code
+        if (
+            type(body) is not list
+            or len(body) != 1
+            or type(body[0]) is not bytes
+            or self._on_close
+            or type(self).close is not ResponseBase.close  # a subclass wants to be closed
+            or 100 <= status < 200
+            or status in (204, 304)
+            or environ["REQUEST_METHOD"] == "HEAD"
+        ):
+            return False
+        has_length = False
+        for key, _ in self.headers:
+            key = key.lower()
+            if key in _REWRITTEN_HEADERS:
+                return False
+            has_length = has_length or key == "content-length"
+        return has_length
 
 
 @functools.cache

@@ -14,6 +14,7 @@ import pytest
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 from werkzeug.routing import BuildError
+from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from framework import (
@@ -343,6 +344,102 @@ def test_make_response_works_inside_a_request_context(app):
     with app.test_request_context("/"):
         assert app.make_response("direct").data == b"direct"
         assert app.make_response(("x", 204)).status_code == 204
+
+
+# -- what goes out: werkzeug's response, to the byte -----------------------------------------------
+
+
+def _sent(response_class, make, method):
+    """(status, headers, body) of a response made by ``make`` and sent through ``response_class``'s
+    get_wsgi_response, the body read and closed as a server does."""
+    environ = EnvironBuilder(
+        "/page/ü", method=method, base_url="http://example.com/app/"
+    ).get_environ()
+    app_iter, status, headers = response_class.get_wsgi_response(make(), environ)
+    try:
+        body = b"".join(app_iter)
+    finally:
+        if hasattr(app_iter, "close"):
+            app_iter.close()
+    return status, headers, body
+
+
+def _without_length(response):
+    response.headers.remove("Content-Length")
+    return response
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Response("Hello, World!"),
+        lambda: Response(b"bytes", mimetype="text/plain", headers={"X-Extra": "1"}),
+        lambda: Response("caf\u00e9", status=201),
+        lambda: Response("no body", status=204),
+        lambda: Response("not modified", status=304, headers={"ETag": "x"}),
+        lambda: Response("switching", status=101),
+        lambda: Response("weird", status="0 WEIRD"),
+        lambda: Response("moved", status=302, headers={"Location": "/elsewhere/\u00fc"}),
+        lambda: Response("here", headers={"Content-Location": "/ici/\u00e9"}),
+        lambda: Response("here", headers={"LOCATION": "x"}),
+        lambda: Response(["two ", "chunks"]),
+        lambda: Response([b"one chunk of bytes"], content_type="application/octet-stream"),
+        lambda: Response(["one str chunk"], headers={"Content-Length": "13"}),
+        lambda: Response(iter([b"streamed"])),
+        lambda: Response(b"passed", direct_passthrough=True),
+        lambda: _without_length(Response("length removed")),
+        lambda: Response(),
+    ],
+    ids=[
+        "str",
+        "bytes-extra-header",
+        "201",
+        "204",
+        "304",
+        "101",
+        "status-without-code",
+        "location",
+        "content-location",
+        "location-upper-case",
+        "list-of-str",
+        "list-of-bytes-without-length",
+        "list-of-str-with-length",
+        "iterator",
+        "direct-passthrough",
+        "length-removed",
+        "empty",
+    ],
+)
+def test_responses_go_out_exactly_as_werkzeug_sends_them(make, method):
+    assert _sent(Response, make, method) == _sent(WerkzeugResponse, make, method)
+
+
+def test_a_response_is_still_closed_when_the_server_closes_its_body(app):
+    closed = []
+
+    class ClosingResponse(Response):
+        def close(self):
+            closed.append("subclass")
+            super().close()
+
+    @app.route("/hooked")
+    def hooked():
+        response = Response("hooked")
+        response.call_on_close(lambda: closed.append("call_on_close"))
+        return response
+
+    @app.route("/subclass")
+    def subclass():
+        return ClosingResponse("subclass")
+
+    for path, expected in [("/hooked", ["call_on_close"]), ("/subclass", ["subclass"])]:
+        closed.clear()
+        environ = EnvironBuilder(path).get_environ()
+        body = app(environ, lambda status, headers: None)
+        assert b"".join(body) == path[1:].encode() and closed == []
+        body.close()
+        assert closed == expected
 
 
 # -- errors ---------------------------------------------------------------------------------------
