@@ -168,10 +168,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+#: the encoder of every JSON response, built once: json.dumps with options builds one per call
+_json_encoder = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+
+
 def json_response(data: Any, status: int = 200) -> Response:
     """`data` as compact JSON: what jsonify and views returning a dict or list send."""
     return Response(
-        json.dumps(data, separators=(",", ":"), default=_json_default) + "\n",
+        _json_encoder.encode(data) + "\n",
         status=status,
         content_type="application/json",  # given whole: werkzeug then builds no content type
     )
