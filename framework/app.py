@@ -24,6 +24,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import http_date
 from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.sansio.utils import get_host
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.utils import cached_property, get_content_type, send_from_directory
 from werkzeug.utils import redirect as _werkzeug_redirect
@@ -55,6 +56,25 @@ class Request(RequestBase):
     view_args: dict[str, Any] | None = None
     #: the matched werkzeug Rule
     url_rule: Rule | None = None
+
+    @cached_property
+    def host(self) -> str:
+        """werkzeug's `host`: the Host header (else the server's address), validated.
+
+        Worked out once per distinct Host header, not once per request: a server sees few
+        hosts, and werkzeug checks each with a regular expression. With `trusted_hosts` set,
+        werkzeug's own check runs every time.
+        """
+        if self.trusted_hosts is not None:
+            return super().host
+        return _validated_host(self.scheme, self.environ.get("HTTP_HOST"), self.server)
+
+
+# get_host is a pure function of these three; the bound keeps clients that send many different
+# Host values from growing the cache
+@functools.lru_cache(maxsize=256)
+def _validated_host(scheme: str, host_header: str | None, server: tuple | None) -> str:
+    return get_host(scheme, host_header, server)
 
 
 #: response headers werkzeug rewrites on the way out (made absolute URLs)

@@ -12,14 +12,16 @@ import urllib.request
 
 import pytest
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
+from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound, SecurityError
 from werkzeug.routing import BuildError
 from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from framework import (
     Flask,
     Markup,
+    Request,
     Response,
     _request_ctx_stack,
     abort,
@@ -210,6 +212,59 @@ def test_route_accepts_an_explicit_endpoint(app, client):
         return url_for("custom_name")
 
     assert client.get("/named").data == b"/named"
+
+
+def _environ(host=None, scheme="http", server=("localhost", "80")):
+    environ = EnvironBuilder("/").get_environ()
+    environ["wsgi.url_scheme"] = scheme
+    environ.pop("HTTP_HOST", None)
+    if host is not None:
+        environ["HTTP_HOST"] = host
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = server
+    return environ
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        _environ("example.com"),
+        _environ("Example.COM:8080"),
+        _environ("example.com:80"),
+        _environ("example.com:443", scheme="https"),
+        _environ("example.com:443"),
+        _environ("[::1]:5000"),
+        _environ("bad host"),
+        _environ("example.com:99999"),
+        _environ("évil.com"),
+        _environ(""),
+        _environ(None, server=("10.0.0.1", "8000")),
+        _environ(None, server=("::1", "80")),
+    ],
+    ids=lambda environ: repr((environ.get("HTTP_HOST"), environ["SERVER_NAME"])),
+)
+def test_request_host_is_werkzeugs_every_time(environ):
+    for _ in range(2):  # the second time comes from the remembered answer
+        assert Request(dict(environ)).host == WerkzeugRequest(dict(environ)).host
+
+
+def test_trusted_hosts_are_still_checked_on_every_request(app):
+    class TrustingRequest(Request):
+        trusted_hosts = ["example.com"]
+
+    assert TrustingRequest(_environ("example.com")).host == "example.com"
+    for _ in range(2):
+        with pytest.raises(SecurityError):
+            TrustingRequest(_environ("evil.com")).host  # noqa: B018 (the property raises)
+
+
+def test_redirects_and_external_urls_use_the_requests_host(app, client):
+    @app.route("/folder/")
+    def folder():
+        return url_for("folder", _external=True)
+
+    moved = client.get("/folder", base_url="https://Example.COM:8443/")
+    assert moved.headers["Location"] == "https://example.com:8443/folder/"
+    assert client.get("/folder/", base_url="http://other.org/").data == b"http://other.org/folder/"
 
 
 # -- what a view may return -----------------------------------------------------------------------
