@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import http_date
 from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.sansio.http import parse_cookie
 from werkzeug.sansio.utils import get_host
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.utils import cached_property, get_content_type, send_from_directory
@@ -68,6 +69,14 @@ class Request(RequestBase):
         if self.trusted_hosts is not None:
             return super().host
         return _validated_host(self.scheme, self.environ.get("HTTP_HOST"), self.server)
+
+    @cached_property
+    def cookies(self) -> ImmutableMultiDict[str, str]:
+        """werkzeug's `cookies`, parsed from the environ's Cookie field (``HTTP_COOKIE``).
+
+        werkzeug finds that field by walking every header of the environ, each name rebuilt.
+        """
+        return parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class)
 
 
 # get_host is a pure function of these three; the bound keeps clients that send many different

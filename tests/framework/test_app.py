@@ -247,6 +247,26 @@ def test_request_host_is_werkzeugs_every_time(environ):
         assert Request(dict(environ)).host == WerkzeugRequest(dict(environ)).host
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        None,
+        "",
+        "session=abc.def; theme=dark",
+        'a="quoted \\"value\\""; b=2; a=again',
+        "caf\u00c3\u00a9=cr\u00c3\u00a8me",  # UTF-8 bytes as a WSGI server passes them (latin-1)
+        "no-equals; =empty-name; x=1",
+    ],
+)
+def test_request_cookies_are_werkzeugs(cookie):
+    environ = _environ("example.com")
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    ours, werkzeugs = Request(environ).cookies, WerkzeugRequest(dict(environ)).cookies
+    assert type(ours) is type(werkzeugs)
+    assert list(ours.items(multi=True)) == list(werkzeugs.items(multi=True))
+
+
 def test_trusted_hosts_are_still_checked_on_every_request(app):
     class TrustingRequest(Request):
         trusted_hosts = ["example.com"]
