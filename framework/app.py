@@ -121,6 +121,8 @@ class Response(ResponseBase):
             or environ["REQUEST_METHOD"] == "HEAD"
         ):
             return False
+        if not isinstance(self.headers, Headers):  # replaced by a plain mapping: werkzeug copes
+            return False
         has_length = False
         for key, _ in self.headers:
             key = key.lower()

@@ -444,6 +444,11 @@ def _without_length(response):
     return response
 
 
+def _with_headers_as_a_dict(response):
+    response.headers = {"Content-Type": "text/plain", "Content-Length": str(len(response.data))}
+    return response
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
 @pytest.mark.parametrize(
     "make",
@@ -464,6 +469,7 @@ def _without_length(response):
         lambda: Response(iter([b"streamed"])),
         lambda: Response(b"passed", direct_passthrough=True),
         lambda: _without_length(Response("length removed")),
+        lambda: _with_headers_as_a_dict(Response("headers replaced")),
         lambda: Response(),
     ],
     ids=[
@@ -483,6 +489,7 @@ def _without_length(response):
         "iterator",
         "direct-passthrough",
         "length-removed",
+        "headers-as-a-dict",
         "empty",
     ],
 )
