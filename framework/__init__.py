@@ -21,14 +21,13 @@ from framework.app import (
     render_template_string,
     url_for,
 )
-from framework.ctx import _app_ctx_stack, _request_ctx_stack, current_app, g, request, session
+from framework.ctx import _request_ctx_stack, current_app, g, request, session
 
 __all__ = [
     "Flask",
     "Markup",
     "Request",
     "Response",
-    "_app_ctx_stack",
     "_request_ctx_stack",
     "abort",
     "current_app",

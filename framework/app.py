@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from werkzeug.datastructures import Headers
+from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import http_date
 from werkzeug.routing import Map, MapAdapter, Rule
+from werkzeug.sansio.http import parse_cookie
+from werkzeug.sansio.utils import get_host
 from werkzeug.test import Client, EnvironBuilder
 from werkzeug.utils import cached_property, get_content_type, send_from_directory
 from werkzeug.utils import redirect as _werkzeug_redirect
@@ -38,7 +40,6 @@ from framework.ctx import (
     RequestContext,
     _find_request,
     _request_ctx_stack,
-    _top_node,
     current_app,
     session,
 )
@@ -57,11 +58,78 @@ class Request(RequestBase):
     #: the matched werkzeug Rule
     url_rule: Rule | None = None
 
+    @cached_property
+    def host(self) -> str:
+        """werkzeug's `host`: the Host header (else the server's address), validated.
+
+        Worked out once per distinct Host header, not once per request: a server sees few
+        hosts, and werkzeug checks each with a regular expression. With `trusted_hosts` set,
+        werkzeug's own check runs every time.
+        """
+        if self.trusted_hosts is not None:
+            return super().host
+        return _validated_host(self.scheme, self.environ.get("HTTP_HOST"), self.server)
+
+    @cached_property
+    def cookies(self) -> ImmutableMultiDict[str, str]:
+        """werkzeug's `cookies`, parsed from the environ's Cookie field (``HTTP_COOKIE``).
+
+        werkzeug finds that field by walking every header of the environ, each name rebuilt.
+        """
+        return parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class)
+
+
+# get_host is a pure function of these three; the bound keeps clients that send many different
+# Host values from growing the cache
+@functools.lru_cache(maxsize=256)
+def _validated_host(scheme: str, host_header: str | None, server: tuple | None) -> str:
+    return get_host(scheme, host_header, server)
+
+
+#: response headers werkzeug rewrites on the way out (made absolute URLs)
+_REWRITTEN_HEADERS = frozenset({"location", "content-location"})
+
 
 class Response(ResponseBase):
     """The response object: werkzeug's, with an HTML mimetype by default."""
 
     default_mimetype = "text/html"
+
+    def get_wsgi_response(self, environ: WSGIEnviron) -> tuple[Iterable[bytes], str, list]:
+        """What werkzeug sends, without its generic steps when they would change nothing.
+
+        werkzeug copies the headers to rewrite Location and Content-Location and to fill in
+        Content-Length, and wraps the body in a generator that encodes it inside an iterator
+        that closes the response. A body set whole (`set_data`: one bytes chunk, its length
+        already in the headers) needs none of that when there is nothing to rewrite, nothing to
+        close and the status and method send a body: its headers and body go out as they are.
+        """
+        if not self._sendable_as_is(environ):
+            return super().get_wsgi_response(environ)
+        return self.response, self.status, list(self.headers)
+
+    def _sendable_as_is(self, environ: WSGIEnviron) -> bool:
+        body, status = self.response, self.status_code
+        if (
+            type(body) is not list
+            or len(body) != 1
+            or type(body[0]) is not bytes
+            or self._on_close
+            or type(self).close is not ResponseBase.close  # a subclass wants to be closed
+            or 100 <= status < 200
+            or status in (204, 304)
+            or environ["REQUEST_METHOD"] == "HEAD"
+        ):
+            return False
+        if not isinstance(self.headers, Headers):  # replaced by a plain mapping: werkzeug copes
+            return False
+        has_length = False
+        for key, _ in self.headers:
+            key = key.lower()
+            if key in _REWRITTEN_HEADERS:
+                return False
+            has_length = has_length or key == "content-length"
+        return has_length
 
 
 @functools.cache
@@ -131,10 +199,14 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+#: the encoder of every JSON response, built once: json.dumps with options builds one per call
+_json_encoder = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+
+
 def json_response(data: Any, status: int = 200) -> Response:
     """`data` as compact JSON: what jsonify and views returning a dict or list send."""
     return Response(
-        json.dumps(data, separators=(",", ":"), default=_json_default) + "\n",
+        _json_encoder.encode(data) + "\n",
         status=status,
         content_type="application/json",  # given whole: werkzeug then builds no content type
     )
@@ -373,7 +445,7 @@ class Flask:
 
     def match_request(self) -> tuple[Rule, dict[str, Any]]:
         """Match the URL (raising NotFound/MethodNotAllowed/...) and record the result."""
-        context = _top_node()[0]
+        context = _request_ctx_stack.node()[0]
         rule, view_args = context.url_adapter.match(return_rule=True)
         request = context.request
         request.url_rule, request.endpoint, request.view_args = rule, rule.endpoint, view_args
@@ -389,7 +461,10 @@ class Flask:
         """
         try:
             rule, view_args = self.match_request()
-            if rule.provide_automatic_options and _top_node()[0].request.method == "OPTIONS":
+            if (
+                rule.provide_automatic_options
+                and _request_ctx_stack.node()[0].request.method == "OPTIONS"
+            ):
                 return self.make_default_options_response()
             return self.view_functions[rule.endpoint](**view_args)
         except Exception as error:
@@ -482,7 +557,7 @@ class Flask:
         """Run the after_request hooks, then save the session if anything opened it."""
         for func in self.after_request_funcs:
             response = func(response)
-        opened_session = _top_node()[0].opened_session
+        opened_session = _request_ctx_stack.node()[0].opened_session
         if opened_session is not None:
             self.save_session(opened_session, response)
         return response

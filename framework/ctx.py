@@ -131,10 +131,10 @@ class AppContext:
         return self.app.create_url_adapter(None)
 
     def push(self) -> None:
-        _context_stack.push(self)
+        _request_ctx_stack.push(self)
 
     def pop(self, exc: BaseException | None = None) -> None:
-        popped = _context_stack.pop()
+        popped = _request_ctx_stack.pop()
         if popped is not self:
             raise AssertionError(f"popped the wrong context: {popped!r} instead of {self!r}")
 
@@ -175,17 +175,17 @@ class RequestContext:
         return self.opened_session
 
     def push(self) -> None:
-        below = _context_stack.top
+        below = _request_ctx_stack.top
         if isinstance(below, AppContext) and below.app is self.app:
             self.g = below.g
-        _context_stack.push(self)
+        _request_ctx_stack.push(self)
 
     def pop(self, exc: BaseException | None = None) -> None:
         """Run the teardown hooks, then pop, even when a hook raises."""
         try:
             self.app.do_teardown_request(exc)
         finally:
-            popped = _context_stack.pop()
+            popped = _request_ctx_stack.pop()
             if popped is not self:
                 raise AssertionError(f"popped the wrong context: {popped!r} instead of {self!r}")
 
@@ -269,35 +269,34 @@ def context_proxy(find: Callable[[], Any], name: str) -> Any:
 
 def _find_app() -> Flask:
     try:
-        return _top_node()[0].app
+        return _request_ctx_stack.node()[0].app
     except AttributeError:  # the empty stack's top is None
         raise RuntimeError(NO_APP_CONTEXT) from None
 
 
 def _find_g() -> _AppGlobals:
     try:
-        return _top_node()[0].g
+        return _request_ctx_stack.node()[0].g
     except AttributeError:
         raise RuntimeError(NO_APP_CONTEXT) from None
 
 
 def _find_request() -> Any:
     try:
-        return _top_node()[0].request
+        return _request_ctx_stack.node()[0].request
     except AttributeError:
         raise RuntimeError(NO_REQUEST_CONTEXT) from None
 
 
 def _find_session() -> SecureCookieSession:
-    top = _top_node()[0]
+    top = _request_ctx_stack.node()[0]
     if top is None:  # no try/except here: opening the session must not hide its own errors
         raise RuntimeError(NO_REQUEST_CONTEXT)
     return top.session
 
 
-# context locals: one stack (Flask 0.1's name), four proxies
-_request_ctx_stack = _app_ctx_stack = _context_stack = ContextStack("framework.context")
-_top_node = _context_stack.node
+# context locals: one stack (Flask 0.1's name for it), four proxies
+_request_ctx_stack = ContextStack("framework.context")
 current_app: Flask = context_proxy(_find_app, "current_app")
 request: Any = context_proxy(_find_request, "request")
 session: SecureCookieSession = context_proxy(_find_session, "session")

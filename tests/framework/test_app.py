@@ -12,13 +12,16 @@ import urllib.request
 
 import pytest
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
+from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound, SecurityError
 from werkzeug.routing import BuildError
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request as WerkzeugRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from framework import (
     Flask,
     Markup,
+    Request,
     Response,
     _request_ctx_stack,
     abort,
@@ -211,6 +214,79 @@ def test_route_accepts_an_explicit_endpoint(app, client):
     assert client.get("/named").data == b"/named"
 
 
+def _environ(host=None, scheme="http", server=("localhost", "80")):
+    environ = EnvironBuilder("/").get_environ()
+    environ["wsgi.url_scheme"] = scheme
+    environ.pop("HTTP_HOST", None)
+    if host is not None:
+        environ["HTTP_HOST"] = host
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = server
+    return environ
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        _environ("example.com"),
+        _environ("Example.COM:8080"),
+        _environ("example.com:80"),
+        _environ("example.com:443", scheme="https"),
+        _environ("example.com:443"),
+        _environ("[::1]:5000"),
+        _environ("bad host"),
+        _environ("example.com:99999"),
+        _environ("évil.com"),
+        _environ(""),
+        _environ(None, server=("10.0.0.1", "8000")),
+        _environ(None, server=("::1", "80")),
+    ],
+    ids=lambda environ: repr((environ.get("HTTP_HOST"), environ["SERVER_NAME"])),
+)
+def test_request_host_is_werkzeugs_every_time(environ):
+    for _ in range(2):  # the second time comes from the remembered answer
+        assert Request(dict(environ)).host == WerkzeugRequest(dict(environ)).host
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        None,
+        "",
+        "session=abc.def; theme=dark",
+        'a="quoted \\"value\\""; b=2; a=again',
+        "caf\u00c3\u00a9=cr\u00c3\u00a8me",  # UTF-8 bytes as a WSGI server passes them (latin-1)
+        "no-equals; =empty-name; x=1",
+    ],
+)
+def test_request_cookies_are_werkzeugs(cookie):
+    environ = _environ("example.com")
+    if cookie is not None:
+        environ["HTTP_COOKIE"] = cookie
+    ours, werkzeugs = Request(environ).cookies, WerkzeugRequest(dict(environ)).cookies
+    assert type(ours) is type(werkzeugs)
+    assert list(ours.items(multi=True)) == list(werkzeugs.items(multi=True))
+
+
+def test_trusted_hosts_are_still_checked_on_every_request(app):
+    class TrustingRequest(Request):
+        trusted_hosts = ["example.com"]
+
+    assert TrustingRequest(_environ("example.com")).host == "example.com"
+    for _ in range(2):
+        with pytest.raises(SecurityError):
+            TrustingRequest(_environ("evil.com")).host  # noqa: B018 (the property raises)
+
+
+def test_redirects_and_external_urls_use_the_requests_host(app, client):
+    @app.route("/folder/")
+    def folder():
+        return url_for("folder", _external=True)
+
+    moved = client.get("/folder", base_url="https://Example.COM:8443/")
+    assert moved.headers["Location"] == "https://example.com:8443/folder/"
+    assert client.get("/folder/", base_url="http://other.org/").data == b"http://other.org/folder/"
+
+
 # -- what a view may return -----------------------------------------------------------------------
 
 
@@ -343,6 +419,109 @@ def test_make_response_works_inside_a_request_context(app):
     with app.test_request_context("/"):
         assert app.make_response("direct").data == b"direct"
         assert app.make_response(("x", 204)).status_code == 204
+
+
+# -- what goes out: werkzeug's response, to the byte -----------------------------------------------
+
+
+def _sent(response_class, make, method):
+    """(status, headers, body) of a response made by ``make`` and sent through ``response_class``'s
+    get_wsgi_response, the body read and closed as a server does."""
+    environ = EnvironBuilder(
+        "/page/ü", method=method, base_url="http://example.com/app/"
+    ).get_environ()
+    app_iter, status, headers = response_class.get_wsgi_response(make(), environ)
+    try:
+        body = b"".join(app_iter)
+    finally:
+        if hasattr(app_iter, "close"):
+            app_iter.close()
+    return status, headers, body
+
+
+def _without_length(response):
+    response.headers.remove("Content-Length")
+    return response
+
+
+def _with_headers_as_a_dict(response):
+    response.headers = {"Content-Type": "text/plain", "Content-Length": str(len(response.data))}
+    return response
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Response("Hello, World!"),
+        lambda: Response(b"bytes", mimetype="text/plain", headers={"X-Extra": "1"}),
+        lambda: Response("caf\u00e9", status=201),
+        lambda: Response("no body", status=204),
+        lambda: Response("not modified", status=304, headers={"ETag": "x"}),
+        lambda: Response("switching", status=101),
+        lambda: Response("weird", status="0 WEIRD"),
+        lambda: Response("moved", status=302, headers={"Location": "/elsewhere/\u00fc"}),
+        lambda: Response("here", headers={"Content-Location": "/ici/\u00e9"}),
+        lambda: Response("here", headers={"LOCATION": "x"}),
+        lambda: Response(["two ", "chunks"]),
+        lambda: Response([b"one chunk of bytes"], content_type="application/octet-stream"),
+        lambda: Response(["one str chunk"], headers={"Content-Length": "13"}),
+        lambda: Response(iter([b"streamed"])),
+        lambda: Response(b"passed", direct_passthrough=True),
+        lambda: _without_length(Response("length removed")),
+        lambda: _with_headers_as_a_dict(Response("headers replaced")),
+        lambda: Response(),
+    ],
+    ids=[
+        "str",
+        "bytes-extra-header",
+        "201",
+        "204",
+        "304",
+        "101",
+        "status-without-code",
+        "location",
+        "content-location",
+        "location-upper-case",
+        "list-of-str",
+        "list-of-bytes-without-length",
+        "list-of-str-with-length",
+        "iterator",
+        "direct-passthrough",
+        "length-removed",
+        "headers-as-a-dict",
+        "empty",
+    ],
+)
+def test_responses_go_out_exactly_as_werkzeug_sends_them(make, method):
+    assert _sent(Response, make, method) == _sent(WerkzeugResponse, make, method)
+
+
+def test_a_response_is_still_closed_when_the_server_closes_its_body(app):
+    closed = []
+
+    class ClosingResponse(Response):
+        def close(self):
+            closed.append("subclass")
+            super().close()
+
+    @app.route("/hooked")
+    def hooked():
+        response = Response("hooked")
+        response.call_on_close(lambda: closed.append("call_on_close"))
+        return response
+
+    @app.route("/subclass")
+    def subclass():
+        return ClosingResponse("subclass")
+
+    for path, expected in [("/hooked", ["call_on_close"]), ("/subclass", ["subclass"])]:
+        closed.clear()
+        environ = EnvironBuilder(path).get_environ()
+        body = app(environ, lambda status, headers: None)
+        assert b"".join(body) == path[1:].encode() and closed == []
+        body.close()
+        assert closed == expected
 
 
 # -- errors ---------------------------------------------------------------------------------------

@@ -93,6 +93,34 @@ def test_a_route_that_never_touches_the_session_never_opens_it():
     assert opened == [None]
 
 
+@pytest.mark.parametrize("where", ["before_request", "after_request", "errorhandler"])
+def test_a_session_first_touched_outside_the_view_is_still_saved(where):
+    """The session opens on first use; a hook or an error handler may be that first use."""
+    app = make_app()
+
+    @app.before_request
+    def before():
+        if where == "before_request":
+            session["seen_by"] = where
+
+    @app.after_request
+    def after(response):
+        if where == "after_request":
+            session["seen_by"] = where
+        return response
+
+    @app.errorhandler(404)
+    def missing(error):
+        if where == "errorhandler":
+            session["seen_by"] = where
+        return "missing", 404
+
+    client = app.test_client()
+    first = client.get("/plain" if where != "errorhandler" else "/nowhere")
+    assert cookie_serializer("s3cret").loads(session_cookie_of(first).value) == {"seen_by": where}
+    assert client.get("/get/seen_by").data == where.encode()
+
+
 def test_clearing_the_session_deletes_the_cookie():
     client = make_app().test_client()
     client.get("/set/user/ada")
