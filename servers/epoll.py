@@ -350,6 +350,12 @@ class Connection:
         now = self.loop.clock()
         if self.in_app:
             self.deadline = now + self.server.timeout  # the app's time is not the client's
+        elif now >= self.deadline and self.events == READ:
+            # An app call on the loop thread can hold the loop past this deadline while a request
+            # waits unread in the socket: read what is there before calling the client silent.
+            self.on_events(self.fd, READ)
+            if self.closed:
+                return
         if now >= self.deadline:
             self.close()
             return

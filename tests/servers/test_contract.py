@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -658,6 +659,59 @@ def test_idle_connections_do_not_stop_the_server(model_name):
         finally:
             for sock in idle:
                 sock.close()
+
+
+#: how long a connection may sit idle in the stall tests: long enough for the test to send a
+#: request in time on a busy machine, short enough for an app call to outlast it
+STALL_IDLE = 1.0
+#: the option that bounds an idle keep-alive connection, per model
+IDLE_OPTION = {"threaded": "timeout", "fork": "timeout", "epoll": "idle_timeout"}
+
+
+@pytest.mark.parametrize("model_name", ["threaded", "fork", "epoll"])
+def test_a_request_sent_while_an_app_call_outlasts_the_idle_timeout_is_answered(
+    model_name, track_dir
+):
+    # A keep-alive connection, served once, sends its next request while another connection's
+    # app call blocks past the idle timeout. However long the block, a request that arrived in
+    # time is answered: no timer may take a waiting request for silence.
+    options = {IDLE_OPTION[model_name]: STALL_IDLE}
+    with (
+        running(model_name, **options) as server,
+        connect(server, timeout=15) as kept,
+        connect(server, timeout=15) as blocked,
+    ):
+        kept_reader = kept.makefile("rb")
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert read_response(kept_reader)[2] == HELLO
+        idle_since = time.monotonic()
+        blocked.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert wait_for(lambda: (track_dir / "held").exists(), seconds=10)
+        kept.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        # The block has to outlast the idle timeout: that much time passing is the point.
+        time.sleep(max(0.0, idle_since + 1.5 * STALL_IDLE - time.monotonic()))
+        (track_dir / "release").touch()
+        assert read_response(blocked.makefile("rb"))[2] == b"released"
+        assert read_response(kept_reader)[2] == HELLO
+
+
+def test_poll_serves_one_connection_at_a_time_so_a_stall_delays_but_loses_nothing(track_dir):
+    # The iterative model's rule: one connection at a time, closed after its response. No
+    # connection is kept idle while another is served, so no timer can drop a waiting request;
+    # a request sent during a blocking app call waits in the listen backlog and comes after it.
+    with running("poll", timeout=STALL_IDLE) as server:
+        with connect(server) as first:
+            first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert read_until_closed(first).endswith(HELLO)  # closed: nothing more can wait on it
+        with connect(server, timeout=15) as blocked, connect(server, timeout=15) as waiting:
+            blocked.sendall(b"GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert wait_for(lambda: (track_dir / "held").exists(), seconds=10)
+            waiting.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            time.sleep(1.5 * STALL_IDLE)  # the block outlasts the timeout, as above
+            assert select.select([waiting], [], [], 0)[0] == []  # not served during the block
+            (track_dir / "release").touch()
+            assert read_response(blocked.makefile("rb"))[2] == b"released"
+            assert read_response(waiting.makefile("rb"))[2] == HELLO
 
 
 def open_fds(server) -> int:

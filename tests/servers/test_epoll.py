@@ -17,6 +17,7 @@ from tests.servers.test_contract import (
     HELLO,
     MIB,
     TRACK_ENV,
+    app,
     connect,
     get,
     read_line_with_timeout,
@@ -48,6 +49,48 @@ def test_a_head_that_never_completes_is_dropped_after_the_timeout():
         sock.sendall(b"GET / HTTP/1.1\r\nHo")
         assert closed_by_server(sock, within=5)
         assert get(server)[2] == HELLO
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_idle_timer_answers_a_request_waiting_unread_instead_of_closing():
+    # On a fake clock: the loop turns only when the test says, so "the loop was held past the
+    # idle deadline while the next request arrived" is set up exactly, then the timer runs
+    # before any poll has seen that request.
+    server = EpollServer(app, port=0, idle_timeout=1)
+    server.loop.clock = clock = FakeClock()
+    server.start_accepting()
+    try:
+        with connect(server) as client:
+            reader = client.makefile("rb")
+            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            while not select.select([client], [], [], 0)[0]:
+                run_one_turn(server.loop)
+            assert read_response(reader)[2] == HELLO
+            (connection,) = server.connections
+            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert select.select([connection.sock], [], [], 5)[0]  # waiting, unread
+            clock.now += 10  # far past the idle deadline
+            server.loop.run_due_timeouts()
+            assert not connection.closed
+            assert read_response(reader)[2] == HELLO
+            clock.now += 10  # silent now: the next timer closes it
+            server.loop.run_due_timeouts()
+            assert connection.closed
+            assert reader.read(1) == b""
+    finally:
+        server.close()
+
+
+def run_one_turn(loop) -> None:
+    loop.add_callback(loop.stop)
+    loop.start()
 
 
 def test_a_slow_reader_gets_the_whole_response_through_partial_writes():
