@@ -11,7 +11,7 @@ import time
 
 import psutil
 
-from servers.epoll import EpollServer
+from servers.epoll import Connection, EpollServer
 from tests.servers.test_contract import (
     APP_SPEC,
     HELLO,
@@ -103,6 +103,32 @@ def test_a_slow_reader_gets_the_whole_response_through_partial_writes():
         reader = sock.makefile("rb")
         assert read_response(reader)[2] == b"x" * 8 * MIB
         assert read_response(reader)[2] == HELLO  # the pipelined request came after it
+
+
+def test_a_fault_after_a_response_went_out_closes_without_a_second_answer(monkeypatch, capfd):
+    # A bug of ours that strikes once epoll has written a whole response (here: while the last
+    # partial write is booked): the client keeps that response and sees EOF, one log entry; a
+    # 500 written after it would reach the client as the answer to a request never sent.
+    set_deadline = Connection.set_deadline
+
+    def faulty_set_deadline(self, seconds):
+        if self.responding and not self.output and self.request.target.startswith("/stream"):
+            raise RuntimeError("planted fault after the response went out")
+        set_deadline(self, seconds)
+
+    monkeypatch.setattr(Connection, "set_deadline", faulty_set_deadline)
+    with running("epoll") as server, connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /stream?n=128&size=65536 HTTP/1.1\r\nHost: t\r\n\r\n")
+        # partial writes: the response is only part-way out when the fault strikes
+        assert wait_for(lambda: any(c.output for c in server.connections))
+        reader = sock.makefile("rb")
+        assert read_response(reader)[::2] == (200, b"x" * 8 * MIB)
+        assert reader.read() == b""
+        assert get(server)[2] == HELLO
+    err = capfd.readouterr().err
+    assert err.count("error serving 127.0.0.1:") == 1
+    assert "RuntimeError: planted fault after the response went out" in err
 
 
 def test_with_threads_the_loop_keeps_serving_while_an_app_call_blocks(tmp_path, monkeypatch):
