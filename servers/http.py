@@ -31,8 +31,8 @@ Rules it enforces (gunicorn is the bar):
 - Request bodies are framed by Content-Length or by chunked (trailers are returned in
   :class:`EndOfMessage`); a request with neither has no body. Identical duplicate Content-Length
   headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400, and
-  so is a second line of any other field that cannot hold a list (:data:`SINGLETON_FIELDS`), or a
-  trailer field that must come before the content (:data:`FORBIDDEN_TRAILERS`).
+  so is a second line of any other field that cannot hold a list (:data:`SINGLETON_FIELDS`). A
+  trailer field that must come before the content (:data:`FORBIDDEN_TRAILERS`) is dropped.
 - ``Expect: 100-continue`` on 1.1 with a body: :attr:`ServerConnection.expects_continue` stays true
   until :meth:`~ServerConnection.send_continue` or until body bytes arrive. A response started
   while the client still waits for the 100 ends the connection (its body may still be coming).
@@ -182,11 +182,12 @@ SINGLETON_FIELDS = frozenset(
     {"host", "content-type", "authorization", "proxy-authorization", "max-forwards"}
     | {"range", "if-range", "if-modified-since", "if-unmodified-since"}
 )
-#: fields that must not come in a trailer section (RFC 9110 section 6.5.1): they frame the
-#: message, route it, manage the connection, modify or authenticate the request, or describe the
-#: content, and all of that has to be known before the content is read
+#: fields dropped from a trailer section (RFC 9110 section 6.5.1): they frame the message, route
+#: it, manage the connection, modify, authenticate or control the response to the request, or
+#: describe the content, and all of that has to be known before the content is read
 FORBIDDEN_TRAILERS = frozenset(
     {"content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "upgrade", "te"}
+    | {"proxy-connection", "vary"}
     | {"host", "expect", "max-forwards", "cache-control", "pragma", "range", "if-range"}
     | {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
     | {"authorization", "proxy-authorization", "cookie"}
@@ -526,10 +527,9 @@ class _ChunkedReader:
         lines = bytes(buf[:end]).split(b"\r\n")
         del buf[: end + 4]
         trailers = _parse_header_lines(lines, self.limits)
-        for name, _ in trailers:
-            if name in FORBIDDEN_TRAILERS:
-                raise ProtocolError(400, f"{name} field not allowed in a trailer section")
-        return EndOfMessage(trailers)
+        # RFC 9110 section 6.5.1: such a field must not be merged into the header section; the
+        # message itself stays valid, so the field is dropped rather than the request refused.
+        return EndOfMessage([(n, v) for n, v in trailers if n not in FORBIDDEN_TRAILERS])
 
 
 def _take(buf: bytearray, most: int) -> bytes:
