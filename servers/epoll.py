@@ -20,9 +20,9 @@ no heap churn.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import socket
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from servers.base import (
@@ -30,6 +30,7 @@ from servers.base import (
     RECV_SIZE,
     RESOURCE_ERRORS,
     BaseServer,
+    ServerOptions,
     log_exception,
     require,
 )
@@ -40,30 +41,37 @@ from servers.ioloop import ERROR, READ, WRITE, IOLoop
 ACCEPTS_PER_WAKE = 64
 
 
+@dataclasses.dataclass(frozen=True)
+class EpollOptions(ServerOptions):
+    #: app calls run on a pool of this many threads; 0: on the loop thread
+    threads: int = 0
+    #: seconds a keep-alive connection may wait for its next request (at most ``timeout``)
+    idle_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.threads >= 0, "threads", self.threads,
+                "an integer >= 0 (0: the app runs on the loop)")  # fmt: skip
+        require(0 < self.idle_timeout < math.inf, "idle_timeout", self.idle_timeout, "seconds > 0")
+
+
 class EpollServer(BaseServer):
     multiprocess = False
+    Options = EpollOptions
 
-    def __init__(
-        self,
-        app: Callable,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        *,
-        threads: int = 0,
-        idle_timeout: float = 5.0,
-        **options,
-    ) -> None:
-        require(threads >= 0, "threads", threads, "an integer >= 0 (0: the app runs on the loop)")
-        require(0 < idle_timeout < math.inf, "idle_timeout", idle_timeout, "seconds > 0")
-        #: PEP 3333: true only when app calls are spread over a thread pool
-        self.multithread = threads > 0
-        super().__init__(app, host, port, **options)
+    @property
+    def multithread(self) -> bool:
+        """PEP 3333: true only when app calls are spread over a thread pool."""
+        return self.options.threads > 0
+
+    def setup(self) -> None:
+        threads = self.options.threads
         #: the loop every connection of this server lives on
         self.loop = IOLoop()
         #: runs app calls off the loop thread when threads > 0
         self.pool = ThreadPoolExecutor(threads, "epoll-app") if threads else None
         #: seconds a keep-alive connection may wait for its next request
-        self.idle_timeout = min(idle_timeout, self.timeout)
+        self.idle_timeout = min(self.options.idle_timeout, self.options.timeout)
         #: open connections, so a stop can close the idle ones and wait for the rest
         self.connections: set[Connection] = set()
         #: the listener is registered with the loop
@@ -112,7 +120,7 @@ class EpollServer(BaseServer):
         self.socket.close()
         for connection in list(self.connections):
             connection.close_if_idle()
-        self.loop.call_later(self.graceful_timeout, self.loop.stop)
+        self.loop.call_later(self.options.graceful_timeout, self.loop.stop)
         self.stop_when_drained()
 
     def connection_closed(self, connection: Connection) -> None:
@@ -147,7 +155,7 @@ class Connection:
         self.fd = sock.fileno()
         self.addr = addr
         #: the HTTP layer for this connection
-        self.conn = ServerConnection(server.limits)
+        self.conn = ServerConnection(server.options.limits)
         #: the current request's head and the body parts received so far
         self.request: Request | None = None
         self.body: list[bytes] = []
@@ -163,7 +171,7 @@ class Connection:
         #: the events registered with the loop
         self.events = READ
         #: when the connection is dropped unless something happens first, and the timer checking it
-        self.deadline = self.loop.clock() + server.timeout
+        self.deadline = self.loop.clock() + server.options.timeout
         self.timer = self.loop.call_at(self.deadline, self.on_timer)
         self.loop.add_handler(self.fd, self.on_events, READ)
 
@@ -214,7 +222,7 @@ class Connection:
 
     def start_request(self, request: Request) -> None:
         self.request = request
-        self.set_deadline(self.server.timeout)
+        self.set_deadline(self.server.options.timeout)
         if self.conn.expects_continue:
             self.write(self.conn.send_continue())
 
@@ -312,7 +320,7 @@ class Connection:
             self.close()
             return
         del self.output[:sent]
-        self.set_deadline(self.server.timeout)
+        self.set_deadline(self.server.options.timeout)
         if self.output:
             return
         if self.responding:
@@ -349,7 +357,7 @@ class Connection:
             return
         now = self.loop.clock()
         if self.in_app:
-            self.deadline = now + self.server.timeout  # the app's time is not the client's
+            self.deadline = now + self.server.options.timeout  # the app's time is not the client's
         elif now >= self.deadline and self.events == READ:
             # An app call on the loop thread can hold the loop past this deadline while a request
             # waits unread in the socket: read what is there before calling the client silent.

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -70,24 +70,45 @@ class ProtocolError(Exception):
         self.message = message
 
 
-@dataclass
-class Limits:
-    """How much a client may send before it is refused; the defaults are gunicorn's."""
+def _limit(default: int, least: int, meaning: str) -> int:
+    """A field of :class:`Limits`: its default, the least value that can work, what it bounds."""
+    return field(default=default, metadata={"least": least, "meaning": meaning})
 
-    #: longest request line, in bytes, before 414
-    max_request_line: int = 8190
-    #: longest single header (or trailer) line, in bytes, before 431
-    max_header_field: int = 8190
-    #: most header (or trailer) lines before 431
-    max_header_count: int = 100
-    #: largest whole head, in bytes, before 431
-    max_head_bytes: int = 65536
-    #: largest request body, in bytes, before 413
-    max_body: int = 10 * 1024 * 1024
-    #: longest chunk-size line (size plus extensions), in bytes, before 400
-    max_chunk_line: int = 64
-    #: most unread body bytes a server drains to reuse a connection instead of closing it
-    max_drain: int = 65536
+
+#: the least every limit must let through: a request line and its Host field
+SMALLEST_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a client may send before it is refused; the comments give each value's reason.
+
+    Each limit is checked while the bytes arrive, so a client can never make a server buffer more
+    than its worth. A value below a limit's ``least`` would refuse even ``GET / HTTP/1.1`` with its
+    Host field, and is a ValueError.
+    """
+
+    #: nginx's 8 KiB header buffer less the CRLF: a long query string nginx would pass on is
+    #: served (gunicorn's 4094 refuses some); the line has no use beyond that
+    max_request_line: int = _limit(8190, len(b"GET / HTTP/1.1"), "longest request line; 414")
+    #: gunicorn's default, and what one 8 KiB nginx buffer holds: large cookies and tokens fit
+    max_header_field: int = _limit(8190, len(b"Host: x"), "longest header or trailer line; 431")
+    #: gunicorn's default; browsers send about 20, and the count bounds the work one head costs
+    max_header_count: int = _limit(100, 1, "most header or trailer lines; 431")
+    #: one read of the socket (servers.base.RECV_SIZE); above nginx's 32 KiB (four 8 KiB
+    #: buffers) and llhttp's 16 KiB, so whatever a proxy in front let through is served
+    max_head_bytes: int = _limit(65536, len(SMALLEST_HEAD), "largest head or trailer section; 431")
+    #: the whole body is held in memory before the app runs (wsgi.input), so this bounds memory
+    #: per request; nginx's client_max_body_size is 1 MiB, uploads of a few MiB pass here
+    max_body: int = _limit(10 * 1024 * 1024, 0, "largest request body; 413")
+    #: 16 hex digits already reach 2**64, and extensions are ignored: a longer line buys nothing
+    max_chunk_line: int = _limit(64, 1, "longest chunk-size line; 400")
+
+    def __post_init__(self) -> None:
+        for limit in fields(self):
+            value, least = getattr(self, limit.name), limit.metadata["least"]
+            if type(value) is not int or value < least:
+                raise ValueError(f"{limit.name}={value!r} cannot work; use an integer >= {least}")
 
 
 # --- Events: what next_event() returns --------------------------------------------------------

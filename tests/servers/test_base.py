@@ -11,6 +11,7 @@ import servers
 from servers.base import BlockingServer, Waker, bind_listener, set_socket_timeout
 from servers.epoll import EpollServer
 from servers.fork import ForkServer
+from servers.http import Limits
 from servers.poll import PollServer
 from servers.threaded import ThreadedServer
 
@@ -54,10 +55,10 @@ def test_make_server_maps_model_names_to_classes():
         "fork": ForkServer,
         "epoll": EpollServer,
     } == servers.MODELS
-    server = servers.make_server(lambda e, s: [], "epoll", port=0, max_body=5)
+    server = servers.make_server(lambda e, s: [], "epoll", port=0, limits=Limits(max_body=5))
     try:
         assert isinstance(server, EpollServer)
-        assert server.limits.max_body == 5
+        assert server.options.limits.max_body == 5
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.shutdown()
@@ -80,7 +81,7 @@ def test_shutdown_before_serving_releases_the_port():
         ("poll", {"timeout": -1}, "timeout"),
         ("poll", {"timeout": float("inf")}, "timeout"),
         ("poll", {"graceful_timeout": -1}, "graceful_timeout"),
-        ("poll", {"max_body": -5}, "max_body"),
+        ("poll", {"limits": {"max_body": 5}}, "limits"),
         ("threaded", {"max_threads": 0}, "max_threads"),
         ("threaded", {"max_threads": -1}, "max_threads"),
         ("fork", {"max_children": 0}, "max_children"),

@@ -8,6 +8,7 @@ point, which start ``python -m servers`` as a subprocess. ``app`` below is impor
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import select
@@ -26,6 +27,7 @@ import psutil
 import pytest
 
 from servers import make_server
+from servers.http import Limits
 
 MODELS = ("poll", "threaded", "fork", "epoll")
 #: one line the close() of a tracked response writes, so forked children can report it too
@@ -210,6 +212,9 @@ class CLIServer:
     """``python -m servers`` in a subprocess, with the part of make_server's interface tests use."""
 
     def __init__(self, model: str, *, planted_fault: bool = False, **options) -> None:
+        if "limits" in options:  # the CLI takes each limit as a flag of its own
+            limits = options.pop("limits")
+            options |= non_default_limits(limits)
         flags = []
         for name, value in options.items():
             flags += ["--" + name.replace("_", "-")] + ([] if value is True else [str(value)])
@@ -230,6 +235,14 @@ class CLIServer:
             self.proc.wait(10)
         finally:
             stop(self.proc)
+
+
+def non_default_limits(limits: Limits) -> dict[str, int]:
+    return {
+        limit.name: getattr(limits, limit.name)
+        for limit in dataclasses.fields(limits)
+        if getattr(limits, limit.name) != limit.default
+    }
 
 
 def connect(server, timeout: float = 5.0) -> socket.socket:
@@ -514,12 +527,64 @@ def test_bad_input_gets_its_status_and_reason_and_the_server_keeps_serving(model
             assert get(server)[2] == HELLO, name
 
 
-def test_max_body_option_lowers_the_limit(model):
-    with running(model, max_body=10) as server:
-        too_long = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n"
-        assert request(server, too_long)[0] == 413
-        raw = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789"
-        assert request(server, raw)[::2] == (200, b"0123456789")
+#: limits far below the defaults, and for each one a request exactly at it and one a byte beyond
+SMALL_LIMITS = Limits(
+    max_request_line=40,
+    max_header_field=30,
+    max_header_count=3,
+    max_head_bytes=100,
+    max_body=10,
+    max_chunk_line=8,
+)
+
+
+def get_with(line: bytes = b"GET / HTTP/1.1", *fields: bytes) -> bytes:
+    return line + b"\r\n" + b"".join(f + b"\r\n" for f in (b"Host: t", *fields)) + b"\r\n"
+
+
+#: a request line of exactly max_request_line bytes
+LONGEST_LINE = b"GET /?" + b"a" * 25 + b" HTTP/1.1"
+POST_HEAD = b"POST /echo HTTP/1.1\r\nHost: t\r\n"
+CHUNKED_BODY = b"Transfer-Encoding: chunked\r\n\r\n1;%s\r\na\r\n0\r\n\r\n"
+LIMIT_CASES = {
+    "max_request_line": (get_with(LONGEST_LINE), get_with(LONGEST_LINE + b"a"), 414),
+    "max_header_field": (
+        get_with(b"GET / HTTP/1.1", b"X: " + b"a" * 27),
+        get_with(b"GET / HTTP/1.1", b"X: " + b"a" * 28),
+        431,
+    ),
+    "max_header_count": (
+        get_with(b"GET / HTTP/1.1", b"A: 1", b"B: 2"),
+        get_with(b"GET / HTTP/1.1", b"A: 1", b"B: 2", b"C: 3"),
+        431,
+    ),
+    "max_head_bytes": (
+        get_with(LONGEST_LINE, b"X: " + b"a" * 27, b"Y: " + b"a" * 10),
+        get_with(LONGEST_LINE, b"X: " + b"a" * 27, b"Y: " + b"a" * 11),
+        431,
+    ),
+    "max_body": (
+        POST_HEAD + b"Content-Length: 10\r\n\r\n0123456789",
+        POST_HEAD + b"Content-Length: 11\r\n\r\n0123456789a",
+        413,
+    ),
+    "max_chunk_line": (
+        POST_HEAD + CHUNKED_BODY % b"abcdef",
+        POST_HEAD + CHUNKED_BODY % b"abcdefg",
+        400,
+    ),
+}
+
+
+def test_each_limit_can_be_lowered_and_holds_to_the_byte(model):
+    assert set(LIMIT_CASES) == set(non_default_limits(SMALL_LIMITS))
+    assert len(LONGEST_LINE) == SMALL_LIMITS.max_request_line
+    assert len(LIMIT_CASES["max_head_bytes"][0]) == SMALL_LIMITS.max_head_bytes
+    with running(model, limits=SMALL_LIMITS) as server:
+        for name, (within, beyond, status) in LIMIT_CASES.items():
+            assert request(server, within)[0] == 200, name
+            assert request(server, beyond)[0] == status, name
+            assert get(server)[2] == HELLO, name
 
 
 # -- app failures ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import fields
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from itertools import pairwise
@@ -17,6 +18,7 @@ from servers.http import (
     CONNECTION_CLOSED,
     NEED_DATA,
     PAUSED,
+    SMALLEST_HEAD,
     Data,
     EndOfMessage,
     Limits,
@@ -618,6 +620,21 @@ REJECT_CASES = [
 def test_every_reject_gives_its_status_and_reason_however_it_arrives(name: str, split: str) -> None:
     raw, status, reason = REJECTS[name]
     assert rejected(SPLITS[split](raw)) == (status, reason)
+
+
+def test_every_limit_at_its_least_still_admits_the_smallest_request() -> None:
+    least = Limits(**{limit.name: limit.metadata["least"] for limit in fields(Limits)})
+    conn = ServerConnection(least)
+    conn.receive_data(SMALLEST_HEAD)
+    assert conn.next_event() == Request("GET", "/", "1.1", [("host", "x")])
+
+
+@pytest.mark.parametrize("name", [limit.name for limit in fields(Limits)])
+@pytest.mark.parametrize("offset", [-1, 0.5])
+def test_a_limit_below_its_least_or_not_an_integer_is_refused(name: str, offset: float) -> None:
+    least = next(limit for limit in fields(Limits) if limit.name == name).metadata["least"]
+    with pytest.raises(ValueError, match=rf"^{name}=.* cannot work; use an integer >= {least}$"):
+        Limits(**{name: least + offset})
 
 
 @pytest.mark.parametrize(
