@@ -9,45 +9,25 @@ events until it needs more::
     conn = ServerConnection()
     conn.receive_data(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
     conn.next_event()   # Request(method='GET', target='/', version='1.1', headers=[('host', 'x')])
-    conn.next_event()   # EndOfMessage(trailers=[])
+    conn.next_event()   # EndOfMessage(trailers=())
     conn.next_event()   # PAUSED: answer first, then start_next_cycle()
     out = conn.send_response("200 OK", [("Content-Length", "2")]) + conn.send_data(b"hi")
     out += conn.send_end()
     if conn.keep_alive:
         conn.start_next_cycle()
 
-Rules it enforces (gunicorn is the bar):
+What it accepts and refuses, and why, is the table in docs/servers.md; in short (gunicorn is the
+bar): HTTP/1.0 and 1.1 only; CRLF line ends only (a bare LF is a 400: parsers that disagree on line
+ends are how requests get smuggled); request targets of a form their method may use (RFC 9112
+section 3.2); bodies framed by Content-Length or chunked, never both; no second line of a field
+that cannot hold a list (:data:`SINGLETON_FIELDS`); trailer fields that must come before the
+content (:data:`FORBIDDEN_TRAILERS`) dropped. Every bad input raises :class:`ProtocolError` with the
+status to answer, and :class:`Limits` are enforced while the bytes arrive.
 
-- HTTP/1.0 and 1.1 only (505 for 2.0 and up, 400 for anything else). Keep-alive is on for 1.1
-  unless ``Connection: close``, and on for 1.0 only with ``Connection: keep-alive``.
-- Lines end with CRLF. A bare LF anywhere in a head is rejected with 400 rather than tolerated,
-  as gunicorn does: two parsers that disagree on line ends are how requests get smuggled.
-  Empty lines before a request are skipped.
-- Request targets (RFC 9112 section 3.2) are checked before anything else sees them: origin-form
-  (``/path?query``) for every method, absolute-form (``http://host/path``) with an http or https
-  scheme and a valid authority, authority-form (``host:port``) only for CONNECT, asterisk-form
-  (``*``) only for OPTIONS; anything else is a 400. A ``#fragment`` is tolerated (the adapter drops
-  it), and so are bytes above 0x7f, read as latin-1 the way PEP 3333 hands paths to apps.
-- Request bodies are framed by Content-Length or by chunked (trailers are returned in
-  :class:`EndOfMessage`); a request with neither has no body. Identical duplicate Content-Length
-  headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400, and
-  so is a second line of any other field that cannot hold a list (:data:`SINGLETON_FIELDS`). A
-  trailer field that must come before the content (:data:`FORBIDDEN_TRAILERS`) is dropped.
-- ``Expect: 100-continue`` on 1.1 with a body: :attr:`ServerConnection.expects_continue` stays true
-  until :meth:`~ServerConnection.send_continue` or until body bytes arrive. A response started
-  while the client still waits for the 100 ends the connection (its body may still be coming).
-- Responses are framed by Content-Length when the app gives one, chunked on 1.1 otherwise, and
-  close-delimited on 1.0. HEAD, 1xx, 204 and 304 responses carry no body: ``send_data`` returns
-  ``b""`` for them. A ``Date`` header is added (formatted once per second); the app's own
-  ``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and this layer writes
-  the one that goes out. An app's Transfer-Encoding is refused (ValueError: framing is the
-  server's job); a body longer than its Content-Length is cut, a shorter one ends the connection.
-- Every bad input raises :class:`ProtocolError` with the status to answer;
-  :meth:`~ServerConnection.error_response` turns it into a complete response after which the
-  connection must be closed. :meth:`~ServerConnection.internal_error_response` is the 500 a server
-  sends when its own code failed before :attr:`~ServerConnection.response_started`. Limits
-  (:class:`Limits`) are enforced while the head is still arriving, so a client cannot make the
-  server buffer more than a limit's worth of bytes.
+Responses are framed by Content-Length when known, chunked on 1.1 otherwise, close-delimited on 1.0;
+HEAD, 1xx, 204 and 304 responses carry no body. A ``Date`` header is added, the app's
+``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and an app's
+Transfer-Encoding is refused (ValueError: framing is the server's job).
 """
 
 from __future__ import annotations
@@ -57,6 +37,7 @@ import time
 from dataclasses import dataclass, field, fields
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import NamedTuple
 
 
 class ProtocolError(Exception):
@@ -114,7 +95,7 @@ class Limits:
 # --- Events: what next_event() returns --------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Request:
     """A request head. Header names are lower-cased, values stripped, in received order."""
 
@@ -125,18 +106,18 @@ class Request:
     headers: list[tuple[str, str]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Data:
     """A piece of the request body, de-chunked."""
 
     data: bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class EndOfMessage:
     """The request body is complete; chunked bodies may carry trailers."""
 
-    trailers: list[tuple[str, str]] = field(default_factory=list)
+    trailers: tuple[tuple[str, str], ...] = ()
 
 
 class _Sentinel:
@@ -153,24 +134,32 @@ NEED_DATA = _Sentinel("NEED_DATA")
 PAUSED = _Sentinel("PAUSED")
 #: the peer closed; between requests that is normal, mid-request there is nobody left to answer
 CONNECTION_CLOSED = _Sentinel("CONNECTION_CLOSED")
+#: events are immutable, so the common end of a body without trailers can be one shared object
+_END = EndOfMessage()
 
 
 # --- Grammar (RFC 9110/9112), compiled once -----------------------------------------------------
 
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+# Heads are decoded once, as latin-1 (every byte is one character), and matched as text.
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN_RE = re.compile(_TOKEN)
-# A target is any run of visible bytes here (obs-text included); _check_target judges its form.
-_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e\x80-\xff]+) HTTP/([0-9])\.([0-9])" % _TOKEN)
-_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
-# The negative lookahead stops the leading-whitespace run from backtracking into the value, which
-# would make a rejected line cost quadratic time. The value is any byte but CTLs (HTAB allowed).
-_HEADER_LINE = re.compile(rb"(%s):[ \t]*(?![ \t])([^\x00-\x08\x0a-\x1f\x7f]*)" % _TOKEN)
+# A target is any run of visible characters here (obs-text included); _check_target judges its form.
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e\x80-\xff]+) HTTP/1\.([01])")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+# One field line: name, colon, value without the whitespace around it, CRLF. It matches only where
+# a line starts, and spans one line at most, so as many matches as lines means every line is valid
+# (a bare LF ends no line and starts none). Possessive quantifiers keep a refused line linear-time.
+# A value is any character but CTLs; HTAB and SP only between visible characters.
+_VISIBLE = r"[^\x00-\x20\x7f]"
+_FIELD_LINE = re.compile(
+    rf"(?:\A|(?<=\r\n))({_TOKEN}):[ \t]*+((?:{_VISIBLE}++|[ \t]++(?={_VISIBLE}))*+)[ \t]*+\r\n"
+)
 _LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 # Whitespace may precede a chunk extension's ";" (BWS, RFC 9112 section 7.1.1), never end the line.
 _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
 
-_RESPONSE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_RESPONSE_NAME = re.compile(_TOKEN)
 _RESPONSE_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
 _STATUS = re.compile(r"([1-9][0-9][0-9]) [^\r\n\x00]*")
 
@@ -293,18 +282,24 @@ class _HeadScanner:
             raise ProtocolError(431, "header field too large")
 
 
-def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+def _parse_head(head: str, limits: Limits) -> Request:
+    """The request a complete head (its lines, each with its CRLF) stands for."""
+    line_end = head.find("\r\n")
+    method, target, version = _parse_request_line(head[:line_end], limits)
+    return Request(method, target, version, _parse_fields(head, line_end + 2, limits))
+
+
+def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
     match = _REQUEST_LINE.fullmatch(line)
-    if match is None or match[3] != b"1" or match[4] not in b"01":
+    if match is None:
         _reject_request_line(line)
-    method, target, _, minor = match.groups()
-    method, target = method.decode("ascii"), target.decode("latin-1")
+    method, target, minor = match.groups()
     if target[0] != "/" or method == "CONNECT":  # origin-form for any other method: nothing to do
         _check_target(method, target)
-    return method, target, "1.1" if minor == b"1" else "1.0"
+    return method, target, "1.1" if minor == "1" else "1.0"
 
 
 def _check_target(method: str, target: str) -> None:
@@ -329,11 +324,11 @@ def _target_form(target: str) -> str:
     raise ProtocolError(400, "invalid request target")
 
 
-def _reject_request_line(line: bytes) -> None:
+def _reject_request_line(line: str) -> None:
     """Raise the most precise error for a request line the fast pattern refused."""
-    if b"\n" in line:  # the same reason _HeadScanner gives when the line arrives in pieces
+    if "\n" in line:  # the same reason _HeadScanner gives when the line arrives in pieces
         raise ProtocolError(400, "line ending is not CRLF")
-    parts = line.split(b" ")
+    parts = line.split(" ")
     if len(parts) != 3 or not parts[1]:
         raise ProtocolError(400, "malformed request line")
     method, target, version = parts
@@ -344,45 +339,45 @@ def _reject_request_line(line: bytes) -> None:
         raise ProtocolError(400, "malformed HTTP version")
     if int(version_match[1]) >= 2:
         raise ProtocolError(505, "HTTP version not supported")
-    if version_match[1] != b"1" or version_match[2] not in b"01":
+    if version_match[1] != "1" or version_match[2] not in "01":
         raise ProtocolError(400, "unsupported HTTP version")
     raise ProtocolError(400, "invalid request target")
 
 
-def _parse_header_lines(lines: list[bytes], limits: Limits) -> list[tuple[str, str]]:
-    """``(lower-case name, stripped latin-1 value)`` pairs of header (or trailer) lines."""
-    if len(lines) > limits.max_header_count:
+def _parse_fields(text: str, start: int, limits: Limits) -> list[tuple[str, str]]:
+    """``(lower-case name, value)`` of the field lines from ``start`` on, each ending in CRLF."""
+    count = text.count("\r\n", start)
+    if count > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    headers = []
+    found = _FIELD_LINE.findall(text, start)
+    # Only a block longer than one field may hold a field too long.
+    if len(found) != count or len(text) - start > limits.max_header_field:
+        _check_field_lines(text[start:].split("\r\n")[:-1], limits)
+    return [(name.lower(), value) for name, value in found]
+
+
+def _check_field_lines(lines: list[str], limits: Limits) -> None:
+    """Raise the most precise error for the first field line that is too long or invalid."""
     for line in lines:
-        match = _HEADER_LINE.fullmatch(line)
-        if match is None or len(line) > limits.max_header_field:
-            _reject_header_line(line, limits)
-        name, value = match.groups()
-        headers.append((name.lower().decode("ascii"), value.rstrip(b" \t").decode("latin-1")))
-    return headers
+        if len(line) > limits.max_header_field:
+            raise ProtocolError(431, "header field too large")
+        if _FIELD_LINE.fullmatch(line + "\r\n"):
+            continue
+        if "\n" in line:
+            raise ProtocolError(400, "line ending is not CRLF")
+        if line[:1] in (" ", "\t"):
+            raise ProtocolError(400, "obsolete line folding")
+        name, colon, _ = line.partition(":")
+        if not colon:
+            raise ProtocolError(400, "header line without a colon")
+        if name[-1:] in (" ", "\t"):
+            raise ProtocolError(400, "whitespace before the colon")
+        if not _TOKEN_RE.fullmatch(name):
+            raise ProtocolError(400, "header name is not a token")
+        raise ProtocolError(400, "invalid character in header value")
 
 
-def _reject_header_line(line: bytes, limits: Limits) -> None:
-    """Raise the most precise error for a header line the fast pattern refused."""
-    if len(line) > limits.max_header_field:
-        raise ProtocolError(431, "header field too large")
-    if b"\n" in line:
-        raise ProtocolError(400, "line ending is not CRLF")
-    if line[:1] in (b" ", b"\t"):
-        raise ProtocolError(400, "obsolete line folding")
-    name, colon, _ = line.partition(b":")
-    if not colon:
-        raise ProtocolError(400, "header line without a colon")
-    if name[-1:] in (b" ", b"\t"):
-        raise ProtocolError(400, "whitespace before the colon")
-    if not _TOKEN_RE.fullmatch(name):
-        raise ProtocolError(400, "header name is not a token")
-    raise ProtocolError(400, "invalid character in header value")
-
-
-@dataclass
-class _Framing:
+class _Framing(NamedTuple):
     """What a request head says about the connection and the body that follows it."""
 
     #: "content-length" or "chunked" (a head with neither frames an empty content-length body)
@@ -396,9 +391,8 @@ class _Framing:
 def _request_framing(request: Request, limits: Limits) -> _Framing:
     """Decide body framing and keep-alive from the head, rejecting what RFC 9112 forbids."""
     seen: dict[str, list[str]] = {}
-    for name, value in request.headers:
-        if name in _WATCHED_HEADERS:
-            seen.setdefault(name, []).append(value)
+    for name, value in [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]:
+        seen.setdefault(name, []).append(value)
     for name, values in seen.items():
         if len(values) > 1 and name in SINGLETON_FIELDS:
             raise ProtocolError(400, f"duplicate {name} field")
@@ -459,13 +453,13 @@ def _content_length(values: list[str], limits: Limits) -> int:
 class _ContentLengthReader:
     """Hands out exactly ``length`` body bytes."""
 
-    def __init__(self, length: int, limits: Limits) -> None:
+    def __init__(self, length: int) -> None:
         #: body bytes not yet handed out
         self.remaining = length
 
     def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
         if self.remaining == 0:
-            return EndOfMessage()
+            return _END
         if not buf:
             return None
         data = _take(buf, self.remaining)
@@ -476,7 +470,7 @@ class _ContentLengthReader:
 class _ChunkedReader:
     """De-chunks a body: size line, data, CRLF, ..., a zero-size chunk, then trailers."""
 
-    def __init__(self, length: int, limits: Limits) -> None:
+    def __init__(self, limits: Limits) -> None:
         #: the limits to enforce (chunk-size line, total body, trailer section)
         self.limits = limits
         #: bytes left in the current chunk; -1 while a size line is expected
@@ -539,18 +533,18 @@ class _ChunkedReader:
     def _read_trailers(self, buf: bytearray) -> EndOfMessage | None:
         if buf[:2] == b"\r\n":
             del buf[:2]
-            return EndOfMessage()
+            return _END
         end = self.trailers.find_end(buf)
         if end < 0:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "trailer section too large")
-        lines = bytes(buf[:end]).split(b"\r\n")
+        section = buf[: end + 2].decode("latin-1")
         del buf[: end + 4]
-        trailers = _parse_header_lines(lines, self.limits)
+        trailers = _parse_fields(section, 0, self.limits)
         # RFC 9110 section 6.5.1: such a field must not be merged into the header section; the
         # message itself stays valid, so the field is dropped rather than the request refused.
-        return EndOfMessage([(n, v) for n, v in trailers if n not in FORBIDDEN_TRAILERS])
+        return EndOfMessage(tuple(pair for pair in trailers if pair[0] not in FORBIDDEN_TRAILERS))
 
 
 def _take(buf: bytearray, most: int) -> bytes:
@@ -558,9 +552,6 @@ def _take(buf: bytearray, most: int) -> bytes:
     data = bytes(buf[:most])
     del buf[:most]
     return data
-
-
-_BODY_READERS = {"content-length": _ContentLengthReader, "chunked": _ChunkedReader}
 
 
 # --- Writing the response -------------------------------------------------------------------
@@ -572,18 +563,25 @@ _STATUS_LINES = {
 _STATUS_PHRASES = {s.value: s.phrase for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BODYLESS_STATUSES = frozenset({204, 304})
-_date_second = -1
-_date_line = b""
 
 
-def _date_header() -> bytes:
-    """The ``Date`` header line, formatted at most once per second."""
-    global _date_second, _date_line
-    now = int(time.time())
-    if now != _date_second:
-        _date_line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
-        _date_second = now
-    return _date_line
+class _DateLine:
+    """The ``Date`` header line, formatted at most once per second (it changes no faster)."""
+
+    def __init__(self) -> None:
+        #: (the second it was formatted for, the line): one tuple, so threads swap both at once
+        self.cached = (-1, b"")
+
+    def __call__(self) -> bytes:
+        now = int(time.time())
+        second, line = self.cached
+        if second != now:
+            line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
+            self.cached = (now, line)
+        return line
+
+
+_date_line = _DateLine()
 
 
 def _status_line(status: str) -> tuple[int, bytes]:
@@ -596,87 +594,138 @@ def _status_line(status: str) -> tuple[int, bytes]:
     return int(status[:3]), line
 
 
-class _ResponseHead:
-    """An app's response headers, validated and encoded, with the framing ones taken out.
+#: (name, value) → (lower-case name, encoded line, Content-Length or None). Apps send the same
+#: few headers again and again, so each pair is checked and encoded once, not per response.
+_FIELD_CACHE: dict[tuple[str, str], tuple[str, bytes, int | None]] = {}
+#: the cache starts afresh at this many pairs (cookies and lengths vary without end)
+_FIELD_CACHE_SIZE = 1024
 
-    A bad name or a CR/LF/NUL in a value is a ValueError (the adapter answers 500 instead).
-    Content-Length and Connection are decided by this layer, so they are re-written by it;
+
+def _encode_field(name: str, value: str) -> tuple[str, bytes, int | None]:
+    """One response header checked and encoded; a bad one is a ValueError (the adapter's 500).
+
+    Content-Length and Connection are decided by this layer, which writes them itself;
     Transfer-Encoding is hop-by-hop (PEP 3333 forbids it to apps) and refused.
     """
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        #: encoded header lines to send as they are
-        self.lines: list[bytes] = []
-        #: the app's Content-Length, or None when it did not give one
-        self.content_length: int | None = None
-        #: the app asked to close the connection after this response
-        self.close = False
-        #: the app set its own Date
-        self.has_date = False
-        for name, value in headers:
-            self._add(name, value)
-
-    def _add(self, name: str, value: str) -> None:
-        if not _RESPONSE_NAME.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if _RESPONSE_VALUE_FORBIDDEN.search(value):
-            raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
-        lower = name.lower()
-        if lower == "content-length":
-            self._set_length(value)
-        elif lower == "connection":
-            self.close = self.close or "close" in value.lower()
-        elif lower == "transfer-encoding":
-            raise ValueError("Transfer-Encoding is hop-by-hop: the server frames the body")
-        else:
-            self.has_date = self.has_date or lower == "date"
-            self.lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("latin-1")))
-
-    def _set_length(self, value: str) -> None:
+    if not _RESPONSE_NAME.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if _RESPONSE_VALUE_FORBIDDEN.search(value):
+        raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
+    lower = name.lower()
+    if lower == "transfer-encoding":
+        raise ValueError("Transfer-Encoding is hop-by-hop: the server frames the body")
+    length = None
+    if lower == "content-length":
         value = value.strip()
         if not (value.isascii() and value.isdigit()):
             raise ValueError(f"invalid Content-Length {value!r}")
-        if self.content_length is not None and self.content_length != int(value):
-            raise ValueError("differing Content-Length headers")
-        self.content_length = int(value)
+        length = int(value)
+    return lower, b"%s: %s\r\n" % (name.encode("ascii"), value.encode("latin-1")), length
 
 
-def _response_framing(method: str, version: str, code: int, content_length: int | None) -> str:
-    """How the body is delimited: a key of _BODY_WRITERS."""
+class _ResponseFields(NamedTuple):
+    """An app's response headers, checked, with the ones this layer writes itself taken out."""
+
+    #: encoded header lines to send as they are
+    lines: list[bytes]
+    #: the app's Content-Length, or None when it gave none
+    content_length: int | None
+    #: the app asked to close the connection after this response
+    close: bool
+    #: the app set its own Date
+    has_date: bool
+
+
+def _response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
+    lines, content_length, close, has_date = [], None, False, False
+    for name, value in headers:
+        known = _FIELD_CACHE.get((name, value))
+        if known is None:
+            known = _encode_field(name, value)
+            if len(_FIELD_CACHE) >= _FIELD_CACHE_SIZE:
+                _FIELD_CACHE.clear()
+            _FIELD_CACHE[name, value] = known
+        lower, line, length = known
+        if length is not None:
+            if content_length is not None and content_length != length:
+                raise ValueError("differing Content-Length headers")
+            content_length = length
+        elif lower == "connection":
+            close = close or "close" in value.lower()
+        else:
+            has_date = has_date or lower == "date"
+            lines.append(line)
+    return _ResponseFields(lines, content_length, close, has_date)
+
+
+# Body writers, one per framing: each frames what the app writes and knows how the body ends.
+
+
+class _NoBody:
+    """HEAD, 1xx, 204 and 304: whatever the app writes, nothing goes out."""
+
+    #: the framing header line this writer needs, and whether the connection must end with it
+    header = b""
+    closes = False
+    #: the body written so far is all the head promised
+    complete = True
+
+    def send(self, data: bytes) -> bytes:
+        return b""
+
+    def end(self) -> bytes:
+        return b""
+
+
+class _SizedBody(_NoBody):
+    """Content-Length framing (the head writes the length itself)."""
+
+    def __init__(self, length: int) -> None:
+        #: bytes the head promised that were not written yet
+        self.left = length
+
+    @property
+    def complete(self) -> bool:
+        return self.left == 0
+
+    def send(self, data: bytes) -> bytes:
+        # An app that writes past its Content-Length would corrupt the next response: cut it off.
+        data = data[: self.left]
+        self.left -= len(data)
+        return data
+
+
+class _ChunkedBody(_NoBody):
+    header = b"Transfer-Encoding: chunked\r\n"
+
+    def send(self, data: bytes) -> bytes:
+        # An empty chunk would end the body, so an empty write writes nothing.
+        return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+
+    def end(self) -> bytes:
+        return b"0\r\n\r\n"
+
+
+class _CloseDelimitedBody(_NoBody):
+    """HTTP/1.0 without a length: the body ends where the connection does."""
+
+    closes = True
+
+    def send(self, data: bytes) -> bytes:
+        return data
+
+
+#: the writers that keep no state, shared by every response
+_NO_BODY, _CHUNKED, _CLOSE_DELIMITED = _NoBody(), _ChunkedBody(), _CloseDelimitedBody()
+
+
+def _body_writer(method: str, version: str, code: int, content_length: int | None) -> _NoBody:
+    """The writer that frames a response's body."""
     if method == "HEAD" or code < 200 or code in _BODYLESS_STATUSES:
-        return "none"
+        return _NO_BODY
     if content_length is not None:
-        return "content-length"
-    return "chunked" if version == "1.1" else "close"
-
-
-def _send_nothing(conn: ServerConnection, data: bytes) -> bytes:
-    return b""
-
-
-def _send_sized(conn: ServerConnection, data: bytes) -> bytes:
-    # An app that writes past its Content-Length would corrupt the next response: cut it off.
-    data = data[: conn._response_left]
-    conn._response_left -= len(data)
-    return data
-
-
-def _send_chunk(conn: ServerConnection, data: bytes) -> bytes:
-    # An empty chunk would end the body, so an empty write writes nothing.
-    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
-
-
-def _send_raw(conn: ServerConnection, data: bytes) -> bytes:
-    return data
-
-
-#: how send_data frames the body, keyed by the framing send_response chose
-_BODY_WRITERS = {
-    "none": _send_nothing,
-    "content-length": _send_sized,
-    "chunked": _send_chunk,
-    "close": _send_raw,
-}
+        return _SizedBody(content_length)
+    return _CHUNKED if version == "1.1" else _CLOSE_DELIMITED
 
 
 # --- The connection ----------------------------------------------------------------------------
@@ -706,9 +755,8 @@ class ServerConnection:
         self._body: _ContentLengthReader | _ChunkedReader | None = None
         #: the request's EndOfMessage was returned; only start_next_cycle() moves on
         self._request_done = False
-        #: how send_data frames the body, and what a sized body still owes
-        self._response_framing = ""
-        self._response_left = 0
+        #: frames the current response's body; None until send_response
+        self._writer: _NoBody | None = None
 
     # --- bytes in, events out
 
@@ -752,15 +800,17 @@ class ServerConnection:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "request header section too large")
-        lines = bytes(buf[:end]).split(b"\r\n")
+        head = buf[: end + 2].decode("latin-1")
         del buf[: end + 4]
-        method, target, version = _parse_request_line(lines[0], self.limits)
-        request = Request(method, target, version, _parse_header_lines(lines[1:], self.limits))
+        request = _parse_head(head, self.limits)
         framing = _request_framing(request, self.limits)
         self.request = request
         self.keep_alive = framing.keep_alive
         self.expects_continue = framing.expects_continue and not buf
-        self._body = _BODY_READERS[framing.kind](framing.length, self.limits)
+        if framing.kind == "chunked":
+            self._body = _ChunkedReader(self.limits)
+        else:
+            self._body = _ContentLengthReader(framing.length)
         return request
 
     # --- events in, bytes out
@@ -772,28 +822,32 @@ class ServerConnection:
         self.expects_continue = False
         return _CONTINUE
 
-    def send_response(self, status: str, headers: list[tuple[str, str]]) -> bytes:
-        """The response head for ``status`` (e.g. ``"200 OK"``) with framing headers added."""
+    def send_response(
+        self, status: str, headers: list[tuple[str, str]], body_length: int | None = None
+    ) -> bytes:
+        """The response head for ``status`` (e.g. ``"200 OK"``) with framing headers added.
+
+        ``body_length`` is the size of the whole body when the caller knows it: the body is then
+        framed by Content-Length if the app gave none and the status may carry a body.
+        """
         code, status_line = _status_line(status)
-        head = _ResponseHead(headers)
-        if head.close or self.expects_continue:
+        lines, content_length, close, has_date = _response_fields(headers)
+        if content_length is None and code >= 200 and code not in _BODYLESS_STATUSES:
+            content_length = body_length
+        if close or self.expects_continue:
             self.keep_alive = False
         request = self.request
         method = request.method if request else ""
         version = request.version if request else "1.1"
-        framing = _response_framing(method, version, code, head.content_length)
-        self._response_framing = framing
-        self._response_left = head.content_length or 0
-        lines = head.lines
+        writer = self._writer = _body_writer(method, version, code, content_length)
         # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
-        if head.content_length is not None and code >= 200 and code != 204:
-            lines.append(b"Content-Length: %d\r\n" % head.content_length)
-        if framing == "chunked":
-            lines.append(b"Transfer-Encoding: chunked\r\n")
-        elif framing == "close":
+        if content_length is not None and code >= 200 and code != 204:
+            lines.append(b"Content-Length: %d\r\n" % content_length)
+        if writer.closes:
             self.keep_alive = False
-        if not head.has_date:
-            lines.append(_date_header())
+        lines.append(writer.header)
+        if not has_date:
+            lines.append(_date_line())
         if not self.keep_alive:
             lines.append(b"Connection: close\r\n")
         elif version == "1.0":
@@ -802,16 +856,14 @@ class ServerConnection:
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""
-        return _BODY_WRITERS[self._response_framing](self, data)
+        return self._writer.send(data)
 
     def send_end(self) -> bytes:
         """The end of the response body: the last chunk when chunked, else ``b""``."""
-        if self._response_framing == "chunked":
-            return b"0\r\n\r\n"
-        if self._response_framing == "content-length" and self._response_left:
+        if not self._writer.complete:
             # The body fell short of its Content-Length: only closing tells the client.
             self.keep_alive = False
-        return b""
+        return self._writer.end()
 
     def start_next_cycle(self) -> None:
         """Start on the next (possibly already received) request after a complete response."""
@@ -822,13 +874,12 @@ class ServerConnection:
         self._head = _HeadScanner(self.limits, request_line=True)
         self._body = None
         self._request_done = False
-        self._response_framing = ""
-        self._response_left = 0
+        self._writer = None
 
     @property
     def response_started(self) -> bool:
         """A response head was made for the current request: no other answer can replace it."""
-        return self._response_framing != ""
+        return self._writer is not None
 
     def error_response(self, err: ProtocolError) -> bytes:
         """A complete response for ``err``; the connection must be closed after sending it."""
@@ -851,7 +902,7 @@ class ServerConnection:
                 b"Content-Type: text/plain; charset=utf-8\r\n",
                 b"Content-Length: %d\r\n" % len(body),
                 b"Connection: close\r\n",
-                _date_header(),
+                _date_line(),
                 b"\r\n",
                 body,
             ]

@@ -27,8 +27,6 @@ ERROR_HEADERS = [
 ]
 #: an absolute-form target's authority: all up to its path, query or fragment
 AUTHORITY = re.compile(r"[^/?#]*")
-#: statuses that never carry a body, so the adapter never adds a Content-Length to them
-BODYLESS = ("1", "204", "304")
 
 Send = Callable[[bytes], object]
 
@@ -107,11 +105,14 @@ class Response:
         self.status, self.headers = status, headers
         return self.write
 
-    def head(self) -> bytes:
-        """The status line and headers; ``send_response`` raises ValueError on a bad header."""
+    def head(self, body_length: int | None = None) -> bytes:
+        """The status line and headers; ``send_response`` raises ValueError on a bad header.
+
+        ``body_length`` is the whole body's size when it is known before the head goes out.
+        """
         if self.status is None:
             raise AssertionError("the app sent a body before calling start_response()")
-        head = self.conn.send_response(self.status, self.headers)
+        head = self.conn.send_response(self.status, self.headers, body_length)
         self.head_sent = True
         return head
 
@@ -129,25 +130,19 @@ class Response:
             self.write(body)
             self.finish()
             return
-        self.add_content_length(len(body))
-        head = self.head()
+        head = self.head(len(body))
         self.send(head + self.conn.send_data(body) + self.conn.send_end())
 
     def finish(self) -> None:
         if not self.head_sent:
-            if self.conn.request is None or self.conn.request.method != "HEAD":
-                self.add_content_length(0)  # an empty body, known to be empty: no chunking
-            self.send(self.head() + self.conn.send_end())
+            request = self.conn.request
+            # An empty body, known to be empty: no chunking. HEAD's body size is not known.
+            empty = 0 if request is None or request.method != "HEAD" else None
+            self.send(self.head(empty) + self.conn.send_end())
             return
         end = self.conn.send_end()
         if end:
             self.send(end)
-
-    def add_content_length(self, length: int) -> None:
-        if self.status is None or self.status.startswith(BODYLESS):
-            return
-        if not any(name.lower() == "content-length" for name, _ in self.headers):
-            self.headers = [*self.headers, ("Content-Length", str(length))]
 
 
 class WSGIAdapter:

@@ -117,7 +117,7 @@ VALID = {
         [
             Request("POST", "/c", "1.1", [("host", "x"), ("transfer-encoding", "chunked")]),
             Data(b"hello world0123456789"),
-            EndOfMessage([("x-checksum", "abc"), ("x-other", "two words")]),
+            EndOfMessage((("x-checksum", "abc"), ("x-other", "two words"))),
             ("keep_alive", True),
         ],
     ),
@@ -130,7 +130,7 @@ VALID = {
         [
             Request("POST", "/c", "1.1", [("transfer-encoding", "chunked")]),
             Data(b"abc"),
-            EndOfMessage([("x-kept", "1"), ("x-also-kept", "2")]),
+            EndOfMessage((("x-kept", "1"), ("x-also-kept", "2"))),
             ("keep_alive", True),
         ],
     ),
