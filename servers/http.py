@@ -32,12 +32,29 @@ Transfer-Encoding is refused (ValueError: framing is the server's job).
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import dataclass, field, fields
-from email.utils import formatdate
-from http import HTTPStatus
 from typing import NamedTuple
+
+from servers.grammar import (
+    BARE_LF,
+    CHUNK_SIZE_LINE,
+    FIELD_LINE,
+    LEADING_EMPTY_LINES,
+    REQUEST_LINE,
+    TOKEN_RE,
+    VERSION,
+    target_problem,
+)
+from servers.responses import (
+    BODYLESS_STATUSES,
+    CONTINUE,
+    BodyWriter,
+    body_writer,
+    closing_response,
+    date_line,
+    response_fields,
+    status_line,
+)
 
 
 class ProtocolError(Exception):
@@ -138,53 +155,6 @@ CONNECTION_CLOSED = _Sentinel("CONNECTION_CLOSED")
 _END = EndOfMessage()
 
 
-# --- Grammar (RFC 9110/9112), compiled once -----------------------------------------------------
-
-# Heads are decoded once, as latin-1 (every byte is one character), and matched as text.
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_TOKEN_RE = re.compile(_TOKEN)
-# A target is any run of visible characters here (obs-text included); _check_target judges its form.
-_REQUEST_LINE = re.compile(rf"({_TOKEN}) ([\x21-\x7e\x80-\xff]+) HTTP/1\.([01])")
-_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
-# One field line: name, colon, value without the whitespace around it, CRLF. It matches only where
-# a line starts, and spans one line at most, so as many matches as lines means every line is valid
-# (a bare LF ends no line and starts none). Possessive quantifiers keep a refused line linear-time.
-# A value is any character but CTLs; HTAB and SP only between visible characters.
-_VISIBLE = r"[^\x00-\x20\x7f]"
-_FIELD_LINE = re.compile(
-    rf"(?:\A|(?<=\r\n))({_TOKEN}):[ \t]*+((?:{_VISIBLE}++|[ \t]++(?={_VISIBLE}))*+)[ \t]*+\r\n"
-)
-_LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
-# Whitespace may precede a chunk extension's ";" (BWS, RFC 9112 section 7.1.1), never end the line.
-_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
-
-_RESPONSE_NAME = re.compile(_TOKEN)
-_RESPONSE_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
-_STATUS = re.compile(r"([1-9][0-9][0-9]) [^\r\n\x00]*")
-
-# Request-target forms other than origin-form (RFC 9112 section 3.2; RFC 3986 for the pieces).
-# The request line has already excluded whitespace and control characters.
-_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)"
-#: http(s)://[userinfo@]host[:port] then nothing, or a path, query or fragment
-_ABSOLUTE_FORM = re.compile(rf"(?i:https?)://(?:[^/?#@\[\]]*@)?{_HOST}(?::[0-9]*)?(?:[/?#].*)?")
-_AUTHORITY_FORM = re.compile(rf"{_HOST}:[0-9]+")
-_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-
-#: the target forms a method may use (RFC 9112 sections 3.2.3 and 3.2.4); other methods: _FORMS
-_FORMS_OF_METHOD = {
-    "CONNECT": frozenset({"authority"}),
-    "OPTIONS": frozenset({"origin", "absolute", "asterisk"}),
-}
-_FORMS = frozenset({"origin", "absolute"})
-#: why a target of a valid form is refused for a method that may not use it
-_WRONG_FORM = {
-    "origin": "CONNECT needs an authority-form target",
-    "absolute": "CONNECT needs an authority-form target",
-    "authority": "authority-form target is only for CONNECT",
-    "asterisk": "asterisk-form target is only for OPTIONS",
-}
-
 #: fields whose value is not a list (RFC 9110 section 5.3), so a second line is a 400 rather than
 #: a guess at which one counts: routing, credentials, the content's type and the preconditions
 #: and ranges that decide what is sent. Content-Length has its own rule (identical copies pass).
@@ -241,7 +211,7 @@ class _HeadScanner:
 
     def skip_empty_lines(self, buf: bytearray) -> None:
         """Drop the empty lines some clients send before a request (e.g. after a POST body)."""
-        empty = _LEADING_EMPTY_LINES.match(buf)
+        empty = LEADING_EMPTY_LINES.match(buf)
         if empty:
             self.skipped += empty.end()
             if self.skipped > self.limits.max_head_bytes:
@@ -259,7 +229,7 @@ class _HeadScanner:
     def _check_partial(self, buf: bytearray, fresh: int) -> None:
         """Enforce the limits on an incomplete head; ``fresh`` is where unchecked bytes start."""
         # Only a CRLF whose CR was the last byte checked straddles ``fresh``; none is counted twice.
-        if _BARE_LF.search(buf, fresh):
+        if BARE_LF.search(buf, fresh):
             raise ProtocolError(400, "line ending is not CRLF")
         if len(buf) > self.limits.max_head_bytes:
             raise ProtocolError(431, "request header section too large")
@@ -293,35 +263,15 @@ def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
-    match = _REQUEST_LINE.fullmatch(line)
+    match = REQUEST_LINE.fullmatch(line)
     if match is None:
         _reject_request_line(line)
     method, target, minor = match.groups()
     if target[0] != "/" or method == "CONNECT":  # origin-form for any other method: nothing to do
-        _check_target(method, target)
+        problem = target_problem(method, target)
+        if problem is not None:
+            raise ProtocolError(400, problem)
     return method, target, "1.1" if minor == "1" else "1.0"
-
-
-def _check_target(method: str, target: str) -> None:
-    """Raise the 400 a target deserves when it is not of a form its method may use."""
-    form = _target_form(target)
-    if form not in _FORMS_OF_METHOD.get(method, _FORMS):
-        raise ProtocolError(400, _WRONG_FORM[form])
-
-
-def _target_form(target: str) -> str:
-    """``origin``, ``absolute``, ``authority`` or ``asterisk``; a 400 for anything else."""
-    if target[0] == "/":
-        return "origin"
-    if target == "*":
-        return "asterisk"
-    if _ABSOLUTE_FORM.fullmatch(target):
-        return "absolute"
-    if _AUTHORITY_FORM.fullmatch(target):
-        return "authority"
-    if _URI_SCHEME.match(target):
-        raise ProtocolError(400, "request target is not a valid http or https URI")
-    raise ProtocolError(400, "invalid request target")
 
 
 def _reject_request_line(line: str) -> None:
@@ -332,9 +282,9 @@ def _reject_request_line(line: str) -> None:
     if len(parts) != 3 or not parts[1]:
         raise ProtocolError(400, "malformed request line")
     method, target, version = parts
-    if not _TOKEN_RE.fullmatch(method):
+    if not TOKEN_RE.fullmatch(method):
         raise ProtocolError(400, "method is not a token")
-    version_match = _VERSION.fullmatch(version)
+    version_match = VERSION.fullmatch(version)
     if version_match is None:
         raise ProtocolError(400, "malformed HTTP version")
     if int(version_match[1]) >= 2:
@@ -349,7 +299,7 @@ def _parse_fields(text: str, start: int, limits: Limits) -> list[tuple[str, str]
     count = text.count("\r\n", start)
     if count > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    found = _FIELD_LINE.findall(text, start)
+    found = FIELD_LINE.findall(text, start)
     # Only a block longer than one field may hold a field too long.
     if len(found) != count or len(text) - start > limits.max_header_field:
         _check_field_lines(text[start:].split("\r\n")[:-1], limits)
@@ -361,7 +311,7 @@ def _check_field_lines(lines: list[str], limits: Limits) -> None:
     for line in lines:
         if len(line) > limits.max_header_field:
             raise ProtocolError(431, "header field too large")
-        if _FIELD_LINE.fullmatch(line + "\r\n"):
+        if FIELD_LINE.fullmatch(line + "\r\n"):
             continue
         if "\n" in line:
             raise ProtocolError(400, "line ending is not CRLF")
@@ -372,7 +322,7 @@ def _check_field_lines(lines: list[str], limits: Limits) -> None:
             raise ProtocolError(400, "header line without a colon")
         if name[-1:] in (" ", "\t"):
             raise ProtocolError(400, "whitespace before the colon")
-        if not _TOKEN_RE.fullmatch(name):
+        if not TOKEN_RE.fullmatch(name):
             raise ProtocolError(400, "header name is not a token")
         raise ProtocolError(400, "invalid character in header value")
 
@@ -517,7 +467,7 @@ class _ChunkedReader:
             if b"\n" in buf:
                 raise ProtocolError(400, "bad chunk size")
             return False
-        match = _CHUNK_SIZE_LINE.fullmatch(buf, 0, end)
+        match = CHUNK_SIZE_LINE.fullmatch(buf, 0, end)
         if match is None:
             raise ProtocolError(400, "bad chunk size")
         size = int(match[1], 16)
@@ -554,180 +504,6 @@ def _take(buf: bytearray, most: int) -> bytes:
     return data
 
 
-# --- Writing the response -------------------------------------------------------------------
-
-_STATUS_LINES = {
-    f"{s.value} {s.phrase}": f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii")
-    for s in HTTPStatus
-}
-_STATUS_PHRASES = {s.value: s.phrase for s in HTTPStatus}
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BODYLESS_STATUSES = frozenset({204, 304})
-
-
-class _DateLine:
-    """The ``Date`` header line, formatted at most once per second (it changes no faster)."""
-
-    def __init__(self) -> None:
-        #: (the second it was formatted for, the line): one tuple, so threads swap both at once
-        self.cached = (-1, b"")
-
-    def __call__(self) -> bytes:
-        now = int(time.time())
-        second, line = self.cached
-        if second != now:
-            line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
-            self.cached = (now, line)
-        return line
-
-
-_date_line = _DateLine()
-
-
-def _status_line(status: str) -> tuple[int, bytes]:
-    """The status code and the encoded status line; a malformed status is a ValueError."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        if not _STATUS.fullmatch(status):
-            raise ValueError(f"invalid status {status!r}")
-        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
-    return int(status[:3]), line
-
-
-#: (name, value) → (lower-case name, encoded line, Content-Length or None). Apps send the same
-#: few headers again and again, so each pair is checked and encoded once, not per response.
-_FIELD_CACHE: dict[tuple[str, str], tuple[str, bytes, int | None]] = {}
-#: the cache starts afresh at this many pairs (cookies and lengths vary without end)
-_FIELD_CACHE_SIZE = 1024
-
-
-def _encode_field(name: str, value: str) -> tuple[str, bytes, int | None]:
-    """One response header checked and encoded; a bad one is a ValueError (the adapter's 500).
-
-    Content-Length and Connection are decided by this layer, which writes them itself;
-    Transfer-Encoding is hop-by-hop (PEP 3333 forbids it to apps) and refused.
-    """
-    if not _RESPONSE_NAME.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r}")
-    if _RESPONSE_VALUE_FORBIDDEN.search(value):
-        raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
-    lower = name.lower()
-    if lower == "transfer-encoding":
-        raise ValueError("Transfer-Encoding is hop-by-hop: the server frames the body")
-    length = None
-    if lower == "content-length":
-        value = value.strip()
-        if not (value.isascii() and value.isdigit()):
-            raise ValueError(f"invalid Content-Length {value!r}")
-        length = int(value)
-    return lower, b"%s: %s\r\n" % (name.encode("ascii"), value.encode("latin-1")), length
-
-
-class _ResponseFields(NamedTuple):
-    """An app's response headers, checked, with the ones this layer writes itself taken out."""
-
-    #: encoded header lines to send as they are
-    lines: list[bytes]
-    #: the app's Content-Length, or None when it gave none
-    content_length: int | None
-    #: the app asked to close the connection after this response
-    close: bool
-    #: the app set its own Date
-    has_date: bool
-
-
-def _response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
-    lines, content_length, close, has_date = [], None, False, False
-    for name, value in headers:
-        known = _FIELD_CACHE.get((name, value))
-        if known is None:
-            known = _encode_field(name, value)
-            if len(_FIELD_CACHE) >= _FIELD_CACHE_SIZE:
-                _FIELD_CACHE.clear()
-            _FIELD_CACHE[name, value] = known
-        lower, line, length = known
-        if length is not None:
-            if content_length is not None and content_length != length:
-                raise ValueError("differing Content-Length headers")
-            content_length = length
-        elif lower == "connection":
-            close = close or "close" in value.lower()
-        else:
-            has_date = has_date or lower == "date"
-            lines.append(line)
-    return _ResponseFields(lines, content_length, close, has_date)
-
-
-# Body writers, one per framing: each frames what the app writes and knows how the body ends.
-
-
-class _NoBody:
-    """HEAD, 1xx, 204 and 304: whatever the app writes, nothing goes out."""
-
-    #: the framing header line this writer needs, and whether the connection must end with it
-    header = b""
-    closes = False
-    #: the body written so far is all the head promised
-    complete = True
-
-    def send(self, data: bytes) -> bytes:
-        return b""
-
-    def end(self) -> bytes:
-        return b""
-
-
-class _SizedBody(_NoBody):
-    """Content-Length framing (the head writes the length itself)."""
-
-    def __init__(self, length: int) -> None:
-        #: bytes the head promised that were not written yet
-        self.left = length
-
-    @property
-    def complete(self) -> bool:
-        return self.left == 0
-
-    def send(self, data: bytes) -> bytes:
-        # An app that writes past its Content-Length would corrupt the next response: cut it off.
-        data = data[: self.left]
-        self.left -= len(data)
-        return data
-
-
-class _ChunkedBody(_NoBody):
-    header = b"Transfer-Encoding: chunked\r\n"
-
-    def send(self, data: bytes) -> bytes:
-        # An empty chunk would end the body, so an empty write writes nothing.
-        return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
-
-    def end(self) -> bytes:
-        return b"0\r\n\r\n"
-
-
-class _CloseDelimitedBody(_NoBody):
-    """HTTP/1.0 without a length: the body ends where the connection does."""
-
-    closes = True
-
-    def send(self, data: bytes) -> bytes:
-        return data
-
-
-#: the writers that keep no state, shared by every response
-_NO_BODY, _CHUNKED, _CLOSE_DELIMITED = _NoBody(), _ChunkedBody(), _CloseDelimitedBody()
-
-
-def _body_writer(method: str, version: str, code: int, content_length: int | None) -> _NoBody:
-    """The writer that frames a response's body."""
-    if method == "HEAD" or code < 200 or code in _BODYLESS_STATUSES:
-        return _NO_BODY
-    if content_length is not None:
-        return _SizedBody(content_length)
-    return _CHUNKED if version == "1.1" else _CLOSE_DELIMITED
-
-
 # --- The connection ----------------------------------------------------------------------------
 
 
@@ -756,7 +532,7 @@ class ServerConnection:
         #: the request's EndOfMessage was returned; only start_next_cycle() moves on
         self._request_done = False
         #: frames the current response's body; None until send_response
-        self._writer: _NoBody | None = None
+        self._writer: BodyWriter | None = None
 
     # --- bytes in, events out
 
@@ -820,7 +596,7 @@ class ServerConnection:
         if not self.expects_continue:
             return b""
         self.expects_continue = False
-        return _CONTINUE
+        return CONTINUE
 
     def send_response(
         self, status: str, headers: list[tuple[str, str]], body_length: int | None = None
@@ -830,16 +606,16 @@ class ServerConnection:
         ``body_length`` is the size of the whole body when the caller knows it: the body is then
         framed by Content-Length if the app gave none and the status may carry a body.
         """
-        code, status_line = _status_line(status)
-        lines, content_length, close, has_date = _response_fields(headers)
-        if content_length is None and code >= 200 and code not in _BODYLESS_STATUSES:
+        code, first_line = status_line(status)
+        lines, content_length, close, has_date = response_fields(headers)
+        if content_length is None and code >= 200 and code not in BODYLESS_STATUSES:
             content_length = body_length
         if close or self.expects_continue:
             self.keep_alive = False
         request = self.request
         method = request.method if request else ""
         version = request.version if request else "1.1"
-        writer = self._writer = _body_writer(method, version, code, content_length)
+        writer = self._writer = body_writer(method, version, code, content_length)
         # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
         if content_length is not None and code >= 200 and code != 204:
             lines.append(b"Content-Length: %d\r\n" % content_length)
@@ -847,12 +623,12 @@ class ServerConnection:
             self.keep_alive = False
         lines.append(writer.header)
         if not has_date:
-            lines.append(_date_line())
+            lines.append(date_line())
         if not self.keep_alive:
             lines.append(b"Connection: close\r\n")
         elif version == "1.0":
             lines.append(b"Connection: keep-alive\r\n")
-        return b"".join([status_line, *lines, b"\r\n"])
+        return b"".join([first_line, *lines, b"\r\n"])
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""
@@ -894,16 +670,4 @@ class ServerConnection:
 
     def _closing_response(self, status: int, message: str) -> bytes:
         self.keep_alive = False
-        body = f"{message}\n".encode()
-        phrase = _STATUS_PHRASES.get(status, "Error")
-        return b"".join(
-            [
-                f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii"),
-                b"Content-Type: text/plain; charset=utf-8\r\n",
-                b"Content-Length: %d\r\n" % len(body),
-                b"Connection: close\r\n",
-                _date_line(),
-                b"\r\n",
-                body,
-            ]
-        )
+        return closing_response(status, message)
