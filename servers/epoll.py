@@ -21,6 +21,7 @@ no heap churn.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -142,8 +143,32 @@ class EpollServer(BaseServer):
         super().close()
 
 
+class State(enum.Enum):
+    """Where a connection is in its request cycle."""
+
+    #: between requests: waiting for (the rest of) the next request head
+    IDLE = "idle"
+    #: a head arrived; its body is arriving
+    READING = "reading"
+    #: the app runs in the pool; nothing is read or written until it hands the response back
+    IN_APP = "in app"
+    #: a response is being written; reading waits until it is out
+    RESPONDING = "responding"
+    CLOSED = "closed"
+
+
+#: state → the states it may move to; anything else is a bug of ours (contained like one)
+TRANSITIONS = {
+    State.IDLE: {State.READING, State.RESPONDING, State.CLOSED},
+    State.READING: {State.IN_APP, State.RESPONDING, State.CLOSED},
+    State.IN_APP: {State.RESPONDING, State.CLOSED},
+    State.RESPONDING: {State.IDLE, State.CLOSED},
+    State.CLOSED: set(),
+}
+
+
 class Connection:
-    """One client connection's state machine on the loop."""
+    """One client connection's state machine on the loop (see :data:`TRANSITIONS`)."""
 
     def __init__(self, server: EpollServer, sock: socket.socket, addr: tuple) -> None:
         sock.setblocking(False)
@@ -156,24 +181,31 @@ class Connection:
         self.addr = addr
         #: the HTTP layer for this connection
         self.conn = ServerConnection(server.options.limits)
+        #: where the connection is in its request cycle
+        self.state = State.IDLE
         #: the current request's head and the body parts received so far
         self.request: Request | None = None
         self.body: list[bytes] = []
         #: output not yet accepted by the kernel
         self.output = bytearray()
-        #: the app is running (in the pool) for the current request
-        self.in_app = False
-        #: a response is being written; reading waits until it is out
-        self.responding = False
         #: keep the connection after the response being written
         self.keep = False
-        self.closed = False
         #: the events registered with the loop
         self.events = READ
         #: when the connection is dropped unless something happens first, and the timer checking it
         self.deadline = self.loop.clock() + server.options.timeout
         self.timer = self.loop.call_at(self.deadline, self.on_timer)
         self.loop.add_handler(self.fd, self.on_events, READ)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def move(self, state: State) -> None:
+        """Enter ``state``, by a transition the table allows."""
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"connection moved from {self.state.value} to {state.value}")
+        self.state = state
 
     def on_events(self, fd: int, events: int) -> None:
         try:
@@ -200,7 +232,7 @@ class Connection:
     def advance(self) -> None:
         """Turn received bytes into events; answer each complete request while output drains."""
         conn = self.conn
-        while not (self.closed or self.in_app or self.responding):
+        while self.state is State.IDLE or self.state is State.READING:
             try:
                 event = conn.next_event()
             except ProtocolError as err:
@@ -222,6 +254,7 @@ class Connection:
 
     def start_request(self, request: Request) -> None:
         self.request = request
+        self.move(State.READING)
         self.set_deadline(self.server.options.timeout)
         if self.conn.expects_continue:
             self.write(self.conn.send_continue())
@@ -234,8 +267,9 @@ class Connection:
         if self.server.pool is None:
             self.respond(*self.call_app(body))
             return
-        self.in_app = True
-        self.set_events(0)  # nothing to read or write until the pool hands the response back
+        self.move(State.IN_APP)
+        # Nothing to read until the pool hands the response back (a 100 Continue may still drain).
+        self.set_events(WRITE if self.output else 0)
         self.server.pool.submit(self.call_app_in_pool, body)
 
     def call_app(self, body: bytes) -> tuple[list[bytes], bool]:
@@ -248,10 +282,9 @@ class Connection:
             self.loop.add_callback(self.on_app_done, *self.call_app(body))
         except Exception:
             self.log_failure()
-            self.loop.add_callback(self.on_app_failed)
+            self.loop.add_callback(self.abort)
 
     def on_app_done(self, output: list[bytes], kept: bool) -> None:
-        self.in_app = False
         if self.closed:
             return
         try:
@@ -260,19 +293,13 @@ class Connection:
         except Exception:
             self.fail()
 
-    def on_app_failed(self) -> None:
-        self.in_app = False
-        self.abort()
-
     def respond(self, output: list[bytes], kept: bool) -> None:
         self.keep = kept and self.conn.keep_alive and not self.server.stopping
-        self.responding = True
-        self.write(b"".join(output))
-        if not self.output:
-            self.finish_response()
+        self.send_response(b"".join(output))
 
     def reject(self, err: ProtocolError) -> None:
-        self.answer_and_close(self.conn.error_response(err))
+        self.keep = False
+        self.send_response(self.conn.error_response(err))
 
     def fail(self) -> None:
         """Our own code raised while serving this connection: log it, end this connection only."""
@@ -284,14 +311,14 @@ class Connection:
 
     def abort(self) -> None:
         """A 500 when no byte of a response went out yet (the adapter only buffers), else close."""
-        if self.closed or self.responding:
+        if self.state is State.RESPONDING or self.state is State.CLOSED:
             self.close()
         else:
-            self.answer_and_close(self.conn.internal_error_response())
+            self.keep = False
+            self.send_response(self.conn.internal_error_response())
 
-    def answer_and_close(self, response: bytes) -> None:
-        self.keep = False
-        self.responding = True
+    def send_response(self, response: bytes) -> None:
+        self.move(State.RESPONDING)
         self.write(response)
         if not self.output:
             self.finish_response()
@@ -323,14 +350,15 @@ class Connection:
         self.set_deadline(self.server.options.timeout)
         if self.output:
             return
-        if self.responding:
+        if self.state is State.RESPONDING:
             self.finish_response()
             self.advance()
-        else:
+        elif self.state is State.READING:
             self.set_events(READ)  # a 100 Continue went out; the body comes next
+        else:
+            self.set_events(0)  # ... while the app already runs in the pool
 
     def finish_response(self) -> None:
-        self.responding = False
         if self.closed:
             return
         if not self.keep:
@@ -338,6 +366,7 @@ class Connection:
             return
         self.conn.start_next_cycle()
         self.request = None
+        self.move(State.IDLE)
         self.set_deadline(self.server.idle_timeout)
 
     def set_events(self, events: int) -> None:
@@ -356,9 +385,9 @@ class Connection:
         if self.closed:
             return
         now = self.loop.clock()
-        if self.in_app:
+        if self.state is State.IN_APP:
             self.deadline = now + self.server.options.timeout  # the app's time is not the client's
-        elif now >= self.deadline and self.events == READ:
+        elif now >= self.deadline and self.state in (State.IDLE, State.READING):
             # An app call on the loop thread can hold the loop past this deadline while a request
             # waits unread in the socket: read what is there before calling the client silent.
             self.on_events(self.fd, READ)
@@ -371,13 +400,13 @@ class Connection:
 
     def close_if_idle(self) -> None:
         """On stop: a connection between requests goes at once, one inside a request finishes."""
-        if self.request is None and not self.responding:
+        if self.state is State.IDLE:
             self.close()
 
     def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
+        self.state = State.CLOSED
         self.loop.remove_handler(self.fd)
         if self.timer is not None:
             self.loop.remove_timeout(self.timer)

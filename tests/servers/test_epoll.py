@@ -11,7 +11,7 @@ import time
 
 import psutil
 
-from servers.epoll import Connection, EpollServer
+from servers.epoll import Connection, EpollServer, State
 from tests.servers.test_contract import (
     APP_SPEC,
     HELLO,
@@ -112,7 +112,11 @@ def test_a_fault_after_a_response_went_out_closes_without_a_second_answer(monkey
     set_deadline = Connection.set_deadline
 
     def faulty_set_deadline(self, seconds):
-        if self.responding and not self.output and self.request.target.startswith("/stream"):
+        if (
+            self.state is State.RESPONDING
+            and not self.output
+            and self.request.target.startswith("/stream")
+        ):
             raise RuntimeError("planted fault after the response went out")
         set_deadline(self, seconds)
 
