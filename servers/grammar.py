@@ -14,14 +14,13 @@ TOKEN_RE = re.compile(TOKEN)
 # A target is any run of visible characters (obs-text included); target_problem judges its form.
 REQUEST_LINE = re.compile(rf"({TOKEN}) ([\x21-\x7e\x80-\xff]+) HTTP/1\.([01])")
 VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
-# One field line: name, colon, value without the whitespace around it, CRLF. It matches only where
-# a line starts, and spans one line at most, so as many matches as lines means every line is valid
-# (a bare LF ends no line and starts none). Possessive quantifiers keep a refused line linear-time.
-# A value is any character but CTLs; HTAB and SP only between visible characters.
+# One field line without its CRLF: name, colon, then the value without the whitespace around it.
+# A value is any character but CTLs, with HTAB and SP only between visible characters; possessive
+# quantifiers keep a refused line linear-time.
 VISIBLE = r"[^\x00-\x20\x7f]"
-FIELD_LINE = re.compile(
-    rf"(?:\A|(?<=\r\n))({TOKEN}):[ \t]*+((?:{VISIBLE}++|[ \t]++(?={VISIBLE}))*+)[ \t]*+\r\n"
-)
+FIELD_LINE = re.compile(rf"({TOKEN}):[ \t]*+((?:{VISIBLE}++|[ \t]++(?={VISIBLE}))*+)[ \t]*+")
+#: every byte a field value may hold: all but the control characters, HTAB excepted
+VALUE_BYTES = bytes(b for b in range(256) if b == 0x09 or 0x20 <= b != 0x7F)
 LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
 BARE_LF = re.compile(rb"(?<!\r)\n")
 # Whitespace may precede a chunk extension's ";" (BWS, RFC 9112 section 7.1.1), never end the line.

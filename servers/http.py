@@ -42,6 +42,7 @@ from servers.grammar import (
     LEADING_EMPTY_LINES,
     REQUEST_LINE,
     TOKEN_RE,
+    VALUE_BYTES,
     VERSION,
     target_problem,
 )
@@ -252,11 +253,11 @@ class _HeadScanner:
             raise ProtocolError(431, "header field too large")
 
 
-def _parse_head(head: str, limits: Limits) -> Request:
+def _parse_head(raw: bytearray, limits: Limits) -> Request:
     """The request a complete head (its lines, each with its CRLF) stands for."""
-    line_end = head.find("\r\n")
-    method, target, version = _parse_request_line(head[:line_end], limits)
-    return Request(method, target, version, _parse_fields(head, line_end + 2, limits))
+    lines = raw.decode("latin-1").split("\r\n")
+    method, target, version = _parse_request_line(lines[0], limits)
+    return Request(method, target, version, _parse_fields(raw, lines[1:-1], limits))
 
 
 def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
@@ -294,37 +295,64 @@ def _reject_request_line(line: str) -> None:
     raise ProtocolError(400, "invalid request target")
 
 
-def _parse_fields(text: str, start: int, limits: Limits) -> list[tuple[str, str]]:
-    """``(lower-case name, value)`` of the field lines from ``start`` on, each ending in CRLF."""
-    count = text.count("\r\n", start)
-    if count > limits.max_header_count:
+#: field name as received → its lower-case form, for names already found to be tokens. Requests
+#: repeat the same few names, so each is checked once, not per request; bounded, as names vary.
+_FIELD_NAMES: dict[str, str] = {}
+_FIELD_NAMES_SIZE = 1024
+
+
+def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
+    """``(lower-case name, value)`` of field ``lines``, decoded from ``raw`` (CRLFs included)."""
+    if len(lines) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    found = FIELD_LINE.findall(text, start)
-    # Only a block longer than one field may hold a field too long.
-    if len(found) != count or len(text) - start > limits.max_header_field:
-        _check_field_lines(text[start:].split("\r\n")[:-1], limits)
-    return [(name.lower(), value) for name, value in found]
+    fields = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        lower = _FIELD_NAMES.get(name)
+        if lower is None or not colon:
+            return _parse_each_field(lines, limits)
+        fields.append((lower, value.strip(" \t")))
+    # What the loop did not look at, over all the bytes at once: with every byte a value may hold
+    # deleted, only CRLFs may be left (no control character, no lone CR or LF). And only a head
+    # longer than one field may hold a field too long.
+    if raw.translate(None, VALUE_BYTES) != b"\r\n" * raw.count(b"\n") or (
+        len(raw) > limits.max_header_field
+    ):
+        return _parse_each_field(lines, limits)
+    return fields
 
 
-def _check_field_lines(lines: list[str], limits: Limits) -> None:
-    """Raise the most precise error for the first field line that is too long or invalid."""
+def _parse_each_field(lines: list[str], limits: Limits) -> list[tuple[str, str]]:
+    """:func:`_parse_fields` line by line, naming the first line that is too long or invalid."""
+    fields = []
     for line in lines:
         if len(line) > limits.max_header_field:
             raise ProtocolError(431, "header field too large")
-        if FIELD_LINE.fullmatch(line + "\r\n"):
-            continue
-        if "\n" in line:
-            raise ProtocolError(400, "line ending is not CRLF")
-        if line[:1] in (" ", "\t"):
-            raise ProtocolError(400, "obsolete line folding")
-        name, colon, _ = line.partition(":")
-        if not colon:
-            raise ProtocolError(400, "header line without a colon")
-        if name[-1:] in (" ", "\t"):
-            raise ProtocolError(400, "whitespace before the colon")
-        if not TOKEN_RE.fullmatch(name):
-            raise ProtocolError(400, "header name is not a token")
-        raise ProtocolError(400, "invalid character in header value")
+        match = FIELD_LINE.fullmatch(line)
+        if match is None:
+            _reject_field_line(line)
+        name, value = match.groups()
+        if len(_FIELD_NAMES) >= _FIELD_NAMES_SIZE:
+            _FIELD_NAMES.clear()
+        lower = _FIELD_NAMES[name] = name.lower()
+        fields.append((lower, value))
+    return fields
+
+
+def _reject_field_line(line: str) -> None:
+    """Raise the most precise error for a field line the pattern refused."""
+    if "\n" in line:
+        raise ProtocolError(400, "line ending is not CRLF")
+    if line[:1] in (" ", "\t"):
+        raise ProtocolError(400, "obsolete line folding")
+    name, colon, _ = line.partition(":")
+    if not colon:
+        raise ProtocolError(400, "header line without a colon")
+    if name[-1:] in (" ", "\t"):
+        raise ProtocolError(400, "whitespace before the colon")
+    if not TOKEN_RE.fullmatch(name):
+        raise ProtocolError(400, "header name is not a token")
+    raise ProtocolError(400, "invalid character in header value")
 
 
 class _Framing(NamedTuple):
@@ -346,16 +374,19 @@ def _request_framing(request: Request, limits: Limits) -> _Framing:
     for name, values in seen.items():
         if len(values) > 1 and name in SINGLETON_FIELDS:
             raise ProtocolError(400, f"duplicate {name} field")
-    kind, length = _body_framing(request.version, seen, limits)
-    tokens = {t.strip().lower() for v in seen.get("connection", ()) for t in v.split(",")}
-    if request.version == "1.1":
-        keep_alive = "close" not in tokens
+    version = request.version
+    kind, length = _body_framing(version, seen, limits)
+    connection = seen.get("connection")
+    if connection is None:
+        keep_alive = version == "1.1"
     else:
-        keep_alive = "keep-alive" in tokens and "close" not in tokens
-    wants_continue = any(v.lower() == "100-continue" for v in seen.get("expect", ()))
+        tokens = {t.strip().lower() for v in connection for t in v.split(",")}
+        keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
+    expects_continue = False
     # Only a 1.1 client waits for a 100, and only a body is worth waiting for.
-    expects_continue = wants_continue and request.version == "1.1" and (kind == "chunked" or length)
-    return _Framing(kind, length, keep_alive, bool(expects_continue))
+    if "expect" in seen and version == "1.1" and (kind == "chunked" or length):
+        expects_continue = any(v.lower() == "100-continue" for v in seen["expect"])
+    return _Framing(kind, length, keep_alive, expects_continue)
 
 
 def _body_framing(version: str, seen: dict[str, list[str]], limits: Limits) -> tuple[str, int]:
@@ -415,6 +446,10 @@ class _ContentLengthReader:
         data = _take(buf, self.remaining)
         self.remaining -= len(data)
         return Data(data)
+
+
+#: a body of length 0 keeps no state, so one reader serves every request without a body
+_NO_BODY_READER = _ContentLengthReader(0)
 
 
 class _ChunkedReader:
@@ -489,9 +524,10 @@ class _ChunkedReader:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "trailer section too large")
-        section = buf[: end + 2].decode("latin-1")
+        section = buf[: end + 2]
         del buf[: end + 4]
-        trailers = _parse_fields(section, 0, self.limits)
+        lines = section.decode("latin-1").split("\r\n")[:-1]
+        trailers = _parse_fields(section, lines, self.limits)
         # RFC 9110 section 6.5.1: such a field must not be merged into the header section; the
         # message itself stays valid, so the field is dropped rather than the request refused.
         return EndOfMessage(tuple(pair for pair in trailers if pair[0] not in FORBIDDEN_TRAILERS))
@@ -568,7 +604,8 @@ class ServerConnection:
     def _read_head(self) -> Request | None:
         buf = self._buf
         if self._head.scanned == 0:
-            self._head.skip_empty_lines(buf)
+            if buf[:2] == b"\r\n":
+                self._head.skip_empty_lines(buf)
             if len(buf) < 2:
                 return None
         end = self._head.find_end(buf)
@@ -576,7 +613,7 @@ class ServerConnection:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "request header section too large")
-        head = buf[: end + 2].decode("latin-1")
+        head = buf[: end + 2]
         del buf[: end + 4]
         request = _parse_head(head, self.limits)
         framing = _request_framing(request, self.limits)
@@ -585,8 +622,10 @@ class ServerConnection:
         self.expects_continue = framing.expects_continue and not buf
         if framing.kind == "chunked":
             self._body = _ChunkedReader(self.limits)
-        else:
+        elif framing.length:
             self._body = _ContentLengthReader(framing.length)
+        else:
+            self._body = _NO_BODY_READER
         return request
 
     # --- events in, bytes out
@@ -647,7 +686,8 @@ class ServerConnection:
             raise RuntimeError("start_next_cycle() needs keep_alive and a complete request")
         self.request = None
         self.expects_continue = False
-        self._head = _HeadScanner(self.limits, request_line=True)
+        if self._head.scanned or self._head.skipped:  # a head that came whole left it untouched
+            self._head = _HeadScanner(self.limits, request_line=True)
         self._body = None
         self._request_done = False
         self._writer = None

@@ -13,7 +13,6 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from servers.http import ProtocolError, Request, ServerConnection
@@ -35,13 +34,22 @@ class ClientDisconnected(Exception):
     """Sending failed: the client hung up. The connection is dropped quietly."""
 
 
-@lru_cache(maxsize=512)
+#: header name → its environ key, for the names seen so far: requests repeat the same few names
+ENVIRON_KEYS: dict[str, str] = {}
+#: the cache starts afresh at this many names (clients may send any)
+ENVIRON_KEYS_SIZE = 512
+
+
 def environ_key(header_name: str) -> str | None:
     """``user-agent`` → ``HTTP_USER_AGENT``; None for names with "_", which could spoof a dash."""
     if "_" in header_name:
         return None
     key = header_name.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+    key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+    if len(ENVIRON_KEYS) >= ENVIRON_KEYS_SIZE:
+        ENVIRON_KEYS.clear()
+    ENVIRON_KEYS[header_name] = key
+    return key
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -176,22 +184,26 @@ class WSGIAdapter:
         }
 
     def environ(self, request: Request, body: bytes, peer: tuple) -> dict:
-        environ = self.base_environ.copy()
-        path, query = split_target(request.target)
-        environ["REQUEST_METHOD"] = request.method
-        environ["PATH_INFO"] = decode_path(path)
-        environ["QUERY_STRING"] = query
-        environ["RAW_URI"] = environ["REQUEST_URI"] = request.target
-        environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
-        environ["REMOTE_ADDR"] = peer[0]
-        environ["REMOTE_PORT"] = str(peer[1])
-        environ["wsgi.input"] = io.BytesIO(body)
+        target = request.target
+        path, query = split_target(target)
+        environ = {
+            **self.base_environ,
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": decode_path(path),
+            "QUERY_STRING": query,
+            "RAW_URI": target,
+            "REQUEST_URI": target,
+            "SERVER_PROTOCOL": "HTTP/" + request.version,
+            "REMOTE_ADDR": peer[0],
+            "REMOTE_PORT": str(peer[1]),
+            "wsgi.input": io.BytesIO(body),
+        }
         for name, value in request.headers:
-            key = environ_key(name)
+            key = ENVIRON_KEYS.get(name) or environ_key(name)
             if key is None:
                 continue
             environ[key] = environ[key] + ", " + value if key in environ else value
-        if request.target[0] != "/" and "://" in request.target:
+        if target[0] != "/" and "://" in target:
             # RFC 9112 section 3.2.2: an absolute-form target's authority overrides the Host field
             environ["HTTP_HOST"] = split_absolute(request.target)[0]
         return environ

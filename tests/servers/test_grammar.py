@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servers.grammar import FIELD_LINE, target_form, target_problem
+from servers.grammar import FIELD_LINE, VALUE_BYTES, target_form, target_problem
 
 
 @pytest.mark.parametrize(
@@ -39,16 +39,24 @@ def test_target_form_is_none_for_no_form() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "fields"),
+    ("line", "field"),
     [
-        ("A: 1\r\nB:\r\n", [("A", "1"), ("B", "")]),
-        ("A: \t x  y \t\r\n", [("A", "x  y")]),  # whitespace around a value is not part of it
-        ("A: 1\nB: 2\r\n", []),  # a bare LF ends no line and starts none
-        ("A : 1\r\n", []),
-        (" A: 1\r\n", []),
-        ("A: \x00\r\n", []),
-        ("A: caf\xe9\r\n", [("A", "caf\xe9")]),  # obs-text, decoded as latin-1
+        ("A: 1", ("A", "1")),
+        ("B:", ("B", "")),
+        ("A: \t x  y \t", ("A", "x  y")),  # whitespace around a value is not part of it
+        ("A: caf\xe9", ("A", "caf\xe9")),  # obs-text, decoded as latin-1
+        ("A: 1\nB: 2", None),
+        ("A : 1", None),
+        (" A: 1", None),
+        ("A: \x00", None),
+        ("A: 1\r", None),
     ],
 )
-def test_field_line_matches_whole_lines_only(text: str, fields: list) -> None:
-    assert FIELD_LINE.findall(text) == fields
+def test_field_line(line: str, field: tuple | None) -> None:
+    match = FIELD_LINE.fullmatch(line)
+    assert (match and match.groups()) == field
+
+
+def test_value_bytes_are_every_byte_but_the_controls_htab_excepted() -> None:
+    refused = bytes(range(256)).translate(None, VALUE_BYTES)
+    assert refused == bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from servers.http import (
+    _FIELD_NAMES,
     CONNECTION_CLOSED,
     NEED_DATA,
     PAUSED,
@@ -620,6 +621,19 @@ REJECT_CASES = [
 def test_every_reject_gives_its_status_and_reason_however_it_arrives(name: str, split: str) -> None:
     raw, status, reason = REJECTS[name]
     assert rejected(SPLITS[split](raw)) == (status, reason)
+
+
+@pytest.mark.parametrize("name", sorted(VALID) + sorted(REJECTS))
+def test_field_names_seen_for_the_first_time_or_again_give_the_same_outcome(name: str) -> None:
+    # A name is checked on first sight, then taken from a cache: both paths must agree.
+    def outcome() -> object:
+        if name in VALID:
+            return drive(whole(VALID[name][0]))
+        return rejected(whole(REJECTS[name][0]))
+
+    _FIELD_NAMES.clear()
+    first = outcome()
+    assert outcome() == first == (VALID[name][1] if name in VALID else REJECTS[name][1:])
 
 
 def test_every_limit_at_its_least_still_admits_the_smallest_request() -> None:
