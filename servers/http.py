@@ -33,7 +33,6 @@ Transfer-Encoding is refused (ValueError: framing is the server's job).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
 
 from servers.grammar import (
     BARE_LF,
@@ -355,19 +354,11 @@ def _reject_field_line(line: str) -> None:
     raise ProtocolError(400, "invalid character in header value")
 
 
-class _Framing(NamedTuple):
-    """What a request head says about the connection and the body that follows it."""
+def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, bool, bool]:
+    """What the head says: how to read its body, keep-alive, and whether a 100 is awaited.
 
-    #: "content-length" or "chunked" (a head with neither frames an empty content-length body)
-    kind: str
-    #: the body size when kind is content-length
-    length: int
-    keep_alive: bool
-    expects_continue: bool
-
-
-def _request_framing(request: Request, limits: Limits) -> _Framing:
-    """Decide body framing and keep-alive from the head, rejecting what RFC 9112 forbids."""
+    Rejects what RFC 9112 forbids.
+    """
     seen: dict[str, list[str]] = {}
     for name, value in [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]:
         seen.setdefault(name, []).append(value)
@@ -375,7 +366,7 @@ def _request_framing(request: Request, limits: Limits) -> _Framing:
         if len(values) > 1 and name in SINGLETON_FIELDS:
             raise ProtocolError(400, f"duplicate {name} field")
     version = request.version
-    kind, length = _body_framing(version, seen, limits)
+    body = _body_reader(version, seen, limits)
     connection = seen.get("connection")
     if connection is None:
         keep_alive = version == "1.1"
@@ -384,12 +375,12 @@ def _request_framing(request: Request, limits: Limits) -> _Framing:
         keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
     expects_continue = False
     # Only a 1.1 client waits for a 100, and only a body is worth waiting for.
-    if "expect" in seen and version == "1.1" and (kind == "chunked" or length):
+    if "expect" in seen and version == "1.1" and body is not _NO_BODY_READER:
         expects_continue = any(v.lower() == "100-continue" for v in seen["expect"])
-    return _Framing(kind, length, keep_alive, expects_continue)
+    return body, keep_alive, expects_continue
 
 
-def _body_framing(version: str, seen: dict[str, list[str]], limits: Limits) -> tuple[str, int]:
+def _body_reader(version: str, seen: dict[str, list[str]], limits: Limits) -> _BodyReader:
     lengths = seen.get("content-length")
     codings = seen.get("transfer-encoding")
     if lengths and codings:
@@ -398,10 +389,9 @@ def _body_framing(version: str, seen: dict[str, list[str]], limits: Limits) -> t
         if version == "1.0":
             raise ProtocolError(400, "Transfer-Encoding on HTTP/1.0")
         _check_codings(codings)
-        return "chunked", 0
-    if lengths:
-        return "content-length", _content_length(lengths, limits)
-    return "content-length", 0
+        return _ChunkedReader(limits)
+    length = _content_length(lengths, limits) if lengths else 0
+    return _ContentLengthReader(length) if length else _NO_BODY_READER
 
 
 def _check_codings(values: list[str]) -> None:
@@ -533,6 +523,9 @@ class _ChunkedReader:
         return EndOfMessage(tuple(pair for pair in trailers if pair[0] not in FORBIDDEN_TRAILERS))
 
 
+_BodyReader = _ContentLengthReader | _ChunkedReader
+
+
 def _take(buf: bytearray, most: int) -> bytes:
     """Remove and return up to ``most`` bytes from the front of ``buf``."""
     data = bytes(buf[:most])
@@ -564,7 +557,7 @@ class ServerConnection:
         #: finds the end of the next request head
         self._head = _HeadScanner(self.limits, request_line=True)
         #: reads the current body; None while reading a head
-        self._body: _ContentLengthReader | _ChunkedReader | None = None
+        self._body: _BodyReader | None = None
         #: the request's EndOfMessage was returned; only start_next_cycle() moves on
         self._request_done = False
         #: frames the current response's body; None until send_response
@@ -616,16 +609,9 @@ class ServerConnection:
         head = buf[: end + 2]
         del buf[: end + 4]
         request = _parse_head(head, self.limits)
-        framing = _request_framing(request, self.limits)
+        self._body, self.keep_alive, expects_continue = _request_framing(request, self.limits)
         self.request = request
-        self.keep_alive = framing.keep_alive
-        self.expects_continue = framing.expects_continue and not buf
-        if framing.kind == "chunked":
-            self._body = _ChunkedReader(self.limits)
-        elif framing.length:
-            self._body = _ContentLengthReader(framing.length)
-        else:
-            self._body = _NO_BODY_READER
+        self.expects_continue = expects_continue and not buf
         return request
 
     # --- events in, bytes out
