@@ -294,48 +294,39 @@ def _reject_request_line(line: str) -> None:
     raise ProtocolError(400, "invalid request target")
 
 
-#: field name as received → its lower-case form, for names already found to be tokens. Requests
-#: repeat the same few names, so each is checked once, not per request; bounded, as names vary.
-_FIELD_NAMES: dict[str, str] = {}
-_FIELD_NAMES_SIZE = 1024
+#: field line (without its CRLF) → ``(lower-case name, value)``, for lines already found valid.
+#: Clients repeat the same lines request after request, so each is parsed once, not per request;
+#: bounded, as cookies and tokens vary (at most this many lines of max_header_field each).
+_FIELD_LINES: dict[str, tuple[str, str]] = {}
+_FIELD_LINES_SIZE = 1024
 
 
 def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
     """``(lower-case name, value)`` of field ``lines``, decoded from ``raw`` (CRLFs included)."""
     if len(lines) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    fields = []
-    for line in lines:
-        name, colon, value = line.partition(":")
-        lower = _FIELD_NAMES.get(name)
-        if lower is None or not colon:
-            return _parse_each_field(lines, limits)
-        fields.append((lower, value.strip(" \t")))
-    # What the loop did not look at, over all the bytes at once: with every byte a value may hold
-    # deleted, only CRLFs may be left (no control character, no lone CR or LF). And only a head
-    # longer than one field may hold a field too long.
+    # Over all the bytes at once: with every byte a value may hold deleted, only CRLFs may be
+    # left (no control character, no lone CR or LF); and only a head longer than one field may
+    # hold a field too long. Otherwise each line is judged alone, in order.
     if raw.translate(None, VALUE_BYTES) != b"\r\n" * raw.count(b"\n") or (
         len(raw) > limits.max_header_field
     ):
-        return _parse_each_field(lines, limits)
-    return fields
+        return [_parse_field(line, limits) for line in lines]
+    return [_FIELD_LINES.get(line) or _parse_field(line, limits) for line in lines]
 
 
-def _parse_each_field(lines: list[str], limits: Limits) -> list[tuple[str, str]]:
-    """:func:`_parse_fields` line by line, naming the first line that is too long or invalid."""
-    fields = []
-    for line in lines:
-        if len(line) > limits.max_header_field:
-            raise ProtocolError(431, "header field too large")
-        match = FIELD_LINE.fullmatch(line)
-        if match is None:
-            _reject_field_line(line)
-        name, value = match.groups()
-        if len(_FIELD_NAMES) >= _FIELD_NAMES_SIZE:
-            _FIELD_NAMES.clear()
-        lower = _FIELD_NAMES[name] = name.lower()
-        fields.append((lower, value))
-    return fields
+def _parse_field(line: str, limits: Limits) -> tuple[str, str]:
+    """``(lower-case name, value)`` of one field line, or the ProtocolError it deserves."""
+    if len(line) > limits.max_header_field:
+        raise ProtocolError(431, "header field too large")
+    match = FIELD_LINE.fullmatch(line)
+    if match is None:
+        _reject_field_line(line)
+    name, value = match.groups()
+    if len(_FIELD_LINES) >= _FIELD_LINES_SIZE:
+        _FIELD_LINES.clear()
+    field = _FIELD_LINES[line] = (name.lower(), value)
+    return field
 
 
 def _reject_field_line(line: str) -> None:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from servers.http import (
-    _FIELD_NAMES,
+    _FIELD_LINES,
     CONNECTION_CLOSED,
     NEED_DATA,
     PAUSED,
@@ -624,14 +624,14 @@ def test_every_reject_gives_its_status_and_reason_however_it_arrives(name: str, 
 
 
 @pytest.mark.parametrize("name", sorted(VALID) + sorted(REJECTS))
-def test_field_names_seen_for_the_first_time_or_again_give_the_same_outcome(name: str) -> None:
-    # A name is checked on first sight, then taken from a cache: both paths must agree.
+def test_field_lines_seen_for_the_first_time_or_again_give_the_same_outcome(name: str) -> None:
+    # A line is parsed on first sight, then taken from a cache: both paths must agree.
     def outcome() -> object:
         if name in VALID:
             return drive(whole(VALID[name][0]))
         return rejected(whole(REJECTS[name][0]))
 
-    _FIELD_NAMES.clear()
+    _FIELD_LINES.clear()
     first = outcome()
     assert outcome() == first == (VALID[name][1] if name in VALID else REJECTS[name][1:])
 
