@@ -22,12 +22,17 @@ ends are how requests get smuggled); request targets of a form their method may 
 section 3.2); bodies framed by Content-Length or chunked, never both; no second line of a field
 that cannot hold a list (:data:`SINGLETON_FIELDS`); trailer fields that must come before the
 content (:data:`FORBIDDEN_TRAILERS`) dropped. Every bad input raises :class:`ProtocolError` with the
-status to answer, and :class:`Limits` are enforced while the bytes arrive.
+status to answer, and :class:`Limits` are enforced while the bytes arrive. Keep-alive is on for
+1.1 unless ``Connection: close``, and on for 1.0 only with ``keep-alive``. ``Expect: 100-continue``
+on 1.1 with a body keeps :attr:`~ServerConnection.expects_continue` true until
+:meth:`~ServerConnection.send_continue` or the first body byte; a response started before then
+ends the connection (the body may still be coming).
 
 Responses are framed by Content-Length when known, chunked on 1.1 otherwise, close-delimited on 1.0;
 HEAD, 1xx, 204 and 304 responses carry no body. A ``Date`` header is added, the app's
 ``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and an app's
-Transfer-Encoding is refused (ValueError: framing is the server's job).
+Transfer-Encoding is refused (ValueError: framing is the server's job). A body longer than its
+Content-Length is cut; a shorter one ends the connection.
 """
 
 from __future__ import annotations
@@ -305,9 +310,10 @@ def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tupl
     """``(lower-case name, value)`` of field ``lines``, decoded from ``raw`` (CRLFs included)."""
     if len(lines) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    # Over all the bytes at once: with every byte a value may hold deleted, only CRLFs may be
-    # left (no control character, no lone CR or LF); and only a head longer than one field may
-    # hold a field too long. Otherwise each line is judged alone, in order.
+    # First over all the bytes at once: with every byte a value may hold deleted, only CRLFs may
+    # be left (no control character, no lone CR or LF), and only a head longer than one field may
+    # hold a field too long. When that fails, each line is judged on its own, in order, so the
+    # first bad one is named.
     if raw.translate(None, VALUE_BYTES) != b"\r\n" * raw.count(b"\n") or (
         len(raw) > limits.max_header_field
     ):
