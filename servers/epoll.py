@@ -1,11 +1,12 @@
 """A tornado-style event loop: every connection on one thread, driven by readiness.
 
 The listener and each connection register with an ``IOLoop``. A connection is a small state
-machine: read → parse (``ServerConnection``) → once the body is complete, call the app → buffer the
-response → write it with partial sends (watching EPOLLOUT only while output is pending) → keep
-the connection alive or close it. The app runs on the loop thread, as tornado's WSGIContainer does,
-so a blocking app blocks every connection; ``threads=N`` hands app calls to a thread pool instead
-and gets the response back through a callback and the loop's waker.
+machine (:class:`State`, its moves in :data:`TRANSITIONS`): read → parse (``ServerConnection``) →
+once the body is complete, call the app → buffer the response → write it with partial sends
+(watching EPOLLOUT only while output is pending) → keep the connection alive or close it. The
+app runs on the loop thread, as tornado's WSGIContainer does, so a blocking app blocks every
+connection; ``threads=N`` hands app calls to a thread pool instead and gets the response back
+through a callback and the loop's waker.
 
 Failures: an exception from our own code while a connection is served (parsing, the adapter, an
 app call in the pool) is logged and ends that connection only: a 500 when no response had started
@@ -15,7 +16,8 @@ Timers: a connection has one timer on the loop's heap. It closes the connection 
 body) of a request takes longer than ``timeout`` (10 s) or a keep-alive connection stays idle
 longer than ``idle_timeout`` (5 s). A later deadline only moves a number (the timer re-arms
 itself when it fires early); only an earlier one replaces the timer, so a busy connection causes
-no heap churn.
+no heap churn. Before a timer drops a connection that waits for a request, it reads what the
+socket holds: an app call on the loop thread may have kept the loop from seeing it in time.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from servers.epoll import Connection, EpollServer, State
 from tests.servers.test_contract import (
@@ -186,3 +187,22 @@ def test_running_out_of_fds_pauses_accepting_instead_of_spinning():
         for client in clients:
             client.close()
         stop(proc)
+
+
+def test_a_connection_moves_only_as_its_transition_table_allows():
+    server = EpollServer(app, port=0)
+    client = socket.create_connection(server.server_address)
+    try:
+        connection = Connection(server, *server.socket.accept())
+        with pytest.raises(RuntimeError, match="from idle to in app"):
+            connection.move(State.IN_APP)
+        for state in (State.READING, State.IN_APP, State.RESPONDING, State.IDLE):
+            connection.move(state)
+            assert connection.state is state
+        connection.close()
+        assert connection.closed
+        with pytest.raises(RuntimeError, match="from closed to idle"):
+            connection.move(State.IDLE)
+    finally:
+        client.close()
+        server.close()
