@@ -7,8 +7,8 @@ start (the port is taken) is reported after (exit 1). Either way: one line on st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
-import inspect
 import math
 import socket
 import sys
@@ -26,6 +26,7 @@ MODEL_OPTIONS = {
     "workers": "--workers",
     "threads": "--threads",
     "keep_alive": "--keep-alive",
+    "idle_timeout": "--idle-timeout",
 }
 #: exit status when the arguments were fine but the server could not run (argparse's is 2)
 RUNTIME_ERROR = 1
@@ -111,8 +112,19 @@ def load_app(spec: str) -> Callable:
 
 
 def default_of(model: type[BaseServer], name: str) -> object:
-    """A model's default for one keyword, so the help text cannot drift from the code."""
-    return inspect.signature(model).parameters[name].default
+    """A model's default for one option, so the help text cannot drift from the code."""
+    return {option.name: option.default for option in dataclasses.fields(model.Options)}[name]
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """``--max-request-line`` and the rest: one flag per field of ``servers.http.Limits``."""
+    for limit in dataclasses.fields(Limits):
+        parser.add_argument(
+            "--" + limit.name.replace("_", "-"),
+            type=whole_number(limit.metadata["least"]),
+            metavar="BYTES" if limit.name != "max_header_count" else "N",
+            help=f"{limit.metadata['meaning']} (default: {limit.default})",
+        )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -133,12 +145,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="S",
         help=f"seconds a silent client is kept (default: {default_of(BaseServer, 'timeout'):g})",
     )
-    parser.add_argument(
-        "--max-body",
-        type=whole_number(0),
-        metavar="BYTES",
-        help=f"largest request body, larger gets 413 (default: {Limits.max_body})",
-    )
+    add_limit_options(parser)
     parser.add_argument(
         "--max-threads",
         type=whole_number(1),
@@ -166,6 +173,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="epoll: run the app on a pool of N threads (default: 0, on the loop thread)",
     )
     parser.add_argument(
+        "--idle-timeout",
+        type=seconds(allow_zero=False),
+        metavar="S",
+        help="epoll: seconds a keep-alive connection may wait for its next request "
+        f"(default: {default_of(MODELS['epoll'], 'idle_timeout'):g})",
+    )
+    parser.add_argument(
         "--keep-alive",
         action="store_const",
         const=True,
@@ -189,12 +203,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def model_options(args: argparse.Namespace) -> dict:
     """The options given on the command line; an option the model does not take is an error."""
-    names = ("timeout", "max_body", "graceful_timeout", "access_log", *MODEL_OPTIONS)
+    names = ("timeout", "graceful_timeout", "access_log", *MODEL_OPTIONS)
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    accepted = inspect.signature(MODELS[args.model]).parameters
+    accepted = {option.name for option in dataclasses.fields(MODELS[args.model].Options)}
     for name in options:
         if name in MODEL_OPTIONS and name not in accepted:
             raise ValueError(f"{MODEL_OPTIONS[name]} does not apply to --model {args.model}")
+    limits = {
+        limit.name: getattr(args, limit.name)
+        for limit in dataclasses.fields(Limits)
+        if getattr(args, limit.name) is not None
+    }
+    if limits:
+        options["limits"] = Limits(**limits)
     return options
 
 

@@ -110,49 +110,61 @@ def require(ok: bool, name: str, value: object, valid: str) -> None:
         raise ValueError(f"{name}={value!r} cannot work; use {valid}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ServerOptions:
+    """The keyword options every model takes; a model with options of its own extends it.
+
+    A value that would give a server that never answers is a ValueError here, before anything
+    is bound.
+    """
+
+    #: seconds a client may stay silent before its connection is dropped
+    timeout: float = 10.0
+    #: seconds in-flight requests get to finish after a stop was asked
+    graceful_timeout: float = 10.0
+    #: one line per request on stderr
+    access_log: bool = False
+    #: how much a client may send (servers.http.Limits)
+    limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        require(0 < self.timeout < math.inf, "timeout", self.timeout,
+                "a finite number of seconds > 0")  # fmt: skip
+        require(0 <= self.graceful_timeout < math.inf, "graceful_timeout", self.graceful_timeout,
+                "a finite number of seconds >= 0")  # fmt: skip
+        require(isinstance(self.limits, Limits), "limits", self.limits, "a servers.http.Limits")
+
+
 class BaseServer:
-    """Options, listener, adapter and the stop protocol shared by the four models."""
+    """Options, listener, adapter and the stop protocol shared by the four models.
+
+    Every model is built the same way, ``Model(app, host, port, **options)``, where ``options``
+    are the fields of its ``Options`` class; a model sets its own state up in ``setup()``.
+    """
 
     #: PEP 3333 flags; each model states its own truth
     multithread = False
     multiprocess = False
+    #: the options this model takes
+    Options: type[ServerOptions] = ServerOptions
 
     def __init__(
-        self,
-        app: Callable,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        *,
-        timeout: float = 10.0,
-        max_body: int | None = None,
-        limits: Limits | None = None,
-        graceful_timeout: float = 10.0,
-        access_log: bool = False,
+        self, app: Callable, host: str = "127.0.0.1", port: int = 8000, **options: object
     ) -> None:
         require(callable(app), "app", app, "a callable WSGI app")
-        require(0 < timeout < math.inf, "timeout", timeout, "a finite number of seconds > 0")
-        require(0 <= graceful_timeout < math.inf, "graceful_timeout", graceful_timeout,
-                "a finite number of seconds >= 0")  # fmt: skip
-        require(max_body is None or max_body >= 0, "max_body", max_body, "bytes >= 0")
+        #: the options, checked before anything is bound
+        self.options = self.Options(**options)
         #: the listening socket, bound at once so port 0 resolves before serving
         self.socket = bind_listener(host, port)
         #: (host, port) actually bound
         self.server_address = self.socket.getsockname()[:2]
-        #: seconds a client may stay silent before its connection is dropped
-        self.timeout = timeout
-        #: seconds in-flight requests get to finish after a stop was asked
-        self.graceful_timeout = graceful_timeout
-        #: the HTTP layer's limits, with --max-body applied
-        self.limits = limits or Limits()
-        if max_body is not None:
-            self.limits = dataclasses.replace(self.limits, max_body=max_body)
         #: the shared WSGI adapter, told honestly how this model runs the app
         self.adapter = WSGIAdapter(
             app,
             self.server_address,
             multithread=self.multithread,
             multiprocess=self.multiprocess,
-            access_log=access_log,
+            access_log=self.options.access_log,
         )
         #: written to by signal handlers and shutdown() to wake the loop
         self.waker = Waker()
@@ -164,6 +176,10 @@ class BaseServer:
         self.running = False
         #: the listener and waker are closed
         self.closed = False
+        self.setup()
+
+    def setup(self) -> None:
+        """The model's own state, from ``self.options``; called once, at the end of __init__."""
 
     def request_stop(self, *_signal_args) -> None:
         """Safe from a signal handler or another thread: flag, then wake the loop."""
@@ -246,7 +262,7 @@ class BlockingServer(BaseServer):
                 time.sleep(ACCEPT_PAUSE)
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        set_socket_timeout(sock, self.timeout)
+        set_socket_timeout(sock, self.options.timeout)
         try:
             self.process_connection(sock, addr)
         except Exception:
@@ -275,7 +291,7 @@ class BlockingServer(BaseServer):
             sock.close()
 
     def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
-        conn = ServerConnection(self.limits)
+        conn = ServerConnection(self.options.limits)
         try:
             while self.serve_request(sock, addr, conn):
                 conn.start_next_cycle()

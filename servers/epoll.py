@@ -1,11 +1,12 @@
 """A tornado-style event loop: every connection on one thread, driven by readiness.
 
 The listener and each connection register with an ``IOLoop``. A connection is a small state
-machine: read → parse (``ServerConnection``) → once the body is complete, call the app → buffer the
-response → write it with partial sends (watching EPOLLOUT only while output is pending) → keep
-the connection alive or close it. The app runs on the loop thread, as tornado's WSGIContainer does,
-so a blocking app blocks every connection; ``threads=N`` hands app calls to a thread pool instead
-and gets the response back through a callback and the loop's waker.
+machine (:class:`State`, its moves in :data:`TRANSITIONS`): read → parse (``ServerConnection``) →
+once the body is complete, call the app → buffer the response → write it with partial sends
+(watching EPOLLOUT only while output is pending) → keep the connection alive or close it. The
+app runs on the loop thread, as tornado's WSGIContainer does, so a blocking app blocks every
+connection; ``threads=N`` hands app calls to a thread pool instead and gets the response back
+through a callback and the loop's waker.
 
 Failures: an exception from our own code while a connection is served (parsing, the adapter, an
 app call in the pool) is logged and ends that connection only: a 500 when no response had started
@@ -15,14 +16,16 @@ Timers: a connection has one timer on the loop's heap. It closes the connection 
 body) of a request takes longer than ``timeout`` (10 s) or a keep-alive connection stays idle
 longer than ``idle_timeout`` (5 s). A later deadline only moves a number (the timer re-arms
 itself when it fires early); only an earlier one replaces the timer, so a busy connection causes
-no heap churn.
+no heap churn. Before a timer drops a connection that waits for a request, it reads what the
+socket holds: an app call on the loop thread may have kept the loop from seeing it in time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 import socket
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from servers.base import (
@@ -30,6 +33,7 @@ from servers.base import (
     RECV_SIZE,
     RESOURCE_ERRORS,
     BaseServer,
+    ServerOptions,
     log_exception,
     require,
 )
@@ -40,30 +44,37 @@ from servers.ioloop import ERROR, READ, WRITE, IOLoop
 ACCEPTS_PER_WAKE = 64
 
 
+@dataclasses.dataclass(frozen=True)
+class EpollOptions(ServerOptions):
+    #: app calls run on a pool of this many threads; 0: on the loop thread
+    threads: int = 0
+    #: seconds a keep-alive connection may wait for its next request (at most ``timeout``)
+    idle_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.threads >= 0, "threads", self.threads,
+                "an integer >= 0 (0: the app runs on the loop)")  # fmt: skip
+        require(0 < self.idle_timeout < math.inf, "idle_timeout", self.idle_timeout, "seconds > 0")
+
+
 class EpollServer(BaseServer):
     multiprocess = False
+    Options = EpollOptions
 
-    def __init__(
-        self,
-        app: Callable,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        *,
-        threads: int = 0,
-        idle_timeout: float = 5.0,
-        **options,
-    ) -> None:
-        require(threads >= 0, "threads", threads, "an integer >= 0 (0: the app runs on the loop)")
-        require(0 < idle_timeout < math.inf, "idle_timeout", idle_timeout, "seconds > 0")
-        #: PEP 3333: true only when app calls are spread over a thread pool
-        self.multithread = threads > 0
-        super().__init__(app, host, port, **options)
+    @property
+    def multithread(self) -> bool:
+        """PEP 3333: true only when app calls are spread over a thread pool."""
+        return self.options.threads > 0
+
+    def setup(self) -> None:
+        threads = self.options.threads
         #: the loop every connection of this server lives on
         self.loop = IOLoop()
         #: runs app calls off the loop thread when threads > 0
         self.pool = ThreadPoolExecutor(threads, "epoll-app") if threads else None
         #: seconds a keep-alive connection may wait for its next request
-        self.idle_timeout = min(idle_timeout, self.timeout)
+        self.idle_timeout = min(self.options.idle_timeout, self.options.timeout)
         #: open connections, so a stop can close the idle ones and wait for the rest
         self.connections: set[Connection] = set()
         #: the listener is registered with the loop
@@ -112,7 +123,7 @@ class EpollServer(BaseServer):
         self.socket.close()
         for connection in list(self.connections):
             connection.close_if_idle()
-        self.loop.call_later(self.graceful_timeout, self.loop.stop)
+        self.loop.call_later(self.options.graceful_timeout, self.loop.stop)
         self.stop_when_drained()
 
     def connection_closed(self, connection: Connection) -> None:
@@ -134,8 +145,32 @@ class EpollServer(BaseServer):
         super().close()
 
 
+class State(enum.Enum):
+    """Where a connection is in its request cycle."""
+
+    #: between requests: waiting for (the rest of) the next request head
+    IDLE = "idle"
+    #: a head arrived; its body is arriving
+    READING = "reading"
+    #: the app runs in the pool; nothing is read or written until it hands the response back
+    IN_APP = "in app"
+    #: a response is being written; reading waits until it is out
+    RESPONDING = "responding"
+    CLOSED = "closed"
+
+
+#: state → the states it may move to; anything else is a bug of ours (contained like one)
+TRANSITIONS = {
+    State.IDLE: {State.READING, State.RESPONDING, State.CLOSED},
+    State.READING: {State.IN_APP, State.RESPONDING, State.CLOSED},
+    State.IN_APP: {State.RESPONDING, State.CLOSED},
+    State.RESPONDING: {State.IDLE, State.CLOSED},
+    State.CLOSED: set(),
+}
+
+
 class Connection:
-    """One client connection's state machine on the loop."""
+    """One client connection's state machine on the loop (see :data:`TRANSITIONS`)."""
 
     def __init__(self, server: EpollServer, sock: socket.socket, addr: tuple) -> None:
         sock.setblocking(False)
@@ -147,25 +182,32 @@ class Connection:
         self.fd = sock.fileno()
         self.addr = addr
         #: the HTTP layer for this connection
-        self.conn = ServerConnection(server.limits)
+        self.conn = ServerConnection(server.options.limits)
+        #: where the connection is in its request cycle
+        self.state = State.IDLE
         #: the current request's head and the body parts received so far
         self.request: Request | None = None
         self.body: list[bytes] = []
         #: output not yet accepted by the kernel
         self.output = bytearray()
-        #: the app is running (in the pool) for the current request
-        self.in_app = False
-        #: a response is being written; reading waits until it is out
-        self.responding = False
         #: keep the connection after the response being written
         self.keep = False
-        self.closed = False
         #: the events registered with the loop
         self.events = READ
         #: when the connection is dropped unless something happens first, and the timer checking it
-        self.deadline = self.loop.clock() + server.timeout
+        self.deadline = self.loop.clock() + server.options.timeout
         self.timer = self.loop.call_at(self.deadline, self.on_timer)
         self.loop.add_handler(self.fd, self.on_events, READ)
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def move(self, state: State) -> None:
+        """Enter ``state``, by a transition the table allows."""
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"connection moved from {self.state.value} to {state.value}")
+        self.state = state
 
     def on_events(self, fd: int, events: int) -> None:
         try:
@@ -192,7 +234,7 @@ class Connection:
     def advance(self) -> None:
         """Turn received bytes into events; answer each complete request while output drains."""
         conn = self.conn
-        while not (self.closed or self.in_app or self.responding):
+        while self.state is State.IDLE or self.state is State.READING:
             try:
                 event = conn.next_event()
             except ProtocolError as err:
@@ -214,7 +256,8 @@ class Connection:
 
     def start_request(self, request: Request) -> None:
         self.request = request
-        self.set_deadline(self.server.timeout)
+        self.move(State.READING)
+        self.set_deadline(self.server.options.timeout)
         if self.conn.expects_continue:
             self.write(self.conn.send_continue())
 
@@ -226,8 +269,9 @@ class Connection:
         if self.server.pool is None:
             self.respond(*self.call_app(body))
             return
-        self.in_app = True
-        self.set_events(0)  # nothing to read or write until the pool hands the response back
+        self.move(State.IN_APP)
+        # Nothing to read until the pool hands the response back (a 100 Continue may still drain).
+        self.set_events(WRITE if self.output else 0)
         self.server.pool.submit(self.call_app_in_pool, body)
 
     def call_app(self, body: bytes) -> tuple[list[bytes], bool]:
@@ -240,10 +284,9 @@ class Connection:
             self.loop.add_callback(self.on_app_done, *self.call_app(body))
         except Exception:
             self.log_failure()
-            self.loop.add_callback(self.on_app_failed)
+            self.loop.add_callback(self.abort)
 
     def on_app_done(self, output: list[bytes], kept: bool) -> None:
-        self.in_app = False
         if self.closed:
             return
         try:
@@ -252,19 +295,13 @@ class Connection:
         except Exception:
             self.fail()
 
-    def on_app_failed(self) -> None:
-        self.in_app = False
-        self.abort()
-
     def respond(self, output: list[bytes], kept: bool) -> None:
         self.keep = kept and self.conn.keep_alive and not self.server.stopping
-        self.responding = True
-        self.write(b"".join(output))
-        if not self.output:
-            self.finish_response()
+        self.send_response(b"".join(output))
 
     def reject(self, err: ProtocolError) -> None:
-        self.answer_and_close(self.conn.error_response(err))
+        self.keep = False
+        self.send_response(self.conn.error_response(err))
 
     def fail(self) -> None:
         """Our own code raised while serving this connection: log it, end this connection only."""
@@ -276,14 +313,14 @@ class Connection:
 
     def abort(self) -> None:
         """A 500 when no byte of a response went out yet (the adapter only buffers), else close."""
-        if self.closed or self.responding:
+        if self.state is State.RESPONDING or self.state is State.CLOSED:
             self.close()
         else:
-            self.answer_and_close(self.conn.internal_error_response())
+            self.keep = False
+            self.send_response(self.conn.internal_error_response())
 
-    def answer_and_close(self, response: bytes) -> None:
-        self.keep = False
-        self.responding = True
+    def send_response(self, response: bytes) -> None:
+        self.move(State.RESPONDING)
         self.write(response)
         if not self.output:
             self.finish_response()
@@ -312,17 +349,18 @@ class Connection:
             self.close()
             return
         del self.output[:sent]
-        self.set_deadline(self.server.timeout)
+        self.set_deadline(self.server.options.timeout)
         if self.output:
             return
-        if self.responding:
+        if self.state is State.RESPONDING:
             self.finish_response()
             self.advance()
-        else:
+        elif self.state is State.READING:
             self.set_events(READ)  # a 100 Continue went out; the body comes next
+        else:
+            self.set_events(0)  # ... while the app already runs in the pool
 
     def finish_response(self) -> None:
-        self.responding = False
         if self.closed:
             return
         if not self.keep:
@@ -330,6 +368,7 @@ class Connection:
             return
         self.conn.start_next_cycle()
         self.request = None
+        self.move(State.IDLE)
         self.set_deadline(self.server.idle_timeout)
 
     def set_events(self, events: int) -> None:
@@ -348,8 +387,14 @@ class Connection:
         if self.closed:
             return
         now = self.loop.clock()
-        if self.in_app:
-            self.deadline = now + self.server.timeout  # the app's time is not the client's
+        if self.state is State.IN_APP:
+            self.deadline = now + self.server.options.timeout  # the app's time is not the client's
+        elif now >= self.deadline and self.state in (State.IDLE, State.READING):
+            # An app call on the loop thread can hold the loop past this deadline while a request
+            # waits unread in the socket: read what is there before calling the client silent.
+            self.on_events(self.fd, READ)
+            if self.closed:
+                return
         if now >= self.deadline:
             self.close()
             return
@@ -357,13 +402,13 @@ class Connection:
 
     def close_if_idle(self) -> None:
         """On stop: a connection between requests goes at once, one inside a request finishes."""
-        if self.request is None and not self.responding:
+        if self.state is State.IDLE:
             self.close()
 
     def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
+        self.state = State.CLOSED
         self.loop.remove_handler(self.fd)
         if self.timer is not None:
             self.loop.remove_timeout(self.timer)

@@ -18,6 +18,7 @@ idle one ends at once, one inside a request finishes its response first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import selectors
 import signal
@@ -27,33 +28,32 @@ import time
 import traceback
 from collections.abc import Callable
 
-from servers.base import BlockingServer, Waker, require
+from servers.base import BlockingServer, ServerOptions, Waker, require
 
 #: how often the parent looks at its children while waiting for a free slot or for them to exit
 CHILD_POLL = 0.05
 
 
+@dataclasses.dataclass(frozen=True)
+class ForkOptions(ServerOptions):
+    #: the cap on per-connection children
+    max_children: int = 64
+    #: prefork worker count; 0 means a process per connection
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.max_children >= 1, "max_children", self.max_children, "an integer >= 1")
+        require(self.workers >= 0, "workers", self.workers,
+                "an integer >= 0 (0: a process per connection)")  # fmt: skip
+
+
 class ForkServer(BlockingServer):
     multithread = False
     multiprocess = True
+    Options = ForkOptions
 
-    def __init__(
-        self,
-        app: Callable,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        *,
-        max_children: int = 64,
-        workers: int = 0,
-        **options,
-    ) -> None:
-        require(max_children >= 1, "max_children", max_children, "an integer >= 1")
-        require(workers >= 0, "workers", workers, "an integer >= 0 (0: a process per connection)")
-        super().__init__(app, host, port, **options)
-        #: the cap on per-connection children
-        self.max_children = max_children
-        #: prefork worker count; 0 means a process per connection
-        self.workers = workers
+    def setup(self) -> None:
         #: pids of live children
         self.children: set[int] = set()
         #: True in a prefork worker (which serves inline instead of forking)
@@ -68,7 +68,7 @@ class ForkServer(BlockingServer):
     # -- the parent ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        if self.workers:
+        if self.options.workers:
             self.supervise_workers()
         else:
             self.accept_loop()
@@ -88,7 +88,7 @@ class ForkServer(BlockingServer):
         self.children.add(pid)
 
     def wait_for_slot(self) -> None:
-        while len(self.children) >= self.max_children and not self.stopping:
+        while len(self.children) >= self.options.max_children and not self.stopping:
             self.sleep_until_woken(CHILD_POLL)
             self.reap()
 
@@ -111,7 +111,7 @@ class ForkServer(BlockingServer):
 
     def supervise_workers(self) -> None:
         while not self.stopping:
-            while len(self.children) < self.workers:
+            while len(self.children) < self.options.workers:
                 self.children.add(self.fork_child(self.run_worker))
             self.sleep_until_woken(0.5)
             self.reap()
@@ -124,7 +124,7 @@ class ForkServer(BlockingServer):
 
     def finish_connections(self) -> None:
         self.signal_children(signal.SIGTERM)
-        deadline = time.monotonic() + self.graceful_timeout
+        deadline = time.monotonic() + self.options.graceful_timeout
         while self.children and time.monotonic() < deadline:
             self.sleep_until_woken(CHILD_POLL)
             self.reap()

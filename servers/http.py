@@ -9,54 +9,57 @@ events until it needs more::
     conn = ServerConnection()
     conn.receive_data(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
     conn.next_event()   # Request(method='GET', target='/', version='1.1', headers=[('host', 'x')])
-    conn.next_event()   # EndOfMessage(trailers=[])
+    conn.next_event()   # EndOfMessage(trailers=())
     conn.next_event()   # PAUSED: answer first, then start_next_cycle()
     out = conn.send_response("200 OK", [("Content-Length", "2")]) + conn.send_data(b"hi")
     out += conn.send_end()
     if conn.keep_alive:
         conn.start_next_cycle()
 
-Rules it enforces (gunicorn is the bar):
+What it accepts and refuses, and why, is the table in docs/servers.md; in short (gunicorn is the
+bar): HTTP/1.0 and 1.1 only; CRLF line ends only (a bare LF is a 400: parsers that disagree on line
+ends are how requests get smuggled); request targets of a form their method may use (RFC 9112
+section 3.2); bodies framed by Content-Length or chunked, never both; no second line of a field
+that cannot hold a list (:data:`SINGLETON_FIELDS`); trailer fields that must come before the
+content (:data:`FORBIDDEN_TRAILERS`) dropped. Every bad input raises :class:`ProtocolError` with the
+status to answer, and :class:`Limits` are enforced while the bytes arrive. Keep-alive is on for
+1.1 unless ``Connection: close``, and on for 1.0 only with ``keep-alive``. ``Expect: 100-continue``
+on 1.1 with a body keeps :attr:`~ServerConnection.expects_continue` true until
+:meth:`~ServerConnection.send_continue` or the first body byte; a response started before then
+ends the connection (the body may still be coming).
 
-- HTTP/1.0 and 1.1 only (505 for 2.0 and up, 400 for anything else). Keep-alive is on for 1.1
-  unless ``Connection: close``, and on for 1.0 only with ``Connection: keep-alive``.
-- Lines end with CRLF. A bare LF anywhere in a head is rejected with 400 rather than tolerated,
-  as gunicorn does: two parsers that disagree on line ends are how requests get smuggled.
-  Empty lines before a request are skipped.
-- Request targets (RFC 9112 section 3.2) are checked before anything else sees them: origin-form
-  (``/path?query``) for every method, absolute-form (``http://host/path``) with an http or https
-  scheme and a valid authority, authority-form (``host:port``) only for CONNECT, asterisk-form
-  (``*``) only for OPTIONS; anything else is a 400. A ``#fragment`` is tolerated (the adapter drops
-  it), and so are bytes above 0x7f, read as latin-1 the way PEP 3333 hands paths to apps.
-- Request bodies are framed by Content-Length or by chunked (trailers are returned in
-  :class:`EndOfMessage`); a request with neither has no body. Identical duplicate Content-Length
-  headers are collapsed into one (RFC 9110 section 8.6 allows it); differing ones are a 400, and
-  so is a second line of any other field that cannot hold a list (:data:`SINGLETON_FIELDS`), or a
-  trailer field that must come before the content (:data:`FORBIDDEN_TRAILERS`).
-- ``Expect: 100-continue`` on 1.1 with a body: :attr:`ServerConnection.expects_continue` stays true
-  until :meth:`~ServerConnection.send_continue` or until body bytes arrive. A response started
-  while the client still waits for the 100 ends the connection (its body may still be coming).
-- Responses are framed by Content-Length when the app gives one, chunked on 1.1 otherwise, and
-  close-delimited on 1.0. HEAD, 1xx, 204 and 304 responses carry no body: ``send_data`` returns
-  ``b""`` for them. A ``Date`` header is added (formatted once per second); the app's own
-  ``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and this layer writes
-  the one that goes out. An app's Transfer-Encoding is refused (ValueError: framing is the
-  server's job); a body longer than its Content-Length is cut, a shorter one ends the connection.
-- Every bad input raises :class:`ProtocolError` with the status to answer;
-  :meth:`~ServerConnection.error_response` turns it into a complete response after which the
-  connection must be closed. :meth:`~ServerConnection.internal_error_response` is the 500 a server
-  sends when its own code failed before :attr:`~ServerConnection.response_started`. Limits
-  (:class:`Limits`) are enforced while the head is still arriving, so a client cannot make the
-  server buffer more than a limit's worth of bytes.
+Responses are framed by Content-Length when known, chunked on 1.1 otherwise, close-delimited on 1.0;
+HEAD, 1xx, 204 and 304 responses carry no body. A ``Date`` header is added, the app's
+``Connection`` header is folded into :attr:`~ServerConnection.keep_alive`, and an app's
+Transfer-Encoding is refused (ValueError: framing is the server's job). A body longer than its
+Content-Length is cut; a shorter one ends the connection.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from dataclasses import dataclass, field
-from email.utils import formatdate
-from http import HTTPStatus
+from dataclasses import dataclass, field, fields
+
+from servers.grammar import (
+    BARE_LF,
+    CHUNK_SIZE_LINE,
+    FIELD_LINE,
+    LEADING_EMPTY_LINES,
+    REQUEST_LINE,
+    TOKEN_RE,
+    VALUE_BYTES,
+    VERSION,
+    target_problem,
+)
+from servers.responses import (
+    BODYLESS_STATUSES,
+    CONTINUE,
+    BodyWriter,
+    body_writer,
+    closing_response,
+    date_line,
+    response_fields,
+    status_line,
+)
 
 
 class ProtocolError(Exception):
@@ -70,30 +73,51 @@ class ProtocolError(Exception):
         self.message = message
 
 
-@dataclass
-class Limits:
-    """How much a client may send before it is refused; the defaults are gunicorn's."""
+def _limit(default: int, least: int, meaning: str) -> int:
+    """A field of :class:`Limits`: its default, the least value that can work, what it bounds."""
+    return field(default=default, metadata={"least": least, "meaning": meaning})
 
-    #: longest request line, in bytes, before 414
-    max_request_line: int = 8190
-    #: longest single header (or trailer) line, in bytes, before 431
-    max_header_field: int = 8190
-    #: most header (or trailer) lines before 431
-    max_header_count: int = 100
-    #: largest whole head, in bytes, before 431
-    max_head_bytes: int = 65536
-    #: largest request body, in bytes, before 413
-    max_body: int = 10 * 1024 * 1024
-    #: longest chunk-size line (size plus extensions), in bytes, before 400
-    max_chunk_line: int = 64
-    #: most unread body bytes a server drains to reuse a connection instead of closing it
-    max_drain: int = 65536
+
+#: the least every limit must let through: a request line and its Host field
+SMALLEST_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much a client may send before it is refused; the comments give each value's reason.
+
+    Each limit is checked while the bytes arrive, so a client can never make a server buffer more
+    than its worth. A value below a limit's ``least`` would refuse even ``GET / HTTP/1.1`` with its
+    Host field, and is a ValueError.
+    """
+
+    #: nginx's 8 KiB header buffer less the CRLF: a long query string nginx would pass on is
+    #: served (gunicorn's 4094 refuses some); the line has no use beyond that
+    max_request_line: int = _limit(8190, len(b"GET / HTTP/1.1"), "longest request line; 414")
+    #: gunicorn's default, and what one 8 KiB nginx buffer holds: large cookies and tokens fit
+    max_header_field: int = _limit(8190, len(b"Host: x"), "longest header or trailer line; 431")
+    #: gunicorn's default; browsers send about 20, and the count bounds the work one head costs
+    max_header_count: int = _limit(100, 1, "most header or trailer lines; 431")
+    #: one read of the socket (servers.base.RECV_SIZE); above nginx's 32 KiB (four 8 KiB
+    #: buffers) and llhttp's 16 KiB, so whatever a proxy in front let through is served
+    max_head_bytes: int = _limit(65536, len(SMALLEST_HEAD), "largest head or trailer section; 431")
+    #: the whole body is held in memory before the app runs (wsgi.input), so this bounds memory
+    #: per request; nginx's client_max_body_size is 1 MiB, uploads of a few MiB pass here
+    max_body: int = _limit(10 * 1024 * 1024, 0, "largest request body; 413")
+    #: 16 hex digits already reach 2**64, and extensions are ignored: a longer line buys nothing
+    max_chunk_line: int = _limit(64, 1, "longest chunk-size line; 400")
+
+    def __post_init__(self) -> None:
+        for limit in fields(self):
+            value, least = getattr(self, limit.name), limit.metadata["least"]
+            if type(value) is not int or value < least:
+                raise ValueError(f"{limit.name}={value!r} cannot work; use an integer >= {least}")
 
 
 # --- Events: what next_event() returns --------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class Request:
     """A request head. Header names are lower-cased, values stripped, in received order."""
 
@@ -104,18 +128,18 @@ class Request:
     headers: list[tuple[str, str]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Data:
     """A piece of the request body, de-chunked."""
 
     data: bytes
 
 
-@dataclass
+@dataclass(frozen=True)
 class EndOfMessage:
     """The request body is complete; chunked bodies may carry trailers."""
 
-    trailers: list[tuple[str, str]] = field(default_factory=list)
+    trailers: tuple[tuple[str, str], ...] = ()
 
 
 class _Sentinel:
@@ -132,48 +156,9 @@ NEED_DATA = _Sentinel("NEED_DATA")
 PAUSED = _Sentinel("PAUSED")
 #: the peer closed; between requests that is normal, mid-request there is nobody left to answer
 CONNECTION_CLOSED = _Sentinel("CONNECTION_CLOSED")
+#: events are immutable, so the common end of a body without trailers can be one shared object
+_END = EndOfMessage()
 
-
-# --- Grammar (RFC 9110/9112), compiled once -----------------------------------------------------
-
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_TOKEN_RE = re.compile(_TOKEN)
-# A target is any run of visible bytes here (obs-text included); _check_target judges its form.
-_REQUEST_LINE = re.compile(rb"(%s) ([\x21-\x7e\x80-\xff]+) HTTP/([0-9])\.([0-9])" % _TOKEN)
-_VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
-# The negative lookahead stops the leading-whitespace run from backtracking into the value, which
-# would make a rejected line cost quadratic time. The value is any byte but CTLs (HTAB allowed).
-_HEADER_LINE = re.compile(rb"(%s):[ \t]*(?![ \t])([^\x00-\x08\x0a-\x1f\x7f]*)" % _TOKEN)
-_LEADING_EMPTY_LINES = re.compile(rb"(?:\r\n)+")
-_BARE_LF = re.compile(rb"(?<!\r)\n")
-# Whitespace may precede a chunk extension's ";" (BWS, RFC 9112 section 7.1.1), never end the line.
-_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]+)(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
-
-_RESPONSE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_RESPONSE_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
-_STATUS = re.compile(r"([1-9][0-9][0-9]) [^\r\n\x00]*")
-
-# Request-target forms other than origin-form (RFC 9112 section 3.2; RFC 3986 for the pieces).
-# The request line has already excluded whitespace and control characters.
-_HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]+)"
-#: http(s)://[userinfo@]host[:port] then nothing, or a path, query or fragment
-_ABSOLUTE_FORM = re.compile(rf"(?i:https?)://(?:[^/?#@\[\]]*@)?{_HOST}(?::[0-9]*)?(?:[/?#].*)?")
-_AUTHORITY_FORM = re.compile(rf"{_HOST}:[0-9]+")
-_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
-
-#: the target forms a method may use (RFC 9112 sections 3.2.3 and 3.2.4); other methods: _FORMS
-_FORMS_OF_METHOD = {
-    "CONNECT": frozenset({"authority"}),
-    "OPTIONS": frozenset({"origin", "absolute", "asterisk"}),
-}
-_FORMS = frozenset({"origin", "absolute"})
-#: why a target of a valid form is refused for a method that may not use it
-_WRONG_FORM = {
-    "origin": "CONNECT needs an authority-form target",
-    "absolute": "CONNECT needs an authority-form target",
-    "authority": "authority-form target is only for CONNECT",
-    "asterisk": "asterisk-form target is only for OPTIONS",
-}
 
 #: fields whose value is not a list (RFC 9110 section 5.3), so a second line is a 400 rather than
 #: a guess at which one counts: routing, credentials, the content's type and the preconditions
@@ -182,11 +167,12 @@ SINGLETON_FIELDS = frozenset(
     {"host", "content-type", "authorization", "proxy-authorization", "max-forwards"}
     | {"range", "if-range", "if-modified-since", "if-unmodified-since"}
 )
-#: fields that must not come in a trailer section (RFC 9110 section 6.5.1): they frame the
-#: message, route it, manage the connection, modify or authenticate the request, or describe the
-#: content, and all of that has to be known before the content is read
+#: fields dropped from a trailer section (RFC 9110 section 6.5.1): they frame the message, route
+#: it, manage the connection, modify, authenticate or control the response to the request, or
+#: describe the content, and all of that has to be known before the content is read
 FORBIDDEN_TRAILERS = frozenset(
     {"content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "upgrade", "te"}
+    | {"proxy-connection", "vary"}
     | {"host", "expect", "max-forwards", "cache-control", "pragma", "range", "if-range"}
     | {"if-match", "if-none-match", "if-modified-since", "if-unmodified-since"}
     | {"authorization", "proxy-authorization", "cookie"}
@@ -230,7 +216,7 @@ class _HeadScanner:
 
     def skip_empty_lines(self, buf: bytearray) -> None:
         """Drop the empty lines some clients send before a request (e.g. after a POST body)."""
-        empty = _LEADING_EMPTY_LINES.match(buf)
+        empty = LEADING_EMPTY_LINES.match(buf)
         if empty:
             self.skipped += empty.end()
             if self.skipped > self.limits.max_head_bytes:
@@ -248,7 +234,7 @@ class _HeadScanner:
     def _check_partial(self, buf: bytearray, fresh: int) -> None:
         """Enforce the limits on an incomplete head; ``fresh`` is where unchecked bytes start."""
         # Only a CRLF whose CR was the last byte checked straddles ``fresh``; none is counted twice.
-        if _BARE_LF.search(buf, fresh):
+        if BARE_LF.search(buf, fresh):
             raise ProtocolError(400, "line ending is not CRLF")
         if len(buf) > self.limits.max_head_bytes:
             raise ProtocolError(431, "request header section too large")
@@ -271,128 +257,127 @@ class _HeadScanner:
             raise ProtocolError(431, "header field too large")
 
 
-def _parse_request_line(line: bytes, limits: Limits) -> tuple[str, str, str]:
+def _parse_head(raw: bytearray, limits: Limits) -> Request:
+    """The request a complete head (its lines, each with its CRLF) stands for."""
+    lines = raw.decode("latin-1").split("\r\n")
+    method, target, version = _parse_request_line(lines[0], limits)
+    return Request(method, target, version, _parse_fields(raw, lines[1:-1], limits))
+
+
+def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
-    match = _REQUEST_LINE.fullmatch(line)
-    if match is None or match[3] != b"1" or match[4] not in b"01":
+    match = REQUEST_LINE.fullmatch(line)
+    if match is None:
         _reject_request_line(line)
-    method, target, _, minor = match.groups()
-    method, target = method.decode("ascii"), target.decode("latin-1")
+    method, target, minor = match.groups()
     if target[0] != "/" or method == "CONNECT":  # origin-form for any other method: nothing to do
-        _check_target(method, target)
-    return method, target, "1.1" if minor == b"1" else "1.0"
+        problem = target_problem(method, target)
+        if problem is not None:
+            raise ProtocolError(400, problem)
+    return method, target, "1.1" if minor == "1" else "1.0"
 
 
-def _check_target(method: str, target: str) -> None:
-    """Raise the 400 a target deserves when it is not of a form its method may use."""
-    form = _target_form(target)
-    if form not in _FORMS_OF_METHOD.get(method, _FORMS):
-        raise ProtocolError(400, _WRONG_FORM[form])
-
-
-def _target_form(target: str) -> str:
-    """``origin``, ``absolute``, ``authority`` or ``asterisk``; a 400 for anything else."""
-    if target[0] == "/":
-        return "origin"
-    if target == "*":
-        return "asterisk"
-    if _ABSOLUTE_FORM.fullmatch(target):
-        return "absolute"
-    if _AUTHORITY_FORM.fullmatch(target):
-        return "authority"
-    if _URI_SCHEME.match(target):
-        raise ProtocolError(400, "request target is not a valid http or https URI")
-    raise ProtocolError(400, "invalid request target")
-
-
-def _reject_request_line(line: bytes) -> None:
+def _reject_request_line(line: str) -> None:
     """Raise the most precise error for a request line the fast pattern refused."""
-    if b"\n" in line:  # the same reason _HeadScanner gives when the line arrives in pieces
+    if "\n" in line:  # the same reason _HeadScanner gives when the line arrives in pieces
         raise ProtocolError(400, "line ending is not CRLF")
-    parts = line.split(b" ")
+    parts = line.split(" ")
     if len(parts) != 3 or not parts[1]:
         raise ProtocolError(400, "malformed request line")
     method, target, version = parts
-    if not _TOKEN_RE.fullmatch(method):
+    if not TOKEN_RE.fullmatch(method):
         raise ProtocolError(400, "method is not a token")
-    version_match = _VERSION.fullmatch(version)
+    version_match = VERSION.fullmatch(version)
     if version_match is None:
         raise ProtocolError(400, "malformed HTTP version")
     if int(version_match[1]) >= 2:
         raise ProtocolError(505, "HTTP version not supported")
-    if version_match[1] != b"1" or version_match[2] not in b"01":
+    if version_match[1] != "1" or version_match[2] not in "01":
         raise ProtocolError(400, "unsupported HTTP version")
     raise ProtocolError(400, "invalid request target")
 
 
-def _parse_header_lines(lines: list[bytes], limits: Limits) -> list[tuple[str, str]]:
-    """``(lower-case name, stripped latin-1 value)`` pairs of header (or trailer) lines."""
+#: field line (without its CRLF) → ``(lower-case name, value)``, for lines already found valid.
+#: Clients repeat the same lines request after request, so each is parsed once, not per request;
+#: bounded, as cookies and tokens vary (at most this many lines of max_header_field each).
+_FIELD_LINES: dict[str, tuple[str, str]] = {}
+_FIELD_LINES_SIZE = 1024
+
+
+def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
+    """``(lower-case name, value)`` of field ``lines``, decoded from ``raw`` (CRLFs included)."""
     if len(lines) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    headers = []
-    for line in lines:
-        match = _HEADER_LINE.fullmatch(line)
-        if match is None or len(line) > limits.max_header_field:
-            _reject_header_line(line, limits)
-        name, value = match.groups()
-        headers.append((name.lower().decode("ascii"), value.rstrip(b" \t").decode("latin-1")))
-    return headers
+    # First over all the bytes at once: with every byte a value may hold deleted, only CRLFs may
+    # be left (no control character, no lone CR or LF), and only a head longer than one field may
+    # hold a field too long. When that fails, each line is judged on its own, in order, so the
+    # first bad one is named.
+    if raw.translate(None, VALUE_BYTES) != b"\r\n" * raw.count(b"\n") or (
+        len(raw) > limits.max_header_field
+    ):
+        return [_parse_field(line, limits) for line in lines]
+    return [_FIELD_LINES.get(line) or _parse_field(line, limits) for line in lines]
 
 
-def _reject_header_line(line: bytes, limits: Limits) -> None:
-    """Raise the most precise error for a header line the fast pattern refused."""
+def _parse_field(line: str, limits: Limits) -> tuple[str, str]:
+    """``(lower-case name, value)`` of one field line, or the ProtocolError it deserves."""
     if len(line) > limits.max_header_field:
         raise ProtocolError(431, "header field too large")
-    if b"\n" in line:
+    match = FIELD_LINE.fullmatch(line)
+    if match is None:
+        _reject_field_line(line)
+    name, value = match.groups()
+    if len(_FIELD_LINES) >= _FIELD_LINES_SIZE:
+        _FIELD_LINES.clear()
+    field = _FIELD_LINES[line] = (name.lower(), value)
+    return field
+
+
+def _reject_field_line(line: str) -> None:
+    """Raise the most precise error for a field line the pattern refused."""
+    if "\n" in line:
         raise ProtocolError(400, "line ending is not CRLF")
-    if line[:1] in (b" ", b"\t"):
+    if line[:1] in (" ", "\t"):
         raise ProtocolError(400, "obsolete line folding")
-    name, colon, _ = line.partition(b":")
+    name, colon, _ = line.partition(":")
     if not colon:
         raise ProtocolError(400, "header line without a colon")
-    if name[-1:] in (b" ", b"\t"):
+    if name[-1:] in (" ", "\t"):
         raise ProtocolError(400, "whitespace before the colon")
-    if not _TOKEN_RE.fullmatch(name):
+    if not TOKEN_RE.fullmatch(name):
         raise ProtocolError(400, "header name is not a token")
     raise ProtocolError(400, "invalid character in header value")
 
 
-@dataclass
-class _Framing:
-    """What a request head says about the connection and the body that follows it."""
+def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, bool, bool]:
+    """What the head says: how to read its body, keep-alive, and whether a 100 is awaited.
 
-    #: "content-length" or "chunked" (a head with neither frames an empty content-length body)
-    kind: str
-    #: the body size when kind is content-length
-    length: int
-    keep_alive: bool
-    expects_continue: bool
-
-
-def _request_framing(request: Request, limits: Limits) -> _Framing:
-    """Decide body framing and keep-alive from the head, rejecting what RFC 9112 forbids."""
+    Rejects what RFC 9112 forbids.
+    """
     seen: dict[str, list[str]] = {}
-    for name, value in request.headers:
-        if name in _WATCHED_HEADERS:
-            seen.setdefault(name, []).append(value)
+    for name, value in [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]:
+        seen.setdefault(name, []).append(value)
     for name, values in seen.items():
         if len(values) > 1 and name in SINGLETON_FIELDS:
             raise ProtocolError(400, f"duplicate {name} field")
-    kind, length = _body_framing(request.version, seen, limits)
-    tokens = {t.strip().lower() for v in seen.get("connection", ()) for t in v.split(",")}
-    if request.version == "1.1":
-        keep_alive = "close" not in tokens
+    version = request.version
+    body = _body_reader(version, seen, limits)
+    connection = seen.get("connection")
+    if connection is None:
+        keep_alive = version == "1.1"
     else:
-        keep_alive = "keep-alive" in tokens and "close" not in tokens
-    wants_continue = any(v.lower() == "100-continue" for v in seen.get("expect", ()))
+        tokens = {t.strip().lower() for v in connection for t in v.split(",")}
+        keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
+    expects_continue = False
     # Only a 1.1 client waits for a 100, and only a body is worth waiting for.
-    expects_continue = wants_continue and request.version == "1.1" and (kind == "chunked" or length)
-    return _Framing(kind, length, keep_alive, bool(expects_continue))
+    if "expect" in seen and version == "1.1" and body is not _NO_BODY_READER:
+        expects_continue = any(v.lower() == "100-continue" for v in seen["expect"])
+    return body, keep_alive, expects_continue
 
 
-def _body_framing(version: str, seen: dict[str, list[str]], limits: Limits) -> tuple[str, int]:
+def _body_reader(version: str, seen: dict[str, list[str]], limits: Limits) -> _BodyReader:
     lengths = seen.get("content-length")
     codings = seen.get("transfer-encoding")
     if lengths and codings:
@@ -401,10 +386,9 @@ def _body_framing(version: str, seen: dict[str, list[str]], limits: Limits) -> t
         if version == "1.0":
             raise ProtocolError(400, "Transfer-Encoding on HTTP/1.0")
         _check_codings(codings)
-        return "chunked", 0
-    if lengths:
-        return "content-length", _content_length(lengths, limits)
-    return "content-length", 0
+        return _ChunkedReader(limits)
+    length = _content_length(lengths, limits) if lengths else 0
+    return _ContentLengthReader(length) if length else _NO_BODY_READER
 
 
 def _check_codings(values: list[str]) -> None:
@@ -437,13 +421,13 @@ def _content_length(values: list[str], limits: Limits) -> int:
 class _ContentLengthReader:
     """Hands out exactly ``length`` body bytes."""
 
-    def __init__(self, length: int, limits: Limits) -> None:
+    def __init__(self, length: int) -> None:
         #: body bytes not yet handed out
         self.remaining = length
 
     def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
         if self.remaining == 0:
-            return EndOfMessage()
+            return _END
         if not buf:
             return None
         data = _take(buf, self.remaining)
@@ -451,10 +435,14 @@ class _ContentLengthReader:
         return Data(data)
 
 
+#: a body of length 0 keeps no state, so one reader serves every request without a body
+_NO_BODY_READER = _ContentLengthReader(0)
+
+
 class _ChunkedReader:
     """De-chunks a body: size line, data, CRLF, ..., a zero-size chunk, then trailers."""
 
-    def __init__(self, length: int, limits: Limits) -> None:
+    def __init__(self, limits: Limits) -> None:
         #: the limits to enforce (chunk-size line, total body, trailer section)
         self.limits = limits
         #: bytes left in the current chunk; -1 while a size line is expected
@@ -501,7 +489,7 @@ class _ChunkedReader:
             if b"\n" in buf:
                 raise ProtocolError(400, "bad chunk size")
             return False
-        match = _CHUNK_SIZE_LINE.fullmatch(buf, 0, end)
+        match = CHUNK_SIZE_LINE.fullmatch(buf, 0, end)
         if match is None:
             raise ProtocolError(400, "bad chunk size")
         size = int(match[1], 16)
@@ -517,19 +505,22 @@ class _ChunkedReader:
     def _read_trailers(self, buf: bytearray) -> EndOfMessage | None:
         if buf[:2] == b"\r\n":
             del buf[:2]
-            return EndOfMessage()
+            return _END
         end = self.trailers.find_end(buf)
         if end < 0:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "trailer section too large")
-        lines = bytes(buf[:end]).split(b"\r\n")
+        section = buf[: end + 2]
         del buf[: end + 4]
-        trailers = _parse_header_lines(lines, self.limits)
-        for name, _ in trailers:
-            if name in FORBIDDEN_TRAILERS:
-                raise ProtocolError(400, f"{name} field not allowed in a trailer section")
-        return EndOfMessage(trailers)
+        lines = section.decode("latin-1").split("\r\n")[:-1]
+        trailers = _parse_fields(section, lines, self.limits)
+        # RFC 9110 section 6.5.1: such a field must not be merged into the header section; the
+        # message itself stays valid, so the field is dropped rather than the request refused.
+        return EndOfMessage(tuple(pair for pair in trailers if pair[0] not in FORBIDDEN_TRAILERS))
+
+
+_BodyReader = _ContentLengthReader | _ChunkedReader
 
 
 def _take(buf: bytearray, most: int) -> bytes:
@@ -537,125 +528,6 @@ def _take(buf: bytearray, most: int) -> bytes:
     data = bytes(buf[:most])
     del buf[:most]
     return data
-
-
-_BODY_READERS = {"content-length": _ContentLengthReader, "chunked": _ChunkedReader}
-
-
-# --- Writing the response -------------------------------------------------------------------
-
-_STATUS_LINES = {
-    f"{s.value} {s.phrase}": f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii")
-    for s in HTTPStatus
-}
-_STATUS_PHRASES = {s.value: s.phrase for s in HTTPStatus}
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BODYLESS_STATUSES = frozenset({204, 304})
-_date_second = -1
-_date_line = b""
-
-
-def _date_header() -> bytes:
-    """The ``Date`` header line, formatted at most once per second."""
-    global _date_second, _date_line
-    now = int(time.time())
-    if now != _date_second:
-        _date_line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
-        _date_second = now
-    return _date_line
-
-
-def _status_line(status: str) -> tuple[int, bytes]:
-    """The status code and the encoded status line; a malformed status is a ValueError."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        if not _STATUS.fullmatch(status):
-            raise ValueError(f"invalid status {status!r}")
-        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
-    return int(status[:3]), line
-
-
-class _ResponseHead:
-    """An app's response headers, validated and encoded, with the framing ones taken out.
-
-    A bad name or a CR/LF/NUL in a value is a ValueError (the adapter answers 500 instead).
-    Content-Length and Connection are decided by this layer, so they are re-written by it;
-    Transfer-Encoding is hop-by-hop (PEP 3333 forbids it to apps) and refused.
-    """
-
-    def __init__(self, headers: list[tuple[str, str]]) -> None:
-        #: encoded header lines to send as they are
-        self.lines: list[bytes] = []
-        #: the app's Content-Length, or None when it did not give one
-        self.content_length: int | None = None
-        #: the app asked to close the connection after this response
-        self.close = False
-        #: the app set its own Date
-        self.has_date = False
-        for name, value in headers:
-            self._add(name, value)
-
-    def _add(self, name: str, value: str) -> None:
-        if not _RESPONSE_NAME.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        if _RESPONSE_VALUE_FORBIDDEN.search(value):
-            raise ValueError(f"CR, LF or NUL in the value of header {name!r}")
-        lower = name.lower()
-        if lower == "content-length":
-            self._set_length(value)
-        elif lower == "connection":
-            self.close = self.close or "close" in value.lower()
-        elif lower == "transfer-encoding":
-            raise ValueError("Transfer-Encoding is hop-by-hop: the server frames the body")
-        else:
-            self.has_date = self.has_date or lower == "date"
-            self.lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("latin-1")))
-
-    def _set_length(self, value: str) -> None:
-        value = value.strip()
-        if not (value.isascii() and value.isdigit()):
-            raise ValueError(f"invalid Content-Length {value!r}")
-        if self.content_length is not None and self.content_length != int(value):
-            raise ValueError("differing Content-Length headers")
-        self.content_length = int(value)
-
-
-def _response_framing(method: str, version: str, code: int, content_length: int | None) -> str:
-    """How the body is delimited: a key of _BODY_WRITERS."""
-    if method == "HEAD" or code < 200 or code in _BODYLESS_STATUSES:
-        return "none"
-    if content_length is not None:
-        return "content-length"
-    return "chunked" if version == "1.1" else "close"
-
-
-def _send_nothing(conn: ServerConnection, data: bytes) -> bytes:
-    return b""
-
-
-def _send_sized(conn: ServerConnection, data: bytes) -> bytes:
-    # An app that writes past its Content-Length would corrupt the next response: cut it off.
-    data = data[: conn._response_left]
-    conn._response_left -= len(data)
-    return data
-
-
-def _send_chunk(conn: ServerConnection, data: bytes) -> bytes:
-    # An empty chunk would end the body, so an empty write writes nothing.
-    return b"%x\r\n%s\r\n" % (len(data), data) if data else b""
-
-
-def _send_raw(conn: ServerConnection, data: bytes) -> bytes:
-    return data
-
-
-#: how send_data frames the body, keyed by the framing send_response chose
-_BODY_WRITERS = {
-    "none": _send_nothing,
-    "content-length": _send_sized,
-    "chunked": _send_chunk,
-    "close": _send_raw,
-}
 
 
 # --- The connection ----------------------------------------------------------------------------
@@ -682,12 +554,11 @@ class ServerConnection:
         #: finds the end of the next request head
         self._head = _HeadScanner(self.limits, request_line=True)
         #: reads the current body; None while reading a head
-        self._body: _ContentLengthReader | _ChunkedReader | None = None
+        self._body: _BodyReader | None = None
         #: the request's EndOfMessage was returned; only start_next_cycle() moves on
         self._request_done = False
-        #: how send_data frames the body, and what a sized body still owes
-        self._response_framing = ""
-        self._response_left = 0
+        #: frames the current response's body; None until send_response
+        self._writer: BodyWriter | None = None
 
     # --- bytes in, events out
 
@@ -723,7 +594,8 @@ class ServerConnection:
     def _read_head(self) -> Request | None:
         buf = self._buf
         if self._head.scanned == 0:
-            self._head.skip_empty_lines(buf)
+            if buf[:2] == b"\r\n":
+                self._head.skip_empty_lines(buf)
             if len(buf) < 2:
                 return None
         end = self._head.find_end(buf)
@@ -731,15 +603,12 @@ class ServerConnection:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "request header section too large")
-        lines = bytes(buf[:end]).split(b"\r\n")
+        head = buf[: end + 2]
         del buf[: end + 4]
-        method, target, version = _parse_request_line(lines[0], self.limits)
-        request = Request(method, target, version, _parse_header_lines(lines[1:], self.limits))
-        framing = _request_framing(request, self.limits)
+        request = _parse_head(head, self.limits)
+        self._body, self.keep_alive, expects_continue = _request_framing(request, self.limits)
         self.request = request
-        self.keep_alive = framing.keep_alive
-        self.expects_continue = framing.expects_continue and not buf
-        self._body = _BODY_READERS[framing.kind](framing.length, self.limits)
+        self.expects_continue = expects_continue and not buf
         return request
 
     # --- events in, bytes out
@@ -749,48 +618,50 @@ class ServerConnection:
         if not self.expects_continue:
             return b""
         self.expects_continue = False
-        return _CONTINUE
+        return CONTINUE
 
-    def send_response(self, status: str, headers: list[tuple[str, str]]) -> bytes:
-        """The response head for ``status`` (e.g. ``"200 OK"``) with framing headers added."""
-        code, status_line = _status_line(status)
-        head = _ResponseHead(headers)
-        if head.close or self.expects_continue:
+    def send_response(
+        self, status: str, headers: list[tuple[str, str]], body_length: int | None = None
+    ) -> bytes:
+        """The response head for ``status`` (e.g. ``"200 OK"``) with framing headers added.
+
+        ``body_length`` is the size of the whole body when the caller knows it: the body is then
+        framed by Content-Length if the app gave none and the status may carry a body.
+        """
+        code, first_line = status_line(status)
+        lines, content_length, close, has_date = response_fields(headers)
+        if content_length is None and code >= 200 and code not in BODYLESS_STATUSES:
+            content_length = body_length
+        if close or self.expects_continue:
             self.keep_alive = False
         request = self.request
         method = request.method if request else ""
         version = request.version if request else "1.1"
-        framing = _response_framing(method, version, code, head.content_length)
-        self._response_framing = framing
-        self._response_left = head.content_length or 0
-        lines = head.lines
+        writer = self._writer = body_writer(method, version, code, content_length)
         # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
-        if head.content_length is not None and code >= 200 and code != 204:
-            lines.append(b"Content-Length: %d\r\n" % head.content_length)
-        if framing == "chunked":
-            lines.append(b"Transfer-Encoding: chunked\r\n")
-        elif framing == "close":
+        if content_length is not None and code >= 200 and code != 204:
+            lines.append(b"Content-Length: %d\r\n" % content_length)
+        if writer.closes:
             self.keep_alive = False
-        if not head.has_date:
-            lines.append(_date_header())
+        lines.append(writer.header)
+        if not has_date:
+            lines.append(date_line())
         if not self.keep_alive:
             lines.append(b"Connection: close\r\n")
         elif version == "1.0":
             lines.append(b"Connection: keep-alive\r\n")
-        return b"".join([status_line, *lines, b"\r\n"])
+        return b"".join([first_line, *lines, b"\r\n"])
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""
-        return _BODY_WRITERS[self._response_framing](self, data)
+        return self._writer.send(data)
 
     def send_end(self) -> bytes:
         """The end of the response body: the last chunk when chunked, else ``b""``."""
-        if self._response_framing == "chunked":
-            return b"0\r\n\r\n"
-        if self._response_framing == "content-length" and self._response_left:
+        if not self._writer.complete:
             # The body fell short of its Content-Length: only closing tells the client.
             self.keep_alive = False
-        return b""
+        return self._writer.end()
 
     def start_next_cycle(self) -> None:
         """Start on the next (possibly already received) request after a complete response."""
@@ -798,16 +669,16 @@ class ServerConnection:
             raise RuntimeError("start_next_cycle() needs keep_alive and a complete request")
         self.request = None
         self.expects_continue = False
-        self._head = _HeadScanner(self.limits, request_line=True)
+        if self._head.scanned or self._head.skipped:  # a head that came whole left it untouched
+            self._head = _HeadScanner(self.limits, request_line=True)
         self._body = None
         self._request_done = False
-        self._response_framing = ""
-        self._response_left = 0
+        self._writer = None
 
     @property
     def response_started(self) -> bool:
         """A response head was made for the current request: no other answer can replace it."""
-        return self._response_framing != ""
+        return self._writer is not None
 
     def error_response(self, err: ProtocolError) -> bytes:
         """A complete response for ``err``; the connection must be closed after sending it."""
@@ -822,16 +693,4 @@ class ServerConnection:
 
     def _closing_response(self, status: int, message: str) -> bytes:
         self.keep_alive = False
-        body = f"{message}\n".encode()
-        phrase = _STATUS_PHRASES.get(status, "Error")
-        return b"".join(
-            [
-                f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii"),
-                b"Content-Type: text/plain; charset=utf-8\r\n",
-                b"Content-Length: %d\r\n" % len(body),
-                b"Connection: close\r\n",
-                _date_header(),
-                b"\r\n",
-                body,
-            ]
-        )
+        return closing_response(status, message)

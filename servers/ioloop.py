@@ -34,6 +34,13 @@ Handler = Callable[[int, int], None]
 
 
 class EpollPoller:
+    """What the loop asks of a poller, over ``select.epoll`` (level-triggered).
+
+    ``register``/``modify`` set the events an fd is watched for (READ, WRITE; 0 watches none),
+    ``unregister`` forgets it, and ``poll(timeout)`` waits up to ``timeout`` seconds and returns
+    ``(fd, events)`` for every ready fd, ERROR included whatever was asked.
+    """
+
     def __init__(self) -> None:
         self.epoll = select.epoll()
 
@@ -109,6 +116,14 @@ class Timeout:
 
 
 class IOLoop:
+    """Runs fd handlers, callbacks and timeouts on one thread until :meth:`stop`.
+
+    Each turn of :meth:`start` does four things in order: run the callbacks queued so far, run
+    the timeouts that are due, work out how long it may sleep, then poll and call the handler of
+    every ready fd. A handler is ``handler(fd, events)`` with events a mask of READ, WRITE and
+    ERROR. Only :meth:`add_callback` and :meth:`stop` may be called from other threads.
+    """
+
     def __init__(self, clock: Callable[[], float] = time.monotonic, poller=None) -> None:
         #: the time source; injectable so tests can drive timeouts
         self.clock = clock
@@ -131,13 +146,16 @@ class IOLoop:
         self.add_handler(self.waker.fileno(), lambda fd, events: self.waker.drain(), READ)
 
     def add_handler(self, fd: int, handler: Handler, events: int) -> None:
+        """Call ``handler(fd, events)`` whenever ``fd`` is ready for ``events`` (or fails)."""
         self.handlers[fd] = handler
         self.poller.register(fd, events)
 
     def update_handler(self, fd: int, events: int) -> None:
+        """Watch ``fd`` for other events (0: none, until the next update)."""
         self.poller.modify(fd, events)
 
     def remove_handler(self, fd: int) -> None:
+        """Forget ``fd``; harmless when it was never added or is already gone."""
         if self.handlers.pop(fd, None) is not None:
             self.poller.unregister(fd)
 
@@ -148,19 +166,23 @@ class IOLoop:
             self.waker.wake()
 
     def call_at(self, deadline: float, callback: Callable[[], None]) -> Timeout:
+        """Run ``callback()`` once ``clock()`` reaches ``deadline``; the Timeout cancels it."""
         timeout = Timeout(deadline, next(self.sequence), callback)
         heapq.heappush(self.timeouts, timeout)
         return timeout
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timeout:
+        """Run ``callback()`` ``delay`` seconds from now."""
         return self.call_at(self.clock() + delay, callback)
 
     def remove_timeout(self, timeout: Timeout) -> None:
+        """Cancel ``timeout``: it stays in the heap, marked dead, until popped or swept."""
         if timeout.callback is not None:  # not fired yet, so still in the heap
             timeout.callback = None
             self.cancelled += 1
 
     def start(self) -> None:
+        """Run turns until :meth:`stop`; exceptions from callbacks and handlers are logged."""
         self.running = True
         self.thread_id = threading.get_ident()
         while self.running:
@@ -185,6 +207,7 @@ class IOLoop:
                         log_exception(f"error in the handler of fd {fd}")
 
     def run_due_timeouts(self) -> float:
+        """Run every timeout due by now (dropping cancelled ones on the way); returns now."""
         now = self.clock()
         timeouts = self.timeouts
         while timeouts and (timeouts[0].callback is None or timeouts[0].deadline <= now):
@@ -204,6 +227,7 @@ class IOLoop:
         return now
 
     def poll_timeout(self, now: float) -> float:
+        """How long the poll may sleep: until the next timeout, not at all with callbacks queued."""
         if self.callbacks or not self.running:
             return 0.0
         if self.timeouts:
@@ -216,5 +240,6 @@ class IOLoop:
         self.waker.wake()
 
     def close(self) -> None:
+        """Release the poller and the waker; the loop cannot start again."""
         self.poller.close()
         self.waker.close()

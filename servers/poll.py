@@ -8,28 +8,25 @@ each connection inline. Whatever the app or the client does blocks everyone else
 
 from __future__ import annotations
 
+import dataclasses
 import socket
-from collections.abc import Callable
 
-from servers.base import BlockingServer
+from servers.base import BlockingServer, ServerOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class PollOptions(ServerOptions):
+    #: serve further requests on the same connection (off: one client could starve the rest)
+    keep_alive: bool = False
 
 
 class PollServer(BlockingServer):
     multithread = False
     multiprocess = False
+    Options = PollOptions
 
-    def __init__(
-        self,
-        app: Callable,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        *,
-        keep_alive: bool = False,
-        **options,
-    ) -> None:
-        super().__init__(app, host, port, **options)
-        #: serve further requests on the same connection (off: one client could starve the rest)
-        self.keep_alive = keep_alive
+    def setup(self) -> None:
+        self.keep_alive = self.options.keep_alive
 
     def process_connection(self, sock: socket.socket, addr: tuple) -> None:
         self.serve_inline(sock, addr)

@@ -11,34 +11,35 @@ end at once, while a thread inside a request still writes its response and then 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import threading
 import time
-from collections.abc import Callable
 
-from servers.base import BlockingServer, require
+from servers.base import BlockingServer, ServerOptions, require
 
 #: how often a saturated accept loop looks up to see whether a stop was asked
 SLOT_WAIT = 0.2
 
 
+@dataclasses.dataclass(frozen=True)
+class ThreadedOptions(ServerOptions):
+    #: the cap on connection threads; one slot per open connection
+    max_threads: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.max_threads >= 1, "max_threads", self.max_threads, "an integer >= 1")
+
+
 class ThreadedServer(BlockingServer):
     multithread = True
     multiprocess = False
+    Options = ThreadedOptions
 
-    def __init__(
-        self,
-        app: Callable,
-        host: str = "127.0.0.1",
-        port: int = 8000,
-        *,
-        max_threads: int = 256,
-        **options,
-    ) -> None:
-        require(max_threads >= 1, "max_threads", max_threads, "an integer >= 1")
-        super().__init__(app, host, port, **options)
-        #: the cap on connection threads; one slot per open connection
-        self.slots = threading.BoundedSemaphore(max_threads)
+    def setup(self) -> None:
+        #: one slot per open connection, at most max_threads
+        self.slots = threading.BoundedSemaphore(self.options.max_threads)
         #: sockets of the connections being served, so a stop can reach them
         self.connections: set[socket.socket] = set()
         #: guards ``connections`` and tells finish_connections when one ends
@@ -71,7 +72,7 @@ class ThreadedServer(BlockingServer):
         self.slots.release()
 
     def finish_connections(self) -> None:
-        deadline = time.monotonic() + self.graceful_timeout
+        deadline = time.monotonic() + self.options.graceful_timeout
         with self.changed:
             for sock in self.connections:
                 with contextlib.suppress(OSError):

@@ -13,7 +13,6 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from servers.http import ProtocolError, Request, ServerConnection
@@ -27,8 +26,6 @@ ERROR_HEADERS = [
 ]
 #: an absolute-form target's authority: all up to its path, query or fragment
 AUTHORITY = re.compile(r"[^/?#]*")
-#: statuses that never carry a body, so the adapter never adds a Content-Length to them
-BODYLESS = ("1", "204", "304")
 
 Send = Callable[[bytes], object]
 
@@ -37,13 +34,22 @@ class ClientDisconnected(Exception):
     """Sending failed: the client hung up. The connection is dropped quietly."""
 
 
-@lru_cache(maxsize=512)
+#: header name → its environ key, for the names seen so far: requests repeat the same few names
+ENVIRON_KEYS: dict[str, str] = {}
+#: the cache starts afresh at this many names (clients may send any)
+ENVIRON_KEYS_SIZE = 512
+
+
 def environ_key(header_name: str) -> str | None:
     """``user-agent`` → ``HTTP_USER_AGENT``; None for names with "_", which could spoof a dash."""
     if "_" in header_name:
         return None
     key = header_name.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+    key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+    if len(ENVIRON_KEYS) >= ENVIRON_KEYS_SIZE:
+        ENVIRON_KEYS.clear()
+    ENVIRON_KEYS[header_name] = key
+    return key
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -107,11 +113,14 @@ class Response:
         self.status, self.headers = status, headers
         return self.write
 
-    def head(self) -> bytes:
-        """The status line and headers; ``send_response`` raises ValueError on a bad header."""
+    def head(self, body_length: int | None = None) -> bytes:
+        """The status line and headers; ``send_response`` raises ValueError on a bad header.
+
+        ``body_length`` is the whole body's size when it is known before the head goes out.
+        """
         if self.status is None:
             raise AssertionError("the app sent a body before calling start_response()")
-        head = self.conn.send_response(self.status, self.headers)
+        head = self.conn.send_response(self.status, self.headers, body_length)
         self.head_sent = True
         return head
 
@@ -129,25 +138,19 @@ class Response:
             self.write(body)
             self.finish()
             return
-        self.add_content_length(len(body))
-        head = self.head()
+        head = self.head(len(body))
         self.send(head + self.conn.send_data(body) + self.conn.send_end())
 
     def finish(self) -> None:
         if not self.head_sent:
-            if self.conn.request is None or self.conn.request.method != "HEAD":
-                self.add_content_length(0)  # an empty body, known to be empty: no chunking
-            self.send(self.head() + self.conn.send_end())
+            request = self.conn.request
+            # An empty body, known to be empty: no chunking. HEAD's body size is not known.
+            empty = 0 if request is None or request.method != "HEAD" else None
+            self.send(self.head(empty) + self.conn.send_end())
             return
         end = self.conn.send_end()
         if end:
             self.send(end)
-
-    def add_content_length(self, length: int) -> None:
-        if self.status is None or self.status.startswith(BODYLESS):
-            return
-        if not any(name.lower() == "content-length" for name, _ in self.headers):
-            self.headers = [*self.headers, ("Content-Length", str(length))]
 
 
 class WSGIAdapter:
@@ -181,22 +184,26 @@ class WSGIAdapter:
         }
 
     def environ(self, request: Request, body: bytes, peer: tuple) -> dict:
-        environ = self.base_environ.copy()
-        path, query = split_target(request.target)
-        environ["REQUEST_METHOD"] = request.method
-        environ["PATH_INFO"] = decode_path(path)
-        environ["QUERY_STRING"] = query
-        environ["RAW_URI"] = environ["REQUEST_URI"] = request.target
-        environ["SERVER_PROTOCOL"] = "HTTP/" + request.version
-        environ["REMOTE_ADDR"] = peer[0]
-        environ["REMOTE_PORT"] = str(peer[1])
-        environ["wsgi.input"] = io.BytesIO(body)
+        target = request.target
+        path, query = split_target(target)
+        environ = {
+            **self.base_environ,
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": decode_path(path),
+            "QUERY_STRING": query,
+            "RAW_URI": target,
+            "REQUEST_URI": target,
+            "SERVER_PROTOCOL": "HTTP/" + request.version,
+            "REMOTE_ADDR": peer[0],
+            "REMOTE_PORT": str(peer[1]),
+            "wsgi.input": io.BytesIO(body),
+        }
         for name, value in request.headers:
-            key = environ_key(name)
+            key = ENVIRON_KEYS.get(name) or environ_key(name)
             if key is None:
                 continue
             environ[key] = environ[key] + ", " + value if key in environ else value
-        if request.target[0] != "/" and "://" in request.target:
+        if target[0] != "/" and "://" in target:
             # RFC 9112 section 3.2.2: an absolute-form target's authority overrides the Host field
             environ["HTTP_HOST"] = split_absolute(request.target)[0]
         return environ

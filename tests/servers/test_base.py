@@ -8,9 +8,10 @@ import socket
 import pytest
 
 import servers
-from servers.base import Waker, bind_listener, set_socket_timeout
+from servers.base import BlockingServer, Waker, bind_listener, set_socket_timeout
 from servers.epoll import EpollServer
 from servers.fork import ForkServer
+from servers.http import Limits
 from servers.poll import PollServer
 from servers.threaded import ThreadedServer
 
@@ -54,10 +55,10 @@ def test_make_server_maps_model_names_to_classes():
         "fork": ForkServer,
         "epoll": EpollServer,
     } == servers.MODELS
-    server = servers.make_server(lambda e, s: [], "epoll", port=0, max_body=5)
+    server = servers.make_server(lambda e, s: [], "epoll", port=0, limits=Limits(max_body=5))
     try:
         assert isinstance(server, EpollServer)
-        assert server.limits.max_body == 5
+        assert server.options.limits.max_body == 5
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.shutdown()
@@ -80,7 +81,7 @@ def test_shutdown_before_serving_releases_the_port():
         ("poll", {"timeout": -1}, "timeout"),
         ("poll", {"timeout": float("inf")}, "timeout"),
         ("poll", {"graceful_timeout": -1}, "graceful_timeout"),
-        ("poll", {"max_body": -5}, "max_body"),
+        ("poll", {"limits": {"max_body": 5}}, "limits"),
         ("threaded", {"max_threads": 0}, "max_threads"),
         ("threaded", {"max_threads": -1}, "max_threads"),
         ("fork", {"max_children": 0}, "max_children"),
@@ -99,3 +100,35 @@ def test_settings_that_give_a_server_that_never_answers_are_refused_before_bindi
 def test_an_app_that_is_not_callable_is_refused():
     with pytest.raises(ValueError, match="^app=b'x' cannot work; use a callable WSGI app"):
         servers.MODELS["threaded"](b"x", "127.0.0.1", 0)
+
+
+class InlineServer(BlockingServer):
+    """The blocking request loop with nothing around it: the test calls serve_connection."""
+
+    def process_connection(self, sock: socket.socket, addr: tuple) -> None:
+        self.serve_inline(sock, addr)
+
+
+def hello(environ, start_response):
+    start_response("200 OK", [("Content-Length", "2")])
+    return [b"hi"]
+
+
+@pytest.mark.parametrize("keep_alive", [False, True])
+def test_the_blocking_loop_answers_one_request_per_connection_without_keep_alive(keep_alive):
+    server = InlineServer(hello, port=0)
+    server.keep_alive = keep_alive
+    ours, client = socket.socketpair()
+    try:
+        client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n" * 2)  # two pipelined requests
+        client.shutdown(socket.SHUT_WR)
+        server.serve_connection(ours, ("127.0.0.1", 1))
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    finally:
+        client.close()
+        server.close()
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == (2 if keep_alive else 1)
+    assert answer.endswith(b"\r\n\r\nhi")
+    assert (b"Connection: close\r\n" in answer) is not keep_alive

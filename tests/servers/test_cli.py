@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from servers.__main__ import model_options, parse_args
+from servers.http import Limits
 from tests.servers.test_contract import APP_SPEC, HELLO, MODELS, get, start_cli, stop
 
 
@@ -96,6 +97,12 @@ def assert_one_line_error(result: subprocess.CompletedProcess, returncode: int, 
         (["--timeout", "inf"], ["--timeout", "'inf'", "seconds > 0"]),
         (["--graceful-timeout", "-1"], ["--graceful-timeout", "'-1'", "seconds >= 0"]),
         (["--max-body", "-5"], ["--max-body", "'-5'", ">= 0"]),
+        (["--max-request-line", "13"], ["--max-request-line", "'13'", ">= 14"]),
+        (["--max-header-field", "6"], ["--max-header-field", "'6'", ">= 7"]),
+        (["--max-header-count", "0"], ["--max-header-count", "'0'", ">= 1"]),
+        (["--max-head-bytes", "26"], ["--max-head-bytes", "'26'", ">= 27"]),
+        (["--max-chunk-line", "x"], ["--max-chunk-line", "'x'", ">= 1"]),
+        (["--model", "epoll", "--idle-timeout", "0"], ["--idle-timeout", "'0'", "seconds > 0"]),
     ],
 )
 def test_a_value_that_cannot_work_is_refused_in_one_line(args, words):
@@ -148,5 +155,7 @@ def test_only_given_options_reach_the_model():
     args = parse_args(["--model", "fork", "--workers", "3", "--timeout", "1.5", APP_SPEC])
     assert model_options(args) == {"workers": 3, "timeout": 1.5}
     args = parse_args(["--model", "poll", "--keep-alive", "--max-body", "10", APP_SPEC])
-    assert model_options(args) == {"keep_alive": True, "max_body": 10}
+    assert model_options(args) == {"keep_alive": True, "limits": Limits(max_body=10)}
+    args = parse_args(["--max-request-line", "99", "--max-header-count", "5", APP_SPEC])
+    assert model_options(args) == {"limits": Limits(max_request_line=99, max_header_count=5)}
     assert parse_args([APP_SPEC]).host == "127.0.0.1"

@@ -10,13 +10,15 @@ import sys
 import time
 
 import psutil
+import pytest
 
-from servers.epoll import EpollServer
+from servers.epoll import Connection, EpollServer, State
 from tests.servers.test_contract import (
     APP_SPEC,
     HELLO,
     MIB,
     TRACK_ENV,
+    app,
     connect,
     get,
     read_line_with_timeout,
@@ -50,6 +52,48 @@ def test_a_head_that_never_completes_is_dropped_after_the_timeout():
         assert get(server)[2] == HELLO
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_idle_timer_answers_a_request_waiting_unread_instead_of_closing():
+    # On a fake clock: the loop turns only when the test says, so "the loop was held past the
+    # idle deadline while the next request arrived" is set up exactly, then the timer runs
+    # before any poll has seen that request.
+    server = EpollServer(app, port=0, idle_timeout=1)
+    server.loop.clock = clock = FakeClock()
+    server.start_accepting()
+    try:
+        with connect(server) as client:
+            reader = client.makefile("rb")
+            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            while not select.select([client], [], [], 0)[0]:
+                run_one_turn(server.loop)
+            assert read_response(reader)[2] == HELLO
+            (connection,) = server.connections
+            client.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            assert select.select([connection.sock], [], [], 5)[0]  # waiting, unread
+            clock.now += 10  # far past the idle deadline
+            server.loop.run_due_timeouts()
+            assert not connection.closed
+            assert read_response(reader)[2] == HELLO
+            clock.now += 10  # silent now: the next timer closes it
+            server.loop.run_due_timeouts()
+            assert connection.closed
+            assert reader.read(1) == b""
+    finally:
+        server.close()
+
+
+def run_one_turn(loop) -> None:
+    loop.add_callback(loop.stop)
+    loop.start()
+
+
 def test_a_slow_reader_gets_the_whole_response_through_partial_writes():
     with running("epoll") as server, connect(server) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
@@ -60,6 +104,36 @@ def test_a_slow_reader_gets_the_whole_response_through_partial_writes():
         reader = sock.makefile("rb")
         assert read_response(reader)[2] == b"x" * 8 * MIB
         assert read_response(reader)[2] == HELLO  # the pipelined request came after it
+
+
+def test_a_fault_after_a_response_went_out_closes_without_a_second_answer(monkeypatch, capfd):
+    # A bug of ours that strikes once epoll has written a whole response (here: while the last
+    # partial write is booked): the client keeps that response and sees EOF, one log entry; a
+    # 500 written after it would reach the client as the answer to a request never sent.
+    set_deadline = Connection.set_deadline
+
+    def faulty_set_deadline(self, seconds):
+        if (
+            self.state is State.RESPONDING
+            and not self.output
+            and self.request.target.startswith("/stream")
+        ):
+            raise RuntimeError("planted fault after the response went out")
+        set_deadline(self, seconds)
+
+    monkeypatch.setattr(Connection, "set_deadline", faulty_set_deadline)
+    with running("epoll") as server, connect(server) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.sendall(b"GET /stream?n=128&size=65536 HTTP/1.1\r\nHost: t\r\n\r\n")
+        # partial writes: the response is only part-way out when the fault strikes
+        assert wait_for(lambda: any(c.output for c in server.connections))
+        reader = sock.makefile("rb")
+        assert read_response(reader)[::2] == (200, b"x" * 8 * MIB)
+        assert reader.read() == b""
+        assert get(server)[2] == HELLO
+    err = capfd.readouterr().err
+    assert err.count("error serving 127.0.0.1:") == 1
+    assert "RuntimeError: planted fault after the response went out" in err
 
 
 def test_with_threads_the_loop_keeps_serving_while_an_app_call_blocks(tmp_path, monkeypatch):
@@ -113,3 +187,22 @@ def test_running_out_of_fds_pauses_accepting_instead_of_spinning():
         for client in clients:
             client.close()
         stop(proc)
+
+
+def test_a_connection_moves_only_as_its_transition_table_allows():
+    server = EpollServer(app, port=0)
+    client = socket.create_connection(server.server_address)
+    try:
+        connection = Connection(server, *server.socket.accept())
+        with pytest.raises(RuntimeError, match="from idle to in app"):
+            connection.move(State.IN_APP)
+        for state in (State.READING, State.IN_APP, State.RESPONDING, State.IDLE):
+            connection.move(state)
+            assert connection.state is state
+        connection.close()
+        assert connection.closed
+        with pytest.raises(RuntimeError, match="from closed to idle"):
+            connection.move(State.IDLE)
+    finally:
+        client.close()
+        server.close()
