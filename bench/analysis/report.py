@@ -236,15 +236,7 @@ def build_report(run_dir: Path) -> Path:
         "budget_sentence": budget_sentence(meta.get("budget")),
         "budget_flag_note": flags.BUDGET_NOTE if (meta.get("budget") or {}).get("cpus") else "",
         "latency_note": latency_note(records),
-        "scenarios": [
-            {
-                "name": name,
-                "description": descriptions.get(name, ""),
-                "paragraph": scenario_paragraph(records, name, missing),
-                "plot": plots.get(name),
-            }
-            for name in dict.fromkeys(r["scenario"] for r in records)
-        ],  # fmt: skip
+        "scenarios": scenario_sections(records, descriptions, missing, plots),
         "header": [title for _, title in TABLE_COLUMNS],
         "rows": table_rows(records),
         "row_flags": [r["flags"] for r in records],
@@ -260,7 +252,7 @@ def build_report(run_dir: Path) -> Path:
             (name, server.get("model"), server.get("kind"), compact_json(server.get("settings")))
             for name, server in (meta.get("servers") or {}).items()
         ],
-    }
+    }  # fmt: skip
     write_summary_md(run_dir, context)
     report = run_dir / "report.html"
     report.write_text(template("report.html").render(**context))
@@ -268,6 +260,21 @@ def build_report(run_dir: Path) -> Path:
     if results_root is not None:
         write_index(results_root)
     return report
+
+
+def scenario_sections(
+    records: list[dict], descriptions: dict, missing: list[str], plots: dict[str, str]
+) -> list[dict]:
+    """One section per scenario measured, in the run's order: its words, paragraph and plot."""
+    return [
+        {
+            "name": name,
+            "description": descriptions.get(name, ""),
+            "paragraph": scenario_paragraph(records, name, missing),
+            "plot": plots.get(name),
+        }
+        for name in dict.fromkeys(r["scenario"] for r in records)
+    ]
 
 
 def main(argv: list[str]) -> int:

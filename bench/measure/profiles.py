@@ -114,8 +114,8 @@ class Profile:
 
 #: seconds a cell costs beyond its load: server start, probe and stop
 CELL_OVERHEAD_S = 1.0
-#: seconds a repeat costs beyond warm-up + duration: Locust's start-up (gevent import) and exit.
-#: Measured: a smoke cell took 4 s for 3 s of load on a busy 2-core machine; 1.5 leaves a margin.
+#: seconds a repeat costs beyond warm-up + duration: Locust's start-up (gevent import) and exit,
+#: with a margin for a busy machine
 REPEAT_OVERHEAD_S = 1.5
 
 PROFILES = {

@@ -1,7 +1,7 @@
 """bench.analysis.compare on synthetic runs written in the real formats: pytest-benchmark's JSON
 (with ``--benchmark-save-data`` per-round data) and the runner's cell files (contract 6).
 
-The three proofs of issue 6: a machine twice as fast or slow is no regression; a framework case
+The three proofs: a machine twice as fast or slow is no regression; a framework case
 30% slower than its reference is; ±15% noise on unchanged data is not.
 """
 
@@ -212,7 +212,7 @@ def verdicts(rows) -> dict[str, str]:
     return {row.name: row.verdict for row in rows}
 
 
-# --- issue 6, point 5: the three proofs ----------------------------------------------------------
+# --- the three proofs -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("scale", [2.0, 0.5])
