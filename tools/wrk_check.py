@@ -31,10 +31,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a file from anywhere, like the runner's children
 
 from bench.analysis.verdict import measured_range  # noqa: E402
+from bench.catalogue import APPS, SCENARIOS  # noqa: E402
 from bench.measure.budget import BUDGET_MIN, Budget, BudgetUnavailable, locate  # noqa: E402
 from bench.measure.matrix import Cell  # noqa: E402
 from bench.measure.processes import CellFailed, start_server  # noqa: E402
-from bench.measure.profiles import APPS, SCENARIOS  # noqa: E402
 from bench.measure.settings import Settings, choose_pinning  # noqa: E402
 from bench.rundir import cell_files, read_meta, read_record  # noqa: E402
 from bench.serving.registry import all_servers  # noqa: E402

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.catalogue import SCENARIOS
 from bench.measure import cellrun
 from bench.measure.budget import Budget, Hierarchy, Layout
 from bench.measure.matrix import Cell
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers
 

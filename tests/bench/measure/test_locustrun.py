@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.catalogue import SCENARIOS
 from bench.measure import (
     locustrun,
     matrix,
 )
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers
 

@@ -8,10 +8,11 @@ import dataclasses
 
 import pytest
 
+from bench.catalogue import SCENARIOS
 from bench.measure import (
     matrix,
 )
-from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.measure.profiles import PROFILES
 from bench.serving.registry import ServerSpec, all_servers
 
 

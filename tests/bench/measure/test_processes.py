@@ -11,12 +11,12 @@ import time
 import psutil
 import pytest
 
+from bench.catalogue import SCENARIOS
 from bench.measure import (
     budget,
     matrix,
     processes,
 )
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers
 

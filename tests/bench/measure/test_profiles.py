@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.catalogue import APPS, SCENARIOS
 from bench.measure.profiles import (
-    APPS,
     OFFERED_FRACTIONS,
     PROFILES,
-    SCENARIOS,
     cell_seconds,
     estimate_seconds,
     sweep_seconds,

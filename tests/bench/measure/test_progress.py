@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from bench.catalogue import SCENARIOS
 from bench.measure import (
     matrix,
     progress,
 )
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers
 
