@@ -82,9 +82,6 @@ def merged(*records: dict) -> list[str]:
     return flags
 
 
-#: the blocking wait of the io scenario, so the report can state the serial ceiling of 1000/ms req/s
-IO_WAIT_MS = 20
-
 # --- the report's prose: when a sentence about a scenario is said at all -------------------------
 
 #: our models within this share of the fastest one's requests/s are too close to rank

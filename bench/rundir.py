@@ -28,6 +28,12 @@ from bench.microcases import MicroCase, load_micro
 RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
 #: the committed reference of ``regress``: read-only to every command but ``baseline``
 BASELINE_NAME = "baseline"
+#: the files of a run: its metadata, its micro cases and its instruction counts
+META_FILE, MICRO_FILE, INSTRUCTIONS_FILE = "meta.json", "micro.json", "instructions.json"
+#: the folder of a run's load cells, one JSON file each
+CELLS_DIR = "cells"
+#: where regress puts its confirming re-measurements of the regressed micro cases, in order
+CONFIRM_DIRS = ("confirm", "confirm-2")
 #: environment variables that change what is measured on purpose (a demo slowdown): every run
 #: records them, so an injected slowdown is never mistaken for the code's
 INJECTION_PREFIX = "BENCH_INJECT_"
@@ -173,7 +179,7 @@ def prepare_run_dir(run_dir: Path, resume: bool = False) -> Path:
             f"--run-dir {run_dir} is not empty (a run directory holds one run); choose a new "
             "directory, or add --resume to finish the run it holds"
         )
-    if resume and not (run_dir / "meta.json").is_file():
+    if resume and not (run_dir / META_FILE).is_file():
         raise RunDirError(f"--resume: {run_dir} holds no run to resume (no meta.json)")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -194,23 +200,20 @@ def write_json(path: Path, data: object) -> None:
 
 # --- reading what a run holds ---------------------------------------------------------------------
 
-#: where regress puts its confirming re-measurements of the regressed micro cases, in order
-CONFIRM_DIRS = ("confirm", "confirm-2")
-
 
 def read_meta(run_dir: Path) -> dict:
     """A run's meta.json; {} when it has none or it cannot be read (a run being written)."""
-    return read_record(Path(run_dir) / "meta.json") or {}
+    return read_record(Path(run_dir) / META_FILE) or {}
 
 
 def holds_run(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a run (its meta.json or its cells/)."""
-    return (Path(run_dir) / "meta.json").is_file() or (Path(run_dir) / "cells").is_dir()
+    return (Path(run_dir) / META_FILE).is_file() or (Path(run_dir) / CELLS_DIR).is_dir()
 
 
 def cell_files(run_dir: Path) -> dict[str, Path]:
     """The run's cell files by cell name, in name order."""
-    return {path.stem: path for path in sorted((Path(run_dir) / "cells").glob("*.json"))}
+    return {path.stem: path for path in sorted((Path(run_dir) / CELLS_DIR).glob("*.json"))}
 
 
 def read_record(path: Path) -> dict | None:
@@ -254,6 +257,12 @@ def read_json(path: Path) -> object:
         raise UnusableInput(f"{path}: cannot read ({error.strerror})") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise UnusableInput(f"{path}: not valid JSON ({error})") from error
+
+
+def read_run_micro(run_dir: Path) -> list[MicroCase] | None:
+    """The micro cases of a run; None when it has none (UnusableInput when its file is damaged)."""
+    path = Path(run_dir) / MICRO_FILE
+    return read_micro(path) if path.exists() else None
 
 
 def read_micro(path: Path) -> list[MicroCase]:
@@ -304,23 +313,23 @@ def load_run(path: Path) -> Run:
             f"{path}: neither a pytest-benchmark micro.json nor a load cell (nor instructions.json)"
         )
     run = Run(path)
-    if (path / "micro.json").is_file():
-        run.micro = read_micro(path / "micro.json")
+    if (path / MICRO_FILE).is_file():
+        run.micro = read_micro(path / MICRO_FILE)
         run.micro_repeats = [
             read_micro(repeat) for repeat in sorted(path.glob("micro-*/micro.json"))
         ]
-    cells_dir = path / "cells" if (path / "cells").is_dir() else path
+    cells_dir = path / CELLS_DIR if (path / CELLS_DIR).is_dir() else path
     cell_files = sorted(cells_dir.glob("*--*.json"))
     if cell_files:
         run.cells = read_cells(cell_files)
-    if (path / "instructions.json").is_file():
-        run.instructions = read_instructions(path / "instructions.json")
-    if (path / "meta.json").is_file():
-        meta = read_json(path / "meta.json")
+    if (path / INSTRUCTIONS_FILE).is_file():
+        run.instructions = read_instructions(path / INSTRUCTIONS_FILE)
+    if (path / META_FILE).is_file():
+        meta = read_json(path / META_FILE)
         run.meta = meta if isinstance(meta, dict) else {}
     run.confirmations = [
-        read_micro(path / directory / "micro.json")
+        read_micro(path / directory / MICRO_FILE)
         for directory in CONFIRM_DIRS
-        if (path / directory / "micro.json").is_file()
+        if (path / directory / MICRO_FILE).is_file()
     ]
     return run

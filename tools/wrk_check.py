@@ -5,7 +5,7 @@ Each of our four models serves plaintext and fortunes, started exactly as the ru
 while ``wrk -t1 -c16`` drives it from the other core(s). It prints requests/s and requests/s per
 CPU per model, each model's ratio to the best of its scenario, and, given a run directory, the
 run's own requests/s at the same concurrency with its ratios and whether the two agree within
-AGREEMENT (issue 12: ratios between models within 15% of the independent generator's) and
+AGREEMENT (ratios between models within 15% of the independent generator's) and
 whether wrk's ratio lies within the run's own spread (each cell's per-second rates, min to max).
 
     python tools/wrk_check.py                         # budget 0.3 CPU, 10 s per cell
@@ -31,16 +31,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a file from anywhere, like the runner's children
 
 from bench.analysis.verdict import measured_range  # noqa: E402
+from bench.catalogue import APPS, SCENARIOS  # noqa: E402
 from bench.measure.budget import BUDGET_MIN, Budget, BudgetUnavailable, locate  # noqa: E402
 from bench.measure.matrix import Cell  # noqa: E402
 from bench.measure.processes import CellFailed, start_server  # noqa: E402
-from bench.measure.profiles import APPS, SCENARIOS  # noqa: E402
 from bench.measure.settings import Settings, choose_pinning  # noqa: E402
 from bench.rundir import cell_files, read_meta, read_record  # noqa: E402
 from bench.serving.registry import all_servers  # noqa: E402
 from bench.serving.spec import MODELS  # noqa: E402
 
-#: the budget when neither --server-cpus nor --run gives one: the issue's trial budget
+#: the budget when neither --server-cpus nor --run gives one
 DEFAULT_CPUS = 0.3
 #: wrk's connections: the runner's middle user level, one connection per Locust user
 CONNECTIONS = 16

@@ -20,7 +20,7 @@ PAIRS: dict[str, tuple[str, ...]] = {
 #: peers written in C or Rust: they show how far pure Python is from native code, with no target
 NATIVE_PEERS = {"bjoern": "C, libev", "granian": "Rust"}
 
-#: issue 7's targets: our requests/s divided by the peer's, same run, same app, one core
+#: the targets: our requests/s divided by the peer's, same run, same app, one core
 TARGETS: dict[tuple[str, str], float] = {
     ("poll", "werkzeug-base"): 1.2,
     ("threaded", "gunicorn-gthread"): 1.0,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -40,6 +39,7 @@ from bench.analysis.verdict import (
     measured_range,
     verdict_tables,
 )
+from bench.catalogue import SCENARIOS
 from bench.cli import Parser, fail
 from bench.rundir import (
     RESULTS_ROOT,
@@ -106,10 +106,9 @@ def apply_pairs(records: list[dict]) -> list[dict]:
 # --- plots ------------------------------------------------------------------------------------
 
 
-def scenario_ranker(meta: dict) -> Callable[[str], int]:
-    """Scenarios in the order the run declared them (meta.json's scenarios); any other last."""
-    order = list(meta.get("scenarios") or {})
-    return lambda name: order.index(name) if name in order else len(order)
+def scenario_rank(name: str) -> int:
+    """Scenarios in the catalogue's order; a user's own after ours."""
+    return list(SCENARIOS).index(name) if name in SCENARIOS else len(SCENARIOS)
 
 
 # --- plain-language paragraphs -----------------------------------------------------------------
@@ -118,7 +117,7 @@ def scenario_ranker(meta: dict) -> Callable[[str], int]:
 # --- tables and pages -------------------------------------------------------------------------
 
 
-def sorted_records(records: list[dict], scenario_rank: Callable[[str], int]) -> list[dict]:
+def sorted_records(records: list[dict]) -> list[dict]:
     order = {name: index for index, name in enumerate(server_order(records))}
     return sorted(records, key=lambda r: (scenario_rank(r["scenario"]), r["app"] != "app",
                                           r["users"], order[r["server"]]))  # fmt: skip
@@ -167,7 +166,7 @@ def write_index(results_root: Path) -> Path:
                 "verdict": (meta.get("regress") or {}).get("verdict", ""),
                 "injections": ", ".join(f"{name}={value}" for name, value in
                                         sorted((meta.get("injections") or {}).items())),
-                "cells": len(list((run_dir / "cells").glob("*.json"))),
+                "cells": len(cell_files(run_dir)),
             })  # fmt: skip
     path = results_root / "index.html"
     trend = trend_uri(results_root / "history.jsonl")
@@ -207,6 +206,12 @@ def draw_plots(run_dir: Path, records: list[dict], descriptions: dict) -> dict[s
     return plots
 
 
+def scenario_descriptions(meta: dict) -> dict[str, str]:
+    """What each scenario does: as the run recorded it, else as the catalogue says."""
+    recorded = meta.get("scenarios") or {}
+    return {**{name: s.description for name, s in SCENARIOS.items()}, **recorded}
+
+
 def build_report(run_dir: Path) -> Path:
     """Plots, report.html, summary.md and summary.json of ``run_dir``, from its files alone;
     results/index.html too when the run lives in results/."""
@@ -214,9 +219,8 @@ def build_report(run_dir: Path) -> Path:
     meta = read_meta(run_dir)
     every = [summary_record(cell) for cell in read_cells(run_dir)]
     open_loop = [r for r in every if r["mode"] == "open"]
-    descriptions = meta.get("scenarios") or {}
-    scenario_rank = scenario_ranker(meta)
-    records = sorted_records([r for r in every if r["mode"] == "closed"], scenario_rank)
+    descriptions = scenario_descriptions(meta)
+    records = sorted_records([r for r in every if r["mode"] == "closed"])
     missing = unmeasured(meta, [r["cell"] for r in every])
     # a scenario missing planned cells is ranked nowhere: the ranking would crown whoever ran
     unranked = {cell_fields(name)["scenario"] for name in missing}
@@ -230,21 +234,13 @@ def build_report(run_dir: Path) -> Path:
         "banners": banners(meta, [r["cell"] for r in every]),
         "in_results": shared_root(run_dir) is not None,
         "verdicts": verdict_tables(
-            [r for r in records if r["scenario"] not in unranked], list(descriptions)
+            [r for r in records if r["scenario"] not in unranked], list(SCENARIOS)
         ),
         "verdict_basis": basis(records),
         "budget_sentence": budget_sentence(meta.get("budget")),
         "budget_flag_note": flags.BUDGET_NOTE if (meta.get("budget") or {}).get("cpus") else "",
         "latency_note": latency_note(records),
-        "scenarios": [
-            {
-                "name": name,
-                "description": descriptions.get(name, ""),
-                "paragraph": scenario_paragraph(records, name, missing),
-                "plot": plots.get(name),
-            }
-            for name in dict.fromkeys(r["scenario"] for r in records)
-        ],  # fmt: skip
+        "scenarios": scenario_sections(records, descriptions, missing, plots),
         "header": [title for _, title in TABLE_COLUMNS],
         "rows": table_rows(records),
         "row_flags": [r["flags"] for r in records],
@@ -260,7 +256,7 @@ def build_report(run_dir: Path) -> Path:
             (name, server.get("model"), server.get("kind"), compact_json(server.get("settings")))
             for name, server in (meta.get("servers") or {}).items()
         ],
-    }
+    }  # fmt: skip
     write_summary_md(run_dir, context)
     report = run_dir / "report.html"
     report.write_text(template("report.html").render(**context))
@@ -268,6 +264,21 @@ def build_report(run_dir: Path) -> Path:
     if results_root is not None:
         write_index(results_root)
     return report
+
+
+def scenario_sections(
+    records: list[dict], descriptions: dict, missing: list[str], plots: dict[str, str]
+) -> list[dict]:
+    """One section per scenario measured, in the run's order: its words, paragraph and plot."""
+    return [
+        {
+            "name": name,
+            "description": descriptions.get(name, ""),
+            "paragraph": scenario_paragraph(records, name, missing),
+            "plot": plots.get(name),
+        }
+        for name in dict.fromkeys(r["scenario"] for r in records)
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bench import flags
 from bench.analysis.story import cell_fields
 from bench.analysis.verdict import WAITING
+from bench.catalogue import IO_WAIT_MS
 
 
 def fmt_rps(value: float | None) -> str:
@@ -117,7 +118,7 @@ def by_model(records: list[dict], model: str, users: int) -> dict | None:
 
 def io_explanation(records: list[dict], users: int) -> list[str]:
     """Why serial models sit at 1000/wait req/s on /io, stated only when the numbers show it."""
-    ceiling = 1000 / flags.IO_WAIT_MS
+    ceiling = 1000 / IO_WAIT_MS
     sentences = []
     for model in ("poll", "epoll"):
         why = WAITING[model]
@@ -125,7 +126,7 @@ def io_explanation(records: list[dict], users: int) -> list[str]:
         if record and users > 1 and record["rps"] <= flags.SERIAL_CEILING_MARGIN * ceiling:
             sentences.append(
                 f"{model} stayed at {fmt_rps(record['rps'])}, the serial ceiling of "
-                f"1000 ms / {flags.IO_WAIT_MS} ms = {ceiling:.0f} req/s: {why}."
+                f"1000 ms / {IO_WAIT_MS} ms = {ceiling:.0f} req/s: {why}."
             )
     for model in ("threaded", "fork"):
         record = by_model(records, model, users)

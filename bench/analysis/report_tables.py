@@ -10,7 +10,7 @@ from pathlib import Path
 from bench import flags
 from bench.analysis import latency_plot
 from bench.analysis.micro_table import ratio_table
-from bench.microcases import load_micro
+from bench.rundir import UnusableInput, read_run_micro
 
 
 def format_value(key: str, value) -> str:
@@ -71,18 +71,12 @@ def pair_table(pairs: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def micro_table(run_dir: Path) -> str:
     """The micro benchmarks' ratio table, when this run has them."""
-    path = run_dir / "micro.json"
-    if not path.exists():
-        return ""
-
     try:
-        return ratio_table(load_micro(path))
-    except (OSError, ValueError, KeyError) as error:  # unfinished or damaged: the rest still counts
-        print(
-            f"{path}: unreadable ({error!r}); the report leaves the micro table out",
-            file=sys.stderr,
-        )
+        cases = read_run_micro(run_dir)
+    except UnusableInput as error:  # unfinished or damaged: the rest still counts
+        print(f"{error}; the report leaves the micro table out", file=sys.stderr)
         return ""
+    return ratio_table(cases) if cases is not None else ""
 
 
 def compact_json(value) -> str:

@@ -17,16 +17,19 @@ from pathlib import Path
 
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
+from bench.catalogue import SCENARIOS
 from bench.cli import Parser, add_profile, add_resume, add_run_dir
 from bench.commands.elsewhere import add_options, resolve, run_options
 from bench.measure.budget import BUDGET_MIN
 from bench.measure.matrix import plan
-from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.measure.profiles import PROFILES
 from bench.measure.resume import foreign_cells
 from bench.measure.runner import run_load, run_status
 from bench.measure.settings import LoadRequest
 from bench.micro.cli import run_micro
 from bench.rundir import (
+    META_FILE,
+    MICRO_FILE,
     RunDirError,
     new_run_dir,
     prepare_run_dir,
@@ -254,12 +257,12 @@ def mark_interrupted_before_load(run_dir: Path, planned: list[str]) -> None:
     """Stopped during the micro part: the report's banner lists every planned cell as not
     measured, instead of a run that looks merely short."""
     meta = read_meta(run_dir)
-    write_json(run_dir / "meta.json", {**meta, "cells_planned": planned, "status": "interrupted"})
+    write_json(run_dir / META_FILE, {**meta, "cells_planned": planned, "status": "interrupted"})
 
 
 def micro_into(run_dir: Path, args: argparse.Namespace) -> int:
     """The micro part; a resumed run keeps the micro.json it already has."""
-    if args.resume and (run_dir / "micro.json").is_file():
+    if args.resume and (run_dir / MICRO_FILE).is_file():
         print(f"micro: kept {run_dir / 'micro.json'} from the resumed run", flush=True)
         return 0
     return run_micro(run_dir, args.profile)

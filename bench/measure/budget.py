@@ -37,10 +37,8 @@ from pathlib import Path
 #: the quota's period: short, so a throttled server stalls for at most a few milliseconds
 PERIOD_US = 10_000
 #: the kernel hands a cgroup its quota in slices of this much runtime (the default when the sysctl
-#: cannot be read). A quota below one slice throttles a group of processes erratically — measured
-#: here: at 0.25 CPU (2.5 ms of 10 ms) fork's app/raw ratio halved between two unchanged runs, and
-#: fork served 3.4-6.9k req/s per CPU where 0.5 CPU gave 7.4k — so a small budget gets a longer
-#: period instead, one whose quota holds a whole slice
+#: cannot be read). A quota below one slice throttles a group of processes erratically, so a
+#: small budget gets a longer period instead, one whose quota holds a whole slice
 CFS_SLICE_FILE = Path("/proc/sys/kernel/sched_cfs_bandwidth_slice_us")
 DEFAULT_CFS_SLICE_US = 5_000
 #: the kernel refuses quotas below 1 ms per period
@@ -55,10 +53,10 @@ RULE = (
     f"cpus = {CAPACITY_MARGIN:g} × generator_capacity ÷ fastest_rps_per_cpu, clamped to "
     f"[{BUDGET_MIN:g}, {BUDGET_MAX:g}] and rounded down to {BUDGET_STEP:g}"
 )
-#: plaintext requests/s per CPU on one core under wrk (issue 12, the top of each measured range),
-#: per server and app: what the calibration assumes the fastest cell of a run can do with one CPU.
-#: The raw app costs about a quarter of the framework's CPU, so our models' raw-app reference
-#: cells are the fastest of a run that has them.
+#: plaintext requests/s per CPU on one core under wrk (the top of each measured range), per server
+#: and app: what the calibration assumes the fastest cell of a run can do with one CPU. The raw app
+#: costs far less CPU than the framework, so our models' raw-app reference cells are the fastest of
+#: a run that has them.
 KNOWN_RPS_PER_CPU = {
     ("bjoern", "app"): 23_800,
     ("granian", "app"): 13_700,

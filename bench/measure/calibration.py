@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bench.catalogue import SCENARIOS
 from bench.measure.budget import (
     CAPACITY_MARGIN,
     RULE,
@@ -20,7 +21,6 @@ from bench.measure.budget import (
 )
 from bench.measure.cellrun import run_cell
 from bench.measure.matrix import Cell
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings
 from bench.measure.workload import OURS
 from bench.rundir import read_meta

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, replace
 
+from bench.catalogue import SCENARIOS, Scenario
 from bench.flags import UNRANKED
-from bench.measure.profiles import PROFILES, SCENARIOS, Part, Profile, Scenario
+from bench.measure.profiles import PROFILES, Part, Profile
 from bench.measure.settings import Settings
 from bench.measure.target import TARGET_NAME, TARGET_SPEC
 from bench.measure.workload import OURS, Workload

@@ -17,9 +17,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench.catalogue import Scenario
 from bench.measure.budget import BudgetUnavailable, ServerCgroup
 from bench.measure.matrix import Cell
-from bench.measure.profiles import Scenario
 from bench.measure.settings import HOST, Settings
 from bench.measure.target import TargetServer
 from bench.serving import inject

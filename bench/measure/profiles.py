@@ -1,59 +1,14 @@
-"""Scenarios and run profiles, declared in one place.
-
-A *scenario* is one kind of load: the Locust user class that makes it (in
-``bench/measure/scenarios.py``),
-the request the runner sends once to check a server before loading it, and the body marker every
-checked response must contain. A *profile* says which servers, scenarios and user levels make up
-a run and how long each cell lasts. Nothing here imports Locust or measures anything.
+"""Run profiles, declared in one place: which servers, scenarios (``bench.catalogue``) and user
+levels make up a run and how long each cell lasts. Nothing here imports Locust or measures
+anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.catalogue import SCENARIOS
 from bench.serving.spec import MODELS
-
-#: the two WSGI apps a cell can serve: the framework app under test and the raw floor reference
-APPS = {"app": "bench.apps.app:app", "raw": "bench.apps.rawapp:app"}
-
-
-@dataclass(frozen=True)
-class Scenario:
-    #: name used on the command line, in cell names and in the report
-    name: str
-    #: the Locust user class in bench/measure/scenarios.py that generates this load
-    user_class: str
-    #: the request a server must answer (200 + marker) before it is put under load
-    probe_path: str
-    #: text every successful response body of this scenario contains
-    marker: str
-    #: one line for the report: what a request does
-    description: str
-
-
-SCENARIOS = {
-    scenario.name: scenario
-    for scenario in (
-        Scenario("plaintext", "PlaintextUser", "/plaintext", "Hello, World!",
-                 "a 13-byte text body: the cost of the server and framework alone"),
-        Scenario("json", "JsonUser", "/json", '"message"',
-                 "a small JSON document serialised per request"),
-        Scenario("fortunes", "FortunesUser", "/fortunes", "<table",
-                 "rows read from sqlite, one added, sorted and rendered by a jinja2 template"),
-        Scenario("session", "SessionUser", "/session", "count",
-                 "read-modify-write a counter in the signed session cookie"),
-        Scenario("io", "IoUser", "/io?ms=20", "slept",
-                 "a 20 ms blocking wait standing for a downstream call"),
-        Scenario("cpu", "CpuUser", "/cpu", "checksum",
-                 "about 1 ms of pure-Python work per request"),
-        Scenario("bytes", "BytesUser", "/bytes?kb=64", "x",
-                 "a 64 KiB body"),
-        Scenario("stream", "StreamUser", "/stream", "chunk",
-                 "an unsized generator response (chunked transfer encoding)"),
-        Scenario("mixed", "MixedUser", "/fortunes", "<table",
-                 "a visitor: fortunes, session round trips and some 20 ms io"),
-    )
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,8 +69,8 @@ class Profile:
 
 #: seconds a cell costs beyond its load: server start, probe and stop
 CELL_OVERHEAD_S = 1.0
-#: seconds a repeat costs beyond warm-up + duration: Locust's start-up (gevent import) and exit.
-#: Measured: a smoke cell took 4 s for 3 s of load on a busy 2-core machine; 1.5 leaves a margin.
+#: seconds a repeat costs beyond warm-up + duration: Locust's start-up (gevent import) and exit,
+#: with a margin for a busy machine
 REPEAT_OVERHEAD_S = 1.5
 
 PROFILES = {

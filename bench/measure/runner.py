@@ -32,7 +32,7 @@ from bench.measure.profiles import PROFILES
 from bench.measure.progress import CellProgress
 from bench.measure.resume import kept_cells, resume_entry
 from bench.measure.settings import LoadRequest, Settings, choose_pinning
-from bench.rundir import machine_meta, write_json
+from bench.rundir import CELLS_DIR, META_FILE, machine_meta, write_json
 
 
 def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list[dict]:
@@ -61,7 +61,7 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
     kept = kept_cells(run_dir, [cell.name for cell in cells], settings) if request.resume else {}
     if request.resume:
         meta["resumes"] = resume_entry(run_dir, kept)
-    write_json(run_dir / "meta.json", meta)
+    write_json(run_dir / META_FILE, meta)
     records: list[dict] = list(kept.values())
     try:
         with CellProgress(cells, settings, enabled=progress) as bar:
@@ -75,7 +75,7 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
         raise
     finally:
         meta["cells_finished"] = len(records)
-        write_json(run_dir / "meta.json", meta)
+        write_json(run_dir / META_FILE, meta)
     return records
 
 
@@ -115,7 +115,7 @@ def measure_all(
         for record in run_batch(
             batch, cell_settings(batch[0], settings, profile), run_dir / "logs"
         ):
-            write_json(run_dir / "cells" / f"{record['cell']}.json", record)
+            write_json(run_dir / CELLS_DIR / f"{record['cell']}.json", record)
             records.append(record)
             bar.finished(record)
 

@@ -20,9 +20,8 @@ import re
 
 from locust import FastHttpUser, constant, task
 
+from bench.catalogue import IO_WAIT_MS, SCENARIOS
 from bench.checks import fetch
-from bench.flags import IO_WAIT_MS
-from bench.measure.profiles import SCENARIOS
 
 
 class CheckedUser(FastHttpUser):

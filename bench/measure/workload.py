@@ -22,7 +22,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench.measure.profiles import APPS, SCENARIOS, Profile, Scenario
+from bench.catalogue import APPS, SCENARIOS, Scenario
+from bench.measure.profiles import Profile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: our locustfile: one user class per scenario of bench.measure.profiles.SCENARIOS

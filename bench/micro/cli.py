@@ -25,7 +25,15 @@ from bench.analysis.micro_plot import draw_micro_chart
 from bench.analysis.micro_table import ratio_table
 from bench.cli import Parser, add_profile, add_resume, add_run_dir
 from bench.microcases import load_micro
-from bench.rundir import RunDirError, machine_meta, new_run_dir, prepare_run_dir, write_json
+from bench.rundir import (
+    META_FILE,
+    MICRO_FILE,
+    RunDirError,
+    machine_meta,
+    new_run_dir,
+    prepare_run_dir,
+    write_json,
+)
 
 MICRO_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = MICRO_DIR.parent.parent
@@ -117,9 +125,9 @@ def run_micro(run_dir: Path, profile: str, *, select: str | None = None) -> int:
     Returns pytest's exit code (non-zero when a case failed its own correctness check).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "meta.json").exists():
-        write_json(run_dir / "meta.json", {**machine_meta(), "profile": profile})
-    json_path = run_dir / "micro.json"
+    if not (run_dir / META_FILE).exists():
+        write_json(run_dir / META_FILE, {**machine_meta(), "profile": profile})
+    json_path = run_dir / MICRO_FILE
     core = benchmark_core()
     print(
         f"micro ({profile}): timing on core {core if core is not None else 'any'} ...", flush=True
@@ -169,7 +177,7 @@ def main(argv: list[str]) -> int:
     except RunDirError as error:
         parser.error(str(error))
     run_dir = run_dir or new_run_dir(label="micro")
-    if args.resume and (run_dir / "micro.json").is_file():
+    if args.resume and (run_dir / MICRO_FILE).is_file():
         print(f"micro: {run_dir / 'micro.json'} is already measured; nothing to resume")
         return 0
     return run_micro(run_dir, args.profile, select=args.select)

@@ -36,11 +36,10 @@ from pathlib import Path
 
 from bench.cli import add_run_dir
 from bench.micro.workloads import WORKLOADS
+from bench.rundir import INSTRUCTIONS_FILE as FILE_NAME
 from bench.rundir import new_run_dir, write_json
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-#: the file a run directory keeps the counts in
-FILE_NAME = "instructions.json"
 #: the same seed every time: str hashes (and so dict and set layouts) must not vary between runs
 HASH_SEED = "0"
 #: requests of every workload before counting: caches, compiled templates and the allocator warm

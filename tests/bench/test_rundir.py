@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench import rundir
@@ -51,3 +53,51 @@ def test_a_run_without_injections_records_none(monkeypatch):
     for name in [name for name in rundir.os.environ if name.startswith("BENCH_INJECT_")]:
         monkeypatch.delenv(name)
     assert rundir.machine_meta()["injections"] == {}
+
+
+# --- reading a run ------------------------------------------------------------------------------
+
+
+def cell(name: str = "poll--app--plaintext--u8", **fields) -> dict:
+    server, app, scenario, users = name.split("--")
+    return {"cell": name, "server": server, "app": app, "scenario": scenario,
+            "users": int(users[1:]), **fields}  # fmt: skip
+
+
+def test_meta_of_a_run_being_written_or_damaged_reads_as_empty(tmp_path):
+    assert rundir.read_meta(tmp_path) == {}
+    (tmp_path / "meta.json").write_text('{"status": "runn')  # killed mid-write
+    assert rundir.read_meta(tmp_path) == {}
+    (tmp_path / "meta.json").write_text("[1, 2]")  # JSON, but not a run's metadata
+    assert rundir.read_meta(tmp_path) == {}
+    rundir.write_json(tmp_path / "meta.json", {"status": "finished"})
+    assert rundir.read_meta(tmp_path) == {"status": "finished"}
+
+
+def test_a_run_reads_whole_with_its_cells_micro_and_meta(tmp_path):
+    rundir.write_json(tmp_path / "meta.json", {"profile": "smoke"})
+    rundir.write_json(tmp_path / "cells" / "poll--app--plaintext--u8.json", cell(status="ok"))
+    run = rundir.load_run(tmp_path)
+    assert list(run.cells) == ["poll--app--plaintext--u8"] and run.meta == {"profile": "smoke"}
+    assert run.micro is None and run.instructions is None and run.focus is None
+    assert rundir.holds_run(tmp_path) and not rundir.holds_run(tmp_path / "cells")
+
+
+def test_a_cell_file_reads_with_the_cells_beside_it_and_names_itself_the_focus(tmp_path):
+    for name in ("poll--app--plaintext--u8", "poll--raw--plaintext--u8"):
+        rundir.write_json(tmp_path / "cells" / f"{name}.json", cell(name))
+    run = rundir.load_run(tmp_path / "cells" / "poll--app--plaintext--u8.json")
+    assert run.focus == "poll--app--plaintext--u8" and len(run.cells) == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        ({"cell": "poll--app--plaintext--u8"}, "not a load cell (no 'server', 'app'"),
+        ([1, 2], "not a load cell (no 'cell'"),
+    ],
+)
+def test_a_cell_record_out_of_shape_is_unusable_and_says_what_it_lacks(tmp_path, record, says):
+    rundir.write_json(tmp_path / "cells" / "poll--app--plaintext--u8.json", record)
+    with pytest.raises(rundir.UnusableInput, match=re.escape(says)):
+        rundir.load_run(tmp_path)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.catalogue import SCENARIOS
 from bench.measure import cellrun
 from bench.measure.budget import Budget, Hierarchy, Layout
 from bench.measure.matrix import Cell
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers
 
@@ -61,3 +61,14 @@ def test_a_sweep_probes_its_server_where_the_cells_reach_it(tmp_path):
     assert [record["status"] for record in records] == ["ok", "ok"], records[0]["error"]
     assert all(record["repeats"][0]["requests"] > 0 for record in records)
     assert Path(tmp_path / f"{cells[0].name}.server.out").read_text().count("127.0.0.2") >= 1
+
+
+def test_an_open_cell_without_a_capacity_fails_without_starting_a_server(tmp_path):
+    cells = [Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=f)
+             for f in (0.5, 1.0)]  # fmt: skip
+    settings = settings_for()
+    records = cellrun.run_batch(cells, settings, tmp_path)
+    assert [r["status"] for r in records] == ["failed", "failed"]
+    assert all(r["mode"] == "open" for r in records)
+    assert "no trusted closed-loop cell" in records[0]["error"]
+    assert not list(tmp_path.iterdir())

@@ -3,41 +3,18 @@ regression compare needs."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
+from bench.catalogue import APPS, SCENARIOS
 from bench.measure.profiles import (
-    APPS,
     OFFERED_FRACTIONS,
     PROFILES,
-    SCENARIOS,
     cell_seconds,
     estimate_seconds,
     sweep_seconds,
 )
 from bench.serving.registry import OUR_SERVERS
 from bench.serving.spec import MODELS
-
-SCENARIOS_FILE = Path(__file__).resolve().parents[3] / "bench" / "measure" / "scenarios.py"
-
-
-def user_classes_in_locustfile() -> set[str]:
-    """Class names defined in bench/measure/scenarios.py, read without importing Locust (gevent)."""
-    tree = ast.parse(SCENARIOS_FILE.read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-
-
-def test_every_scenario_has_its_user_class():
-    defined = user_classes_in_locustfile()
-    assert {scenario.user_class for scenario in SCENARIOS.values()} <= defined
-
-
-def test_scenario_probes_are_paths_with_markers():
-    for scenario in SCENARIOS.values():
-        assert scenario.probe_path.startswith("/"), scenario
-        assert scenario.marker, scenario
 
 
 @pytest.mark.parametrize("profile", PROFILES.values(), ids=lambda p: p.name)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from bench.measure.profiles import SCENARIOS
+from bench.catalogue import SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCUSTFILE = REPO_ROOT / "bench" / "measure" / "scenarios.py"

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.report import build_report
+from bench.catalogue import SCENARIOS
 from bench.measure import matrix, runner
-from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.measure.profiles import PROFILES
 from bench.measure.settings import LoadRequest
 from bench.measure.workload import (
     DEFAULT_PROBE,

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.micro_plot import draw_micro_chart
-from bench.analysis.micro_table import ratio_table
 from bench.micro import cli
-from bench.microcases import MicroCase, load_micro, ratios
+from bench.microcases import load_micro
 
 ROOT = Path(__file__).resolve().parents[3]
 MICRO_DIR = ROOT / "bench" / "micro"
@@ -72,102 +70,6 @@ def test_cases_are_not_collected_by_a_plain_pytest_run():
                "-p", "no:cacheprovider"]  # fmt: skip
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "no tests collected" in finished.stdout + finished.stderr
-
-
-def benchmark_entry(name, group, median, subject, reference=None, compare_to=(), data=None):
-    """One entry the way pytest-benchmark writes it to --benchmark-json."""
-    return {
-        "name": name,
-        "group": group,
-        "extra_info": {
-            "subject": subject,
-            "is_reference": subject != "framework",
-            "reference": reference,
-            "compare_to": list(compare_to),
-        },
-        "stats": {"median": median, "iqr": median / 10, "data": data or [median] * 5},
-    }
-
-
-@pytest.fixture
-def fixture_json(tmp_path) -> Path:
-    plaintext = "test_full_cycle_plaintext[{}]"
-    entries = [
-        benchmark_entry(
-            plaintext.format("framework"), "full-cycle", 19e-6, "framework",
-            plaintext.format("werkzeug"),
-            [plaintext.format("werkzeug"), plaintext.format("flask")],
-            data=[18e-6, 19e-6, 19e-6, 20e-6, 25e-6],
-        ),
-        benchmark_entry(plaintext.format("werkzeug"), "full-cycle", 10e-6, "werkzeug"),
-        benchmark_entry(
-            plaintext.format("flask"), "full-cycle", 42e-6, "flask",
-            plaintext.format("werkzeug"), [plaintext.format("werkzeug")],
-        ),
-        benchmark_entry("test_push_top_pop[werkzeug]", "stack", 450e-9, "werkzeug"),
-        benchmark_entry(
-            "test_push_top_pop[framework]", "stack", 150e-9, "framework",
-            "test_push_top_pop[werkzeug]",
-            ["test_push_top_pop[werkzeug]", "test_push_top_pop[missing]"],
-        ),
-    ]  # fmt: skip
-    path = tmp_path / "micro.json"
-    path.write_text(json.dumps({"machine_info": {}, "benchmarks": entries}))
-    return path
-
-
-def test_load_micro_reads_every_field(fixture_json):
-    cases = load_micro(fixture_json)
-    assert [case.name for case in cases][:2] == [
-        "test_full_cycle_plaintext[framework]",
-        "test_full_cycle_plaintext[werkzeug]",
-    ]
-    framework_case = cases[0]
-    assert framework_case == MicroCase(
-        name="test_full_cycle_plaintext[framework]",
-        group="full-cycle",
-        is_reference=False,
-        reference="test_full_cycle_plaintext[werkzeug]",
-        median_s=19e-6,
-        iqr_s=19e-7,
-        samples_s=[18e-6, 19e-6, 19e-6, 20e-6, 25e-6],
-        compare_to=["test_full_cycle_plaintext[werkzeug]", "test_full_cycle_plaintext[flask]"],
-        subject="framework",
-    )
-    assert framework_case.operation == "full_cycle_plaintext"
-    assert cases[1].reference is None and cases[1].is_reference
-
-
-def test_load_micro_of_a_file_without_extra_info(tmp_path):
-    entry = {"name": "test_x[flask]", "group": None, "stats": {"median": 1.0, "iqr": 0.5}}
-    (tmp_path / "micro.json").write_text(json.dumps({"benchmarks": [entry]}))
-    (case,) = load_micro(tmp_path / "micro.json")
-    assert (case.group, case.reference, case.compare_to, case.samples_s) == ("", None, [], [])
-    assert case.subject == "flask" and not case.is_reference
-
-
-def test_ratios_skip_references_missing_from_the_run(fixture_json):
-    cases = {case.name: case for case in load_micro(fixture_json)}
-    found = ratios(cases["test_push_top_pop[framework]"], cases)
-    assert [(other.subject, round(value, 6)) for other, value in found] == [("werkzeug", 0.333333)]
-
-
-def test_ratio_table_shows_median_iqr_and_each_ratio(fixture_json):
-    table = ratio_table(load_micro(fixture_json)).splitlines()
-    framework_row = next(line for line in table if "full_cycle_plaintext · framework" in line)
-    assert "19 µs" in framework_row and "1.9 µs" in framework_row
-    assert framework_row.endswith("1.90× werkzeug, 0.45× flask")
-    assert next(line for line in table if "plaintext · werkzeug" in line).endswith("reference")
-    stack_row = next(line for line in table if "push_top_pop · framework" in line)
-    assert "150 ns" in stack_row and stack_row.endswith("0.33× werkzeug")
-    groups = [line.split()[0] for line in table[1:]]
-    assert groups == ["stack", "stack", "full-cycle", "full-cycle", "full-cycle"]
-
-
-def test_chart_is_a_png(fixture_json, tmp_path):
-    out = draw_micro_chart(load_micro(fixture_json), tmp_path / "out" / "micro.png")
-    assert out == tmp_path / "out" / "micro.png"
-    assert out.read_bytes().startswith(PNG_MAGIC)
 
 
 @pytest.mark.slow

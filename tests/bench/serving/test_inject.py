@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.analysis.compare import REGRESS_THRESHOLD, compare_runs
+from bench.catalogue import SCENARIOS
 from bench.measure import cellrun, matrix, processes, records
-from bench.measure.profiles import SCENARIOS
 from bench.measure.settings import Settings, choose_pinning
 from bench.rundir import load_run, write_json
 from bench.serving import inject

@@ -1,0 +1,90 @@
+"""Process groups and server start: a pinned tree is killed whole, a server joins its cgroup at
+once and is held to the budget only once it answers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import psutil
+import pytest
+
+from bench.catalogue import SCENARIOS
+from bench.measure import (
+    budget,
+    matrix,
+    processes,
+)
+from bench.measure.settings import Settings
+from bench.serving.registry import all_servers
+
+
+def test_a_server_starts_unthrottled_and_is_held_to_the_budget_once_it_answers(tmp_path):
+    """Start-up (imports) is not measured: under 0.15 CPU it stretched every cell's start."""
+    try:
+        layout = budget.locate()
+        budget.Budget(None, layout).check()
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    given = budget.Budget(0.15, layout)
+    cell = matrix.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 1)
+    settings = Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None, budget=given)
+    server, port = processes.start_server(cell, settings, tmp_path)
+    try:
+        started = server.cgroup.read()
+        hierarchy, directory = server.cgroup.directories[0]
+        if hierarchy.version == 2:
+            limit = (directory / "cpu.max").read_text().split()
+        else:
+            limit = [(directory / f"cpu.cfs_{name}_us").read_text().strip()
+                     for name in ("quota", "period")]  # fmt: skip
+        processes.probe(port, SCENARIOS["plaintext"])
+    finally:
+        server.stop()
+    assert limit == [str(given.quota_us), str(given.period_us)]
+    # the interpreter's start and the app's imports ran before the quota and were not throttled
+    assert started.usage_s > 0 and started.throttled_periods == 0
+
+
+#: a leader that starts a grandchild in its group, then ignores SIGTERM
+STUBBORN_TREE = """
+import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(processes, "STOP_TIMEOUT_S", 0.5)
+    cpus = sorted(os.sched_getaffinity(0))[-1:]
+    group = processes.ProcessGroup(
+        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, processes.child_env()
+    )
+    deadline = time.monotonic() + 20
+    while b"ready" not in group.stdout_path.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tree = [psutil.Process(group.pid), *psutil.Process(group.pid).children(recursive=True)]
+    assert len(tree) == 2
+    assert all(process.cpu_affinity() == cpus for process in tree)
+    group.stop()
+    _, alive = psutil.wait_procs(tree, timeout=5)
+    assert alive == []
+
+
+def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
+    try:
+        cgroup = budget.Budget(0.5, budget.locate()).cgroup("gone")
+    except budget.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    for _, directory in cgroup.directories:
+        directory.rmdir()  # gone before the server could join it
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    with pytest.raises(processes.CellFailed, match="could not join its cgroup") as failed:
+        processes.ProcessGroup(argv, tmp_path / "server", None, processes.child_env(), cgroup)
+    assert isinstance(failed.value.__cause__, OSError)
+    left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
+    assert left == [], "the server was left running"
