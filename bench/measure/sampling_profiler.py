@@ -1,0 +1,265 @@
+"""Sample a running server's Python stacks with py-spy, and read back where its CPU went.
+
+py-spy reads the interpreter's memory from outside the process, so the server runs unchanged; it
+needs ptrace permission over the server (root, CAP_SYS_PTRACE, or the same user where
+``kernel.yama.ptrace_scope`` is 0). Where it cannot attach, :func:`attach_problem` says so in one
+line and the caller goes on without a profile.
+
+One ``py-spy record`` writes one format, so a recording runs two recorders side by side: one
+writes the flame graph (SVG), the other the speedscope JSON that :func:`read_profile` ranks.
+Both are ``--nonblocking``: the server is never paused, so the two never contend for it, and what
+the server pays is the CPU the recorders take. ``--subprocesses`` follows the fork model's
+children. py-spy leaves out threads that wait (in poll, accept, recv), so the percentages are of
+the samples in which the server ran Python, not of wall time. This module imports only the stdlib.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+#: samples per second per recorder (py-spy's default)
+RATE_HZ = 100
+#: py-spy output format → suffix of the file it writes next to the recording's stem
+FORMATS = {"flamegraph": ".svg", "speedscope": ".speedscope.json"}
+#: what py-spy prints once it has attached and samples
+SAMPLING_LINE = b"Sampling process"
+#: seconds to wait for a recorder to attach, and for it to write its file once stopped
+ATTACH_TIMEOUT_S = 20.0
+WRITE_TIMEOUT_S = 30.0
+#: the recorders stop by themselves this long after the window they were started for
+SAFETY_MARGIN_S = 30
+#: how many functions a summary keeps
+TOP_N = 8
+#: where the sysctl that restricts ptrace lives (absent without the Yama LSM)
+PTRACE_SCOPE_FILE = Path("/proc/sys/kernel/yama/ptrace_scope")
+#: py-spy without Rust's backtraces: its errors are then one line
+PY_SPY_ENV = {**os.environ, "RUST_BACKTRACE": "0"}
+
+
+def find_py_spy() -> str | None:
+    """The py-spy beside this interpreter (a venv's bin), else on PATH; None where absent."""
+    beside = Path(sys.executable).parent / "py-spy"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("py-spy")
+
+
+def ptrace_hint() -> str:
+    """What lets py-spy read another process; names ptrace_scope's value where it exists."""
+    scope = ""
+    if PTRACE_SCOPE_FILE.exists():
+        scope = f" (kernel.yama.ptrace_scope is {PTRACE_SCOPE_FILE.read_text().strip()})"
+    return (
+        "py-spy needs ptrace permission over the server: run the bench as root, or as the"
+        f" server's user with kernel.yama.ptrace_scope = 0{scope}, or give py-spy CAP_SYS_PTRACE"
+    )
+
+
+def first_error_line(output: str) -> str:
+    """The first line of py-spy's error output, without its ``Error:`` prefix."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    return lines[0].removeprefix("Error:").strip()
+
+
+def explain_failure(pid: int, output: str) -> str:
+    """One line: why py-spy could not read ``pid``, and the remedy when it is a permission."""
+    reason = first_error_line(output)
+    if "permission" in reason.lower():
+        return f"py-spy cannot read process {pid}: permission denied; {ptrace_hint()}"
+    return f"py-spy cannot read process {pid}: {reason}"
+
+
+def attach_problem(pid: int, py_spy: str | None) -> str | None:
+    """None when py-spy can read ``pid``'s Python stacks; else one line saying why not.
+
+    A real attempt (``py-spy dump``), not a guess from settings: containers, capabilities and
+    security modules all decide, and only the kernel knows the answer.
+    """
+    if py_spy is None:
+        return "py-spy not found: install it (pip install py-spy) to profile the servers"
+    try:
+        done = subprocess.run(
+            [py_spy, "dump", "--pid", str(pid), "--nonblocking"],
+            capture_output=True, text=True, timeout=ATTACH_TIMEOUT_S, env=PY_SPY_ENV,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"py-spy cannot read process {pid}: no answer within {ATTACH_TIMEOUT_S:.0f} s"
+    if done.returncode != 0:
+        return explain_failure(pid, done.stderr + done.stdout)
+    return None
+
+
+@dataclass
+class RecordedProfile:
+    """What one recording left: its files (None where not written) and why, if anything failed."""
+
+    #: the flame graph
+    svg: Path | None
+    #: the speedscope JSON, the input of :func:`read_profile`
+    speedscope: Path | None
+    #: one line saying what went wrong; None when both files were written
+    problem: str | None = None
+
+
+class Recording:
+    """Two py-spy recorders sampling one process tree, from :meth:`start` until :meth:`stop`."""
+
+    def __init__(self, pid: int, stem: Path, py_spy: str, rate_hz: int = RATE_HZ):
+        #: root of the process tree sampled (children are followed)
+        self.pid = pid
+        #: the output files are this path plus each format's suffix
+        self.stem = stem
+        #: the py-spy executable
+        self.py_spy = py_spy
+        #: samples per second per recorder
+        self.rate_hz = rate_hz
+        #: py-spy format → its running recorder
+        self.recorders: dict[str, subprocess.Popen] = {}
+
+    def path(self, output_format: str) -> Path:
+        return self.stem.with_name(self.stem.name + FORMATS[output_format])
+
+    def start(self, longest_s: float) -> str | None:
+        """Start both recorders and wait until each samples; None, or one line why not.
+
+        ``longest_s`` bounds the recording: the recorders stop by themselves a margin after it,
+        so none outlives a caller that never calls :meth:`stop`.
+        """
+        self.stem.parent.mkdir(parents=True, exist_ok=True)
+        duration = str(math.ceil(longest_s) + SAFETY_MARGIN_S)
+        for output_format in FORMATS:
+            argv = [self.py_spy, "record", "--pid", str(self.pid), "--subprocesses",
+                    "--nonblocking", "--function", "--rate", str(self.rate_hz),
+                    "--duration", duration, "--format", output_format,
+                    "--output", str(self.path(output_format))]  # fmt: skip
+            self.recorders[output_format] = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=PY_SPY_ENV
+            )
+        for recorder in self.recorders.values():
+            problem = self.wait_until_sampling(recorder)
+            if problem is not None:
+                self.stop()
+                return problem
+        return None
+
+    def wait_until_sampling(self, recorder: subprocess.Popen) -> str | None:
+        """Read the recorder's output until it says it samples; one line if it exits instead."""
+        deadline = time.monotonic() + ATTACH_TIMEOUT_S
+        seen = b""
+        while SAMPLING_LINE not in seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return f"py-spy did not start sampling process {self.pid} in {ATTACH_TIMEOUT_S} s"
+            readable, _, _ = select.select([recorder.stdout], [], [], left)
+            chunk = os.read(recorder.stdout.fileno(), 4096) if readable else b""
+            if readable and not chunk:  # the recorder exited before sampling
+                recorder.wait(WRITE_TIMEOUT_S)
+                return explain_failure(self.pid, recorder.stderr.read().decode(errors="replace"))
+            seen += chunk
+        return None
+
+    def stop(self) -> RecordedProfile:
+        """Stop the recorders (py-spy writes its file on SIGINT) and say what they left."""
+        problems = []
+        for output_format, recorder in self.recorders.items():
+            errors = finish(recorder)
+            if not self.path(output_format).is_file():
+                problems.append(f"{output_format}: {first_error_line(errors)}")
+        written = {f: self.path(f) if self.path(f).is_file() else None for f in FORMATS}
+        problem = f"py-spy wrote no {'; no '.join(problems)}" if problems else None
+        return RecordedProfile(written["flamegraph"], written["speedscope"], problem)
+
+
+def finish(recorder: subprocess.Popen) -> str:
+    """Interrupt a recorder still sampling, wait until it has written its file; its errors."""
+    if recorder.poll() is None:
+        recorder.send_signal(signal.SIGINT)
+    try:
+        _, errors = recorder.communicate(timeout=WRITE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        recorder.kill()
+        _, errors = recorder.communicate()
+    return errors.decode(errors="replace")
+
+
+@dataclass
+class FunctionCost:
+    """One function's share of a profile's samples."""
+
+    #: the function's qualified name, as py-spy reports it
+    function: str
+    #: its source file, shortened by :func:`short_path`
+    file: str
+    #: the line its definition starts on
+    line: int
+    #: percent of samples in which it was the running function
+    self_pct: float
+    #: percent of samples in which it was anywhere on the stack
+    total_pct: float
+
+
+@dataclass
+class ProfileSummary:
+    """What a speedscope profile says: how much was sampled and the costliest functions."""
+
+    #: samples over all processes and threads in which Python ran
+    samples: int
+    #: the functions by self time, costliest first
+    functions: list[FunctionCost]
+
+
+def short_path(file: str) -> str:
+    """A source file as a reader knows it: within site-packages, the stdlib, or this checkout."""
+    if "site-packages/" in file:
+        return file.split("site-packages/", 1)[1]
+    roots = (sysconfig.get_paths()["stdlib"], str(Path(__file__).resolve().parents[2]))
+    for root in roots:
+        if file.startswith(root + os.sep):
+            return file[len(root) + 1 :]
+    return file
+
+
+def read_profile(speedscope: Path, limit: int = TOP_N) -> ProfileSummary:
+    """Rank the functions of a py-spy speedscope file by self time.
+
+    Every thread and process of the file counts, each sample by its weight; a sample's leaf is its
+    running function, and a function counts once per sample towards its total however deep it
+    recurs. py-spy's
+    ``process N`` root frames (no file) are bookkeeping and left out.
+    """
+    document = json.loads(speedscope.read_text())
+    frames = [(f["name"], f.get("file") or "", f.get("line") or 0)
+              for f in document["shared"]["frames"]]  # fmt: skip
+    self_weight: Counter = Counter()
+    total_weight: Counter = Counter()
+    samples, weight = 0, 0.0
+    for profile in document["profiles"]:
+        for stack, sample_weight in zip(profile["samples"], profile["weights"], strict=True):
+            keys = [frames[index] for index in stack if frames[index][1]]
+            if not keys:
+                continue
+            samples += 1
+            weight += sample_weight
+            self_weight[keys[-1]] += sample_weight
+            for key in set(keys):
+                total_weight[key] += sample_weight
+    functions = [
+        FunctionCost(name, short_path(file), line, 100 * self_w / weight,
+                     100 * total_weight[(name, file, line)] / weight)
+        for (name, file, line), self_w in self_weight.most_common(limit)
+    ]  # fmt: skip
+    return ProfileSummary(samples, functions)

@@ -1,0 +1,199 @@
+"""py-spy against real servers under real requests, the one line where it cannot attach, and the
+speedscope reader on a file py-spy recorded."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.measure.sampling_profiler import (
+    FunctionCost,
+    Recording,
+    attach_problem,
+    find_py_spy,
+    read_profile,
+    short_path,
+)
+from servers import MODELS
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = REPO_ROOT / "tests" / "bench" / "fixtures" / "sampling_profiler"
+#: requests sent while a server is sampled: enough for a few dozen samples at 100 Hz
+REQUESTS = 3000
+#: a function that only a forked child runs: seeing it proves the children were followed
+FORK_CHILD_FUNCTION = "ForkServer.serve_child"
+
+needs_py_spy = pytest.mark.skipif(find_py_spy() is None, reason="py-spy is not installed")
+
+
+@pytest.fixture
+def serve():
+    """Start ``python -m servers --model MODEL`` on the raw app; its process and port."""
+    started = []
+
+    def start(model: str) -> tuple[subprocess.Popen, int]:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "servers", "--model", model, "--port", "0",
+             "bench.apps.rawapp:app"],
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        started.append(server)
+        match = re.search(r"listening on http://[\d.]+:(\d+)", server.stdout.readline())
+        assert match, "the server printed no listening line"
+        return server, int(match.group(1))
+
+    yield start
+    for server in started:
+        server.terminate()
+        server.wait(10)
+
+
+def send_requests(port: int, count: int) -> None:
+    """``count`` keep-alive requests on one connection, each answered before the next."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        for _ in range(count):
+            connection.request("GET", "/plaintext")
+            response = connection.getresponse()
+            assert response.status == 200 and response.read() == b"Hello, World!"
+    finally:
+        connection.close()
+
+
+@needs_py_spy
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_records_a_flame_graph_and_a_ranked_profile_of_a_server_under_load(model, serve, tmp_path):
+    server, port = serve(model)
+    py_spy = find_py_spy()
+    assert attach_problem(server.pid, py_spy) is None
+    recording = Recording(server.pid, tmp_path / "profiles" / model, py_spy)
+    assert recording.start(longest_s=60) is None
+    send_requests(port, REQUESTS)
+    recorded = recording.stop()
+
+    assert recorded.problem is None
+    assert recorded.svg == tmp_path / "profiles" / f"{model}.svg"
+    assert recorded.svg.read_text().startswith("<?xml") and "servers/" in recorded.svg.read_text()
+    summary = read_profile(recorded.speedscope)
+    assert summary.samples > 0
+    assert any(cost.file.startswith("servers/") for cost in summary.functions)
+    assert all(cost.total_pct >= cost.self_pct > 0 for cost in summary.functions)
+    names = {
+        frame["name"] for frame in json.loads(recorded.speedscope.read_text())["shared"]["frames"]
+    }
+    assert (FORK_CHILD_FUNCTION in names) == (model == "fork")
+    assert server.poll() is None  # sampling left the server running
+
+
+@needs_py_spy
+def test_a_process_without_python_gives_one_line_at_attach_and_at_start(tmp_path):
+    not_python = subprocess.Popen(["sleep", "60"])
+    try:
+        problem = attach_problem(not_python.pid, find_py_spy())
+        recording = Recording(not_python.pid, tmp_path / "sleep", find_py_spy())
+        started = recording.start(longest_s=5)
+        recorded = recording.stop()
+    finally:
+        not_python.kill()
+        not_python.wait()
+    for line in (problem, started):
+        assert (
+            line.startswith(f"py-spy cannot read process {not_python.pid}: ") and "\n" not in line
+        )
+    assert recorded.svg is None and recorded.speedscope is None
+    assert recorded.problem.startswith("py-spy wrote no flamegraph")
+
+
+def test_missing_py_spy_gives_one_line():
+    assert attach_problem(os.getpid(), None) == (
+        "py-spy not found: install it (pip install py-spy) to profile the servers"
+    )
+
+
+def attach_problem_as_nobody(pid: int) -> str:
+    """:func:`attach_problem` run by the unprivileged user nobody; skips where that cannot run."""
+    reasons = []
+    for python in (sys.executable, "/usr/bin/python3"):
+        try:
+            probe = subprocess.run(
+                [python, "-c", "import bench.measure.sampling_profiler"], user="nobody",
+                cwd=REPO_ROOT, capture_output=True, text=True,
+            )  # fmt: skip
+        except OSError as error:
+            reasons.append(f"{python}: {error.strerror}")
+            continue
+        if probe.returncode == 0:
+            break
+        reasons.append(f"{python}: {probe.stderr.strip().splitlines()[-1]}")
+    else:
+        pytest.skip(f"user nobody cannot run this checkout: {'; '.join(reasons)}")
+    code = "import sys; from bench.measure.sampling_profiler import attach_problem as a; "
+    code += "print(a(int(sys.argv[1]), sys.argv[2]))"
+    done = subprocess.run([python, "-c", code, str(pid), find_py_spy()], user="nobody",
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout.strip()
+
+
+@needs_py_spy
+def test_no_ptrace_permission_gives_one_line_naming_the_remedy():
+    if os.geteuid() == 0:  # root may read anything: ask as nobody about a process of root's
+        line = attach_problem_as_nobody(os.getpid())
+        pid = os.getpid()
+    else:  # a plain user may not read PID 1 unless given CAP_SYS_PTRACE
+        line, pid = attach_problem(1, find_py_spy()), 1
+        if line is None:
+            pytest.skip("this user may read PID 1's memory (CAP_SYS_PTRACE)")
+    assert line.startswith(f"py-spy cannot read process {pid}: permission denied; ")
+    assert "ptrace" in line and "\n" not in line
+
+
+def test_read_profile_ranks_a_recorded_file_by_self_time():
+    """spin.py spends about 2/3 of its time in leaf (three descend frames deep), 1/3 in branch."""
+    summary = read_profile(FIXTURES / "spin.speedscope.json")
+    assert summary.samples == 66
+    assert summary.functions == [
+        FunctionCost("leaf", "/tmp/pyspy/fx/spin.py", 5, pytest.approx(100 * 45 / 66),
+                     pytest.approx(100 * 45 / 66)),
+        FunctionCost("branch", "/tmp/pyspy/fx/spin.py", 16, pytest.approx(100 * 21 / 66),
+                     pytest.approx(100 * 21 / 66)),
+    ]  # fmt: skip
+    assert read_profile(FIXTURES / "spin.speedscope.json", limit=1).functions[0].function == "leaf"
+
+
+def speedscope(frames: list[tuple[str, str]], samples: list[list[int]], weights: list[float]):
+    return {
+        "shared": {"frames": [{"name": n, "file": f, "line": 1} for n, f in frames]},
+        "profiles": [{"type": "sampled", "samples": samples, "weights": weights}],
+    }
+
+
+def test_read_profile_counts_recursion_once_weighs_samples_and_skips_process_frames(tmp_path):
+    frames = [("process 1", ""), ("main", "app.py"), ("walk", "app.py"), ("parse", "app.py")]
+    document = speedscope(
+        frames,
+        samples=[[0, 1, 2, 2, 2, 3], [0, 1, 2], [0]],  # the last: no Python frame at all
+        weights=[0.03, 0.01, 0.5],
+    )
+    path = tmp_path / "made.speedscope.json"
+    path.write_text(json.dumps(document))
+    summary = read_profile(path)
+    assert summary.samples == 2
+    assert [(c.function, c.self_pct, c.total_pct) for c in summary.functions] == [
+        ("parse", pytest.approx(75.0), pytest.approx(75.0)),
+        ("walk", pytest.approx(25.0), pytest.approx(100.0)),
+    ]
+
+
+def test_short_path_names_files_as_readers_know_them():
+    assert short_path(str(REPO_ROOT / "servers" / "http.py")) == "servers/http.py"
+    site = "/venv/lib/python3.11/site-packages/werkzeug/routing/map.py"
+    assert short_path(site) == "werkzeug/routing/map.py"
+    assert short_path("<frozen runpy>") == "<frozen runpy>"
