@@ -196,6 +196,50 @@ def finish(recorder: subprocess.Popen) -> str:
     return errors.decode(errors="replace")
 
 
+class WindowRecording:
+    """A :class:`Recording` that samples only while a measured window is open.
+
+    The load generator appends a line ``start`` to the ``marks`` file when its window opens and
+    ``stop`` when it closes; whoever waits on the generator calls :meth:`poll` in its loop, so
+    the warm-up is never sampled.
+    """
+
+    def __init__(self, recording: Recording, marks: Path, longest_s: float):
+        #: the recorders, started and stopped with the window
+        self.recording = recording
+        #: the file the generator marks the window in
+        self.marks = marks
+        #: bound on the window's length (see :meth:`Recording.start`)
+        self.longest_s = longest_s
+        #: "waiting" for the window, "sampling" in it, "done" after it
+        self.state = "waiting"
+        #: why sampling could not start, if it could not
+        self.problem: str | None = None
+        #: what the recorders left, once stopped
+        self.recorded: RecordedProfile | None = None
+
+    def poll(self) -> None:
+        """Start or stop the recorders as the window opened or closed since the last call."""
+        marks = self.marks.read_text().split() if self.marks.exists() else []
+        if self.state == "waiting" and "start" in marks:
+            self.problem = self.recording.start(self.longest_s)
+            self.state = "sampling" if self.problem is None else "done"
+        if self.state == "sampling" and "stop" in marks:
+            self.recorded = self.recording.stop()
+            self.state = "done"
+
+    def finish(self) -> RecordedProfile:
+        """What was recorded; the recorders stopped however the window ended."""
+        self.poll()
+        if self.state == "sampling":  # the generator ended without closing its window
+            self.recorded = self.recording.stop()
+            self.recorded.problem = self.recorded.problem or "the measured window never closed"
+        elif self.recorded is None:
+            self.recorded = RecordedProfile(None, None, self.problem or "no window opened")
+        self.state = "done"
+        return self.recorded
+
+
 @dataclass
 class FunctionCost:
     """One function's share of a profile's samples."""

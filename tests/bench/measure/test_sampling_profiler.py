@@ -15,7 +15,9 @@ import pytest
 
 from bench.measure.sampling_profiler import (
     FunctionCost,
+    RecordedProfile,
     Recording,
+    WindowRecording,
     attach_problem,
     find_py_spy,
     read_profile,
@@ -91,6 +93,45 @@ def test_records_a_flame_graph_and_a_ranked_profile_of_a_server_under_load(model
     }
     assert (FORK_CHILD_FUNCTION in names) == (model == "fork")
     assert server.poll() is None  # sampling left the server running
+
+
+@needs_py_spy
+@pytest.mark.slow
+def test_a_window_recording_samples_between_the_marks_only(serve, tmp_path):
+    server, port = serve("epoll")
+    marks = tmp_path / "window.marks"
+    window = WindowRecording(Recording(server.pid, tmp_path / "epoll", find_py_spy()), marks, 60)
+    send_requests(port, 100)  # the warm-up: not sampled
+    window.poll()
+    assert window.state == "waiting" and not window.recording.recorders
+    marks.write_text("start\n")
+    window.poll()
+    assert window.state == "sampling" and window.problem is None
+    send_requests(port, REQUESTS)
+    marks.write_text("start\nstop\n")
+    window.poll()
+    assert window.state == "done"
+    recorded = window.finish()
+    assert recorded.problem is None and read_profile(recorded.speedscope).samples > 0
+
+
+@needs_py_spy
+@pytest.mark.slow
+def test_a_window_that_never_closes_is_stopped_and_said(serve, tmp_path):
+    server, _ = serve("epoll")
+    marks = tmp_path / "window.marks"
+    marks.write_text("start\n")
+    window = WindowRecording(Recording(server.pid, tmp_path / "epoll", find_py_spy()), marks, 60)
+    window.poll()
+    recorded = window.finish()
+    assert recorded.problem == "the measured window never closed"
+    assert recorded.svg.is_file() and recorded.speedscope.is_file()
+    assert all(recorder.poll() is not None for recorder in window.recording.recorders.values())
+
+
+def test_a_window_that_never_opens_records_nothing(tmp_path):
+    window = WindowRecording(Recording(os.getpid(), tmp_path / "self", "py-spy"), tmp_path / "m", 5)
+    assert window.finish() == RecordedProfile(None, None, "no window opened")
 
 
 @needs_py_spy
