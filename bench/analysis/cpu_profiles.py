@@ -1,0 +1,80 @@
+"""The report's "Where each server's CPU goes": per scenario, the profiled servers side by side,
+each with its costliest functions by self time and links to its flame graph and speedscope file.
+
+It reads what the runner recorded in a cell's ``cpu_profile`` (the files py-spy wrote, the
+sampled window's numbers, or the one line saying why there is no profile) and ranks the
+speedscope file's functions; it never samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.measure.sampling_profiler import TOP_N, read_profile
+
+READING_NOTE = (
+    "py-spy sampled each server during one extra measured window of its most loaded cell"
+    " (not one of the cell's repeats: its numbers stay out of every other table). Self % is the"
+    " share of samples in which the function was running, C calls and system calls it made"
+    " included; total % the share in which it was on the stack. Waiting threads are not"
+    " sampled, so the percentages are of the time the server ran Python."
+)
+
+
+def profiled(cells: list[dict]) -> list[dict]:
+    """The cells the runner sampled (each has a ``cpu_profile``), in the order given."""
+    return [cell for cell in cells if cell.get("cpu_profile")]
+
+
+def sampling_cost(window: float | None, cell: float | None) -> str:
+    """The sampled window's requests/s against the cell's, as a reader compares them."""
+    if not window or not cell:
+        return ""
+    return f"sampled window {window:,.0f} req/s, cell {cell:,.0f} req/s ({window / cell - 1:+.0%})"
+
+
+def server_card(run_dir: Path, cell: dict) -> dict:
+    """One server's column: its functions, sample count, links, and the sampled window's req/s
+    beside the cell's (the cost of sampling), or the line saying why nothing was sampled."""
+    recorded = cell["cpu_profile"]
+    window = recorded.get("window") or {}
+    card = {
+        "server": cell["server"],
+        "users": cell["users"],
+        "problem": recorded.get("problem"),
+        "svg": recorded.get("svg"),
+        "speedscope": recorded.get("speedscope"),
+        "window_rps": window.get("rps"),
+        "cell_rps": (cell.get("summary") or {}).get("rps"),
+        "samples": 0,
+        "functions": [],
+    }
+    card["cost"] = sampling_cost(card["window_rps"], card["cell_rps"])
+    speedscope = run_dir / recorded["speedscope"] if recorded.get("speedscope") else None
+    if speedscope is not None and speedscope.is_file():
+        summary = read_profile(speedscope, TOP_N)
+        card.update(samples=summary.samples, functions=summary.functions)
+    elif card["problem"] is None:
+        card["problem"] = "the profile's files are missing from the run directory"
+    return card
+
+
+def profile_sections(
+    run_dir: Path,
+    cells: list[dict],
+    server_rank: Callable[[str], int],
+    scenario_rank: Callable[[str], int],
+) -> list[dict]:
+    """Per app and scenario that was profiled: a title and one card per server, servers in the
+    report's order."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for cell in profiled(cells):
+        groups.setdefault((cell["app"], cell["scenario"]), []).append(cell)
+    sections = []
+    for app, scenario in sorted(groups, key=lambda key: (key[0] != "app", scenario_rank(key[1]))):
+        chosen = sorted(groups[app, scenario], key=lambda cell: server_rank(cell["server"]))
+        cards = [server_card(run_dir, cell) for cell in chosen]
+        title = scenario if app == "app" else f"{scenario} ({app} app)"
+        sections.append({"title": title, "cards": cards})
+    return sections
