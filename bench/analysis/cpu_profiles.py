@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.measure.sampling_profiler import TOP_N, read_profile
+from bench.speedscope import TOP_N, read_profile
 
 READING_NOTE = (
     "py-spy sampled each server during one extra measured window of its most loaded cell"

@@ -6,7 +6,7 @@ needs ptrace permission over the server (root, CAP_SYS_PTRACE, or the same user 
 line and the caller goes on without a profile.
 
 One ``py-spy record`` writes one format, so a recording runs two recorders side by side: one
-writes the flame graph (SVG), the other the speedscope JSON that :func:`read_profile` ranks.
+writes the flame graph (SVG), the other the speedscope JSON that ``bench.speedscope`` ranks.
 Both are ``--nonblocking``: the server is never paused, so the two never contend for it, and what
 the server pays is the CPU the recorders take. ``--subprocesses`` follows the fork model's
 children. py-spy leaves out threads that wait (in poll, accept, recv), so the percentages are of
@@ -15,7 +15,6 @@ the samples in which the server ran Python, not of wall time. This module import
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import select
@@ -23,9 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +37,6 @@ ATTACH_TIMEOUT_S = 20.0
 WRITE_TIMEOUT_S = 30.0
 #: the recorders stop by themselves this long after the window they were started for
 SAFETY_MARGIN_S = 30
-#: how many functions a summary keeps
-TOP_N = 8
 #: where the sysctl that restricts ptrace lives (absent without the Yama LSM)
 PTRACE_SCOPE_FILE = Path("/proc/sys/kernel/yama/ptrace_scope")
 #: py-spy without Rust's backtraces: its errors are then one line
@@ -109,7 +104,7 @@ class RecordedProfile:
 
     #: the flame graph
     svg: Path | None
-    #: the speedscope JSON, the input of :func:`read_profile`
+    #: the speedscope JSON
     speedscope: Path | None
     #: one line saying what went wrong; None when both files were written
     problem: str | None = None
@@ -238,72 +233,3 @@ class WindowRecording:
             self.recorded = RecordedProfile(None, None, self.problem or "no window opened")
         self.state = "done"
         return self.recorded
-
-
-@dataclass
-class FunctionCost:
-    """One function's share of a profile's samples."""
-
-    #: the function's qualified name, as py-spy reports it
-    function: str
-    #: its source file, shortened by :func:`short_path`
-    file: str
-    #: the line its definition starts on
-    line: int
-    #: percent of samples in which it was the running function
-    self_pct: float
-    #: percent of samples in which it was anywhere on the stack
-    total_pct: float
-
-
-@dataclass
-class ProfileSummary:
-    """What a speedscope profile says: how much was sampled and the costliest functions."""
-
-    #: samples over all processes and threads in which Python ran
-    samples: int
-    #: the functions by self time, costliest first
-    functions: list[FunctionCost]
-
-
-def short_path(file: str) -> str:
-    """A source file as a reader knows it: within site-packages, the stdlib, or this checkout."""
-    if "site-packages/" in file:
-        return file.split("site-packages/", 1)[1]
-    roots = (sysconfig.get_paths()["stdlib"], str(Path(__file__).resolve().parents[2]))
-    for root in roots:
-        if file.startswith(root + os.sep):
-            return file[len(root) + 1 :]
-    return file
-
-
-def read_profile(speedscope: Path, limit: int = TOP_N) -> ProfileSummary:
-    """Rank the functions of a py-spy speedscope file by self time.
-
-    Every thread and process of the file counts, each sample by its weight; a sample's leaf is its
-    running function, and a function counts once per sample towards its total however deep it
-    recurs. py-spy's
-    ``process N`` root frames (no file) are bookkeeping and left out.
-    """
-    document = json.loads(speedscope.read_text())
-    frames = [(f["name"], f.get("file") or "", f.get("line") or 0)
-              for f in document["shared"]["frames"]]  # fmt: skip
-    self_weight: Counter = Counter()
-    total_weight: Counter = Counter()
-    samples, weight = 0, 0.0
-    for profile in document["profiles"]:
-        for stack, sample_weight in zip(profile["samples"], profile["weights"], strict=True):
-            keys = [frames[index] for index in stack if frames[index][1]]
-            if not keys:
-                continue
-            samples += 1
-            weight += sample_weight
-            self_weight[keys[-1]] += sample_weight
-            for key in set(keys):
-                total_weight[key] += sample_weight
-    functions = [
-        FunctionCost(name, short_path(file), line, 100 * self_w / weight,
-                     100 * total_weight[(name, file, line)] / weight)
-        for (name, file, line), self_w in self_weight.most_common(limit)
-    ]  # fmt: skip
-    return ProfileSummary(samples, functions)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.analysis.cpu_profiles import profile_sections, sampling_cost
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sampling_profiler"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "speedscope"
 SERVERS = ["poll", "threaded", "fork", "epoll"]
 SCENARIOS = ["plaintext", "fortunes"]
 
