@@ -15,10 +15,11 @@ from bench.speedscope import TOP_N, read_profile
 
 READING_NOTE = (
     "py-spy sampled each server during one extra measured window of its most loaded cell"
-    " (not one of the cell's repeats: its numbers stay out of every other table). Self % is the"
-    " share of samples in which the function was running, C calls and system calls it made"
-    " included; total % the share in which it was on the stack. Waiting threads are not"
-    " sampled, so the percentages are of the time the server ran Python."
+    " (not one of the cell's repeats: its numbers stay out of every other table), 100 times a"
+    " second, taking only a thread that held the GIL: the profile is of the time the server ran"
+    " Python code, and system calls that release the GIL (recv, send, poll) are not in it. Self %"
+    " is the share of samples in which the function was running, total % the share in which it"
+    " was on the stack."
 )
 
 
@@ -27,11 +28,16 @@ def profiled(cells: list[dict]) -> list[dict]:
     return [cell for cell in cells if cell.get("cpu_profile")]
 
 
-def sampling_cost(window: float | None, cell: float | None) -> str:
-    """The sampled window's requests/s against the cell's, as a reader compares them."""
-    if not window or not cell:
-        return ""
-    return f"sampled window {window:,.0f} req/s, cell {cell:,.0f} req/s ({window / cell - 1:+.0%})"
+def sampling_cost(window: float | None, cell: float | None, recorder_pct: float | None) -> str:
+    """What sampling cost: the sampled window's requests/s against the cell's, and the CPU the
+    recorders took, as a reader compares them."""
+    parts = []
+    if window and cell:
+        parts.append(f"sampled window {window:,.0f} req/s, cell {cell:,.0f} req/s"
+                     f" ({window / cell - 1:+.0%})")  # fmt: skip
+    if recorder_pct is not None:
+        parts.append(f"py-spy took {recorder_pct:.0f}% of a core")
+    return "; ".join(parts)
 
 
 def server_card(run_dir: Path, cell: dict) -> dict:
@@ -50,7 +56,9 @@ def server_card(run_dir: Path, cell: dict) -> dict:
         "samples": 0,
         "functions": [],
     }
-    card["cost"] = sampling_cost(card["window_rps"], card["cell_rps"])
+    card["cost"] = sampling_cost(
+        card["window_rps"], card["cell_rps"], recorded.get("recorder_cpu_pct")
+    )
     speedscope = run_dir / recorded["speedscope"] if recorded.get("speedscope") else None
     if speedscope is not None and speedscope.is_file():
         summary = read_profile(speedscope, TOP_N)
@@ -78,3 +86,22 @@ def profile_sections(
         title = scenario if app == "app" else f"{scenario} ({app} app)"
         sections.append({"title": title, "cards": cards})
     return sections
+
+
+def side_by_side(section: dict) -> tuple[list[str], list[list[str]]]:
+    """A section as one table for summary.md: a column per server, its functions by rank."""
+    cards = section["cards"]
+    header = ["rank", *(card["server"] for card in cards)]
+    depth = max((len(card["functions"]) for card in cards), default=0)
+    rows = [
+        [str(rank + 1), *(cost_text(card["functions"], rank) for card in cards)]
+        for rank in range(depth)
+    ]
+    return header, rows
+
+
+def cost_text(functions: list, rank: int) -> str:
+    if rank >= len(functions):
+        return ""
+    cost = functions[rank]
+    return f"`{cost.function}` {cost.self_pct:.1f}%"

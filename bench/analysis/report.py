@@ -20,6 +20,7 @@ import jinja2
 from bench import flags
 from bench.analysis import latency_plot
 from bench.analysis.compare import REGRESSED
+from bench.analysis.cpu_profiles import READING_NOTE, profile_sections, side_by_side
 from bench.analysis.pairs import apply_null_bound, pair_rows
 from bench.analysis.report_figures import plot_costs, plot_scenario, server_order
 from bench.analysis.report_prose import scenario_paragraph
@@ -106,10 +107,14 @@ def apply_pairs(records: list[dict]) -> list[dict]:
 # --- plots ------------------------------------------------------------------------------------
 
 
+def ranker(order: list[str]) -> Callable[[str], int]:
+    """A sort key: a name's place in ``order``; any other name last."""
+    return lambda name: order.index(name) if name in order else len(order)
+
+
 def scenario_ranker(meta: dict) -> Callable[[str], int]:
     """Scenarios in the order the run declared them (meta.json's scenarios); any other last."""
-    order = list(meta.get("scenarios") or {})
-    return lambda name: order.index(name) if name in order else len(order)
+    return ranker(list(meta.get("scenarios") or {}))
 
 
 # --- plain-language paragraphs -----------------------------------------------------------------
@@ -141,6 +146,10 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
         parts += [f"## {section['name']}: latency against offered load", "",
                   latency_plot.OPEN_LOOP + ". " + section["paragraph"], "",
                   markdown_table(section["header"], section["rows"]), ""]  # fmt: skip
+    for section in context["cpu_sections"]:
+        parts += [f"## Where each server's CPU goes: {section['title']}", "",
+                  "Functions by self time (share of samples), from py-spy; flame graphs in"
+                  " profiles/.", "", markdown_table(*side_by_side(section)), ""]  # fmt: skip
     parts += ["Flags: " + "; ".join(f"`{flag}`: {meaning}" for flag, meaning in
                                     flags.MEANINGS.items()), ""]  # fmt: skip
     if context["pair_rows"]:
@@ -212,10 +221,12 @@ def build_report(run_dir: Path) -> Path:
     results/index.html too when the run lives in results/."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    every = [summary_record(cell) for cell in read_cells(run_dir)]
+    cells = read_cells(run_dir)
+    every = [summary_record(cell) for cell in cells]
     open_loop = [r for r in every if r["mode"] == "open"]
     descriptions = meta.get("scenarios") or {}
     scenario_rank = scenario_ranker(meta)
+    server_rank = ranker(server_order(every))
     records = sorted_records([r for r in every if r["mode"] == "closed"], scenario_rank)
     missing = unmeasured(meta, [r["cell"] for r in every])
     # a scenario missing planned cells is ranked nowhere: the ranking would crown whoever ran
@@ -254,6 +265,9 @@ def build_report(run_dir: Path) -> Path:
         "pair_header": pair_header,
         "pair_rows": pair_body,
         "micro_table": micro_table(run_dir),
+        "cpu_sections": profile_sections(run_dir, cells, server_rank, scenario_rank),
+        "cpu_problem": (meta.get("cpu_profiles") or {}).get("problem"),
+        "cpu_note": READING_NOTE,
         "latency_sections": latency_plot.latency_sections(run_dir, open_loop, scenario_rank),
         "meta_rows": meta_rows(meta),
         "server_rows": [

@@ -9,8 +9,9 @@ One ``py-spy record`` writes one format, so a recording runs two recorders side 
 writes the flame graph (SVG), the other the speedscope JSON that ``bench.speedscope`` ranks.
 Both are ``--nonblocking``: the server is never paused, so the two never contend for it, and what
 the server pays is the CPU the recorders take. ``--subprocesses`` follows the fork model's
-children. py-spy leaves out threads that wait (in poll, accept, recv), so the percentages are of
-the samples in which the server ran Python, not of wall time. This module imports only the stdlib.
+children. ``--gil`` samples only a thread holding the GIL, so a profile shows where the server ran
+Python code (and C code that keeps the GIL); system calls that release it (recv, send, poll) are
+not in it. This module imports only the stdlib.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from pathlib import Path
 
 #: samples per second per recorder (py-spy's default)
 RATE_HZ = 100
+#: how py-spy records: never pausing the server, following its children, grouping by function,
+#: and only the thread holding the GIL: without --gil, threads that a CPU budget holds runnable
+#: but not running (woken by their socket, throttled) look busy in the call that woke them
+RECORD_OPTIONS = ("--nonblocking", "--subprocesses", "--function", "--gil")
 #: py-spy output format → suffix of the file it writes next to the recording's stem
 FORMATS = {"flamegraph": ".svg", "speedscope": ".speedscope.json"}
 #: what py-spy prints once it has attached and samples
@@ -39,6 +44,8 @@ WRITE_TIMEOUT_S = 30.0
 SAFETY_MARGIN_S = 30
 #: where the sysctl that restricts ptrace lives (absent without the Yama LSM)
 PTRACE_SCOPE_FILE = Path("/proc/sys/kernel/yama/ptrace_scope")
+#: the line when there is no py-spy to run
+NOT_INSTALLED = "py-spy not found: install it (pip install py-spy) to profile the servers"
 #: py-spy without Rust's backtraces: its errors are then one line
 PY_SPY_ENV = {**os.environ, "RUST_BACKTRACE": "0"}
 
@@ -63,11 +70,13 @@ def ptrace_hint() -> str:
 
 
 def first_error_line(output: str) -> str:
-    """The first line of py-spy's error output, without its ``Error:`` prefix."""
+    """py-spy's error in one line: its first ``Error:`` line without the prefix, else its first
+    line (a log line or a bare message)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     if not lines:
         return "no output"
-    return lines[0].removeprefix("Error:").strip()
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors or lines)[0].removeprefix("Error:").strip()
 
 
 def explain_failure(pid: int, output: str) -> str:
@@ -85,7 +94,7 @@ def attach_problem(pid: int, py_spy: str | None) -> str | None:
     security modules all decide, and only the kernel knows the answer.
     """
     if py_spy is None:
-        return "py-spy not found: install it (pip install py-spy) to profile the servers"
+        return NOT_INSTALLED
     try:
         done = subprocess.run(
             [py_spy, "dump", "--pid", str(pid), "--nonblocking"],
@@ -98,6 +107,22 @@ def attach_problem(pid: int, py_spy: str | None) -> str | None:
     return None
 
 
+def sampling_problem(py_spy: str | None) -> str | None:
+    """None when py-spy can sample a Python process this one starts, as the runner starts its
+    servers; else one line saying why not. Asked once, before a run's first server."""
+    if py_spy is None:
+        return NOT_INSTALLED
+    waiting = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print(flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        waiting.stdout.readline()  # its interpreter is up: there are Python stacks to read
+        return attach_problem(waiting.pid, py_spy)
+    finally:
+        waiting.communicate(b"")
+
+
 @dataclass
 class RecordedProfile:
     """What one recording left: its files (None where not written) and why, if anything failed."""
@@ -108,6 +133,8 @@ class RecordedProfile:
     speedscope: Path | None
     #: one line saying what went wrong; None when both files were written
     problem: str | None = None
+    #: the recorders' own CPU, in percent of one core, from their start to their stop
+    recorder_cpu_pct: float | None = None
 
 
 class Recording:
@@ -124,6 +151,8 @@ class Recording:
         self.rate_hz = rate_hz
         #: py-spy format → its running recorder
         self.recorders: dict[str, subprocess.Popen] = {}
+        #: when the recorders were started (time.monotonic)
+        self.started_at = 0.0
 
     def path(self, output_format: str) -> Path:
         return self.stem.with_name(self.stem.name + FORMATS[output_format])
@@ -136,11 +165,12 @@ class Recording:
         """
         self.stem.parent.mkdir(parents=True, exist_ok=True)
         duration = str(math.ceil(longest_s) + SAFETY_MARGIN_S)
+        self.started_at = time.monotonic()
         for output_format in FORMATS:
-            argv = [self.py_spy, "record", "--pid", str(self.pid), "--subprocesses",
-                    "--nonblocking", "--function", "--rate", str(self.rate_hz),
-                    "--duration", duration, "--format", output_format,
-                    "--output", str(self.path(output_format))]  # fmt: skip
+            output = self.path(output_format)
+            argv = [self.py_spy, "record", "--pid", str(self.pid), *RECORD_OPTIONS,
+                    "--rate", str(self.rate_hz), "--duration", duration,
+                    "--format", output_format, "--output", str(output)]  # fmt: skip
             self.recorders[output_format] = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=PY_SPY_ENV
             )
@@ -170,13 +200,27 @@ class Recording:
     def stop(self) -> RecordedProfile:
         """Stop the recorders (py-spy writes its file on SIGINT) and say what they left."""
         problems = []
+        running = [recorder.pid for recorder in self.recorders.values() if recorder.poll() is None]
+        cpu_pct = 100 * sum(map(cpu_seconds, running)) / (time.monotonic() - self.started_at)
         for output_format, recorder in self.recorders.items():
             errors = finish(recorder)
+            if recorder.returncode != 0:  # a failed write can leave a stub behind
+                self.path(output_format).unlink(missing_ok=True)
             if not self.path(output_format).is_file():
                 problems.append(f"{output_format}: {first_error_line(errors)}")
         written = {f: self.path(f) if self.path(f).is_file() else None for f in FORMATS}
         problem = f"py-spy wrote no {'; no '.join(problems)}" if problems else None
-        return RecordedProfile(written["flamegraph"], written["speedscope"], problem)
+        return RecordedProfile(written["flamegraph"], written["speedscope"], problem, cpu_pct)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU-seconds a running process has used, all its threads (``/proc/PID/stat``); 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # after the command name: state is field 0, utime 11 and stime 12, in clock ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def finish(recorder: subprocess.Popen) -> str:

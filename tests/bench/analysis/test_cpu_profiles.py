@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from bench.analysis.cpu_profiles import profile_sections, sampling_cost
+from bench.analysis.cpu_profiles import profile_sections, sampling_cost, side_by_side
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "speedscope"
 SERVERS = ["poll", "threaded", "fork", "epoll"]
@@ -28,13 +28,17 @@ def test_cards_rank_each_servers_functions_and_link_its_files(tmp_path):
     (tmp_path / "profiles").mkdir()
     shutil.copy(FIXTURE / "spin.speedscope.json", tmp_path / "profiles" / "epoll.speedscope.json")
     recorded = cell("epoll", "plaintext", svg="profiles/epoll.svg",
-                    speedscope="profiles/epoll.speedscope.json", window={"rps": 900.0})  # fmt: skip
+                    speedscope="profiles/epoll.speedscope.json", window={"rps": 900.0},
+                    recorder_cpu_pct=4.2)  # fmt: skip
     (section,) = sections_of(tmp_path, [recorded, {"server": "poll", "app": "app"}])
     (card,) = section["cards"]
     assert section["title"] == "plaintext"
     assert card["samples"] == 66 and [f.function for f in card["functions"]] == ["leaf", "branch"]
     assert card["svg"] == "profiles/epoll.svg" and card["problem"] is None
-    assert card["cost"] == "sampled window 900 req/s, cell 1,000 req/s (-10%)"
+    assert (
+        card["cost"]
+        == "sampled window 900 req/s, cell 1,000 req/s (-10%); py-spy took 4% of a core"
+    )
 
 
 def test_sections_follow_the_reports_order_of_scenarios_apps_and_servers(tmp_path):
@@ -57,6 +61,21 @@ def test_a_card_without_files_says_why(tmp_path):
     assert all(card["functions"] == [] for card in section["cards"])
 
 
-def test_sampling_cost_needs_both_rates():
-    assert sampling_cost(1050.0, 1000.0) == "sampled window 1,050 req/s, cell 1,000 req/s (+5%)"
-    assert sampling_cost(None, 1000.0) == sampling_cost(900.0, None) == ""
+def test_sampling_cost_says_what_it_knows():
+    assert sampling_cost(1050.0, 1000.0, 3.4) == (
+        "sampled window 1,050 req/s, cell 1,000 req/s (+5%); py-spy took 3% of a core"
+    )
+    assert sampling_cost(None, 1000.0, 2.0) == "py-spy took 2% of a core"
+    assert sampling_cost(900.0, None, None) == ""
+
+
+def test_side_by_side_puts_each_servers_functions_in_its_column_by_rank(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    shutil.copy(FIXTURE / "spin.speedscope.json", tmp_path / "profiles" / "spin.speedscope.json")
+    cells = [cell("poll", "plaintext", problem="py-spy cannot read process 7"),
+             cell("epoll", "plaintext", speedscope="profiles/spin.speedscope.json")]  # fmt: skip
+    (section,) = sections_of(tmp_path, cells)
+    assert side_by_side(section) == (
+        ["rank", "poll", "epoll"],
+        [["1", "", "`leaf` 68.2%"], ["2", "", "`branch` 31.8%"]],
+    )

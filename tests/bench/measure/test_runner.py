@@ -338,6 +338,19 @@ def test_the_sweep_follows_the_closed_loop_cells_at_each_fraction():
     }
 
 
+def test_the_sampled_cell_of_each_server_app_and_scenario_is_its_busiest_closed_loop_one():
+    cells = matrix.build_matrix(PROFILES["quick"], [], servers=["poll", "epoll"])
+    sampled = matrix.sampled_cells(cells)
+    keys = {(c.server.name, c.app, c.scenario.name) for c in cells if c.mode == "closed"}
+    assert len(sampled) == len(keys)  # one each; the sweep's open-loop cells never
+    assert {
+        "poll--app--plaintext--u64",
+        "poll--app--io--u16",
+        "epoll--raw--plaintext--u16",
+    } <= sampled
+    assert "poll--app--plaintext--u16" not in sampled
+
+
 def finished(server: str, scenario: str, rps: float, flags=(), mode="closed") -> dict:
     return {"server": server, "app": "app", "scenario": scenario, "mode": mode,
             "summary": {"rps": rps}, "flags": list(flags)}  # fmt: skip

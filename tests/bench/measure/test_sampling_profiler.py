@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ from bench.measure.sampling_profiler import (
     Recording,
     WindowRecording,
     attach_problem,
+    cpu_seconds,
     find_py_spy,
+    sampling_problem,
 )
 from bench.speedscope import read_profile
 from servers import MODELS
@@ -110,16 +113,27 @@ def test_a_window_recording_samples_between_the_marks_only(serve, tmp_path):
     assert window.state == "done"
     recorded = window.finish()
     assert recorded.problem is None and read_profile(recorded.speedscope).samples > 0
+    assert recorded.recorder_cpu_pct >= 0
+
+
+def test_cpu_seconds_reads_a_live_process_and_zero_for_a_gone_one():
+    while time.process_time() < 0.2:  # CPU enough to see beside the clock tick
+        pass
+    assert cpu_seconds(os.getpid()) == pytest.approx(time.process_time(), abs=0.05)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert cpu_seconds(gone.pid) == 0.0
 
 
 @needs_py_spy
 @pytest.mark.slow
 def test_a_window_that_never_closes_is_stopped_and_said(serve, tmp_path):
-    server, _ = serve("epoll")
+    server, port = serve("epoll")
     marks = tmp_path / "window.marks"
     marks.write_text("start\n")
     window = WindowRecording(Recording(server.pid, tmp_path / "epoll", find_py_spy()), marks, 60)
     window.poll()
+    send_requests(port, REQUESTS)
     recorded = window.finish()
     assert recorded.problem == "the measured window never closed"
     assert recorded.svg.is_file() and recorded.speedscope.is_file()
@@ -150,10 +164,28 @@ def test_a_process_without_python_gives_one_line_at_attach_and_at_start(tmp_path
     assert recorded.problem.startswith("py-spy wrote no flamegraph")
 
 
-def test_missing_py_spy_gives_one_line():
-    assert attach_problem(os.getpid(), None) == (
-        "py-spy not found: install it (pip install py-spy) to profile the servers"
+@needs_py_spy
+def test_an_idle_server_leaves_no_flame_graph_and_says_why(serve, tmp_path):
+    server, _ = serve("poll")
+    recording = Recording(server.pid, tmp_path / "idle", find_py_spy())
+    assert recording.start(longest_s=5) is None
+    recorded = recording.stop()  # no request came: no Python ran, so no sample was taken
+    assert recorded.svg is None and not (tmp_path / "idle.svg").exists()
+    assert (
+        recorded.problem
+        == "py-spy wrote no flamegraph: Failed to write flamegraph: No stack counts found"
     )
+    assert read_profile(recorded.speedscope).samples == 0
+
+
+def test_missing_py_spy_gives_one_line():
+    line = "py-spy not found: install it (pip install py-spy) to profile the servers"
+    assert attach_problem(os.getpid(), None) == sampling_problem(None) == line
+
+
+@needs_py_spy
+def test_the_run_start_probe_samples_a_python_process_of_its_own():
+    assert sampling_problem(find_py_spy()) is None
 
 
 def attach_problem_as_nobody(pid: int) -> str:
