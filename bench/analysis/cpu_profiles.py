@@ -14,12 +14,13 @@ from pathlib import Path
 from bench.speedscope import TOP_N, read_profile
 
 READING_NOTE = (
-    "py-spy sampled each server during one extra measured window of its most loaded cell"
-    " (not one of the cell's repeats: its numbers stay out of every other table), 100 times a"
-    " second, taking only a thread that held the GIL: the profile is of the time the server ran"
-    " Python code, and system calls that release the GIL (recv, send, poll) are not in it. Self %"
-    " is the share of samples in which the function was running, total % the share in which it"
-    " was on the stack."
+    "py-spy sampled each server 100 times a second during one extra measured window of its most"
+    " loaded cell, without the CPU budget (not one of the cell's repeats: its numbers stay out of"
+    " every other table). A sample is a thread the kernel had runnable, running or waiting for a"
+    " CPU: on a busy machine, threads woken by their socket wait in the call that woke them"
+    " (receive, poll, select), so read those rows as waiting as much as working. Self % is the"
+    " share of samples in which the function was running, C calls and system calls included;"
+    " total % the share in which it was on the stack."
 )
 
 
@@ -28,37 +29,38 @@ def profiled(cells: list[dict]) -> list[dict]:
     return [cell for cell in cells if cell.get("cpu_profile")]
 
 
-def sampling_cost(window: float | None, cell: float | None, recorder_pct: float | None) -> str:
-    """What sampling cost: the sampled window's requests/s against the cell's, and the CPU the
-    recorders took, as a reader compares them."""
+def sampling_cost(recorded: dict, cell_rps: float | None) -> str:
+    """What the sampled window measured beside the cell, and the CPU the recorders took. Without
+    a budget on either, the two rates differ by what sampling cost; with the cell's budget lifted
+    for the window, they are not comparable and only the window's own figures are shown."""
+    window = recorded.get("window") or {}
+    rps, cpu = window.get("rps"), window.get("server_cpu_pct")
     parts = []
-    if window and cell:
-        parts.append(f"sampled window {window:,.0f} req/s, cell {cell:,.0f} req/s"
-                     f" ({window / cell - 1:+.0%})")  # fmt: skip
-    if recorder_pct is not None:
-        parts.append(f"py-spy took {recorder_pct:.0f}% of a core")
+    if rps and recorded.get("budget_lifted"):
+        at_cpu = f" at {cpu:.0f}% CPU" if cpu is not None else ""
+        parts.append(f"sampled window {rps:,.0f} req/s{at_cpu}, without the CPU budget")
+    elif rps and cell_rps:
+        parts.append(f"sampled window {rps:,.0f} req/s, cell {cell_rps:,.0f} req/s"
+                     f" ({rps / cell_rps - 1:+.0%})")  # fmt: skip
+    if recorded.get("recorder_cpu_pct") is not None:
+        parts.append(f"py-spy took {recorded['recorder_cpu_pct']:.0f}% of a core")
     return "; ".join(parts)
 
 
 def server_card(run_dir: Path, cell: dict) -> dict:
-    """One server's column: its functions, sample count, links, and the sampled window's req/s
-    beside the cell's (the cost of sampling), or the line saying why nothing was sampled."""
+    """One server's column: its functions, sample count, links, what the sampled window measured
+    and cost, or the line saying why nothing was sampled."""
     recorded = cell["cpu_profile"]
-    window = recorded.get("window") or {}
     card = {
         "server": cell["server"],
         "users": cell["users"],
         "problem": recorded.get("problem"),
         "svg": recorded.get("svg"),
         "speedscope": recorded.get("speedscope"),
-        "window_rps": window.get("rps"),
-        "cell_rps": (cell.get("summary") or {}).get("rps"),
+        "cost": sampling_cost(recorded, (cell.get("summary") or {}).get("rps")),
         "samples": 0,
         "functions": [],
     }
-    card["cost"] = sampling_cost(
-        card["window_rps"], card["cell_rps"], recorded.get("recorder_cpu_pct")
-    )
     speedscope = run_dir / recorded["speedscope"] if recorded.get("speedscope") else None
     if speedscope is not None and speedscope.is_file():
         summary = read_profile(speedscope, TOP_N)

@@ -1,9 +1,9 @@
 """The sampled window of ``--profile-servers``: after a cell's repeats, one more Locust window
 against the same server while py-spy samples its stacks (``bench.measure.sampling_profiler``).
 
-The window is not one of the cell's repeats: sampling takes CPU, so its numbers stay beside the
-profile (``cpu_profile.window``) and out of the cell's summary, where the report sets them
-against the cell's to show what sampling cost.
+The window is not one of the cell's repeats: sampling takes CPU, and the server runs it without
+its CPU budget (throttled threads would be counted where they wait), so its numbers stay beside
+the profile (``cpu_profile.window``) and out of the cell's summary.
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ def sample_window(
     sampling = settings.sampling
     if server.pid is None:  # a server the user started, without --target-pid
         return {"problem": "no process id of the server to sample (give --target-pid)"}
+    if server.cgroup is not None:
+        # a throttled server's woken threads wait, runnable, in the call that woke them, and
+        # py-spy counts them there: the profile is taken without the budget
+        server.cgroup.set_quota(None, settings.budget.period_us)
     stem = sampling.directory / profile_stem(cell)
     recording = Recording(server.pid, stem, sampling.py_spy)
     marks = logs_dir / f"{cell.name}.sampled.marks"
@@ -76,5 +80,6 @@ def sample_window(
         "problem": recorded.problem,
         "rate_hz": RATE_HZ,
         "recorder_cpu_pct": recorded.recorder_cpu_pct,
+        "budget_lifted": server.cgroup is not None,
         "window": window,
     }

@@ -9,9 +9,9 @@ One ``py-spy record`` writes one format, so a recording runs two recorders side 
 writes the flame graph (SVG), the other the speedscope JSON that ``bench.speedscope`` ranks.
 Both are ``--nonblocking``: the server is never paused, so the two never contend for it, and what
 the server pays is the CPU the recorders take. ``--subprocesses`` follows the fork model's
-children. ``--gil`` samples only a thread holding the GIL, so a profile shows where the server ran
-Python code (and C code that keeps the GIL); system calls that release it (recv, send, poll) are
-not in it. This module imports only the stdlib.
+children. py-spy counts a thread when the kernel has it runnable: a thread that waits in the
+kernel is left out, but one that was woken and waits for a CPU is counted where it waits. This
+module imports only the stdlib.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from pathlib import Path
 
 #: samples per second per recorder (py-spy's default)
 RATE_HZ = 100
-#: how py-spy records: never pausing the server, following its children, grouping by function,
-#: and only the thread holding the GIL: without --gil, threads that a CPU budget holds runnable
-#: but not running (woken by their socket, throttled) look busy in the call that woke them
-RECORD_OPTIONS = ("--nonblocking", "--subprocesses", "--function", "--gil")
+#: how py-spy records: never pausing the server, following its children, grouping by function.
+#: Not --gil: with py-spy 0.4 on Python 3.11 it found no GIL holder in whole windows of a busy
+#: single-threaded server, blocking or not.
+RECORD_OPTIONS = ("--nonblocking", "--subprocesses", "--function")
 #: py-spy output format → suffix of the file it writes next to the recording's stem
 FORMATS = {"flamegraph": ".svg", "speedscope": ".speedscope.json"}
 #: what py-spy prints once it has attached and samples

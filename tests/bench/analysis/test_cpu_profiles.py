@@ -61,12 +61,17 @@ def test_a_card_without_files_says_why(tmp_path):
     assert all(card["functions"] == [] for card in section["cards"])
 
 
-def test_sampling_cost_says_what_it_knows():
-    assert sampling_cost(1050.0, 1000.0, 3.4) == (
+def test_sampling_cost_compares_rates_only_under_the_same_budget():
+    same = {"window": {"rps": 1050.0, "server_cpu_pct": 40.0}, "recorder_cpu_pct": 3.4}
+    assert sampling_cost(same, 1000.0) == (
         "sampled window 1,050 req/s, cell 1,000 req/s (+5%); py-spy took 3% of a core"
     )
-    assert sampling_cost(None, 1000.0, 2.0) == "py-spy took 2% of a core"
-    assert sampling_cost(900.0, None, None) == ""
+    lifted = {**same, "budget_lifted": True}
+    assert sampling_cost(lifted, 1000.0) == (
+        "sampled window 1,050 req/s at 40% CPU, without the CPU budget; py-spy took 3% of a core"
+    )
+    assert sampling_cost({"recorder_cpu_pct": 2.0}, 1000.0) == "py-spy took 2% of a core"
+    assert sampling_cost({}, None) == ""
 
 
 def test_side_by_side_puts_each_servers_functions_in_its_column_by_rank(tmp_path):

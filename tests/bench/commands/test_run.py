@@ -266,7 +266,7 @@ def test_profile_servers_is_the_profiles_unless_switched(capsys):
 
 #: one short fork cell per app (smoke: the framework and the raw app), sampled
 SAMPLED_RUN = ["--profile", "smoke", "--servers", "fork", "--scenarios", "plaintext", "--users",
-               "4", "--duration", "2", "--warmup", "0.5", "--server-cpus", "off",
+               "4", "--duration", "2", "--warmup", "0.5", "--server-cpus", "0.5",
                "--profile-servers", "--no-progress"]  # fmt: skip
 
 
@@ -285,6 +285,8 @@ def test_a_sampled_run_writes_flame_graphs_and_the_report_ranks_them(tmp_path, c
         (repeat,) = cell["repeats"]
         assert cell["summary"]["rps"] == repeat["rps"]
     meta = json.loads((run_dir / "meta.json").read_text())
+    # a throttled server would be sampled where its threads wait: the window runs unbudgeted
+    assert sampled["budget_lifted"] is (meta["budget"]["cpus"] is not None)
     assert meta["cpu_profiles"]["problem"] is None
     assert meta["cpu_profiles"]["cells"] == ["fork--app--plaintext--u4", "fork--raw--plaintext--u4"]
     html = (run_dir / "report.html").read_text()
