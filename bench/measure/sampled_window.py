@@ -62,7 +62,10 @@ def sample_window(
         # py-spy counts them there: the profile is taken without the budget
         server.cgroup.set_quota(None, settings.budget.period_us)
     stem = sampling.directory / profile_stem(cell)
-    recording = Recording(server.pid, stem, sampling.py_spy)
+    # the recorders take CPU: beside Locust, not on the server's cores, where the server's
+    # woken threads would wait for them and be sampled waiting
+    cpus = settings.pinning["generator_cpus"] if settings.pinning else None
+    recording = Recording(server.pid, stem, sampling.py_spy, cpus=cpus)
     marks = logs_dir / f"{cell.name}.sampled.marks"
     marks.unlink(missing_ok=True)
     profiler = WindowRecording(recording, marks, settings.duration_s)

@@ -140,7 +140,14 @@ class RecordedProfile:
 class Recording:
     """Two py-spy recorders sampling one process tree, from :meth:`start` until :meth:`stop`."""
 
-    def __init__(self, pid: int, stem: Path, py_spy: str, rate_hz: int = RATE_HZ):
+    def __init__(
+        self,
+        pid: int,
+        stem: Path,
+        py_spy: str,
+        rate_hz: int = RATE_HZ,
+        cpus: list[int] | None = None,
+    ):
         #: root of the process tree sampled (children are followed)
         self.pid = pid
         #: the output files are this path plus each format's suffix
@@ -149,6 +156,8 @@ class Recording:
         self.py_spy = py_spy
         #: samples per second per recorder
         self.rate_hz = rate_hz
+        #: the CPUs the recorders may run on (None: any), kept off the server's own
+        self.cpus = cpus
         #: py-spy format → its running recorder
         self.recorders: dict[str, subprocess.Popen] = {}
         #: when the recorders were started (time.monotonic)
@@ -171,9 +180,12 @@ class Recording:
             argv = [self.py_spy, "record", "--pid", str(self.pid), *RECORD_OPTIONS,
                     "--rate", str(self.rate_hz), "--duration", duration,
                     "--format", output_format, "--output", str(output)]  # fmt: skip
-            self.recorders[output_format] = subprocess.Popen(
+            recorder = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=PY_SPY_ENV
             )
+            if self.cpus:
+                os.sched_setaffinity(recorder.pid, self.cpus)
+            self.recorders[output_format] = recorder
         for recorder in self.recorders.values():
             problem = self.wait_until_sampling(recorder)
             if problem is not None:

@@ -100,13 +100,17 @@ def test_records_a_flame_graph_and_a_ranked_profile_of_a_server_under_load(model
 def test_a_window_recording_samples_between_the_marks_only(serve, tmp_path):
     server, port = serve("epoll")
     marks = tmp_path / "window.marks"
-    window = WindowRecording(Recording(server.pid, tmp_path / "epoll", find_py_spy()), marks, 60)
+    one_cpu = [min(os.sched_getaffinity(0))]
+    recording = Recording(server.pid, tmp_path / "epoll", find_py_spy(), cpus=one_cpu)
+    window = WindowRecording(recording, marks, 60)
     send_requests(port, 100)  # the warm-up: not sampled
     window.poll()
     assert window.state == "waiting" and not window.recording.recorders
     marks.write_text("start\n")
     window.poll()
     assert window.state == "sampling" and window.problem is None
+    # the recorders run on the CPUs given (the runner's: beside Locust, off the server's)
+    assert all(os.sched_getaffinity(r.pid) == set(one_cpu) for r in recording.recorders.values())
     send_requests(port, REQUESTS)
     marks.write_text("start\nstop\n")
     window.poll()
