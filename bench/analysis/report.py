@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
@@ -19,6 +20,7 @@ import jinja2
 from bench import flags
 from bench.analysis import latency_plot
 from bench.analysis.compare import REGRESSED
+from bench.analysis.cpu_profiles import READING_NOTE, profile_sections, side_by_side
 from bench.analysis.pairs import apply_null_bound, pair_rows
 from bench.analysis.report_figures import plot_costs, plot_scenario, server_order
 from bench.analysis.report_prose import scenario_paragraph
@@ -111,6 +113,11 @@ def scenario_rank(name: str) -> int:
     return list(SCENARIOS).index(name) if name in SCENARIOS else len(SCENARIOS)
 
 
+def ranker(order: list[str]) -> Callable[[str], int]:
+    """A sort key: a name's place in ``order``; any other name last."""
+    return lambda name: order.index(name) if name in order else len(order)
+
+
 # --- plain-language paragraphs -----------------------------------------------------------------
 
 
@@ -140,6 +147,10 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
         parts += [f"## {section['name']}: latency against offered load", "",
                   latency_plot.OPEN_LOOP + ". " + section["paragraph"], "",
                   markdown_table(section["header"], section["rows"]), ""]  # fmt: skip
+    for section in context["cpu_sections"]:
+        parts += [f"## Where each server's CPU goes: {section['title']}", "",
+                  "Functions by self time (share of samples), from py-spy; flame graphs in"
+                  " profiles/.", "", markdown_table(*side_by_side(section)), ""]  # fmt: skip
     parts += ["Flags: " + "; ".join(f"`{flag}`: {meaning}" for flag, meaning in
                                     flags.MEANINGS.items()), ""]  # fmt: skip
     if context["pair_rows"]:
@@ -217,9 +228,11 @@ def build_report(run_dir: Path) -> Path:
     results/index.html too when the run lives in results/."""
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
-    every = [summary_record(cell) for cell in read_cells(run_dir)]
+    cells = read_cells(run_dir)
+    every = [summary_record(cell) for cell in cells]
     open_loop = [r for r in every if r["mode"] == "open"]
     descriptions = scenario_descriptions(meta)
+    server_rank = ranker(server_order(every))
     records = sorted_records([r for r in every if r["mode"] == "closed"])
     missing = unmeasured(meta, [r["cell"] for r in every])
     # a scenario missing planned cells is ranked nowhere: the ranking would crown whoever ran
@@ -250,6 +263,9 @@ def build_report(run_dir: Path) -> Path:
         "pair_header": pair_header,
         "pair_rows": pair_body,
         "micro_table": micro_table(run_dir),
+        "cpu_sections": profile_sections(run_dir, cells, server_rank, scenario_rank),
+        "cpu_problem": (meta.get("cpu_profiles") or {}).get("problem"),
+        "cpu_note": READING_NOTE,
         "latency_sections": latency_plot.latency_sections(run_dir, open_loop, scenario_rank),
         "meta_rows": meta_rows(meta),
         "server_rows": [

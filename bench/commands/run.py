@@ -76,6 +76,11 @@ def per_profile(key: str) -> str:
     return f"(default: the profile's: {values})"
 
 
+def profiling_default() -> str:
+    on = [name for name, profile in PROFILES.items() if profile.profile_servers]
+    return f"on in the {', '.join(on)} profile, off in the others"
+
+
 def server_cpus(text: str) -> float | str:
     """``--server-cpus``: "off" or a number of CPUs the kernel can enforce (≥ 1 ms per period)."""
     if text == "off":
@@ -131,6 +136,13 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         help="CPU budget of each server tree, e.g. 0.3, or off (default: calibrated against the "
         "null server at the start of the run)",
     )
+    parser.add_argument(
+        "--profile-servers",
+        action=argparse.BooleanOptionalAction,
+        help="sample each server's Python stacks with py-spy in one extra window per scenario: "
+        "flame graphs and each server's costliest functions in the report (default: "
+        f"{profiling_default()})",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(parser)
     return parser
@@ -149,7 +161,7 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
             args.profile, servers=args.servers, scenarios=args.scenarios, users=args.users,
             duration=args.duration, repeats=args.repeats, warmup=args.warmup, peers=args.peers,
             locust_workers=args.locust_workers, **run_options(args),
-            server_cpus=args.server_cpus, resume=args.resume,
+            server_cpus=args.server_cpus, resume=args.resume, profile_servers=args.profile_servers,
         )  # fmt: skip
         records = run_load(run_dir, request, progress=not args.no_progress)
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from bench.measure.locustrun import run_repeat, run_steps
 from bench.measure.matrix import Cell
 from bench.measure.processes import CellFailed, ProcessGroup, probe, read_tail, start_server
 from bench.measure.records import cell_header, finish
+from bench.measure.sampled_window import sample_window
 from bench.measure.settings import Settings
 
 
@@ -44,11 +45,14 @@ def measure_repeats(
     cells: list[Cell], records: list[dict], server: ProcessGroup, port: int,
     settings: Settings, logs_dir: Path,
 ) -> None:  # fmt: skip
-    """A closed-loop cell: every repeat, each followed by a probe (still answering?)."""
+    """A closed-loop cell: every repeat, each followed by a probe (still answering?); then, if
+    this cell is the one sampled, its sampled window."""
     (cell,), (record,) = cells, records
     for index in range(settings.repeats):
         record["repeats"].append(run_repeat(cell, server, port, settings, logs_dir, index))
         probe(port, cell.scenario, settings.connect_host)
+    if settings.sampling is not None and cell.name in settings.sampling.cells:
+        record["cpu_profile"] = sample_window(cell, server, port, settings, logs_dir)
 
 
 def measure_steps(

@@ -17,7 +17,9 @@ when it carries one (open loop, ``openloop.py``); the process also counts its re
 and late open-loop requests. A worker sends all that to the master when the master ends a window
 and when it stops (before it reports itself stopped, so the master has it by its ``test_stop``);
 the result file holds the merged histogram, its percentiles and the exact counts. With
-``BENCH_RAW_LATENCY_FILE`` set (tests only) every recorded value is also written there.
+``BENCH_RAW_LATENCY_FILE`` set (tests only) every recorded value is also written there. With
+``BENCH_WINDOW_MARKS`` set, a line ``start`` is appended to that file when a window opens and
+``stop`` when it closes: the runner samples the server's stacks in between.
 
 Steps: with ``BENCH_STEPS`` = N, the run is N windows in a row, each after its own warm-up, and
 the result file holds ``{"steps": [...]}``, one result per window. An open-loop sweep runs its
@@ -92,6 +94,7 @@ def measure(environment, warmup_s: float, duration_s: float, steps: int) -> None
         # how many processes generate the load: a master's workers (they leave it at stop), else 1
         windows.append({"counts": [], "measure_start": time.time(),
                         "workers": environment.runner.worker_count})  # fmt: skip
+        mark_window("start")
         if duration_s <= 0:  # no length given: the window lasts until Locust stops the test
             return
         count_requests(environment, duration_s)
@@ -132,10 +135,20 @@ def count_requests(environment, duration_s: float) -> None:
 def close_window(environment) -> None:
     """The end of the current window, with Locust's errors so far (reset with the next warm-up)."""
     window = windows[-1]
-    window.setdefault("measure_stop", time.time())
+    if "measure_stop" not in window:  # called again as the test stops: the first call ends it
+        window["measure_stop"] = time.time()
+        mark_window("stop")
     window["errors"] = {
         str(error.error): error.occurrences for error in environment.runner.stats.errors.values()
     }
+
+
+def mark_window(event: str) -> None:
+    """Tell whoever watches the run (the server's profiler) that a window opened or closed."""
+    marks = os.environ.get("BENCH_WINDOW_MARKS")
+    if marks:
+        with open(marks, "a") as file:
+            file.write(event + "\n")
 
 
 def end_window(environment) -> None:

@@ -18,6 +18,7 @@ from bench.measure.matrix import Cell
 from bench.measure.processes import CellFailed, ProcessGroup, child_env, free_port
 from bench.measure.records import repeat_record
 from bench.measure.sampler import Sampler
+from bench.measure.sampling_profiler import WindowRecording
 from bench.measure.settings import HOST, Settings
 
 #: the measured window, loaded beside the scenario file
@@ -77,10 +78,12 @@ def run_repeat(
 
 
 def run_steps(
-    cells: list[Cell], server: ProcessGroup, port: int, settings: Settings, prefix: Path
-) -> list[dict]:
+    cells: list[Cell], server: ProcessGroup, port: int, settings: Settings, prefix: Path,
+    profiler: WindowRecording | None = None,
+) -> list[dict]:  # fmt: skip
     """One Locust run of a window per cell (each after its own warm-up; open-loop cells offer
-    their rates in turn) against the running server, sampled; a repeat record per cell."""
+    their rates in turn) against the running server, sampled; a repeat record per cell. A
+    ``profiler`` samples the server's stacks while the window is open."""
     result_path = Path(f"{prefix}.result.json")
     result_path.unlink(missing_ok=True)
     env = child_env(
@@ -89,6 +92,8 @@ def run_steps(
         BENCH_RESULT_FILE=str(result_path),
         BENCH_STEPS=str(len(cells)),
     )
+    if profiler is not None:
+        env["BENCH_WINDOW_MARKS"] = str(profiler.marks)
     if cells[0].mode == "open":
         env["BENCH_OPEN_RATES"] = ",".join(str(cell.offered_rps) for cell in cells)
     cpus = settings.pinning["generator_cpus"] if settings.pinning else None
@@ -97,7 +102,7 @@ def run_steps(
         ProcessGroup(argv, Path(f"{prefix}.locust"), cpus, env) as locust,
         Sampler(server.pid, locust.pid, counters=server.cgroup and server.cgroup.read) as sampler,
     ):
-        wait_for_locust(locust, server, settings, steps=len(cells))
+        wait_for_locust(locust, server, settings, len(cells), profiler)
     if server.exit_code() is not None:
         raise CellFailed(f"server died under load (exit code {server.exit_code()})")
     results = read_locust_result(result_path, locust, steps=len(cells))
@@ -105,12 +110,15 @@ def run_steps(
 
 
 def wait_for_locust(
-    locust: ProcessGroup, server: ProcessGroup, settings: Settings, steps: int = 1
-) -> None:
+    locust: ProcessGroup, server: ProcessGroup, settings: Settings, steps: int = 1,
+    profiler: WindowRecording | None = None,
+) -> None:  # fmt: skip
     deadline = time.monotonic() + steps * (settings.warmup_s + settings.duration_s)
     deadline += LOCUST_GRACE_S
     deadline += WORKERS_WAIT_S if settings.expect_workers else 0
     while locust.process.poll() is None:
+        if profiler is not None:
+            profiler.poll()
         if server.exit_code() is not None:
             return  # the caller reports the dead server
         if time.monotonic() > deadline:

@@ -202,6 +202,17 @@ def batches(cells: list[Cell]) -> list[list[Cell]]:
     return grouped
 
 
+def sampled_cells(cells: list[Cell]) -> frozenset[str]:
+    """The cells whose server py-spy samples (``--profile-servers``): per server, app and
+    scenario, the closed-loop cell with the most users, where the server works hardest."""
+    busiest: dict[tuple[str, str, str], Cell] = {}
+    for cell in cells:
+        key = (cell.server.name, cell.app, cell.scenario.name)
+        if cell.mode == "closed" and (key not in busiest or cell.users > busiest[key].users):
+            busiest[key] = cell
+    return frozenset(cell.name for cell in busiest.values())
+
+
 def sweep_key(cell: Cell) -> tuple[str, str, str, str]:
     return cell.mode, cell.server.name, cell.app, cell.scenario.name
 

@@ -65,6 +65,8 @@ class Profile:
     default_peers: str = "all"
     #: latency against offered load, open loop; None: closed-loop cells only
     sweep: Sweep | None = None
+    #: sample every server's stacks in one extra window per scenario (``--profile-servers``)
+    profile_servers: bool = False
 
 
 #: seconds a cell costs beyond its load: server start, probe and stop
@@ -128,6 +130,7 @@ PROFILES = {
             repeats=3,
             budget_s=3 * 3600,
             sweep=Sweep(tuple(SCENARIOS), users=64, warmup_s=1.0, duration_s=5.0, budget_s=1500),
+            profile_servers=True,
         ),
     )
 }
@@ -139,9 +142,14 @@ def cell_seconds(warmup_s: float, duration_s: float, repeats: int) -> float:
 
 
 def estimate_seconds(profile: Profile) -> float:
-    """Expected wall time of a profile's own cells (peers excluded: they depend on --peers)."""
+    """Expected wall time of a profile's own cells (peers excluded: they depend on --peers),
+    with the extra sampled window per server, app and scenario when it profiles them."""
     cells = sum(len(p.servers) * len(p.scenarios) * len(p.users) for p in profile.parts)
-    return cells * cell_seconds(profile.warmup_s, profile.duration_s, profile.repeats)
+    seconds = cells * cell_seconds(profile.warmup_s, profile.duration_s, profile.repeats)
+    if profile.profile_servers:
+        sampled = {(s, p.app, sc) for p in profile.parts for s in p.servers for sc in p.scenarios}
+        seconds += len(sampled) * (profile.warmup_s + profile.duration_s + REPEAT_OVERHEAD_S)
+    return seconds
 
 
 def sweep_seconds(sweep: Sweep) -> float:

@@ -17,6 +17,10 @@ each offers a fraction of the highest requests/s its server's closed-loop cells 
 scenario reached in this run; the cells of one server and scenario run as the steps of one Locust
 run against one server start.
 
+With ``profile_servers`` (on in the full profile), py-spy samples each server's stacks in one
+extra window per server, app and scenario, after the repeats of its busiest cell
+(``bench.measure.sampled_window``); the flame graphs go to ``profiles/`` in the run directory.
+
 Ctrl-C or SIGTERM stops the current cell: its server and Locust are killed by process group, the
 finished cells stay, and the report is still written for them."""
 
@@ -31,6 +35,7 @@ from bench.measure.matrix import Cell, batches, cell_settings, offering, plan
 from bench.measure.profiles import PROFILES
 from bench.measure.progress import CellProgress
 from bench.measure.resume import kept_cells, resume_entry
+from bench.measure.sampled_window import choose_sampling
 from bench.measure.settings import LoadRequest, Settings, choose_pinning
 from bench.rundir import CELLS_DIR, META_FILE, machine_meta, write_json
 
@@ -56,8 +61,12 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
     budget, budget_meta = choose_budget(
         "off" if request.target is not None else server_cpus, settings, cells, run_dir / "logs"
     )
-    settings = replace(settings, budget=budget)
-    meta = {**run_meta(settings, cells, skipped), "budget": budget_meta}
+    asked = request.profile_servers
+    asked = PROFILES[request.profile].profile_servers if asked is None else asked
+    sampling, sampling_meta = choose_sampling(asked, cells, run_dir)
+    settings = replace(settings, budget=budget, sampling=sampling)
+    meta = {**run_meta(settings, cells, skipped), "budget": budget_meta,
+            "cpu_profiles": sampling_meta}  # fmt: skip
     kept = kept_cells(run_dir, [cell.name for cell in cells], settings) if request.resume else {}
     if request.resume:
         meta["resumes"] = resume_entry(run_dir, kept)

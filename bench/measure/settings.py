@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.measure.budget import Budget
 from bench.measure.target import Target
@@ -45,6 +46,20 @@ class LoadRequest:
     server_cpus: float | str | None = None
     #: keep the cells in the run directory measured with the same settings
     resume: bool = False
+    #: --profile-servers: sample each server's stacks in one extra window per scenario
+    profile_servers: bool | None = None
+
+
+@dataclass(frozen=True)
+class ServerSampling:
+    """py-spy samples the server in one extra window of these cells (``--profile-servers``)."""
+
+    #: the py-spy executable
+    py_spy: str
+    #: names of the cells sampled: per server, app and scenario, the one with the most users
+    cells: frozenset[str]
+    #: where the flame graphs and speedscope files go (``profiles/`` in the run directory)
+    directory: Path
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class Settings:
     target: Target | None = None
     #: the CPU budget of every server tree, or None: servers run unlimited
     budget: Budget | None = None
+    #: which cells get a sampled window, and where its files go; None: no sampling
+    sampling: ServerSampling | None = None
 
     @property
     def generator_cores(self) -> int:

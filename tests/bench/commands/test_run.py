@@ -15,7 +15,8 @@ import pytest
 
 from bench import rundir
 from bench.commands import run
-from bench.measure import matrix
+from bench.measure import matrix, sampled_window
+from bench.measure.sampling_profiler import find_py_spy
 from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -253,3 +254,60 @@ def test_a_run_stopped_during_micro_says_every_cell_went_unmeasured(tmp_path, mo
                                      "poll--raw--plaintext--u8"]  # fmt: skip
     page = (run_dir / "report.html").read_text()
     assert "3 of 3 planned cells were not measured" in page
+
+
+def test_profile_servers_is_the_profiles_unless_switched(capsys):
+    base = ["--profile", "full", "--servers", "epoll"]
+    assert run.parse_and_check(run.load_arguments("load", ""), base).profile_servers is None
+    for flag, value in (("--profile-servers", True), ("--no-profile-servers", False)):
+        args = run.parse_and_check(run.load_arguments("load", ""), [*base, flag])
+        assert args.profile_servers is value
+
+
+#: one short fork cell per app (smoke: the framework and the raw app), sampled
+SAMPLED_RUN = ["--profile", "smoke", "--servers", "fork", "--scenarios", "plaintext", "--users",
+               "4", "--duration", "2", "--warmup", "0.5", "--server-cpus", "0.5",
+               "--profile-servers", "--no-progress"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_py_spy() is None, reason="py-spy is not installed")
+def test_a_sampled_run_writes_flame_graphs_and_the_report_ranks_them(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run.load_main([*SAMPLED_RUN, "--run-dir", str(run_dir)]) == 0
+    for app in ("app", "raw"):
+        cell = json.loads((run_dir / "cells" / f"fork--{app}--plaintext--u4.json").read_text())
+        sampled = cell["cpu_profile"]
+        assert sampled["problem"] is None and sampled["window"]["rps"] > 0
+        assert sampled["svg"] == f"profiles/fork--{app}--plaintext.svg"
+        assert (run_dir / sampled["svg"]).is_file() and (run_dir / sampled["speedscope"]).is_file()
+        # the sampled window is no repeat: the cell's numbers are its repeats' alone
+        (repeat,) = cell["repeats"]
+        assert cell["summary"]["rps"] == repeat["rps"]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    # a throttled server would be sampled where its threads wait: the window runs unbudgeted
+    assert sampled["budget_lifted"] is (meta["budget"]["cpus"] is not None)
+    assert meta["cpu_profiles"]["problem"] is None
+    assert meta["cpu_profiles"]["cells"] == ["fork--app--plaintext--u4", "fork--raw--plaintext--u4"]
+    html = (run_dir / "report.html").read_text()
+    assert "Where each server's CPU goes" in html
+    assert 'href="profiles/fork--raw--plaintext.svg"' in html
+    assert 'href="profiles/fork--app--plaintext.speedscope.json"' in html
+    # the raw app does almost nothing: the forked child's own server path must show
+    assert "servers/" in html.split("plaintext (raw app)")[1].split("Every cell")[0]
+
+
+@pytest.mark.slow
+def test_without_py_spy_one_line_says_so_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sampled_window, "find_py_spy", lambda: None)  # as where it is missing
+    run_dir = tmp_path / "run"
+    argv = [*SAMPLED_RUN, "--servers", "epoll", "--run-dir", str(run_dir)]
+    assert run.load_main(argv) == 0
+    line = "py-spy not found: install it (pip install py-spy) to profile the servers"
+    assert capsys.readouterr().err.splitlines() == [
+        f"server CPU profiles: {line}; the run goes on without them"
+    ]
+    cell = json.loads((run_dir / "cells" / "epoll--app--plaintext--u4.json").read_text())
+    assert cell["status"] == "ok" and "cpu_profile" not in cell
+    assert json.loads((run_dir / "meta.json").read_text())["cpu_profiles"]["problem"] == line
+    assert f"No profiles in this run: {line}." in (run_dir / "report.html").read_text()

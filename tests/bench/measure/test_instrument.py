@@ -44,7 +44,8 @@ def run_measured(host: str, tmp_path: Path, workers: int) -> tuple[dict, list[in
     result_file, raw_file = tmp_path / "result.json", tmp_path / "raw.json"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": "0.5",
            "BENCH_DURATION_S": "1.5", "BENCH_RESULT_FILE": str(result_file),
-           "BENCH_RAW_LATENCY_FILE": str(raw_file)}  # fmt: skip
+           "BENCH_RAW_LATENCY_FILE": str(raw_file),
+           "BENCH_WINDOW_MARKS": str(tmp_path / "window.marks")}  # fmt: skip
     argv = [
         sys.executable, "-m", "locust", "-f", f"{MEASURE / 'instrument.py'},"
         f"{MEASURE / 'scenarios.py'}", "--headless", "--host", host, "--users", "4",
@@ -78,3 +79,5 @@ def test_histogram_percentiles_match_the_raw_latencies_of_a_short_cell(host, tmp
         assert abs(result[key] - exact) <= exact / 1024 + 1, (key, result[key], exact)
     assert abs(result["max_us"] - max(raw)) <= max(raw) / 1024 + 1
     assert result["scheduled"] == result["late"] == 0  # closed loop: no schedule
+    # the window was marked open and closed once, by the master alone
+    assert (tmp_path / "window.marks").read_text() == "start\nstop\n"

@@ -138,3 +138,16 @@ def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
 def test_an_explicit_server_list_runs_no_peers_unless_asked():
     cells, _ = matrix.plan("quick", servers=["epoll"], scenarios=["plaintext"])
     assert {cell.server.name for cell in cells} == {"epoll"}
+
+
+def test_the_sampled_cell_of_each_server_app_and_scenario_is_its_busiest_closed_loop_one():
+    cells = matrix.build_matrix(PROFILES["quick"], [], servers=["poll", "epoll"])
+    sampled = matrix.sampled_cells(cells)
+    keys = {(c.server.name, c.app, c.scenario.name) for c in cells if c.mode == "closed"}
+    assert len(sampled) == len(keys)  # one each; the sweep's open-loop cells never
+    assert {
+        "poll--app--plaintext--u64",
+        "poll--app--io--u16",
+        "epoll--raw--plaintext--u16",
+    } <= sampled
+    assert "poll--app--plaintext--u16" not in sampled

@@ -3,12 +3,15 @@ regression compare needs."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bench.catalogue import APPS, SCENARIOS
 from bench.measure.profiles import (
     OFFERED_FRACTIONS,
     PROFILES,
+    REPEAT_OVERHEAD_S,
     cell_seconds,
     estimate_seconds,
     sweep_seconds,
@@ -102,3 +105,12 @@ def test_quick_sweeps_plaintext_and_io_and_full_sweeps_every_scenario():
     assert {"plaintext", "io"} <= set(PROFILES["quick"].sweep.scenarios)
     assert set(PROFILES["full"].sweep.scenarios) == set(SCENARIOS)
     assert PROFILES["smoke"].sweep is None  # the regression check stays closed loop
+
+
+def test_only_full_profiles_the_servers_and_its_estimate_counts_the_sampled_windows():
+    assert [p.name for p in PROFILES.values() if p.profile_servers] == ["full"]
+    full = PROFILES["full"]
+    unsampled = dataclasses.replace(full, profile_servers=False)
+    windows = {(s, p.app, sc) for p in full.parts for s in p.servers for sc in p.scenarios}
+    extra = len(windows) * (full.warmup_s + full.duration_s + REPEAT_OVERHEAD_S)
+    assert estimate_seconds(full) == estimate_seconds(unsampled) + extra
