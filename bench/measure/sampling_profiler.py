@@ -240,11 +240,12 @@ def finish(recorder: subprocess.Popen) -> str:
     if recorder.poll() is None:
         recorder.send_signal(signal.SIGINT)
     try:
-        _, errors = recorder.communicate(timeout=WRITE_TIMEOUT_S)
+        output, errors = recorder.communicate(timeout=WRITE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         recorder.kill()
-        _, errors = recorder.communicate()
-    return errors.decode(errors="replace")
+        output, errors = recorder.communicate()
+    # py-spy reports some failures on stdout, after its progress lines
+    return (errors + output).decode(errors="replace")
 
 
 class WindowRecording:

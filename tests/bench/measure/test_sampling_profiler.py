@@ -175,10 +175,8 @@ def test_an_idle_server_leaves_no_flame_graph_and_says_why(serve, tmp_path):
     assert recording.start(longest_s=5) is None
     recorded = recording.stop()  # no request came: no Python ran, so no sample was taken
     assert recorded.svg is None and not (tmp_path / "idle.svg").exists()
-    assert (
-        recorded.problem
-        == "py-spy wrote no flamegraph: Failed to write flamegraph: No stack counts found"
-    )
+    # py-spy's own words for it vary with its version and with when the interrupt lands
+    assert recorded.problem.startswith("py-spy wrote no flamegraph: ")
     assert read_profile(recorded.speedscope).samples == 0
 
 
