@@ -32,6 +32,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK_ENTRY = "bench/micro/cli.py"
 #: the packages whose origin each side proves before it is measured
 OWN_PACKAGES = ("bench", "servers", "framework")
+#: how long an interrupted command may take to stop its servers before it is killed
+STOP_TIMEOUT_S = 60
 #: ``--against`` naming no commit: judge against the stored numbers of results/baseline
 STORED = "none"
 
@@ -58,10 +60,23 @@ class Side:
         return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
     def bench(self, args: list[str]) -> int:
-        """``python -m bench ARGS`` in this side's tree; its exit code."""
+        """``python -m bench ARGS`` in this side's tree; its exit code.
+
+        The command runs in a session of its own, so an interrupt reaches it once, from here:
+        one SIGINT, which it answers as it answers Ctrl-C (a load run stops its servers)."""
         print(f"[{self.name} {self.commit[:12]}] bench {' '.join(args)}", flush=True)
         command = [sys.executable, "-m", "bench", *args]
-        return subprocess.run(command, cwd=self.tree, env=self.env()).returncode
+        child = subprocess.Popen(command, cwd=self.tree, env=self.env(), start_new_session=True)
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            raise
 
     def imported_from(self) -> dict[str, str]:
         """Where this side's processes import our packages from."""

@@ -4,6 +4,9 @@ is tested is the commands' own logic (baseline refresh, confirmation, verdict, e
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,7 @@ from tests.bench.analysis.test_compare import (
     write_micro,
     write_run,
 )
+from tests.bench.commands.throwaway import clone_of_this_tree, worktrees
 from tests.bench.micro.test_instructions import SERVER, needs_valgrind
 
 # --- the baseline and the regress command --------------------------------------------------------
@@ -450,3 +454,25 @@ def test_an_ab_run_with_a_bad_amount_is_refused_before_anything_is_checked_out(
         regress_main(args)
     assert exited.value.code == 2
     assert phrase in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_ab_run_stopped_half_way_removes_the_reference_tree_and_keeps_the_run(tmp_path, sig):
+    repo = clone_of_this_tree(tmp_path / "clone")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bench", "regress", "--against", "HEAD~1", "--micro-rounds", "1",
+         "--load-duration", "0", "--instructions", "off"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    for line in run.stdout:  # up to the reference side's first measurement
+        if line.startswith("[ref "):
+            break
+    assert len(worktrees(repo)) == 2
+    run.send_signal(sig)
+    rest = run.stdout.read()
+    assert run.wait(timeout=90) == 130, rest
+    # the side's own command answers its interrupt as it answers Ctrl-C; ours is the last line
+    assert rest.strip().splitlines()[-1].startswith("regress: interrupted")
+    assert worktrees(repo) == [str(repo)]
+    assert (repo / "results" / "latest" / "meta.json").is_file()
