@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench.analysis import compare
 from bench.analysis.compare import Run
+from bench.analysis.report import build_report
 from bench.commands import sides
 from bench.commands.sides import Side
 from bench.rundir import machine_meta, new_run_dir, write_json
@@ -404,5 +405,6 @@ def run_ab(reference: Reference, worktree: Path, judging: Judging, plan: Plan) -
     reasons.update(missing)
     code = report(rows, reasons, judging)
     record(run_dir, dirs, rows, reasons, reference, judging, head)
+    print(f"report: {build_report(dirs['head'])}")
     print(f"\n{run_dir}: {VERDICT_WORDS[code]} (HEAD against {reference.describe()})")
     return code

@@ -172,7 +172,8 @@ def default_reference(baseline_dir: Path, repo: Path = REPO_ROOT) -> tuple[str, 
     base_branch = os.environ.get("GITHUB_BASE_REF")
     if base_branch:
         return merge_base(base_branch, repo), f"the merge-base with {base_branch} (a pull request)"
-    return baseline_commit(baseline_dir), f"the commit {baseline_dir}/meta.json was measured on"
+    shown = baseline_dir.relative_to(repo) if baseline_dir.is_relative_to(repo) else baseline_dir
+    return baseline_commit(baseline_dir), f"the commit {shown} was measured on"
 
 
 # --- the reference's worktree --------------------------------------------------------------------

@@ -92,6 +92,14 @@ def test_the_default_reference_is_the_baselines_commit_without_its_dirty_mark(tm
     assert sides.baseline_commit(tmp_path) == "b1283cd54baa"
 
 
+def test_outside_a_pull_request_the_default_reference_is_the_baselines_commit(clone, monkeypatch):
+    monkeypatch.delenv("GITHUB_BASE_REF", raising=False)
+    name, why = sides.default_reference(clone / "results" / "baseline", clone)
+    recorded = json.loads((clone / "results" / "baseline" / "meta.json").read_text())["commit"]
+    assert name == recorded.removesuffix("+dirty")
+    assert why == "the commit results/baseline was measured on"
+
+
 def test_on_a_pull_request_the_default_reference_is_the_merge_base(tmp_path, monkeypatch):
     repo = clone_of_this_tree(tmp_path / "clone")
     git(repo, "branch", "base")
