@@ -174,33 +174,39 @@ def micro_exclusions(ref_cases: set[str], head_cases: set[str], ref: Side, head:
 # --- judging: the only part that uses bench.analysis.compare ------------------------------------
 
 
-def comparable(ref_run, head_run, ref: Side, head: Side, dirs: dict[str, Path]) -> tuple:
+def comparable(ref_run: Run, head_run: Run, ref: Side, head: Side, dirs: dict[str, Path]) -> tuple:
     """The two runs restricted to what both measured with the same benchmark code, and the
     reasons for everything left out."""
-    reasons = {}
     ref_cases = {case.name for case in ref_run.micro or []}
     head_cases = {case.name for case in head_run.micro or []}
-    reasons.update(micro_exclusions(ref_cases, head_cases, ref, head))
+    reasons = micro_exclusions(ref_cases, head_cases, ref, head)
     keep = {name for name in ref_cases & head_cases if f"micro {name}" not in reasons}
     ref_run, head_run = (only_micro(run, keep) for run in (ref_run, head_run))
-    ref_cells, head_cells = set(ref_run.cells or {}), set(head_run.cells or {})
-    reasons.update(set_exclusions("load", ref_cells, head_cells))
-    scenarios = [scenario_digests(dirs[name]) for name in ("ref", "head")]
-    if scenarios[0] != scenarios[1] or None in scenarios[0]:
-        reasons.update({f"load {name}": "its scenario file differs between the trees"
-                        for name in sorted(ref_cells & head_cells)})  # fmt: skip
-        ref_run, head_run = replace(ref_run, cells=None), replace(head_run, cells=None)
-    else:
-        shared = ref_cells & head_cells
-        ref_run, head_run = (replace(run, cells={n: c for n, c in (run.cells or {}).items()
-                                                 if n in shared} or None)
-                             for run in (ref_run, head_run))  # fmt: skip
+    ref_run, head_run, why = comparable_cells(ref_run, head_run, dirs)
+    reasons.update(why)
     ref_run, head_run, why = comparable_instructions(ref_run, head_run, ref, head)
     reasons.update(why)
     return ref_run, head_run, reasons
 
 
-def only_micro(run, keep: set[str]):
+def comparable_cells(ref_run: Run, head_run: Run, dirs: dict[str, Path]) -> tuple:
+    """The cells both sides measured, when both ran the same scenario file."""
+    ref_cells, head_cells = set(ref_run.cells or {}), set(head_run.cells or {})
+    reasons = set_exclusions("load", ref_cells, head_cells)
+    shared = ref_cells & head_cells
+    scenarios = [scenario_digests(dirs[name]) for name in ("ref", "head")]
+    if scenarios[0] != scenarios[1] or None in scenarios[0]:
+        differs = "its scenario file differs between the trees"
+        reasons.update({f"load {name}": differs for name in sorted(shared)})
+        shared = set()
+    ref_run, head_run = (
+        replace(run, cells={n: c for n, c in (run.cells or {}).items() if n in shared} or None)
+        for run in (ref_run, head_run)
+    )
+    return ref_run, head_run, reasons
+
+
+def only_micro(run: Run, keep: set[str]) -> Run:
     def pick(cases):
         return [case for case in cases if case.name in keep]
 
@@ -214,7 +220,7 @@ def only_micro(run, keep: set[str]):
     )
 
 
-def comparable_instructions(ref_run, head_run, ref: Side, head: Side) -> tuple:
+def comparable_instructions(ref_run: Run, head_run: Run, ref: Side, head: Side) -> tuple:
     counts = [run.instructions for run in (ref_run, head_run)]
     if None in counts:
         return replace(ref_run, instructions=None), replace(head_run, instructions=None), {}

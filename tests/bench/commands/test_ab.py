@@ -117,6 +117,17 @@ def test_cases_and_cells_measured_on_one_side_only_are_not_comparable(tmp_path):
     assert not [name for name in names if "epoll fortunes" in name]
 
 
+def test_a_side_without_any_cell_leaves_the_other_rows_judged(tmp_path):
+    def drop_every_cell(head: Side, head_dir: Path) -> None:
+        for cell in (head_dir / "cells").iterdir():
+            cell.unlink()
+
+    names, reasons = judged_names(tmp_path, edits=[drop_every_cell])
+    assert not [name for name in names if name.startswith("load ")]
+    assert reasons["load poll--app--plaintext--u10"] == "measured on the ref side only"
+    assert f"micro {STACK} / werkzeug" in names
+
+
 def test_another_scenario_file_makes_every_load_row_not_comparable(tmp_path):
     names, reasons = judged_names(tmp_path, scenarios="s2")
     assert not [name for name in names if name.startswith("load ")]
