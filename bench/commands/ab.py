@@ -305,7 +305,7 @@ def report(rows: list, reasons: dict[str, str], judging: Judging) -> int:
 # --- the command ---------------------------------------------------------------------------------
 
 
-#: what an A/B run concludes, by exit code
+#: what a regress run concludes, by exit code
 VERDICT_WORDS = {0: "no regression", 1: "REGRESSED", 2: "nothing judged"}
 
 

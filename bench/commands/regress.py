@@ -1,14 +1,15 @@
-"""``regress`` and ``baseline``: the commands that measure a smoke run and judge it.
+"""``regress`` and ``baseline``: the commands that judge whether a change made the code slower.
 
-``regress`` measures smoke micro + smoke load into a new run directory, compares it with the
-committed ``results/baseline`` by in-run ratios (``bench.analysis.compare``), re-measures a
-regressed micro case before it believes it, and writes the verdict beside the run. ``baseline``
-deliberately replaces the committed baseline with a new smoke run.
+``regress`` measures HEAD beside a reference commit on this machine, in one job (``--against
+REF``; by default a pull request's merge-base, else the commit results/baseline was measured on):
+``bench.commands.ab`` runs both sides and judges them. ``regress --against none`` keeps the older
+check: a smoke run (micro + load + instruction counts) compared with the stored numbers of
+``results/baseline`` by in-run ratios (``bench.analysis.compare``), a regressed micro case
+re-measured before it is believed. ``baseline`` deliberately replaces that stored baseline with a
+new smoke run; its meta.json names the commit the A/B run re-measures by default.
 
-Both also count instructions per request under valgrind (``bench.micro.instructions``) when it is
-installed (``--instructions auto``, the default): the baseline twice, to record how far apart two
-counts of the same code come, and ``regress`` once, judged by a threshold of a few percent beside
-the timed rows.
+Both count instructions per request under valgrind (``bench.micro.instructions``) when it is
+installed (``--instructions auto``, the default).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from bench.analysis.history import append_run
 from bench.analysis.report import build_report
 from bench.cli import Parser
 from bench.commands import ab, sides
+from bench.commands.ab import VERDICT_WORDS
 from bench.measure.runner import plan, run_load
 from bench.micro import instructions
 from bench.micro.cli import run_micro
@@ -223,10 +225,6 @@ def confirm_micro(
               f"{', '.join(operations)}", flush=True)  # fmt: skip
         again = load_run(measure_micro(run_dir / directory, select=" or ".join(operations)))
         apply_confirmation(rows, baseline, again.micro or [], threshold, alpha)
-
-
-#: what a regress run concludes, by exit code
-VERDICT_WORDS = {0: "no regression", 1: "REGRESSED", 2: "nothing judged"}
 
 
 def record_verdict(
