@@ -330,7 +330,11 @@ def regress_main(argv: list[str]) -> int:
         "results/baseline was measured on)",
     )
     parser.add_argument(
-        "--baseline", type=Path, default=BASELINE_DIR, help="the stored baseline (--against none)"
+        "--baseline",
+        type=Path,
+        default=BASELINE_DIR,
+        help="the stored baseline: what --against none compares with, and whose commit is the "
+        "reference outside a pull request",
     )
     parser.add_argument(
         "--worktree",
