@@ -66,16 +66,13 @@ class Side:
         one SIGINT, which it answers as it answers Ctrl-C (a load run stops its servers)."""
         print(f"[{self.name} {self.commit[:12]}] bench {' '.join(args)}", flush=True)
         command = [sys.executable, "-m", "bench", *args]
-        child = subprocess.Popen(command, cwd=self.tree, env=self.env(), start_new_session=True)
-        try:
+        child = None
+        try:  # an interrupt may come at any moment, even before the command starts
+            child = subprocess.Popen(command, cwd=self.tree, env=self.env(), start_new_session=True)
             return child.wait()
         except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
-            try:
-                child.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            if child is not None:
+                stop(child)
             raise
 
     def imported_from(self) -> dict[str, str]:
@@ -97,6 +94,16 @@ class Side:
                     f"the {self.name} side imports {package} from {path}, not from {self.tree}; "
                     "install the project editable (pip install -e .), not as a copy"
                 )
+
+
+def stop(child: subprocess.Popen) -> None:
+    """One SIGINT, as a terminal's Ctrl-C; killed if it has not stopped in STOP_TIMEOUT_S."""
+    child.send_signal(signal.SIGINT)
+    try:
+        child.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 # --- git ------------------------------------------------------------------------------------------

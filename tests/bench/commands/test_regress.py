@@ -465,8 +465,8 @@ def test_an_ab_run_stopped_half_way_removes_the_reference_tree_and_keeps_the_run
          "--load-duration", "0", "--instructions", "off"],
         cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    for line in run.stdout:  # up to the reference side's first measurement
-        if line.startswith("[ref "):
+    for line in run.stdout:  # up to the reference side's first command's own first line
+        if line.startswith("micro (smoke)"):
             break
     assert len(worktrees(repo)) == 2
     run.send_signal(sig)
