@@ -224,7 +224,9 @@ def reference_side(commit: str, path: Path, repo: Path = REPO_ROOT) -> Iterator[
 
 def remove_worktree(path: Path, repo: Path = REPO_ROOT) -> None:
     """Remove the worktree and git's record of it, whatever state it was left in."""
-    git("worktree", "remove", "--force", str(path), repo=repo)
+    if repo.is_dir():  # (a checkout deleted under a running command has no record to update)
+        git("worktree", "remove", "--force", str(path), repo=repo)
     if path.exists():  # not registered (add failed half way): a plain directory of ours
         shutil.rmtree(path, ignore_errors=True)
-    git("worktree", "prune", repo=repo)
+    if repo.is_dir():
+        git("worktree", "prune", repo=repo)
