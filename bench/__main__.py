@@ -37,7 +37,11 @@ COMMANDS = {
     ),
     "regress": (
         "bench.commands.regress:regress_main",
-        "smoke micro + smoke load, compared with the baseline",
+        "HEAD measured beside a reference commit; exit 1 on a regression",
+    ),
+    "bisect": (
+        "bench.commands.bisect:main",
+        "the first commit that made a workload cost more instructions per request",
     ),
     "worker": (
         "bench.commands.worker:main",

@@ -1,21 +1,23 @@
-"""``regress`` and ``baseline``: the commands that measure a smoke run and judge it.
+"""``regress`` and ``baseline``: the commands that judge whether a change made the code slower.
 
-``regress`` measures smoke micro + smoke load into a new run directory, compares it with the
-committed ``results/baseline`` by in-run ratios (``bench.analysis.compare``), re-measures a
-regressed micro case before it believes it, and writes the verdict beside the run. ``baseline``
-deliberately replaces the committed baseline with a new smoke run.
+``regress`` measures HEAD beside a reference commit on this machine, in one job (``--against
+REF``; by default a pull request's merge-base, else the commit results/baseline was measured on):
+``bench.commands.ab`` runs both sides and judges them. ``regress --against none`` keeps the older
+check: a smoke run (micro + load + instruction counts) compared with the stored numbers of
+``results/baseline`` by in-run ratios (``bench.analysis.compare``), a regressed micro case
+re-measured before it is believed. ``baseline`` deliberately replaces that stored baseline with a
+new smoke run; its meta.json names the commit the A/B run re-measures by default.
 
-Both also count instructions per request under valgrind (``bench.micro.instructions``) when it is
-installed (``--instructions auto``, the default): the baseline twice, to record how far apart two
-counts of the same code come, and ``regress`` once, judged by a threshold of a few percent beside
-the timed rows.
+Both count instructions per request under valgrind (``bench.micro.instructions``) when it is
+installed (``--instructions auto``, the default).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from argparse import SUPPRESS
+import sys
+from argparse import SUPPRESS, Namespace
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,6 +41,8 @@ from bench.analysis.history import append_run
 from bench.analysis.ratios import MAX_SAMPLES, thin
 from bench.analysis.report import build_report
 from bench.cli import Parser
+from bench.commands import ab, sides
+from bench.commands.ab import VERDICT_WORDS
 from bench.commands.compare import add_judging_options, fail
 from bench.measure.matrix import plan
 from bench.measure.runner import run_load
@@ -227,10 +231,6 @@ def confirm_micro(
         apply_confirmation(rows, baseline, again.micro or [], threshold, alpha)
 
 
-#: what a regress run concludes, by exit code
-VERDICT_WORDS = {0: "no regression", 1: "REGRESSED", 2: "nothing judged"}
-
-
 def record_verdict(
     run_dir: Path,
     baseline: Path,
@@ -318,18 +318,86 @@ def print_report(run_dir: Path) -> None:
 
 
 def regress_main(argv: list[str]) -> int:
-    """``python -m bench regress``: smoke micro + smoke load, compared with results/baseline."""
+    """``python -m bench regress [--against REF]``: HEAD measured beside a reference commit (or,
+    with ``--against none``, a smoke run compared with the stored results/baseline)."""
     parser = Parser(
         prog="python -m bench regress",
-        description="Measure a smoke run and compare it with the baseline. Exit 0: no regression, "
-        "1: regressed, 2: unusable input or nothing judged.",
+        description="Measure HEAD and a reference commit side by side on this machine and judge "
+        "HEAD against it (--against none: compare a smoke run with the stored baseline). Exit 0: "
+        "no regression, 1: regressed, 2: unusable input or nothing judged.",
     )
     parser.add_argument(
-        "--baseline", type=Path, default=BASELINE_DIR, help="the run to compare with"
+        "--against",
+        metavar="REF",
+        help="the commit, branch or tag to measure beside HEAD, or none for the stored baseline "
+        "(default: on a pull request in CI the merge-base with its base branch, else the commit "
+        "results/baseline was measured on)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=BASELINE_DIR,
+        help="the stored baseline: what --against none compares with, and whose commit is the "
+        "reference outside a pull request",
+    )
+    parser.add_argument(
+        "--worktree",
+        type=Path,
+        help="where to check the reference out (default: a new directory under the temp dir)",
+    )
+    parser.add_argument(
+        "--micro-rounds",
+        type=int,
+        default=ab.MICRO_ROUNDS,
+        help="micro rounds a side, each a fresh process",
+    )
+    parser.add_argument(
+        "--load-duration",
+        type=float,
+        default=ab.LOAD_DURATION_S,
+        help="seconds of load per cell and side; 0 measures no load cells",
     )
     add_judging_options(parser, default_threshold=REGRESS_THRESHOLD)
     add_instruction_option(parser)
     args = parser.parse_args(argv)
+    if args.micro_rounds < 1:
+        parser.error(f"--micro-rounds {args.micro_rounds}: must be at least 1")
+    if args.load_duration < 0:
+        parser.error(f"--load-duration {args.load_duration}: must not be negative")
+    if args.against == sides.STORED:
+        return stored_regress(args)
+    return ab_regress(args)
+
+
+def ab_regress(args: Namespace) -> int:
+    """The A/B run: a bad reference is one line and exit 2, before anything is created."""
+    judging = ab.Judging(args.threshold, args.alpha, args.instruction_threshold)
+    plan = ab.Plan(args.micro_rounds, args.instructions, args.load_duration)
+    try:
+        reference = choose_reference(args.against, args.baseline)
+        worktree = args.worktree or sides.default_worktree(reference.commit)
+        return ab.run_ab(reference, worktree, judging, plan)
+    except (sides.BadReference, ab.SideFailed, UnusableInput) as error:
+        return fail("regress", error)
+    except KeyboardInterrupt:
+        print("regress: interrupted; the reference tree is removed, what was measured is kept",
+              file=sys.stderr)  # fmt: skip
+        return 130
+
+
+def choose_reference(against: str | None, baseline: Path) -> ab.Reference:
+    """The reference to measure: the one named, else the default, resolved and checked."""
+    if against is None:
+        name, why = sides.default_reference(baseline)
+    else:
+        name, why = against, "named by --against"
+    commit = sides.resolve(name)
+    sides.check_has_benchmarks(commit, name)
+    return ab.Reference(name, commit, why)
+
+
+def stored_regress(args: Namespace) -> int:
+    """``--against none``: a smoke run compared with the stored numbers of results/baseline."""
     try:
         baseline = load_run(args.baseline)  # fail before spending a minute measuring
         if baseline.micro is None or baseline.cells is None:

@@ -17,7 +17,7 @@ def test_an_unknown_command_is_named_with_the_valid_ones():
     assert finished.returncode == 2
     assert finished.stderr.strip().splitlines() == [
         "python -m bench: error: unknown command 'foo' (commands: run, load, micro, instructions, "
-        "report, compare, baseline, regress, worker; see --help)"
+        "report, compare, baseline, regress, bisect, worker; see --help)"
     ]
 
 

@@ -4,6 +4,9 @@ is tested is the commands' own logic (baseline refresh, confirmation, verdict, e
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,7 @@ from tests.bench.analysis.test_compare import (
     write_micro,
     write_run,
 )
+from tests.bench.commands.throwaway import clone_of_this_tree, worktrees
 from tests.bench.micro.test_instructions import SERVER, needs_valgrind
 
 # --- the baseline and the regress command --------------------------------------------------------
@@ -126,7 +130,7 @@ def test_regress_passes_on_an_unchanged_run_and_records_the_comparison(
 ):
     baseline = write_run(tmp_path / "baseline", seed=1)
     selections = fake_measurements(monkeypatch, tmp_path, first={}, again={})
-    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
     assert "no regression" in capsys.readouterr().out
     recorded = json.loads((tmp_path / "regress" / "compare.json").read_text())
     assert {row["verdict"] for row in recorded} <= {"ok", "not enough data"}
@@ -137,7 +141,7 @@ def test_regress_fails_on_a_slowdown_that_repeats(tmp_path, monkeypatch, capsys)
     baseline = write_run(tmp_path / "baseline", seed=1)
     slower = {FULL_CYCLE: 2.0}
     selections = fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
-    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 1
     # measured again twice, each in its own directory, and it repeated both times
     assert selections == ["test_full_cycle_plaintext"] * 2
     assert all((tmp_path / "regress" / d / "micro.json").is_file() for d in CONFIRM_DIRS)
@@ -153,7 +157,7 @@ def test_regress_forgives_a_slowdown_the_second_re_measurement_does_not_repeat(
     baseline = write_run(tmp_path / "baseline", seed=1)
     slower = {FULL_CYCLE: 2.0}
     selections = fake_measurements(monkeypatch, tmp_path, first=slower, again=[slower, {}])
-    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
     assert selections == ["test_full_cycle_plaintext"] * 2
     rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
     transient = rows[f"micro {FULL_CYCLE} / flask"]
@@ -170,7 +174,7 @@ def test_regress_forgives_a_slowdown_the_second_re_measurement_does_not_repeat(
 def test_regress_forgives_a_slowdown_that_does_not_repeat(tmp_path, monkeypatch, capsys):
     baseline = write_run(tmp_path / "baseline", seed=1)
     fake_measurements(monkeypatch, tmp_path, first={FULL_CYCLE: 2.0, STACK: 2.0}, again={STACK: 2})
-    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 1
     rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
     assert rows[f"micro {STACK} / contextvar"].verdict == "REGRESSED"
     transient = rows[f"micro {FULL_CYCLE} / flask"]
@@ -189,7 +193,7 @@ def test_a_slow_reference_in_a_re_measurement_does_not_excuse_a_real_slowdown(
     slower = {FULL_CYCLE: 2.0}
     disturbed = {FULL_CYCLE: 2.0, "test_full_cycle_plaintext[werkzeug]": 2.0}
     fake_measurements(monkeypatch, tmp_path, first=slower, again=[slower, disturbed])
-    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 1
     rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
     assert rows[f"micro {FULL_CYCLE} / flask"].verdict == "REGRESSED"
 
@@ -198,8 +202,10 @@ def test_regress_tolerates_15_percent_by_default(tmp_path, monkeypatch):
     baseline = write_run(tmp_path / "baseline", seed=1)
     slower = {FULL_CYCLE: 1.15}
     fake_measurements(monkeypatch, tmp_path, first=slower, again=slower)
-    assert regress_main(["--baseline", str(baseline)]) == 0
-    assert regress_main(["--baseline", str(baseline), "--threshold", "10%"]) == 1
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
+    assert (
+        regress_main(["--against", "none", "--baseline", str(baseline), "--threshold", "10%"]) == 1
+    )
 
 
 def compare_rows(path: Path) -> list[compare.Row]:
@@ -208,7 +214,7 @@ def compare_rows(path: Path) -> list[compare.Row]:
 
 def test_regress_without_a_baseline_fails_before_measuring(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(regress, "smoke_run", pytest.fail)
-    assert regress_main(["--baseline", str(tmp_path / "none")]) == 2
+    assert regress_main(["--against", "none", "--baseline", str(tmp_path / "none")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
 
 
@@ -304,11 +310,11 @@ def test_regress_counts_instructions_and_catches_a_planted_5_percent_slowdown(
     baseline = write_run(tmp_path / "baseline", seed=1)
     regress.count_instructions(baseline, "auto", runs=1)
     fake_measurements(monkeypatch, tmp_path, first={}, again={})
-    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out
     assert f"instructions {SERVER} / request" in out and "no regression" in out
     plant_loop(tmp_path, monkeypatch, loops=90)
-    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 1
     rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
     planted = rows[f"instructions {SERVER} / request"]
     assert planted.verdict == "REGRESSED" and 0.03 < planted.change < 0.08
@@ -318,9 +324,12 @@ def test_regress_skips_counting_when_the_baseline_has_no_counts(tmp_path, monkey
     baseline = write_run(tmp_path / "baseline", seed=1)
     fake_measurements(monkeypatch, tmp_path, first={}, again={})
     monkeypatch.setattr(instructions, "measure", pytest.fail)
-    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
     assert "instruction counts: skipped, the baseline has none" in capsys.readouterr().out
-    assert regress_main(["--baseline", str(baseline), "--instructions", "on"]) == 2
+    assert (
+        regress_main(["--against", "none", "--baseline", str(baseline), "--instructions", "on"])
+        == 2
+    )
     assert "--instructions on, but it has no instruction counts" in capsys.readouterr().err
 
 
@@ -328,11 +337,14 @@ def test_regress_without_valgrind_compares_the_timed_rows_only(tmp_path, monkeyp
     baseline = write_instructions(write_run(tmp_path / "baseline", seed=1))
     fake_measurements(monkeypatch, tmp_path, first={}, again={})
     monkeypatch.setenv("PATH", str(tmp_path))  # no valgrind on it
-    assert regress_main(["--baseline", str(baseline)]) == 0
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out
     assert "instruction counts: skipped, valgrind is not installed" in out
     assert "instructions per request" not in out
-    assert regress_main(["--baseline", str(baseline), "--instructions", "on"]) == 2
+    assert (
+        regress_main(["--against", "none", "--baseline", str(baseline), "--instructions", "on"])
+        == 2
+    )
     assert "valgrind is not installed" in capsys.readouterr().err
 
 
@@ -396,7 +408,7 @@ def test_regress_records_its_verdict_and_compare_repeats_it(tmp_path, monkeypatc
     baseline = write_run(tmp_path / "baseline", seed=1)
     fake_measurements(monkeypatch, tmp_path, first={FULL_CYCLE: 2.0, STACK: 2.0}, again={STACK: 2})
     monkeypatch.setattr(regress, "print_report", lambda run_dir: None)
-    assert regress_main(["--baseline", str(baseline)]) == 1
+    assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 1
     regress_out = capsys.readouterr().out
     run_dir = tmp_path / "regress"
     recorded = json.loads((run_dir / "meta.json").read_text())["regress"]
@@ -429,3 +441,41 @@ def test_baseline_from_a_run_with_one_micro_measurement_keeps_the_three_it_has(t
         regress.baseline_main(["--from", str(single), "--dest", str(dest), "--micro-runs", "1"])
         == 0
     )
+
+
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (["--micro-rounds", "0"], "--micro-rounds 0: must be at least 1"),
+        (["--load-duration", "-1"], "--load-duration -1.0: must not be negative"),
+    ],
+)
+def test_an_ab_run_with_a_bad_amount_is_refused_before_anything_is_checked_out(
+    capsys, args, phrase
+):
+    with pytest.raises(SystemExit) as exited:
+        regress_main(args)
+    assert exited.value.code == 2
+    assert phrase in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_ab_run_stopped_half_way_removes_the_reference_tree_and_keeps_the_run(tmp_path, sig):
+    repo = clone_of_this_tree(tmp_path / "clone")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "bench", "regress", "--against", "HEAD~1", "--micro-rounds", "1",
+         "--load-duration", "0", "--instructions", "off"],
+        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    for line in run.stdout:  # up to the reference side's first command's own first line
+        if line.startswith("micro (smoke)"):
+            break
+    assert len(worktrees(repo)) == 2
+    run.send_signal(sig)
+    rest = run.stdout.read()
+    assert run.wait(timeout=90) == 130, rest
+    # the side's own command answers its interrupt as it answers Ctrl-C; ours is the last line
+    assert rest.strip().splitlines()[-1].startswith("regress: interrupted")
+    assert worktrees(repo) == [str(repo)]
+    assert (repo / "results" / "latest" / "meta.json").is_file()

@@ -1,0 +1,419 @@
+"""The A/B regression run: HEAD and a reference commit measured alternately on one machine, in
+one job, each by its own code, then judged by ``bench.analysis.compare``.
+
+A ratio measured inside one run cancels the machine's speed but not the interpreter's build, and
+instruction counts compare only on identical software; a stored baseline holds on the machine
+that measured it and nowhere else. So both sides are measured here, now, by the same interpreter:
+
+- micro: ``MICRO_ROUNDS`` rounds a side, each a fresh ``python -m bench micro`` process, in the
+  order ref head head ref …, so a machine getting slower or faster lands on both sides alike;
+- instructions: one count a side (``python -m bench instructions``; deterministic);
+- load: the smoke matrix in two halves of the server models, the side going first alternating.
+
+A case measured on one side only, or whose benchmark code differs between the two trees (the
+micro test function's source, the workloads module, the load scenario file), is listed "not
+comparable" and never judged. Regressed micro cases are measured again on both sides, as
+``regress`` does against a stored baseline.
+
+Run directory: ``ref/`` and ``head/`` (each a run directory ``compare`` reads), ``compare.json``,
+``verdict.md`` (the verdict table in Markdown, what CI shows) and ``meta.json``, whose
+``regress`` entry names the reference and why it was chosen.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from bench import rundir
+from bench.analysis import compare, compare_table
+from bench.analysis.report import build_report
+from bench.commands import sides
+from bench.commands.sides import Side
+from bench.rundir import Run, machine_meta, new_run_dir, write_json
+from bench.serving.spec import MODELS
+
+#: micro rounds a side; each is a fresh process timing every smoke case
+MICRO_ROUNDS = 2
+#: what every load cell of both sides runs: the smoke matrix under the fixed budget of a
+#: stored-baseline regress run, cells shortened so both sides fit the CI job (each second of a
+#: cell is a sample; the test needs five a side, one more covers a lost second)
+PROFILE = "smoke"
+SERVER_CPUS = 0.1
+LOAD_DURATION_S = 6.0
+#: the reference server every load group needs beside our models: measured with the first group
+NULL_PEER = "null"
+
+
+class SideFailed(Exception):
+    """A side could not be measured (the message says which and how)."""
+
+
+# --- what to run, in which order ------------------------------------------------------------------
+
+
+def micro_order(rounds: int, ref: Side, head: Side) -> list[tuple[Side, int]]:
+    """(side, round) in the order ref head head ref ref head …: linear drift cancels."""
+    order = []
+    for number in range(1, rounds + 1):
+        pair = [(ref, number), (head, number)]
+        order += pair if number % 2 else pair[::-1]
+    return order
+
+
+def micro_dir(side_dir: Path, number: int) -> Path:
+    """Round 1 is the side's micro.json, round N its micro-N/micro.json (what compare reads)."""
+    return side_dir if number == 1 else side_dir / f"micro-{number}"
+
+
+def load_groups() -> list[list[str]]:
+    """The smoke matrix as two ``load`` invocations, half of the server models each (every
+    invocation costs seconds of start-up and report); the first also runs the null server, the
+    reference every model's cells divide by."""
+    half = (len(MODELS) + 1) // 2
+    return [
+        ["--servers", ",".join(MODELS[:half]), "--peers", NULL_PEER],
+        ["--servers", ",".join(MODELS[half:]), "--peers", "none"],
+    ]
+
+
+def load_args(run_dir: Path, group: list[str], duration: float) -> list[str]:
+    return ["load", "--profile", PROFILE, "--server-cpus", str(SERVER_CPUS), "--duration",
+            f"{duration:g}", "--no-progress", "--run-dir", str(run_dir), *group]  # fmt: skip
+
+
+# --- measuring ------------------------------------------------------------------------------------
+
+
+def measure_micro(ref: Side, head: Side, dirs: dict[str, Path], rounds: int) -> None:
+    for side, number in micro_order(rounds, ref, head):
+        target = micro_dir(dirs[side.name], number)
+        code = side.bench(["micro", "--profile", PROFILE, "--run-dir", str(target)])
+        if not (target / "micro.json").is_file():
+            raise SideFailed(f"the {side.name} side's micro benchmarks wrote nothing (exit {code})")
+
+
+def measure_instructions(ref: Side, head: Side, dirs: dict[str, Path]) -> str:
+    """One count a side; "" when both counted, else why the rows are missing."""
+    for side in (ref, head):
+        code = side.bench(["instructions", "--run-dir", str(dirs[side.name])])
+        if code != 0 and side is head:
+            raise SideFailed(f"counting instructions on the head side failed (exit {code})")
+        if code != 0:
+            return f"the reference could not count instructions (exit {code})"
+    return ""
+
+
+def measure_load(ref: Side, head: Side, dirs: dict[str, Path], duration: float) -> None:
+    """Each group of cells on both sides, the side going first alternating, then every side's
+    cells gathered into its cells/ (one in-run reference set, as in a single smoke run)."""
+    for number, group in enumerate(load_groups()):
+        order = (ref, head) if number % 2 == 0 else (head, ref)
+        for side in order:
+            target = dirs[side.name] / f"load-{number + 1}"
+            code = side.bench(load_args(target, group, duration))
+            if code == 130:
+                raise KeyboardInterrupt
+    for side_dir in dirs.values():
+        (side_dir / "cells").mkdir(exist_ok=True)
+        for cell in sorted(side_dir.glob("load-*/cells/*.json")):
+            shutil.copy2(cell, side_dir / "cells" / cell.name)
+
+
+# --- what is comparable ---------------------------------------------------------------------------
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def benchmark_functions(tree: Path) -> dict[str, str]:
+    """Each micro benchmark function of ``tree`` (``test_*`` in bench/**/bench_*.py) → a digest
+    of its source with its decorators: the code that measures, not the code measured."""
+    found = {}
+    for module in sorted(tree.glob("bench/**/bench_*.py")):
+        source = module.read_text()
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                lines = source.splitlines()[first - 1 : node.end_lineno]
+                found[node.name] = digest("\n".join(lines))
+    return found
+
+
+def workloads_digest(tree: Path) -> str | None:
+    """The module that defines the counted workloads, wherever the tree keeps it."""
+    modules = sorted(tree.glob("bench/**/workloads.py"))
+    return digest(modules[0].read_text()) if modules else None
+
+
+def scenario_digests(side_dir: Path) -> set[str | None]:
+    """The scenario files a side's load runs recorded having run."""
+    found = set()
+    for meta in side_dir.glob("load-*/meta.json"):
+        found.add(json.loads(meta.read_text()).get("scenario_file_sha256"))
+    return found
+
+
+def set_exclusions(kind: str, ref_names: set[str], head_names: set[str]) -> dict:
+    return {f"{kind} {name}": f"measured on the {'ref' if name in ref_names else 'head'} side only"
+            for name in sorted(ref_names ^ head_names)}  # fmt: skip
+
+
+def micro_exclusions(ref_cases: set[str], head_cases: set[str], ref: Side, head: Side) -> dict:
+    code = {side.name: benchmark_functions(side.tree) for side in (ref, head)}
+    reasons = set_exclusions("micro", ref_cases, head_cases)
+    for name in sorted(ref_cases & head_cases):
+        function = name.split("[", 1)[0]
+        if code["ref"].get(function) != code["head"].get(function):
+            reasons[f"micro {name}"] = "its benchmark function differs between the trees"
+    return reasons
+
+
+# --- judging: the only part that uses bench.analysis.compare ------------------------------------
+
+
+def comparable(ref_run: Run, head_run: Run, ref: Side, head: Side, dirs: dict[str, Path]) -> tuple:
+    """The two runs restricted to what both measured with the same benchmark code, and the
+    reasons for everything left out."""
+    ref_cases = {case.name for case in ref_run.micro or []}
+    head_cases = {case.name for case in head_run.micro or []}
+    reasons = micro_exclusions(ref_cases, head_cases, ref, head)
+    keep = {name for name in ref_cases & head_cases if f"micro {name}" not in reasons}
+    ref_run, head_run = (only_micro(run, keep) for run in (ref_run, head_run))
+    ref_run, head_run, why = comparable_cells(ref_run, head_run, dirs)
+    reasons.update(why)
+    ref_run, head_run, why = comparable_instructions(ref_run, head_run, ref, head)
+    reasons.update(why)
+    return ref_run, head_run, reasons
+
+
+def comparable_cells(ref_run: Run, head_run: Run, dirs: dict[str, Path]) -> tuple:
+    """The cells both sides measured, when both ran the same scenario file."""
+    ref_cells, head_cells = set(ref_run.cells or {}), set(head_run.cells or {})
+    reasons = set_exclusions("load", ref_cells, head_cells)
+    shared = ref_cells & head_cells
+    scenarios = [scenario_digests(dirs[name]) for name in ("ref", "head")]
+    if scenarios[0] != scenarios[1] or None in scenarios[0]:
+        differs = "its scenario file differs between the trees"
+        reasons.update({f"load {name}": differs for name in sorted(shared)})
+        shared = set()
+    ref_run, head_run = (
+        replace(run, cells={n: c for n, c in (run.cells or {}).items() if n in shared} or None)
+        for run in (ref_run, head_run)
+    )
+    return ref_run, head_run, reasons
+
+
+def only_micro(run: Run, keep: set[str]) -> Run:
+    def pick(cases):
+        return [case for case in cases if case.name in keep]
+
+    if run.micro is None:
+        return run
+    return replace(
+        run,
+        micro=pick(run.micro),
+        micro_repeats=[pick(cases) for cases in run.micro_repeats],
+        confirmations=[pick(cases) for cases in run.confirmations],
+    )
+
+
+def comparable_instructions(ref_run: Run, head_run: Run, ref: Side, head: Side) -> tuple:
+    counts = [run.instructions for run in (ref_run, head_run)]
+    if None in counts:
+        return replace(ref_run, instructions=None), replace(head_run, instructions=None), {}
+    names = [set(record["per_request"]) for record in counts]
+    reasons = set_exclusions("instructions", *names)
+    if workloads_digest(ref.tree) != workloads_digest(head.tree):
+        reasons.update({f"instructions {name}": "its workload module differs between the trees"
+                        for name in sorted(names[0] & names[1])})  # fmt: skip
+        return replace(ref_run, instructions=None), replace(head_run, instructions=None), reasons
+    shared = names[0] & names[1]
+    trimmed = [
+        {**record, "per_request": {n: v for n, v in record["per_request"].items() if n in shared}}
+        for record in counts
+    ]
+    ref_run, head_run = (
+        replace(run, instructions=t) for run, t in zip((ref_run, head_run), trimmed, strict=True)
+    )
+    return ref_run, head_run, reasons
+
+
+def kept_cases(run: Run) -> set[str]:
+    return {case.name for case in run.micro or []}
+
+
+def judge_sides(ref: Side, head: Side, dirs: dict[str, Path], judging: Judging) -> tuple:
+    """The rows of HEAD against REF, their micro suspects measured again on both sides, and
+    what was not comparable."""
+    loaded = [rundir.load_run(dirs[name]) for name in ("ref", "head")]
+    ref_run, head_run, reasons = comparable(*loaded, ref, head, dirs)
+    rows = compare.compare_runs(
+        ref_run, head_run, *judging.arguments(), load_floor=compare.LOAD_FLOOR
+    )
+    confirm(rows, ref, head, dirs, kept_cases(head_run), judging)
+    return rows, reasons
+
+
+def confirm(rows: list, ref: Side, head: Side, dirs: dict[str, Path], keep: set[str],
+            judging: Judging) -> None:  # fmt: skip
+    """Measure the regressed micro cases again on both sides, each in a fresh process; a
+    verdict stands only if every re-measurement repeats it (see compare.apply_confirmation)."""
+    for directory in rundir.CONFIRM_DIRS:
+        cases = compare.suspects(rows)
+        if not cases:
+            return
+        select = " or ".join(sorted({case.split("[", 1)[0] for case in cases}))
+        print(f"confirming {len(cases)} regressed micro cases on both sides: {select}", flush=True)
+        again = {}
+        for side in (ref, head) if directory == rundir.CONFIRM_DIRS[0] else (head, ref):
+            target = dirs[side.name] / directory
+            side.bench(["micro", "--profile", PROFILE, "-k", select, "--run-dir", str(target)])
+            measured = rundir.read_micro(target / "micro.json")
+            again[side.name] = [case for case in measured if case.name in keep]
+        reference = Run(dirs["ref"] / directory, micro=again["ref"])
+        compare.apply_confirmation(rows, reference, again["head"], judging.threshold, judging.alpha)
+
+
+def verdict_markdown(rows: list, reasons: dict[str, str], headline: str) -> str:
+    """The verdict table as GitHub Markdown (what CI writes to its step summary)."""
+    header = ["ratio", "ref", "head", "change", "95% CI", "p", "verdict"]
+    lines = [f"### {headline}", "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(compare_table.table_cells(row)) + " |" for row in rows]
+    if reasons:
+        lines += ["", f"Not comparable, never judged ({len(reasons)}):", ""]
+        lines += [f"- {name}: {why}" for name, why in reasons.items()]
+    return "\n".join(lines) + "\n"
+
+
+def report(rows: list, reasons: dict[str, str], judging: Judging) -> int:
+    """Print the table and what was left out; the exit code."""
+    print("\nbaseline = the reference side, current = the head side")
+    print(compare_table.format_table(rows, *judging.arguments()))
+    if reasons:
+        print(f"\nnot comparable, never judged ({len(reasons)}):")
+        for name, why in reasons.items():
+            print(f"  {name}: {why}")
+    return compare.exit_code(rows)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+#: what a regress run concludes, by exit code
+VERDICT_WORDS = {0: "no regression", 1: "REGRESSED", 2: "nothing judged"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The commit HEAD is measured against, and why it is that one."""
+
+    #: what the user (or the default) named
+    name: str
+    #: the full commit it resolved to
+    commit: str
+    #: why it was chosen
+    why: str
+
+    def describe(self) -> str:
+        named = "" if self.commit.startswith(self.name) else f"{self.name} = "
+        return f"{named}{self.commit[:12]} ({self.why}), re-measured here beside HEAD"
+
+
+@dataclass(frozen=True)
+class Judging:
+    """The thresholds every row is judged by."""
+
+    threshold: float
+    alpha: float
+    instruction_threshold: float
+
+    def arguments(self) -> tuple[float, float, float]:
+        """In the order compare's functions take them."""
+        return self.threshold, self.alpha, self.instruction_threshold
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much each side measures."""
+
+    micro_rounds: int = MICRO_ROUNDS
+    #: count instructions: "auto" (when valgrind is installed), "on" or "off"
+    instructions: str = "auto"
+    #: seconds of load per cell; 0 measures no load cells
+    load_duration: float = LOAD_DURATION_S
+
+
+def measure_sides(ref: Side, head: Side, dirs: dict[str, Path], plan: Plan) -> dict[str, str]:
+    """Every part on both sides; what could not be measured on the reference."""
+    missing = {}
+    measure_micro(ref, head, dirs, plan.micro_rounds)
+    if plan.instructions != "off" and instructions_available(plan.instructions):
+        why = measure_instructions(ref, head, dirs)
+        if why:
+            missing["instructions (every workload)"] = why
+    if plan.load_duration > 0:
+        measure_load(ref, head, dirs, plan.load_duration)
+    return missing
+
+
+def instructions_available(mode: str) -> bool:
+    from bench.micro.instructions import valgrind
+
+    if valgrind() is not None:
+        return True
+    if mode == "on":
+        raise SideFailed("--instructions on, but valgrind is not installed")
+    print("instruction counts: skipped, valgrind is not installed", flush=True)
+    return False
+
+
+def record(run_dir: Path, dirs: dict, rows: list, reasons: dict, reference: Reference,
+           judging: Judging, head: Side) -> int:  # fmt: skip
+    """compare.json, verdict.md and the verdict in meta.json (the run's and the head side's, so
+    its report's banner names the reference); the exit code."""
+    code = compare.exit_code(rows)
+    entry = {
+        "baseline": reference.describe(),
+        "reference": {"name": reference.name, "commit": reference.commit, "why": reference.why},
+        "head": head.commit,
+        "verdict": VERDICT_WORDS[code],
+        **asdict(judging),
+        "load_floor": compare.LOAD_FLOOR,
+        "regressed": sum(row.verdict == "REGRESSED" for row in rows),
+        "judged": len(compare.judged(rows)),
+        "not_judged": len(rows) - len(compare.judged(rows)),
+        "not_comparable": reasons,
+    }
+    write_json(run_dir / "compare.json", [asdict(row) for row in rows])
+    headline = f"bench regress: {VERDICT_WORDS[code]} — HEAD against {reference.describe()}"
+    (run_dir / "verdict.md").write_text(verdict_markdown(rows, reasons, headline))
+    for meta_path in (run_dir / "meta.json", dirs["head"] / "meta.json"):
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        write_json(meta_path, {**meta, "regress": entry})
+    return code
+
+
+def run_ab(reference: Reference, worktree: Path, judging: Judging, plan: Plan) -> int:
+    """Measure both sides into a new run directory and judge HEAD against the reference."""
+    head = Side("head", sides.REPO_ROOT, sides.head_commit())
+    head.check_imports()
+    with sides.reference_side(reference.commit, worktree) as ref:
+        ref.check_imports()
+        run_dir = new_run_dir(label="regress")
+        write_json(run_dir / "meta.json", {**machine_meta(), "profile": PROFILE})
+        print(f"run dir: {run_dir}\nreference: {reference.describe()}", flush=True)
+        dirs = {"ref": run_dir / "ref", "head": run_dir / "head"}
+        missing = measure_sides(ref, head, dirs, plan)
+        rows, reasons = judge_sides(ref, head, dirs, judging)
+    reasons.update(missing)
+    code = report(rows, reasons, judging)
+    record(run_dir, dirs, rows, reasons, reference, judging, head)
+    print(f"report: {build_report(dirs['head'])}")
+    print(f"\n{run_dir}: {VERDICT_WORDS[code]} (HEAD against {reference.describe()})")
+    return code
