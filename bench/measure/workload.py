@@ -5,7 +5,7 @@ serves the user's WSGI app, and Locust runs the user's locustfile beside
 ``bench/measure/instrument.py``. Each user class of that file is one scenario, named after the
 class (``VisitorUser`` → ``visitor``). Before a server is put under load the runner GETs the
 class's ``probe = (path, marker)`` and wants 200 with the marker in the body; without a
-``probe`` it GETs ``/`` and wants 200.
+``probe`` it GETs ``/`` and wants 200. A failed probe's message names it and says how to set it.
 
 Both the app and the locustfile are the user's code, so they are only ever imported in a
 subprocess: a broken app or a file with no user class is a one-line :class:`WorkloadError`
@@ -158,3 +158,14 @@ def probe_of(user: dict, path: Path) -> tuple[str, str]:
             'expected ("/path", "body marker")'
         )
     return probe[0], probe[1]
+
+
+def probe_refused(scenario: Scenario, status: int) -> str:
+    """Why a server that answered is not ready for ``scenario``: its probe wanted 200 with the
+    marker. Names the probe and how to set or drop it."""
+    probe = f"{scenario.user_class}.probe = ({scenario.probe_path!r}, {scenario.marker!r})"
+    return (
+        f"GET {scenario.probe_path} answered {status} without {scenario.marker!r}, which {probe} "
+        "asks for: point probe at a page that answers 200 with that text, or remove it (without "
+        "a probe any HTTP answer means the server is ready)"
+    )

@@ -328,6 +328,18 @@ def select_peers(
     return runnable, skipped
 
 
+def named_but_missing(choice: str | None, skipped: dict[str, str]) -> str:
+    """One console line for the peers ``--peers NAME,...`` asked for by name that are not
+    installed ("" when none is, or when the choice was "all", whose missing peers only the
+    report lists)."""
+    if choice in (None, "all", "none") or not skipped:
+        return ""
+    listed = "; ".join(f"{name} {why.removeprefix('skipped: ')}" for name, why in skipped.items())
+    return (
+        f"--peers: not run, {listed}; install it (see pyproject.toml's bench extra) or leave it out"
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.serving.peers", description=__doc__.split("\n")[0]

@@ -15,6 +15,7 @@ from bench.measure.workload import (
     DEFAULT_PROBE,
     OURS,
     WorkloadError,
+    probe_refused,
     scenario_name,
     scenarios_of,
     user_workload,
@@ -39,6 +40,13 @@ def test_each_user_class_is_a_scenario_named_after_it(workload):
     assert (greeter.probe_path, greeter.marker) == ("/greet", "hello")
     assert greeter.description.startswith("Asks for a greeting")
     assert (greeter2.name, (greeter2.probe_path, greeter2.marker)) == ("greeter2", DEFAULT_PROBE)
+
+
+def test_a_failed_probe_names_itself_and_how_to_set_it(workload):
+    message = probe_refused(workload.scenarios["greeter"], 302)
+    assert message.startswith("GET /greet answered 302 without 'hello', which ")
+    assert "GreeterUser.probe = ('/greet', 'hello')" in message
+    assert "remove it" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
