@@ -135,10 +135,10 @@ def too_few_remedy(summary: dict, repeats: int = 1) -> str:
 
 
 def generator_bound(summary: dict, generator_cores: int) -> bool:
-    """Locust at or above GENERATOR_BOUND_SHARE of its CPU: of the cores it was pinned to, or, with
-    remote workers, of the one core each worker process can use (they report their own CPU)."""
-    workers = summary.get("workers_cpu_pct")
-    if workers:
-        return sum(workers) / len(workers) >= GENERATOR_BOUND_SHARE * 100
+    """Locust at or above GENERATOR_BOUND_SHARE of its CPU: of the cores it was pinned to (its
+    process tree, sampled here), or of the one core each worker process can use (its workers'
+    own reports, the only reading of workers on other machines)."""
     generator = summary.get("generator_cpu_pct")
-    return generator is not None and generator >= GENERATOR_BOUND_SHARE * 100 * generator_cores
+    workers = summary.get("workers_cpu_pct")  # the mean worker process's share of its core
+    return (generator is not None and generator >= GENERATOR_BOUND_SHARE * 100 * generator_cores
+            or workers is not None and workers >= GENERATOR_BOUND_SHARE * 100)  # fmt: skip

@@ -39,17 +39,24 @@ def host():
     server.server_close()
 
 
-def run_measured(host: str, tmp_path: Path, workers: int) -> tuple[dict, list[int]]:
-    """A 1.5 s measured window after 0.5 s of warm-up: the result file and the raw latencies."""
+def run_measured(
+    host: str,
+    tmp_path: Path,
+    workers: int,
+    scenario_file: Path = MEASURE / "scenarios.py",
+    user_class: str = "PlaintextUser",
+    warmup_s: float = 0.5,
+) -> tuple[dict, list[int]]:
+    """A 1.5 s measured window after the warm-up: the result file and the raw latencies."""
     result_file, raw_file = tmp_path / "result.json", tmp_path / "raw.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": "0.5",
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": str(warmup_s),
            "BENCH_DURATION_S": "1.5", "BENCH_RESULT_FILE": str(result_file),
            "BENCH_RAW_LATENCY_FILE": str(raw_file)}  # fmt: skip
     argv = [
-        sys.executable, "-m", "locust", "-f", f"{MEASURE / 'instrument.py'},"
-        f"{MEASURE / 'scenarios.py'}", "--headless", "--host", host, "--users", "4",
+        sys.executable, "-m", "locust", "-f", f"{MEASURE / 'instrument.py'},{scenario_file}",
+        "--headless", "--host", host, "--users", "4",
         "--spawn-rate", "16", "--run-time", "20s", "--only-summary", "--loglevel", "WARNING",
-        "--exit-code-on-error", "0", "PlaintextUser",
+        "--exit-code-on-error", "0", user_class,
     ]  # fmt: skip
     if workers:
         argv[-1:-1] = ["--processes", str(workers)]
@@ -78,3 +85,35 @@ def test_histogram_percentiles_match_the_raw_latencies_of_a_short_cell(host, tmp
         assert abs(result[key] - exact) <= exact / 1024 + 1, (key, result[key], exact)
     assert abs(result["max_us"] - max(raw)) <= max(raw) / 1024 + 1
     assert result["scheduled"] == result["late"] == 0  # closed loop: no schedule
+
+
+#: a user whose on_start takes a second (a login, say) before its first task
+SLOW_START = """
+import gevent
+from locust import FastHttpUser, constant, task
+
+
+class SlowStartUser(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self):
+        gevent.sleep(1.0)
+
+    @task
+    def hello(self):
+        self.client.get("/")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])
+def test_the_window_starts_once_every_user_has_finished_its_on_start(host, tmp_path, workers):
+    scenario_file = tmp_path / "slowstart.py"
+    scenario_file.write_text(SLOW_START)
+    result, raw = run_measured(host, tmp_path, workers, scenario_file, "SlowStartUser", 0.2)
+    # the warm-up alone would have ended at 0.2 s, in the middle of every user's on_start
+    assert result["users_started"] == 4 and result["setup_s"] >= 1.0
+    assert len(raw) == result["requests"] > 0
+    # each worker process reports its own CPU share of the window; one process reports none
+    assert len(result["workers_cpu_pct"]) == workers
+    assert all(0 < share <= 110 for share in result["workers_cpu_pct"])
