@@ -8,10 +8,10 @@ Timing: statistics are reset ``BENCH_WARMUP_S`` seconds after the test starts, o
 every user has finished its ``on_start`` (a login, say: set-up, not load), whichever comes last
 (with workers, the master's reset also resets theirs, and workers report each finished
 ``on_start`` to the master), so connection set-up and first-request costs stay out of the
-numbers; the test then ends itself after
-``BENCH_DURATION_S`` measured seconds. With ``BENCH_RESULT_FILE`` set, the measured window, the
-request count of every second and Locust's final totals are written there as JSON when the test
-stops (the ``--csv`` files, kept for people, are rewritten only once a second and miss the end).
+numbers; the test then ends itself after ``BENCH_DURATION_S`` measured seconds. With
+``BENCH_RESULT_FILE`` set, the measured window, the request count and p99 of every second, each
+endpoint's requests, failures and p50/p99, the failures' messages and Locust's final totals are
+written there as JSON when the test stops (the ``--csv`` files, kept for people, are rewritten only once a second and miss the end).
 
 Latency: every request's latency after warm-up goes into a microsecond HdrHistogram
 (``bench.measure.latency``) in the process that made it, counted from its intended send time
@@ -42,6 +42,7 @@ import gevent
 import locust.runners
 from locust import events
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.stats import calculate_response_time_percentile, diff_response_time_dicts
 
 from bench.flags import LATE_GRACE_MS
 from bench.measure import latency
@@ -150,20 +151,54 @@ def reset_statistics(environment) -> None:
 
 
 def count_requests(environment, duration_s: float) -> None:
-    """Locust's request count once a second until the current window is ``duration_s`` long."""
+    """Locust's request count once a second until the current window is ``duration_s`` long,
+    and the p99 of each second's requests (from the difference of Locust's whole-millisecond
+    response-time counts, which a master merges from its workers' reports)."""
     window = windows[-1]
     start = window["measure_start"]
+    window["p99_ms_series"] = []
+    before = dict(environment.runner.stats.total.response_times)
     for tick in range(1, math.ceil(duration_s) + 1):
         gevent.sleep(max(start + min(tick, duration_s) - time.time(), 0))
-        window["counts"].append((time.time(), environment.runner.stats.total.num_requests))
+        total = environment.runner.stats.total
+        now, latest = time.time(), dict(total.response_times)
+        window["counts"].append((now, total.num_requests))
+        window["p99_ms_series"].append((now, second_percentile(latest, before, 0.99)))
+        before = latest
+
+
+def second_percentile(latest: dict, before: dict, fraction: float) -> float | None:
+    """The ``fraction`` percentile (ms) of the requests between two response-time counts."""
+    second = diff_response_time_dicts(latest, before)
+    count = sum(second.values())
+    return calculate_response_time_percentile(second, count, fraction) if count else None
 
 
 def close_window(environment) -> None:
-    """The end of the current window, with Locust's errors so far (reset with the next warm-up)."""
+    """The end of the current window, with Locust's errors and its per-endpoint statistics so far
+    (reset with the next warm-up)."""
     window = windows[-1]
     window.setdefault("measure_stop", time.time())
-    window["errors"] = {
-        str(error.error): error.occurrences for error in environment.runner.stats.errors.values()
+    stats = environment.runner.stats
+    window["errors"] = {str(error.error): error.occurrences for error in stats.errors.values()}
+    window["failure_messages"] = [
+        {"method": error.method, "name": error.name, "error": str(error.error),
+         "occurrences": error.occurrences}
+        for error in stats.errors.values()
+    ]  # fmt: skip
+    window["endpoints"] = [endpoint_stats(entry) for entry in stats.entries.values()]
+
+
+def endpoint_stats(entry) -> dict:
+    """One endpoint's requests, failures and p50/p99 (Locust's whole milliseconds) in a window."""
+    answered = entry.num_requests > 0
+    return {
+        "method": entry.method,
+        "name": entry.name,
+        "requests": entry.num_requests,
+        "failures": entry.num_failures,
+        "p50_ms": entry.get_response_time_percentile(0.5) if answered else None,
+        "p99_ms": entry.get_response_time_percentile(0.99) if answered else None,
     }
 
 
