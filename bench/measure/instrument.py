@@ -11,7 +11,8 @@ every user has finished its ``on_start`` (a login, say: set-up, not load), which
 numbers; the test then ends itself after ``BENCH_DURATION_S`` measured seconds. With
 ``BENCH_RESULT_FILE`` set, the measured window, the request count and p99 of every second, each
 endpoint's requests, failures and p50/p99, the failures' messages and Locust's final totals are
-written there as JSON when the test stops (the ``--csv`` files, kept for people, are rewritten only once a second and miss the end).
+written there as JSON when the test stops (the ``--csv`` files, kept for people, are rewritten
+only once a second and miss the end).
 
 Latency: every request's latency after warm-up goes into a microsecond HdrHistogram
 (``bench.measure.latency``) in the process that made it, counted from its intended send time
