@@ -290,7 +290,8 @@ def verdict_rows(records: list[dict], scenario: str) -> list[dict]:
     rows = []
     for rank, record in enumerate(cells, start=1):
         evidence = None if record is leader else gap_evidence(leader, record)
-        leads = evidence is None or not evidence.sure
+        # a gap the test could not call reads as a tie; one it could not test, as the rank says
+        leads = evidence is None or evidence.sure is False
         rows.append({
             "rank": rank,
             "server": record["server"],

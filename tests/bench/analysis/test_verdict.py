@@ -138,6 +138,10 @@ def test_a_leader_is_never_described_by_its_weakness():
     records[1] = cell("threaded", 1, 890, rps_seconds=[steady(890, wobble=0.05)])
     _, threaded = verdict.verdict_rows(records, "plaintext")
     assert "no event-loop bookkeeping" in threaded["why"]
+    # a gap it could not test: described by the rank
+    records[1] = cell("threaded", 1, 890)
+    _, threaded = verdict.verdict_rows(records, "plaintext")
+    assert threaded["evidence"].sure is None and "under the GIL" in threaded["why"]
 
 
 def test_one_user_on_a_waiting_scenario_says_nothing_overlaps():
