@@ -28,7 +28,7 @@ COMMANDS = {
         "build report.html, plots and summaries for a run directory",
     ),
     "compare": (
-        "bench.analysis.compare:main",
+        "bench.commands.compare:main",
         "compare two runs by in-run ratios; exit 1 on a regression",
     ),
     "baseline": (

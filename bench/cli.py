@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -48,3 +50,30 @@ def fail(prog: str, message: str) -> int:
     """Print a one-line error for a check made after parsing; the exit code of unusable input."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
+
+
+# --- the options every measuring command shares -------------------------------------------------
+
+
+def add_profile(parser: argparse.ArgumentParser, profiles: Iterable[str], measures: str) -> None:
+    """``--profile``: how long and how much to measure; ``measures`` says what it sets here."""
+    parser.add_argument(
+        "--profile",
+        choices=sorted(profiles),
+        default="quick",
+        help=f"how much to measure — {measures}",
+    )
+
+
+def add_run_dir(parser: argparse.ArgumentParser) -> None:
+    """``--run-dir``: where the command writes (a new ``results/<run-id>`` by default)."""
+    parser.add_argument(
+        "--run-dir", type=Path, help="the directory to write into (default: a new results/<run-id>)"
+    )
+
+
+def add_resume(parser: argparse.ArgumentParser, keeps: str) -> None:
+    """``--resume``: finish the run in ``--run-dir``, keeping what ``keeps`` says."""
+    parser.add_argument(
+        "--resume", action="store_true", help=f"finish the run in --run-dir: keep {keeps}"
+    )

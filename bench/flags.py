@@ -95,6 +95,24 @@ def merged(*records: dict) -> list[str]:
     return flags
 
 
+#: the blocking wait of the io scenario, so the report can state the serial ceiling of 1000/ms req/s
+IO_WAIT_MS = 20
+
+# --- the report's prose: when a sentence about a scenario is said at all -------------------------
+
+#: our models within this share of the fastest one's requests/s are too close to rank
+CLOSE_RACE_SPREAD = 0.10
+#: a serial model (poll, epoll) at or under this multiple of the io scenario's serial ceiling
+#: stayed at that ceiling
+SERIAL_CEILING_MARGIN = 1.3
+#: a threaded or forking model over this multiple of the serial ceiling overlapped the waits
+OVERLAP_FACTOR = 2.0
+#: epoll's requests/s over this multiple of threaded's is a clear lead, worth a sentence
+CLEAR_LEAD = 1.10
+#: server CPU at or above this percent of one core: the work itself set the limit
+SATURATED_CPU_PCT = 80
+
+
 # --- enough samples to rank -------------------------------------------------------------------
 
 

@@ -1,8 +1,14 @@
-"""Run directories and their metadata: where every command of the suite writes what it measured.
+"""Run directories: where every command of the suite writes what it measured, and the one reader
+of what a run holds.
 
 A run lives in ``results/<run-id>/`` where the id sorts by time and names the commit.
 ``results/latest`` is a symlink to the newest run, replaced atomically so a reader never sees it
-half-written.
+half-written. Inside: ``meta.json`` (machine, settings, status), ``cells/<cell>.json`` (one load
+cell each), ``micro.json`` (pytest-benchmark; ``micro-*/`` and ``confirm*/`` hold more
+measurements) and ``instructions.json``. Only this module knows that layout: commands, the
+analysis and tools read a run through ``read_meta``, ``cell_files``/``read_record`` (lenient, for
+a run being written) or ``load_run`` (strict: a ``Run``, or ``UnusableInput`` saying what is
+wrong).
 """
 
 from __future__ import annotations
@@ -13,8 +19,11 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from bench.microcases import MicroCase, load_micro
 
 RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
 #: the committed reference of ``regress``: read-only to every command but ``baseline``
@@ -181,3 +190,137 @@ def write_json(path: Path, data: object) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(temporary, path)
+
+
+# --- reading what a run holds ---------------------------------------------------------------------
+
+#: where regress puts its confirming re-measurements of the regressed micro cases, in order
+CONFIRM_DIRS = ("confirm", "confirm-2")
+
+
+def read_meta(run_dir: Path) -> dict:
+    """A run's meta.json; {} when it has none or it cannot be read (a run being written)."""
+    return read_record(Path(run_dir) / "meta.json") or {}
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a run (its meta.json or its cells/)."""
+    return (Path(run_dir) / "meta.json").is_file() or (Path(run_dir) / "cells").is_dir()
+
+
+def cell_files(run_dir: Path) -> dict[str, Path]:
+    """The run's cell files by cell name, in name order."""
+    return {path.stem: path for path in sorted((Path(run_dir) / "cells").glob("*.json"))}
+
+
+def read_record(path: Path) -> dict | None:
+    """A JSON object from ``path``; None when it is missing, unreadable or not an object."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+class UnusableInput(ValueError):
+    """The inputs cannot be compared (missing, unreadable, or measuring different things)."""
+
+
+@dataclass
+class Run:
+    #: what the user named: a run dir or a JSON file
+    source: Path
+    #: the micro cases, or None when the input has no micro.json
+    micro: list[MicroCase] | None = None
+    #: more measurements of the same cases (``micro-*/micro.json``): the baseline keeps several
+    micro_repeats: list[list[MicroCase]] = field(default_factory=list)
+    #: load cell records by cell name, or None when the input has no cells
+    cells: dict[str, dict] | None = None
+    #: the run's meta.json, when there is one
+    meta: dict = field(default_factory=dict)
+    #: instructions.json (instructions per request of each workload), or None
+    instructions: dict | None = None
+    #: a single cell compared by itself: only its own ratios are rows (its references come
+    #: from the cell files beside it)
+    focus: str | None = None
+    #: a regress run's confirming re-measurements of its regressed micro cases, in order
+    confirmations: list[list[MicroCase]] = field(default_factory=list)
+
+
+def read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except OSError as error:
+        raise UnusableInput(f"{path}: cannot read ({error.strerror})") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise UnusableInput(f"{path}: not valid JSON ({error})") from error
+
+
+def read_micro(path: Path) -> list[MicroCase]:
+    read_json(path)  # a clear message for unreadable or invalid JSON first
+    try:
+        return load_micro(path)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UnusableInput(f"{path}: not a pytest-benchmark JSON file ({error!r})") from error
+
+
+#: the keys every load cell record has: what names it and where it ran
+CELL_KEYS = ("cell", "server", "app", "scenario", "users")
+
+
+def read_cells(paths: list[Path]) -> dict[str, dict]:
+    cells = {}
+    for path in paths:
+        record = read_json(path)
+        missing = [key for key in CELL_KEYS if not isinstance(record, dict) or key not in record]
+        if missing:
+            raise UnusableInput(f"{path}: not a load cell (no {', '.join(map(repr, missing))})")
+        cells[record["cell"]] = record
+    return cells
+
+
+def read_instructions(path: Path) -> dict:
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("per_request"), dict):
+        raise UnusableInput(f"{path}: not an instruction count file (no 'per_request')")
+    return data
+
+
+def load_run(path: Path) -> Run:
+    """Read what ``path`` holds: a run directory, a cells/ directory, micro.json or a cell file."""
+    path = Path(path)
+    if not path.exists():
+        raise UnusableInput(f"{path}: no such file or directory")
+    if path.is_file():
+        data = read_json(path)
+        if isinstance(data, dict) and "benchmarks" in data:
+            return Run(path, micro=read_micro(path))
+        if isinstance(data, dict) and "cell" in data:  # compared with the cells beside it
+            siblings = read_cells(sorted(path.parent.glob("*--*.json")))
+            return Run(path, cells=siblings, focus=data["cell"])
+        if isinstance(data, dict) and "per_request" in data:
+            return Run(path, instructions=read_instructions(path))
+        raise UnusableInput(
+            f"{path}: neither a pytest-benchmark micro.json nor a load cell (nor instructions.json)"
+        )
+    run = Run(path)
+    if (path / "micro.json").is_file():
+        run.micro = read_micro(path / "micro.json")
+        run.micro_repeats = [
+            read_micro(repeat) for repeat in sorted(path.glob("micro-*/micro.json"))
+        ]
+    cells_dir = path / "cells" if (path / "cells").is_dir() else path
+    cell_files = sorted(cells_dir.glob("*--*.json"))
+    if cell_files:
+        run.cells = read_cells(cell_files)
+    if (path / "instructions.json").is_file():
+        run.instructions = read_instructions(path / "instructions.json")
+    if (path / "meta.json").is_file():
+        meta = read_json(path / "meta.json")
+        run.meta = meta if isinstance(meta, dict) else {}
+    run.confirmations = [
+        read_micro(path / directory / "micro.json")
+        for directory in CONFIRM_DIRS
+        if (path / directory / "micro.json").is_file()
+    ]
+    return run

@@ -20,7 +20,6 @@ machine: it measures for real.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -33,8 +32,11 @@ sys.path.insert(0, str(REPO_ROOT))  # run as a file from anywhere, like the runn
 
 from bench.analysis.verdict import measured_range  # noqa: E402
 from bench.measure.budget import BUDGET_MIN, Budget, BudgetUnavailable, locate  # noqa: E402
+from bench.measure.matrix import Cell  # noqa: E402
+from bench.measure.processes import CellFailed, start_server  # noqa: E402
 from bench.measure.profiles import APPS, SCENARIOS  # noqa: E402
-from bench.measure.runner import Cell, CellFailed, Settings, choose_pinning, start_server  # noqa: E402
+from bench.measure.settings import Settings, choose_pinning  # noqa: E402
+from bench.rundir import cell_files, read_meta, read_record  # noqa: E402
 from bench.serving.registry import all_servers  # noqa: E402
 from bench.serving.spec import MODELS  # noqa: E402
 
@@ -102,8 +104,11 @@ def run_rates(run_dir: Path, app: str = "app") -> dict[tuple[str, str], Rate]:
     """(model, scenario) → the run's requests/s of our model serving ``app`` at CONNECTIONS
     users, with the range its per-second rates (or repeats) spread over."""
     rates = {}
-    for path in (run_dir / "cells").glob(f"*--{app}--*--u{CONNECTIONS}.json"):
-        cell = json.loads(path.read_text())
+    for name, path in cell_files(run_dir).items():
+        server, cell_app, _, users = name.split("--")
+        if cell_app != app or users != f"u{CONNECTIONS}":
+            continue
+        cell = read_record(path) or {}
         rps = (cell.get("summary") or {}).get("rps")
         if cell.get("kind") == "ours" and rps:
             low, high = measured_range(cell)
@@ -140,8 +145,7 @@ def budget_from(args: argparse.Namespace) -> float | None:
             raise ValueError(f"{cpus:g} is below the kernel's minimum of {BUDGET_MIN} CPU")
         return cpus
     if args.run is not None:
-        meta = json.loads((args.run / "meta.json").read_text())
-        return (meta.get("budget") or {}).get("cpus")
+        return (read_meta(args.run).get("budget") or {}).get("cpus")
     return DEFAULT_CPUS
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from bench.analysis.compare import in_run_ratios, load_run
-from bench.rundir import machine_meta
+from bench.analysis.ratios import in_run_ratios
+from bench.rundir import load_run, machine_meta
 
 #: fields copied from meta.json into each history line
 META_FIELDS = ("commit", "date", "machine", "cpu_model", "python", "profile", "injections")

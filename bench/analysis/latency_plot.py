@@ -12,14 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, ScalarFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
-
-from bench import flags  # noqa: E402
-from bench.measure.latency import format_us  # noqa: E402
-from bench.serving.spec import MODELS  # noqa: E402
+from bench import flags
+from bench.serving.spec import MODELS
+from bench.units import format_us
 
 #: the knee: the lightest offered load whose p99 exceeds this many times the p99 at the lightest
 KNEE_FACTOR = 2.0
@@ -123,15 +121,16 @@ def knee_sentence(records: list[dict]) -> str:
 def plot_offered_load(records: list[dict], scenario: str, out_png: Path) -> Path:
     """p50/p99/p99.9 against offered load: as a share of each server's own capacity (left) and
     in requests/s (right); the knee ringed; flagged cells hollow and lettered."""
-    palette = plt.get_cmap("tab10").colors
-    figure, axes = plt.subplots(1, 2, figsize=(15, 4.8), sharey=True)
+    palette = matplotlib.colormaps["tab10"].colors
+    figure = Figure(figsize=(15, 4.8))
+    axes = figure.subplots(1, 2, sharey=True)
     for index, (server, points) in enumerate(server_lines(records).items()):
         colour = palette[index % len(palette)]
         for axis, x_key in zip(axes, ("offered_fraction", "offered_rps"), strict=True):
             draw_server(axis, points, x_key, colour, server)
     axes[0].set(xlabel="offered load, share of the server's closed-loop capacity",
                 ylabel="latency, ms (log scale)")  # fmt: skip
-    axes[0].xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}"))
+    axes[0].xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:.0%}"))
     axes[1].set(xlabel="offered load, requests/s (log scale)")
     axes[1].set_xscale("log")
     axes[1].xaxis.set_major_formatter(ScalarFormatter())
@@ -150,7 +149,6 @@ def plot_offered_load(records: list[dict], scenario: str, out_png: Path) -> Path
                                              flags.LETTERS.items()), fontsize=8)  # fmt: skip
     figure.tight_layout(rect=(0, 0.04, 1, 0.95))
     figure.savefig(out_png, dpi=90)
-    plt.close(figure)
     return out_png
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.measure.runner import HOST
+from bench.measure.settings import HOST
 from bench.measure.target import parse_target
 from bench.measure.workload import OURS, WorkloadError, user_workload
 

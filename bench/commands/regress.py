@@ -22,36 +22,40 @@ from pathlib import Path
 from bench.analysis.compare import (
     BASELINE_DIR,
     BASELINE_MICRO_RUNS,
-    CONFIRM_DIRS,
     DEFAULT_ALPHA,
     DEFAULT_THRESHOLD,
     INSTRUCTION_THRESHOLD,
     LOAD_FLOOR,
-    MAX_SAMPLES,
     REGRESS_THRESHOLD,
     Row,
-    Run,
-    UnusableInput,
-    add_judging_options,
     apply_confirmation,
     compare_runs,
     exit_code,
-    fail,
-    format_table,
     judged,
-    load_run,
-    print_comparison,
-    read_json,
     suspects,
-    thin,
 )
+from bench.analysis.compare_table import format_table, print_comparison
 from bench.analysis.history import append_run
+from bench.analysis.ratios import MAX_SAMPLES, thin
 from bench.analysis.report import build_report
 from bench.cli import Parser
-from bench.measure.runner import plan, run_load
+from bench.commands.compare import add_judging_options, fail
+from bench.measure.matrix import plan
+from bench.measure.runner import run_load
+from bench.measure.settings import LoadRequest
 from bench.micro import instructions
 from bench.micro.cli import run_micro
-from bench.rundir import new_run_dir, shared_root, write_json
+from bench.rundir import (
+    CONFIRM_DIRS,
+    Run,
+    UnusableInput,
+    load_run,
+    new_run_dir,
+    read_json,
+    read_meta,
+    shared_root,
+    write_json,
+)
 
 #: what regress and baseline measure: the shortest profile, so CI can afford it
 PROFILE = "smoke"
@@ -164,7 +168,7 @@ def smoke_run(label: str) -> Path:
     run_dir = new_run_dir(label=label)
     print(f"run dir: {run_dir}", flush=True)
     measure_micro(run_dir)
-    run_load(run_dir, PROFILE, server_cpus=SERVER_CPUS)
+    run_load(run_dir, LoadRequest(PROFILE, server_cpus=SERVER_CPUS))
     if shared_root(run_dir) is not None:
         append_run(run_dir)
     return run_dir
@@ -239,7 +243,7 @@ def record_verdict(
     ``compare`` all tell what this run decided; the exit code."""
     write_json(run_dir / "compare.json", [asdict(row) for row in rows])
     code = exit_code(rows)
-    meta = read_json(run_dir / "meta.json") if (run_dir / "meta.json").is_file() else {}
+    meta = read_meta(run_dir)
     meta["regress"] = {
         "baseline": str(baseline),
         "verdict": VERDICT_WORDS[code],

@@ -17,14 +17,23 @@ from pathlib import Path
 
 from bench.analysis.history import append_run
 from bench.analysis.report import build_report
-from bench.cli import Parser
+from bench.cli import Parser, add_profile, add_resume, add_run_dir
 from bench.commands.elsewhere import add_options, resolve, run_options
 from bench.measure.budget import BUDGET_MIN
+from bench.measure.matrix import plan
 from bench.measure.profiles import PROFILES, SCENARIOS
-from bench.measure.resume import foreign_cells, read_meta
-from bench.measure.runner import plan, run_load, run_status
+from bench.measure.resume import foreign_cells
+from bench.measure.runner import run_load, run_status
+from bench.measure.settings import LoadRequest
 from bench.micro.cli import run_micro
-from bench.rundir import RunDirError, new_run_dir, prepare_run_dir, shared_root, write_json
+from bench.rundir import (
+    RunDirError,
+    new_run_dir,
+    prepare_run_dir,
+    read_meta,
+    shared_root,
+    write_json,
+)
 
 # --- command line -----------------------------------------------------------------------------
 
@@ -81,18 +90,9 @@ def server_cpus(text: str) -> float | str:
 
 def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser = Parser(prog=prog, description=description)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick", help=profile_help())
-    parser.add_argument(
-        "--run-dir",
-        type=Path,
-        help="an empty or new directory to write into (default: a new results/<run-id>)",
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="finish the run in --run-dir: keep its cells measured with the same settings, "
-        "measure only the others",
-    )
+    add_profile(parser, PROFILES, profile_help())
+    add_run_dir(parser)
+    add_resume(parser, "its cells measured with the same settings, measure only the others")
     parser.add_argument("--servers", type=names, help="e.g. poll,epoll (default: the profile's)")
     parser.add_argument(
         "--scenarios",
@@ -142,14 +142,13 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
     """Run the load part; its status: "finished", "failed" (no app cell gave numbers) or
     "interrupted"."""
     try:
-        records = run_load(
-            run_dir, args.profile, servers=args.servers, scenarios=args.scenarios,
-            users=args.users, duration=args.duration, repeats=args.repeats, peers=args.peers,
-            warmup=args.warmup, locust_workers=args.locust_workers, progress=not args.no_progress,
-            **run_options(args),
-            server_cpus=args.server_cpus,
-            resume=args.resume,
+        request = LoadRequest(
+            args.profile, servers=args.servers, scenarios=args.scenarios, users=args.users,
+            duration=args.duration, repeats=args.repeats, warmup=args.warmup, peers=args.peers,
+            locust_workers=args.locust_workers, **run_options(args),
+            server_cpus=args.server_cpus, resume=args.resume,
         )  # fmt: skip
+        records = run_load(run_dir, request, progress=not args.no_progress)
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)
         return "interrupted"

@@ -1,10 +1,11 @@
-"""Latency in microseconds: HdrHistograms, their percentiles and how a latency reads.
+"""Latency in microseconds: HdrHistograms and their percentiles.
 
 This module does no I/O and imports no Locust, so the Locust processes (``instrument.py``,
-``openloop.py``), the runner and the report share one definition of a latency. Every request's
-latency is recorded in an HdrHistogram of whole microseconds that keeps 3 significant digits
-(a recorded value is off by at most 0.1 %), from 1 µs to an hour; histograms travel and are kept
-as their compressed base64 encoding, and histograms of workers or repeats add up exactly.
+``openloop.py``) and the runner share one definition of a latency (``bench.units`` says how one
+reads). Every request's latency is recorded in an HdrHistogram of whole microseconds that keeps
+3 significant digits (a recorded value is off by at most 0.1 %), from 1 µs to an hour; histograms
+travel and are kept as their compressed base64 encoding, and histograms of workers or repeats add
+up exactly.
 
 An open-loop request carries the time it was *meant* to leave (``INTENDED_SEND`` in the request
 context): its latency counts from then, not from when it left, so a stall that held requests
@@ -13,15 +14,13 @@ back at the generator is counted in full (coordinated-omission correction).
 
 from __future__ import annotations
 
-import math
-
 from hdrh.histogram import HdrHistogram
+
+from bench.units import SIGNIFICANT_DIGITS
 
 #: the smallest and largest latency a histogram holds, µs; a larger one is recorded as the largest
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
-#: significant digits every recorded value keeps
-SIGNIFICANT_DIGITS = 3
 #: the percentiles of a latency summary: key → percentile; "max" is the largest value recorded
 PERCENTILES = {"p50_us": 50.0, "p90_us": 90.0, "p99_us": 99.0, "p999_us": 99.9}
 #: every latency key of a summary, in reading order
@@ -80,27 +79,3 @@ def summary_of(encoded: list[str]) -> dict:
     """The latency keys of the merged histograms, and the merged histogram itself."""
     merged = merge(encoded)
     return {**percentiles(merged), "latency_histogram": encode(merged)}
-
-
-def format_us(value_us: float | None) -> str:
-    """A latency as people read it: µs below 1 ms, ms above, 3 significant digits.
-
-    >>> format_us(87), format_us(1234), format_us(56_789), format_us(1_234_567)
-    ('87 µs', '1.23 ms', '56.8 ms', '1,230 ms')
-    >>> format_us(1000), format_us(23_000)
-    ('1.00 ms', '23.0 ms')
-    """
-    if value_us is None:
-        return "–"
-    rounded = significant(value_us, SIGNIFICANT_DIGITS)
-    if rounded < 1000:  # whole microseconds: no trailing zeros to show
-        return f"{rounded:.3g} µs"
-    value = rounded / 1000
-    return f"{value:,.0f} ms" if value >= 1000 else f"{value:#.3g}".rstrip(".") + " ms"
-
-
-def significant(value: float, digits: int) -> float:
-    """``value`` rounded to ``digits`` significant digits."""
-    if value == 0:
-        return 0.0
-    return round(value, digits - 1 - math.floor(math.log10(abs(value))))

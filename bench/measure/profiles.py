@@ -55,9 +55,6 @@ SCENARIOS = {
     )
 }  # fmt: skip
 
-#: the blocking wait of the io scenario, so the report can state the serial ceiling of 1000/ms req/s
-IO_WAIT_MS = 20
-
 
 @dataclass(frozen=True)
 class Part:

@@ -9,9 +9,10 @@ resume that finds one is refused before anything is measured.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Protocol
+
+from bench.rundir import cell_files, read_meta, read_record
 
 
 class CellSettings(Protocol):
@@ -22,25 +23,9 @@ class CellSettings(Protocol):
     pinning: dict | None
 
 
-def cell_files(run_dir: Path) -> dict[str, Path]:
-    return {path.stem: path for path in sorted((Path(run_dir) / "cells").glob("*.json"))}
-
-
 def foreign_cells(run_dir: Path, planned: list[str]) -> list[str]:
     """Cells in ``run_dir`` that this plan does not have: another run's, not ours to keep."""
     return [name for name in cell_files(run_dir) if name not in planned]
-
-
-def read_record(path: Path) -> dict | None:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def read_meta(run_dir: Path) -> dict:
-    return read_record(Path(run_dir) / "meta.json") or {}
 
 
 def setting_changes(record: dict, settings: CellSettings, meta: dict) -> list[str]:

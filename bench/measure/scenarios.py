@@ -20,8 +20,9 @@ import re
 
 from locust import FastHttpUser, constant, task
 
-from bench.measure.checks import fetch
-from bench.measure.profiles import IO_WAIT_MS, SCENARIOS
+from bench.checks import fetch
+from bench.flags import IO_WAIT_MS
+from bench.measure.profiles import SCENARIOS
 
 
 class CheckedUser(FastHttpUser):

@@ -21,10 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.cli import Parser
-from bench.micro.plot import draw_micro_chart
-from bench.micro.results import load_micro
-from bench.micro.table import ratio_table
+from bench.analysis.micro_plot import draw_micro_chart
+from bench.analysis.micro_table import ratio_table
+from bench.cli import Parser, add_profile, add_resume, add_run_dir
+from bench.microcases import load_micro
 from bench.rundir import RunDirError, machine_meta, new_run_dir, prepare_run_dir, write_json
 
 MICRO_DIR = Path(__file__).resolve().parent
@@ -147,22 +147,11 @@ def main(argv: list[str]) -> int:
         description="pytest-benchmark microbenchmarks of the framework's hot path, each beside "
         "references timed in the same run.",
     )
-    parser.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        default="quick",
-        help="rounds per case: smoke ~30 s, quick ~1-2 min, full several minutes",
+    add_profile(
+        parser, PROFILES, "the rounds per case: smoke ~30 s, quick ~1-2 min, full several minutes"
     )
-    parser.add_argument(
-        "--run-dir",
-        type=Path,
-        help="an empty or new directory to write into (default: a new results/<run-id>)",
-    )
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="keep the micro.json already in --run-dir instead of refusing a non-empty one",
-    )
+    add_run_dir(parser)
+    add_resume(parser, "the micro.json already in it instead of refusing a non-empty directory")
     parser.add_argument(
         "-k",
         dest="select",

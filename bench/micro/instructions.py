@@ -34,6 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.cli import add_run_dir
 from bench.micro.workloads import WORKLOADS
 from bench.rundir import new_run_dir, write_json
 
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> int:
         prog="python -m bench instructions",
         description="Count instructions per request of each workload under cachegrind.",
     )
-    parser.add_argument("--run-dir", type=Path, help="write into this directory (default: new)")
+    add_run_dir(parser)
     parser.add_argument("--runs", type=int, default=1, help="count everything N times (1)")
     parser.add_argument(
         "--only", type=workload_names, help=f"comma-separated workloads of: {', '.join(WORKLOADS)}"

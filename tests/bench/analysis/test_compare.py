@@ -15,18 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.compare import (
-    LOAD_FLOOR,
-    MIN_SAMPLES,
-    Ratio,
-    compare_runs,
-    cpu_per_request_series,
-    judge,
-    load_ratios,
-    load_run,
-    main,
-    threshold_arg,
-)
+from bench.analysis.compare import LOAD_FLOOR, MIN_SAMPLES, compare_runs, judge
+from bench.analysis.ratios import Ratio, cpu_per_request_series, load_ratios
+from bench.commands.compare import main, threshold_arg
+from bench.rundir import load_run
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -795,7 +787,7 @@ def test_alpha_outside_0_1_is_refused_in_one_line(tmp_path, capsys, alpha):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert f"--alpha: '{alpha}' is not a level between 0 and 1" in err
+    assert f"--alpha: alpha must look like 0.01 (a level between 0 and 1), not '{alpha}'" in err
 
 
 def test_compare_takes_the_load_floor_when_asked(tmp_path, capsys):
@@ -808,3 +800,44 @@ def test_compare_takes_the_load_floor_when_asked(tmp_path, capsys):
         main([str(baseline), str(noisy), "--load-floor", "-1"])
     assert refused.value.code == 2
     assert "load floor must look like 150% or 1.5, not '-1'" in capsys.readouterr().err
+
+
+# --- a rate of zero -----------------------------------------------------------------------------
+
+
+def zero_rate_run(path: Path, rps: float) -> Path:
+    """A user-app run (no raw reference) of two of our models, one of which served ``rps``."""
+    for server, rate in (("poll", rps), ("epoll", 900.0)):
+        cell = {
+            "cell": f"{server}--app--greet--u4", "server": server, "model": server,
+            "kind": "ours", "app": "app", "scenario": "greet", "users": 4, "status": "ok",
+            "flags": [], "mode": "closed",
+            "repeats": [{"rps_series": [rate] * 6, "p99_ms": 5.0, "samples": []}],
+        }  # fmt: skip
+        write(path / "cells" / f"{cell['cell']}.json", cell)
+    return path
+
+
+def write(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_a_zero_rate_is_not_comparable_and_never_a_traceback(tmp_path, capsys):
+    baseline = zero_rate_run(tmp_path / "base", 0.0)
+    current = zero_rate_run(tmp_path / "now", 0.0)
+    code = main([str(baseline), str(current)])
+    out, err = capsys.readouterr()
+    assert code == 2, out + err  # nothing judged: a crash is not a regression (exit 1)
+    assert "Traceback" not in err and "not comparable" in out
+    rows = compare_runs(load_run(baseline), load_run(current))
+    zero = [row for row in rows if "poll" in row.name]
+    assert zero and all(row.verdict == "not comparable" for row in zero)
+
+
+def test_input_that_is_no_run_exits_2_with_one_line(tmp_path, capsys):
+    damaged = zero_rate_run(tmp_path / "base", 500.0)
+    write(damaged / "cells" / "poll--app--greet--u4.json", {"cell": "poll--app--greet--u4"})
+    code = main([str(damaged), str(zero_rate_run(tmp_path / "now", 500.0))])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-from bench.analysis.compare import in_run_ratios, load_run
 from bench.analysis.history import append_run, key_series, plot_trend, read_history
+from bench.analysis.ratios import in_run_ratios
+from bench.rundir import load_run
 from tests.bench.analysis.test_compare import write_cells, write_micro, write_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

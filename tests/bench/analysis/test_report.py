@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench import rundir
-from bench.analysis import report
-from bench.measure.profiles import IO_WAIT_MS
+from bench.analysis import report, report_prose, report_tables
+from bench.flags import IO_WAIT_MS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-small"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -167,22 +167,24 @@ def record(server: str, users: int, rps: float, scenario: str = "io", **extra) -
 def test_io_paragraph_explains_a_serial_ceiling_only_when_measured():
     ceiling = 1000 / IO_WAIT_MS
     serial = [record("poll", 16, ceiling * 0.97), record("threaded", 16, ceiling * 12)]
-    text = report.scenario_paragraph(serial, "io")
+    text = report_prose.scenario_paragraph(serial, "io")
     assert "threaded led" in text and "serial ceiling" in text and "overlapped the waits" in text
     overlapping = [record("poll", 16, ceiling * 8), record("threaded", 16, ceiling * 12)]
-    assert "serial ceiling" not in report.scenario_paragraph(overlapping, "io")
+    assert "serial ceiling" not in report_prose.scenario_paragraph(overlapping, "io")
 
 
 def test_fast_path_paragraph_credits_epoll_only_when_it_led():
     epoll_ahead = [record("epoll", 8, 5000, "plaintext"), record("threaded", 8, 4000, "plaintext")]
-    assert "epoll served 1.25× threaded" in report.scenario_paragraph(epoll_ahead, "plaintext")
+    assert "epoll served 1.25× threaded" in report_prose.scenario_paragraph(
+        epoll_ahead, "plaintext"
+    )
     threaded_ahead = [
         record("epoll", 8, 3000, "plaintext"),
         record("threaded", 8, 4000, "plaintext"),
     ]
-    assert "epoll served" not in report.scenario_paragraph(threaded_ahead, "plaintext")
+    assert "epoll served" not in report_prose.scenario_paragraph(threaded_ahead, "plaintext")
     level = [record("epoll", 8, 4200, "plaintext"), record("threaded", 8, 4000, "plaintext")]
-    assert "epoll served" not in report.scenario_paragraph(level, "plaintext")
+    assert "epoll served" not in report_prose.scenario_paragraph(level, "plaintext")
 
 
 def test_a_ranking_set_by_locust_is_called_that():
@@ -192,7 +194,7 @@ def test_a_ranking_set_by_locust_is_called_that():
         record("threaded", 8, 10900, "plaintext", flags=flagged),
         record("poll", 8, 9000, "plaintext"),
     ]
-    text = report.scenario_paragraph(bound, "plaintext")
+    text = report_prose.scenario_paragraph(bound, "plaintext")
     assert "Locust was the bottleneck for epoll, threaded" in text
     assert "epoll served" not in text  # no architectural story for Locust's limit
     assert "Generator-bound figures are lower bounds: Locust, not the server" in text
@@ -205,11 +207,11 @@ def test_when_locust_set_the_pace_cpu_per_request_ranks_the_servers():
         record("threaded", 8, 10900, "plaintext", flags=flagged, cpu_s_per_1k=0.04),
         record("poll", 8, 9000, "plaintext", cpu_s_per_1k=0.08),
     ]
-    text = report.scenario_paragraph(bound, "plaintext")
+    text = report_prose.scenario_paragraph(bound, "plaintext")
     assert "threaded 0.04 ms, epoll 0.05 ms, poll 0.08 ms" in text
     assert "poll spent 2.0× what threaded did per request" in text
     unbound = [{**r, "flags": []} for r in bound]
-    assert "Server CPU per request" not in report.scenario_paragraph(unbound, "plaintext")
+    assert "Server CPU per request" not in report_prose.scenario_paragraph(unbound, "plaintext")
 
 
 def test_paragraph_leaves_untrusted_cells_out_and_says_so():
@@ -218,11 +220,11 @@ def test_paragraph_leaves_untrusted_cells_out_and_says_so():
         record("threaded", 8, 4000, "plaintext"),
         record("poll", 8, 3000, "plaintext"),
     ]
-    text = report.scenario_paragraph(records, "plaintext")
+    text = report_prose.scenario_paragraph(records, "plaintext")
     assert "threaded led" in text
     assert "epoll at 8 users: errors" in text
     none_trusted = [record("epoll", 8, None, "plaintext", flags=["failed"])]
-    assert "nothing is compared" in report.scenario_paragraph(none_trusted, "plaintext")
+    assert "nothing is compared" in report_prose.scenario_paragraph(none_trusted, "plaintext")
 
 
 def test_failed_cells_show_why(built):
@@ -246,10 +248,10 @@ def test_flagged_rows_are_marked_and_clean_rows_are_not(built):
 
 def test_a_close_race_is_called_one():
     close = [record("epoll", 8, 1000, "cpu", repeats=1), record("poll", 8, 950, "cpu", repeats=1)]
-    text = report.scenario_paragraph(close, "cpu")
+    text = report_prose.scenario_paragraph(close, "cpu")
     assert "within 5% of each other" in text and "within noise" in text
     apart = [record("epoll", 8, 1000, "cpu", repeats=3), record("poll", 8, 700, "cpu", repeats=3)]
-    assert "of each other" not in report.scenario_paragraph(apart, "cpu")
+    assert "of each other" not in report_prose.scenario_paragraph(apart, "cpu")
 
 
 def test_a_damaged_micro_json_leaves_only_the_micro_table_out(tmp_path, capsys):
@@ -274,14 +276,14 @@ def test_a_half_written_cell_file_is_left_out_with_a_warning(tmp_path, capsys):
 def test_a_target_without_its_pid_reads_not_measured_in_the_server_columns():
     record = {"server": "target", "server_measured": False, "rps": 120.0, "server_cpu_pct": None,
               "server_rss_mb": None, "flags": []}  # fmt: skip
-    assert report.table_text(record, "server_cpu_pct") == "not measured"
-    assert report.table_text(record, "server_rss_mb") == "not measured"
-    assert report.table_text(record, "rps") == "120"
-    assert report.table_text({**record, "server_measured": True}, "server_cpu_pct") == "–"
+    assert report_tables.table_text(record, "server_cpu_pct") == "not measured"
+    assert report_tables.table_text(record, "server_rss_mb") == "not measured"
+    assert report_tables.table_text(record, "rps") == "120"
+    assert report_tables.table_text({**record, "server_measured": True}, "server_cpu_pct") == "–"
 
 
 def test_a_users_workload_is_named_in_the_run_table():
-    rows = report.workload_rows({
+    rows = report_tables.workload_rows({
         "app": "mypkg.wsgi:app", "scenario_file": "/x/my.py", "scenario_file_sha256": "ab" * 32,
         "server_host": "0.0.0.0", "locust_master_bind": "0.0.0.0:5557", "expect_workers": 3,
     })  # fmt: skip
@@ -289,9 +291,9 @@ def test_a_users_workload_is_named_in_the_run_table():
     assert rows["scenario file"] == f"/x/my.py (sha256 {'ab' * 32})"
     assert rows["servers bound to"] == "0.0.0.0"
     assert "3 workers on other hosts" in rows["generator"]
-    target = report.workload_rows({"target": {"url": "http://h:1", "pid": None}})
+    target = report_tables.workload_rows({"target": {"url": "http://h:1", "pid": None}})
     assert target["app"] is None and "not measured" in target["target"]
-    assert report.workload_rows({"server_host": "127.0.0.1"}) == {"app": None}
+    assert report_tables.workload_rows({"server_host": "127.0.0.1"}) == {"app": None}
 
 
 def test_scenarios_of_a_users_locustfile_are_described_from_the_run(tmp_path):
@@ -346,10 +348,10 @@ def test_a_budgeted_run_says_how_and_warns_about_latency(tmp_path):
 
 
 def test_a_run_without_a_writable_cgroup_says_why():
-    sentence = report.budget_sentence({"cpus": None, "source": "unavailable",
+    sentence = report_tables.budget_sentence({"cpus": None, "source": "unavailable",
                                        "reason": "no cgroups here"})  # fmt: skip
     assert sentence.startswith("No CPU budget (no cgroups here)")
-    assert report.budget_sentence(None) == ""
+    assert report_tables.budget_sentence(None) == ""
 
 
 # --- a report reads and writes only its run directory -------------------------------------------

@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from bench.analysis import compare
-from bench.analysis.compare import compare_runs, load_run, main
+from bench.analysis.compare import compare_runs
+from bench.analysis.ratios import MAX_SAMPLES
 from bench.commands import regress
+from bench.commands.compare import main
 from bench.commands.regress import refresh_baseline, regress_main
 from bench.micro import instructions
 from bench.micro.workloads import WORKLOADS
+from bench.rundir import CONFIRM_DIRS, load_run
 from tests.bench.analysis.test_compare import (
     FULL_CYCLE,
     SERVERS,
@@ -57,7 +60,7 @@ def test_refreshing_the_baseline_trims_micro_and_copies_cells(tmp_path, capsys):
     stored = json.loads((dest / "micro.json").read_text())
     original = json.loads((run_dir / "micro.json").read_text())
     for kept, full in zip(stored["benchmarks"], original["benchmarks"], strict=True):
-        assert len(kept["stats"]["data"]) == compare.MAX_SAMPLES
+        assert len(kept["stats"]["data"]) == MAX_SAMPLES
         assert kept["stats"]["data"][0] == full["stats"]["data"][0]
         assert kept["stats"]["data"][-1] == full["stats"]["data"][-1]
         assert kept["stats"]["median"] == full["stats"]["median"]
@@ -96,7 +99,7 @@ def fake_measurements(
     one dict per re-measurement); returns the ``-k`` expressions the re-measurements were asked
     for."""
     selections = []
-    agains = again if isinstance(again, list) else [again] * len(compare.CONFIRM_DIRS)
+    agains = again if isinstance(again, list) else [again] * len(CONFIRM_DIRS)
 
     def smoke_run(label: str) -> Path:
         return write_run(tmp_path / label, seed=9, slower=first)
@@ -137,7 +140,7 @@ def test_regress_fails_on_a_slowdown_that_repeats(tmp_path, monkeypatch, capsys)
     assert regress_main(["--baseline", str(baseline)]) == 1
     # measured again twice, each in its own directory, and it repeated both times
     assert selections == ["test_full_cycle_plaintext"] * 2
-    assert all((tmp_path / "regress" / d / "micro.json").is_file() for d in compare.CONFIRM_DIRS)
+    assert all((tmp_path / "regress" / d / "micro.json").is_file() for d in CONFIRM_DIRS)
     assert "REGRESSED" in capsys.readouterr().out
 
 
@@ -159,7 +162,7 @@ def test_regress_forgives_a_slowdown_the_second_re_measurement_does_not_repeat(
         "not confirmed by a re-measurement",
     )
     # compare, reading the run directory later, applies both re-measurements as regress did
-    later = compare.compare_runs(compare.load_run(baseline), compare.load_run(tmp_path / "regress"),
+    later = compare.compare_runs(load_run(baseline), load_run(tmp_path / "regress"),
                                  threshold=regress.REGRESS_THRESHOLD)  # fmt: skip
     assert compare.exit_code(later) == 0
 
@@ -254,7 +257,7 @@ def test_the_baseline_keeps_every_micro_measurement(tmp_path, capsys):
     write_micro(run_dir / "micro-2" / "micro.json", seed=2, rounds=500)
     refresh_baseline(run_dir, tmp_path / "baseline")
     kept = json.loads((tmp_path / "baseline" / "micro-2" / "micro.json").read_text())
-    assert {len(b["stats"]["data"]) for b in kept["benchmarks"]} == {compare.MAX_SAMPLES}
+    assert {len(b["stats"]["data"]) for b in kept["benchmarks"]} == {MAX_SAMPLES}
     assert main([str(tmp_path / "baseline"), str(run_dir)]) == 0
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from bench import rundir
 from bench.commands import run
-from bench.measure import runner
+from bench.measure import matrix
 from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -180,7 +180,7 @@ def dying_server(monkeypatch):
         "dies-at-start", "poll", "ours",
         lambda app, host, port: [sys.executable, "-c", DIES_AT_START], prints_listening=True,
     )  # fmt: skip
-    monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), spec.name: spec})
+    monkeypatch.setattr(matrix, "all_servers", lambda: {**all_servers(), spec.name: spec})
 
 
 def test_a_run_whose_every_cell_failed_exits_non_zero_as_failed(

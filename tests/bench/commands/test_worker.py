@@ -15,8 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-import bench.measure.runner as runner
 from bench.commands.worker import worker_argv
+from bench.measure import locustrun, processes, runner
+from bench.measure.settings import LoadRequest
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OUR_SCENARIOS = REPO_ROOT / "bench" / "measure" / "scenarios.py"
@@ -25,7 +26,7 @@ OUR_SCENARIOS = REPO_ROOT / "bench" / "measure" / "scenarios.py"
 def test_a_worker_loads_the_same_files_as_the_master():
     argv = worker_argv(("10.0.0.5", 5557), OUR_SCENARIOS, processes=1)
     assert argv[:3] == [sys.executable, "-m", "locust"]
-    assert argv[argv.index("-f") + 1] == f"{runner.INSTRUMENT_FILE},{OUR_SCENARIOS}"
+    assert argv[argv.index("-f") + 1] == f"{locustrun.INSTRUMENT_FILE},{OUR_SCENARIOS}"
     assert argv[argv.index("--master-host") + 1] == "10.0.0.5"
     assert argv[argv.index("--master-port") + 1] == "5557"
     assert "--worker" in argv and "--processes" not in argv
@@ -44,7 +45,7 @@ def start_worker(port: int, log: Path, scenarios: Path = OUR_SCENARIOS) -> subpr
 def test_a_worker_whose_locustfile_fails_stops_instead_of_looping(tmp_path):
     broken = tmp_path / "broken.py"
     broken.write_text("raise SystemExit('this locustfile cannot load')\n")
-    worker = start_worker(runner.free_port(), tmp_path / "worker.log", broken)
+    worker = start_worker(processes.free_port(), tmp_path / "worker.log", broken)
     assert worker.wait(timeout=60) != 0
     assert "master finished" not in (tmp_path / "worker.log").read_text()
 
@@ -52,7 +53,7 @@ def test_a_worker_whose_locustfile_fails_stops_instead_of_looping(tmp_path):
 @pytest.fixture
 def two_workers(tmp_path):
     """Two ``bench worker`` commands waiting for masters on a free loopback port."""
-    port = runner.free_port()
+    port = processes.free_port()
     workers = [start_worker(port, tmp_path / f"worker{n}.log") for n in (1, 2)]
     yield port, workers
     for worker in workers:
@@ -65,10 +66,20 @@ def two_workers(tmp_path):
 def test_two_tcp_workers_drive_every_cell_and_are_counted(tmp_path, two_workers):
     port, workers = two_workers
     records = runner.run_load(
-        tmp_path, "smoke", servers=["threaded"], scenarios=["plaintext"], users=[4],
-        duration=1.5, warmup=0.5, peers="none", progress=False,
-        master_bind=("127.0.0.1", port), expect_workers=2,
-    )  # fmt: skip
+        tmp_path,
+        LoadRequest(
+            "smoke",
+            servers=["threaded"],
+            scenarios=["plaintext"],
+            users=[4],
+            duration=1.5,
+            warmup=0.5,
+            peers="none",
+            master_bind=("127.0.0.1", port),
+            expect_workers=2,
+        ),
+        progress=False,
+    )
     # two cells (framework app and raw app): the workers came back for the second master
     assert [record["cell"] for record in records] == [
         "threaded--app--plaintext--u4", "threaded--raw--plaintext--u4"

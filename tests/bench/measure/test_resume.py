@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bench.measure import resume
-from bench.measure.runner import Settings
+from bench.measure.settings import Settings
 
 PINNING = {"server_cpus": [0], "generator_cpus": [1]}
 SETTINGS = Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=PINNING)

@@ -16,10 +16,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-import bench.measure.runner as runner
-from bench.measure import budget, latency
+from bench.measure import (
+    budget,
+    calibration,
+    cellrun,
+    latency,
+    locustrun,
+    matrix,
+    processes,
+    progress,
+    records,
+    runner,
+)
 from bench.measure.budget import CgroupReading
 from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.measure.settings import LoadRequest, Settings, choose_pinning
 from bench.serving.registry import ServerSpec, all_servers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -60,7 +71,7 @@ def test_summary_is_the_median_with_min_max_and_totals():
         repeat(300.0, 3000, cpu_s=2.0, server_rss_mb=80.0),
         repeat(200.0, 2000, cpu_s=3.0, server_procs=5),
     ]
-    result = runner.summarise(repeats)
+    result = records.summarise(repeats)
     assert set(result) == SUMMARY_KEYS
     assert (result["rps"], result["rps_min"], result["rps_max"]) == (200.0, 100.0, 300.0)
     assert result["fail_ratio"] == pytest.approx(10 / 6000)
@@ -70,10 +81,10 @@ def test_summary_is_the_median_with_min_max_and_totals():
 
 def test_summary_under_a_budget_gives_requests_per_cpu():
     repeats = [repeat(300.0, 900, throttled_share=0.9), repeat(330.0, 990, throttled_share=1.0)]
-    result = runner.summarise(repeats, budget_cpus=0.3)
+    result = records.summarise(repeats, budget_cpus=0.3)
     assert result["budget_cpus"] == 0.3 and result["rps_per_cpu"] == pytest.approx(315.0 / 0.3)
     assert result["throttled_share"] == pytest.approx(0.95)
-    assert runner.summarise(repeats)["rps_per_cpu"] is None
+    assert records.summarise(repeats)["rps_per_cpu"] is None
 
 
 def test_cgroup_window_reads_the_counters_inside_the_measured_window():
@@ -83,44 +94,44 @@ def test_cgroup_window_reads_the_counters_inside_the_measured_window():
     readings = [at(99.5, 0.0, 0.0, 0, 0), at(100.5, 1.0, 0.1, 50, 10),
                 at(101.0, 1.15, 0.2, 100, 40), at(102.5, 1.6, 0.5, 250, 160),
                 at(103.5, 9.0, 9.0, 900, 900)]  # fmt: skip
-    window = runner.cgroup_window(readings, 100.0, 103.0)
+    window = records.cgroup_window(readings, 100.0, 103.0)
     assert window["cgroup_cpu_pct"] == pytest.approx(0.6 / 2.0 * 100)
     assert window["throttled_s"] == pytest.approx(0.4 / 2.0 * 3.0)
     assert window["throttled_share"] == pytest.approx(150 / 200)
-    assert runner.cgroup_window(readings[:2], 100.0, 103.0) == {}
+    assert records.cgroup_window(readings[:2], 100.0, 103.0) == {}
     # v1 without a cpuacct hierarchy counts throttling but not usage
     no_usage = [(t, CgroupReading(None, r.throttled_s, r.periods, r.throttled_periods))
                 for t, r in readings]  # fmt: skip
-    assert runner.cgroup_window(no_usage, 100.0, 103.0)["cgroup_cpu_pct"] is None
+    assert records.cgroup_window(no_usage, 100.0, 103.0)["cgroup_cpu_pct"] is None
 
 
 def test_repeat_cpu_comes_from_the_cgroup_when_there_is_one():
     result = {"measure_start": 100.0, "measure_stop": 103.0, "requests": 300, "failures": 0,
               "p50_ms": 1, "p90_ms": 2, "p99_ms": 3, "max_ms": 4.0}  # fmt: skip
     samples = [{"t": 101.0, "server_cpu_pct": 10.0}, {"t": 102.0, "server_cpu_pct": 12.0}]
-    sampled = runner.repeat_record(result, samples)
+    sampled = records.repeat_record(result, samples)
     assert sampled["server_cpu_source"] == "psutil" and sampled["server_cpu_pct"] == 11.0
     readings = [(100.5, CgroupReading(0.0, 0.0, 0, 0)), (102.5, CgroupReading(0.5, 0.0, 10, 0))]
-    counted = runner.repeat_record(result, samples, readings)
+    counted = records.repeat_record(result, samples, readings)
     assert counted["server_cpu_source"] == "cgroup" and counted["server_cpu_pct"] == 25.0
     assert counted["server_cpu_s"] == pytest.approx(0.75) and counted["throttled_share"] == 0.0
 
 
-def settings_for_budget() -> runner.Settings:
-    return runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
+def settings_for_budget() -> Settings:
+    return Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
 
 
 def test_no_budget_when_switched_off():
-    assert runner.choose_budget("off", settings_for_budget(), [], Path()) == (
+    assert calibration.choose_budget("off", settings_for_budget(), [], Path()) == (
         None, {"cpus": None, "source": "off"}
     )  # fmt: skip
 
 
 def test_without_writable_cgroups_the_run_says_so_once_and_goes_on(tmp_path, monkeypatch, capsys):
     # the real locate(), pointed at a /proc/self without cgroup files
-    monkeypatch.setattr(runner, "locate", lambda: budget.locate(tmp_path))
+    monkeypatch.setattr(calibration, "locate", lambda: budget.locate(tmp_path))
     for server_cpus in (None, 0.3):
-        chosen, meta = runner.choose_budget(server_cpus, settings_for_budget(), [], tmp_path)
+        chosen, meta = calibration.choose_budget(server_cpus, settings_for_budget(), [], tmp_path)
         assert chosen is None and meta["source"] == "unavailable"
         assert "no cgroups here" in meta["reason"]
     lines = capsys.readouterr().err.splitlines()
@@ -132,7 +143,7 @@ def test_a_given_budget_is_used_as_given():
         budget.Budget(None, budget.locate()).check()
     except budget.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
-    chosen, meta = runner.choose_budget(0.35, settings_for_budget(), [], Path())
+    chosen, meta = calibration.choose_budget(0.35, settings_for_budget(), [], Path())
     # 0.35 × 10 ms would be under the 5 ms CFS slice: the period grows to 15 ms
     assert chosen.cpus == 0.35 and chosen.quota_us == round(0.35 * budget.period_for(0.35))
     assert meta == {**chosen.describe(), "source": "--server-cpus"}
@@ -146,9 +157,9 @@ def test_a_server_starts_unthrottled_and_is_held_to_the_budget_once_it_answers(t
     except budget.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     given = budget.Budget(0.15, layout)
-    cell = runner.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 1)
+    cell = matrix.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 1)
     settings = dataclasses.replace(settings_for_budget(), budget=given)
-    server, port = runner.start_server(cell, settings, tmp_path)
+    server, port = processes.start_server(cell, settings, tmp_path)
     try:
         started = server.cgroup.read()
         hierarchy, directory = server.cgroup.directories[0]
@@ -157,7 +168,7 @@ def test_a_server_starts_unthrottled_and_is_held_to_the_budget_once_it_answers(t
         else:
             limit = [(directory / f"cpu.cfs_{name}_us").read_text().strip()
                      for name in ("quota", "period")]  # fmt: skip
-        runner.probe(port, SCENARIOS["plaintext"])
+        processes.probe(port, SCENARIOS["plaintext"])
     finally:
         server.stop()
     assert limit == [str(given.quota_us), str(given.period_us)]
@@ -170,9 +181,9 @@ def test_a_failed_calibration_runs_unbudgeted_and_says_why(tmp_path, monkeypatch
         budget.Budget(None, budget.locate()).check()
     except budget.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
-    monkeypatch.setattr(runner, "NULL_SERVER", script_server("null", DIES_AT_START))
-    cells, _ = runner.plan("smoke", servers=["epoll"], scenarios=["plaintext"], users=[4])
-    chosen, meta = runner.choose_budget(None, settings_for_budget(), cells, tmp_path)
+    monkeypatch.setattr(calibration, "NULL_SERVER", script_server("null", DIES_AT_START))
+    cells, _ = matrix.plan("smoke", servers=["epoll"], scenarios=["plaintext"], users=[4])
+    chosen, meta = calibration.choose_budget(None, settings_for_budget(), cells, tmp_path)
     assert chosen is None and meta["source"] == "unavailable"
     assert meta["reason"].startswith("calibration failed: server exited with code 3")
     assert "no CPU budget: calibration failed" in capsys.readouterr().err
@@ -190,7 +201,7 @@ def test_summary_latencies_are_of_every_request_of_the_cell():
         repeat(100.0, 3, latency_histogram=encoded(100, 200, 300), scheduled=3, late=0),
         repeat(100.0, 2, latency_histogram=encoded(50_000, 60_000), scheduled=2, late=1),
     ]
-    result = runner.summarise(repeats)
+    result = records.summarise(repeats)
     assert result["max_us"] == pytest.approx(60_000, rel=1e-3)
     assert result["p50_us"] == pytest.approx(300, rel=1e-3)  # the 3rd of 5, across both repeats
     assert result["p99_ms"] == result["p99_us"] / 1000  # one truth: the histogram
@@ -201,26 +212,26 @@ def test_summary_latencies_are_of_every_request_of_the_cell():
 def test_a_repeat_takes_its_percentiles_from_the_histogram_when_there_is_one():
     result = {"p50_us": 870, "p90_us": 1200, "p99_us": 4100, "p999_us": 9000, "max_us": 20_000,
               "latency_histogram": encoded(870), "scheduled": 200, "late": 3}  # fmt: skip
-    fields = runner.histogram_latencies(result)
+    fields = records.histogram_latencies(result)
     assert (fields["p50_ms"], fields["max_ms"]) == (0.87, 20.0)
     assert fields["late_ratio"] == pytest.approx(0.015)
-    assert runner.histogram_latencies({"p50_ms": 1}) == {}  # a result from before histograms
+    assert records.histogram_latencies({"p50_ms": 1}) == {}  # a result from before histograms
 
 
 def test_summary_of_no_repeats_is_all_none():
-    assert set(runner.summarise([]).values()) == {None}
+    assert set(records.summarise([]).values()) == {None}
 
 
 def test_rps_series_per_second_of_the_window():
     counts = [(101.0, 500), (102.0, 1100), (103.0, 1500)]
-    assert runner.rps_series(counts, 100.0, 103.02, 1510) == [500.0, 600.0, 400.0]
+    assert records.rps_series(counts, 100.0, 103.02, 1510) == [500.0, 600.0, 400.0]
     # a count from outside the window is ignored; a longer last interval is per second too
-    assert runner.rps_series([(99.0, 5), (101.0, 100)], 100.0, 103.0, 400) == [100.0, 150.0]
+    assert records.rps_series([(99.0, 5), (101.0, 100)], 100.0, 103.0, 400) == [100.0, 150.0]
 
 
 def test_window_samples_keep_the_measured_ones_relative_to_start():
     samples = [{"t": t} for t in (99.5, 100.5, 101.0, 103.0, 103.5)]
-    kept = runner.window_samples(samples, 100.0, 103.0)
+    kept = records.window_samples(samples, 100.0, 103.0)
     assert [s["t"] for s in kept] == [0.5, 1.0, 3.0]
 
 
@@ -228,7 +239,7 @@ def test_window_samples_keep_the_measured_ones_relative_to_start():
 
 
 def test_smoke_matrix_has_app_and_raw_cells_for_each_model():
-    cells = runner.build_matrix(PROFILES["smoke"], [])
+    cells = matrix.build_matrix(PROFILES["smoke"], [])
     names = [cell.name for cell in cells]
     assert len(names) == len(set(names)) == 12
     assert "epoll--raw--plaintext--u8" in names
@@ -236,7 +247,7 @@ def test_smoke_matrix_has_app_and_raw_cells_for_each_model():
 
 
 def test_overrides_narrow_the_matrix_and_reference_apps_keep_their_endpoints():
-    cells = runner.build_matrix(
+    cells = matrix.build_matrix(
         PROFILES["smoke"], [], servers=["epoll"], scenarios=["fortunes", "plaintext"], users=[2, 4]
     )
     names = {cell.name for cell in cells}
@@ -248,26 +259,26 @@ def test_overrides_narrow_the_matrix_and_reference_apps_keep_their_endpoints():
 
 def test_unknown_names_are_a_usage_error_that_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"--servers: unknown pol \(valid: poll, threaded"):
-        runner.build_matrix(PROFILES["smoke"], [], servers=["pol"])
+        matrix.build_matrix(PROFILES["smoke"], [], servers=["pol"])
     with pytest.raises(ValueError, match=r"--scenarios: unknown nosuch \(valid: plaintext, json"):
-        runner.build_matrix(PROFILES["smoke"], [], scenarios=["nosuch"])
+        matrix.build_matrix(PROFILES["smoke"], [], scenarios=["nosuch"])
 
 
 def test_peers_join_only_profiles_with_a_peers_part():
     peers = [name for name, spec in all_servers().items() if spec.kind != "ours"][:1]
     if not peers:
         pytest.skip("bench.serving.peers is not available")
-    quick = runner.build_matrix(PROFILES["quick"], peers)
+    quick = matrix.build_matrix(PROFILES["quick"], peers)
     assert any(cell.server.name == peers[0] for cell in quick)
-    assert runner.select_peers("none", PROFILES["quick"]) == ([], {})
+    assert matrix.select_peers("none", PROFILES["quick"]) == ([], {})
 
 
 def test_smoke_runs_only_the_null_reference_beside_our_models_by_default():
     if "null" not in all_servers():
         pytest.skip("bench.serving.peers is not available")
-    peer_names, _ = runner.select_peers(None, PROFILES["smoke"])
+    peer_names, _ = matrix.select_peers(None, PROFILES["smoke"])
     assert peer_names == ["null"]
-    cells = runner.build_matrix(PROFILES["smoke"], peer_names)
+    cells = matrix.build_matrix(PROFILES["smoke"], peer_names)
     assert [cell.name for cell in cells if cell.server.kind != "ours"] == [
         "null--app--plaintext--u8"
     ]
@@ -278,7 +289,7 @@ def test_named_peers_on_a_profile_without_a_peers_part_run_on_its_scenarios_and_
 ):
     bare = dataclasses.replace(PROFILES["smoke"], peers=None)
     monkeypatch.setitem(PROFILES, "smoke", bare)
-    cells, _ = runner.plan("smoke", peers="null,werkzeug-base")  # was: silently no peer at all
+    cells, _ = matrix.plan("smoke", peers="null,werkzeug-base")  # was: silently no peer at all
     peer_cells = sorted(cell.name for cell in cells if cell.server.kind != "ours")
     assert peer_cells == [
         "null--app--plaintext--u8",
@@ -289,13 +300,13 @@ def test_named_peers_on_a_profile_without_a_peers_part_run_on_its_scenarios_and_
 
 def test_a_named_peer_with_no_scenario_in_the_run_is_refused_with_why():
     with pytest.raises(ValueError, match="null serves only plaintext"):
-        runner.plan("smoke", scenarios=["fortunes"], peers="null")
-    cells, _ = runner.plan("smoke", scenarios=["fortunes"], peers="all")  # all: null just sits out
+        matrix.plan("smoke", scenarios=["fortunes"], peers="null")
+    cells, _ = matrix.plan("smoke", scenarios=["fortunes"], peers="all")  # all: null just sits out
     assert not any(cell.server.name == "null" for cell in cells)
 
 
 def test_pinning_splits_the_cores_we_may_use():
-    pinning = runner.choose_pinning()
+    pinning = choose_pinning()
     if pinning is None:
         pytest.skip("one core: nothing to pin")
     server, generator = set(pinning["server_cpus"]), set(pinning["generator_cpus"])
@@ -303,9 +314,9 @@ def test_pinning_splits_the_cores_we_may_use():
 
 
 def test_locust_argv_names_the_user_class_and_the_workers():
-    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 16)
-    settings = runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=3, pinning=None)
-    argv = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    cell = matrix.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 16)
+    settings = Settings("smoke", 1.0, 2.0, 1, locust_workers=3, pinning=None)
+    argv = locustrun.locust_argv(cell, 8000, settings, Path("/tmp/x"))
     assert argv[-1] == "IoUser"
     assert argv[argv.index("--users") + 1] == "16"
     assert argv[argv.index("--processes") + 1] == "3"
@@ -313,7 +324,7 @@ def test_locust_argv_names_the_user_class_and_the_workers():
 
 
 def test_the_sweep_follows_the_closed_loop_cells_at_each_fraction():
-    cells = runner.build_matrix(PROFILES["quick"], [])
+    cells = matrix.build_matrix(PROFILES["quick"], [])
     sweep = PROFILES["quick"].sweep
     open_cells = [cell for cell in cells if cell.mode == "open"]
     assert cells[len(cells) - len(open_cells) :] == open_cells
@@ -321,7 +332,7 @@ def test_the_sweep_follows_the_closed_loop_cells_at_each_fraction():
     names = {cell.name for cell in open_cells}
     assert {"epoll--app--io--o25", "poll--app--plaintext--o110"} <= names
     assert {cell.users for cell in open_cells} == {sweep.users}
-    narrowed = runner.build_matrix(PROFILES["quick"], [], servers=["epoll"], scenarios=["json"])
+    narrowed = matrix.build_matrix(PROFILES["quick"], [], servers=["epoll"], scenarios=["json"])
     assert {c.name for c in narrowed if c.mode == "open"} == {
         f"epoll--app--json--o{fraction:.0%}".rstrip("%") for fraction in sweep.fractions
     }
@@ -333,7 +344,7 @@ def finished(server: str, scenario: str, rps: float, flags=(), mode="closed") ->
 
 
 def test_an_open_cell_offers_its_fraction_of_the_best_trusted_closed_loop_rate():
-    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
+    cell = matrix.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
     records = [
         finished("poll", "io", 40.0),
         finished("poll", "io", 48.0, flags=["generator-bound"]),  # a lower bound still counts
@@ -342,37 +353,37 @@ def test_an_open_cell_offers_its_fraction_of_the_best_trusted_closed_loop_rate()
         finished("epoll", "io", 700.0),
         finished("poll", "plaintext", 1500.0),
     ]
-    assert runner.offering(cell, records).offered_rps == 24.0
-    assert runner.offering(cell, records[2:]).offered_rps is None
+    assert matrix.offering(cell, records).offered_rps == 24.0
+    assert matrix.offering(cell, records[2:]).offered_rps is None
 
 
 def test_an_open_cell_loads_the_schedule_before_the_scenarios():
-    cell = runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
-    settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
-    files = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    cell = matrix.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=0.5)
+    settings = Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
+    files = locustrun.locust_argv(cell, 8000, settings, Path("/tmp/x"))
     files = files[files.index("-f") + 1].split(",")
     assert [Path(f).name for f in files] == ["instrument.py", "openloop.py", "scenarios.py"]
-    closed = runner.locust_argv(runner.Cell(cell.server, "app", cell.scenario, 1), 8000, settings,
-                                Path("/tmp/x"))  # fmt: skip
+    closed_cell = matrix.Cell(cell.server, "app", cell.scenario, 1)
+    closed = locustrun.locust_argv(closed_cell, 8000, settings, Path("/tmp/x"))
     assert "openloop.py" not in closed[closed.index("-f") + 1]
 
 
 def test_a_sweep_runs_as_one_batch_per_server_and_scenario():
-    cells = runner.build_matrix(PROFILES["quick"], [], servers=["poll", "epoll"])
-    batches = runner.batches(cells)
+    cells = matrix.build_matrix(PROFILES["quick"], [], servers=["poll", "epoll"])
+    batches = matrix.batches(cells)
     closed = [batch for batch in batches if batch[0].mode == "closed"]
     swept = [batch for batch in batches if batch[0].mode == "open"]
     assert all(len(batch) == 1 for batch in closed)
     assert len(swept) == 2 * len(PROFILES["quick"].sweep.scenarios)
-    assert all(len({runner.sweep_key(c) for c in batch}) == 1 for batch in swept)
+    assert all(len({matrix.sweep_key(c) for c in batch}) == 1 for batch in swept)
     assert [len(batch) for batch in swept] == [len(PROFILES["quick"].sweep.fractions)] * len(swept)
 
 
 def test_an_open_cell_without_a_capacity_fails_without_starting_a_server(tmp_path):
-    cells = [runner.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=f)
+    cells = [matrix.Cell(all_servers()["poll"], "app", SCENARIOS["io"], 32, offered_fraction=f)
              for f in (0.5, 1.0)]  # fmt: skip
-    settings = runner.Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
-    records = runner.run_sweep(cells, settings, tmp_path)
+    settings = Settings("quick", 0.5, 1.0, 1, locust_workers=0, pinning=None)
+    records = cellrun.run_batch(cells, settings, tmp_path)
     assert [r["status"] for r in records] == ["failed", "failed"]
     assert all(r["mode"] == "open" for r in records)
     assert "no trusted closed-loop cell" in records[0]["error"]
@@ -382,9 +393,18 @@ def test_an_open_cell_without_a_capacity_fails_without_starting_a_server(tmp_pat
 @pytest.mark.slow
 def test_a_real_sweep_steps_through_its_rates_against_one_server(tmp_path):
     records = runner.run_load(
-        tmp_path, "quick", servers=["threaded"], scenarios=["plaintext"], users=[4],
-        duration=1, warmup=0.5, peers="none", progress=False,
-    )  # fmt: skip
+        tmp_path,
+        LoadRequest(
+            "quick",
+            servers=["threaded"],
+            scenarios=["plaintext"],
+            users=[4],
+            duration=1,
+            warmup=0.5,
+            peers="none",
+        ),
+        progress=False,
+    )
     swept = [r for r in records if r["mode"] == "open"]
     capacity = next(r for r in records if r["cell"] == "threaded--app--plaintext--u4")
     assert [r["offered_fraction"] for r in swept] == list(PROFILES["quick"].sweep.fractions)
@@ -434,7 +454,7 @@ def with_test_servers(monkeypatch):
         "dies-at-start": script_server("dies-at-start", DIES_AT_START),
         "dies-under-load": script_server("dies-under-load", DIES_UNDER_LOAD),
     }
-    monkeypatch.setattr(runner, "all_servers", lambda: specs)
+    monkeypatch.setattr(matrix, "all_servers", lambda: specs)
 
 
 def read_cell(run_dir: Path, name: str) -> dict:
@@ -444,9 +464,18 @@ def read_cell(run_dir: Path, name: str) -> dict:
 @pytest.mark.slow
 def test_a_real_two_second_cell_has_sane_numbers(tmp_path):
     records = runner.run_load(
-        tmp_path, "smoke", servers=["threaded"], scenarios=["fortunes"], users=[4],
-        duration=2, warmup=1, peers="none", progress=False,
-    )  # fmt: skip
+        tmp_path,
+        LoadRequest(
+            "smoke",
+            servers=["threaded"],
+            scenarios=["fortunes"],
+            users=[4],
+            duration=2,
+            warmup=1,
+            peers="none",
+        ),
+        progress=False,
+    )
     assert [record["cell"] for record in records] == ["threaded--app--fortunes--u4"]
     cell = read_cell(tmp_path, "threaded--app--fortunes--u4")
     assert set(cell) == CELL_KEYS
@@ -489,9 +518,19 @@ def test_a_budgeted_fork_cell_holds_every_child_to_the_budget(tmp_path):
     except budget.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     record, _raw_app = runner.run_load(
-        tmp_path, "smoke", servers=["fork"], scenarios=["plaintext"], users=[8],
-        duration=2, warmup=1, peers="none", progress=False, server_cpus=0.2,
-    )  # fmt: skip
+        tmp_path,
+        LoadRequest(
+            "smoke",
+            servers=["fork"],
+            scenarios=["plaintext"],
+            users=[8],
+            duration=2,
+            warmup=1,
+            peers="none",
+            server_cpus=0.2,
+        ),
+        progress=False,
+    )
     (measured,) = record["repeats"]
     assert record["budget"]["cpus"] == 0.2 and measured["server_cpu_source"] == "cgroup"
     assert measured["server_procs"] > 1  # the per-connection children ran, inside the budget
@@ -503,9 +542,18 @@ def test_a_budgeted_fork_cell_holds_every_child_to_the_budget(tmp_path):
 @pytest.mark.slow
 def test_servers_that_die_are_failed_cells_and_the_run_goes_on(tmp_path, with_test_servers):
     records = runner.run_load(
-        tmp_path, "smoke", servers=["dies-at-start", "dies-under-load"], scenarios=["fortunes"],
-        users=[2], duration=2, warmup=1, peers="none", progress=False,
-    )  # fmt: skip
+        tmp_path,
+        LoadRequest(
+            "smoke",
+            servers=["dies-at-start", "dies-under-load"],
+            scenarios=["fortunes"],
+            users=[2],
+            duration=2,
+            warmup=1,
+            peers="none",
+        ),
+        progress=False,
+    )
     at_start, under_load = records
     assert at_start["status"] == "failed" and at_start["flags"] == ["failed"]
     assert "exited with code 3" in at_start["error"] and "boom" in at_start["error"]
@@ -516,13 +564,13 @@ def test_servers_that_die_are_failed_cells_and_the_run_goes_on(tmp_path, with_te
 
 def test_a_server_limited_to_some_scenarios_gets_only_those(monkeypatch):
     canned = ServerSpec("canned", "null", "reference", lambda a, h, p: [], scenarios=("plaintext",))
-    monkeypatch.setattr(runner, "all_servers", lambda: {**all_servers(), "canned": canned})
-    cells = runner.build_matrix(PROFILES["quick"], ["canned"], scenarios=["plaintext", "io"])
+    monkeypatch.setattr(matrix, "all_servers", lambda: {**all_servers(), "canned": canned})
+    cells = matrix.build_matrix(PROFILES["quick"], ["canned"], scenarios=["plaintext", "io"])
     assert {cell.name for cell in cells if cell.server is canned} == {"canned--app--plaintext--u16"}
 
 
 def test_an_explicit_server_list_runs_no_peers_unless_asked():
-    cells, _ = runner.plan("quick", servers=["epoll"], scenarios=["plaintext"])
+    cells, _ = matrix.plan("quick", servers=["epoll"], scenarios=["plaintext"])
     assert {cell.server.name for cell in cells} == {"epoll"}
 
 
@@ -537,10 +585,10 @@ time.sleep(60)
 
 
 def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "STOP_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(processes, "STOP_TIMEOUT_S", 0.5)
     cpus = sorted(os.sched_getaffinity(0))[-1:]
-    group = runner.ProcessGroup(
-        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, runner.child_env()
+    group = processes.ProcessGroup(
+        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, processes.child_env()
     )
     deadline = time.monotonic() + 20
     while b"ready" not in group.stdout_path.read_bytes() and time.monotonic() < deadline:
@@ -553,8 +601,8 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
     assert alive == []
 
 
-def settings_for(**fields) -> runner.Settings:
-    return runner.Settings("smoke", 1.0, 2.0, 1, 0, None, **fields)
+def settings_for(**fields) -> Settings:
+    return Settings("smoke", 1.0, 2.0, 1, 0, None, **fields)
 
 
 @pytest.mark.parametrize(
@@ -573,8 +621,8 @@ def test_servers_bound_elsewhere_are_reached_where_they_listen(server_host, url)
 
 def test_a_master_for_remote_workers_binds_where_asked_and_waits_for_them():
     settings = settings_for(master_bind=("0.0.0.0", 6000), expect_workers=3)
-    cell = runner.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 8)
-    argv = runner.locust_argv(cell, 8000, settings, Path("/tmp/x"))
+    cell = matrix.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 8)
+    argv = locustrun.locust_argv(cell, 8000, settings, Path("/tmp/x"))
     assert argv[argv.index("--master-bind-host") + 1] == "0.0.0.0"
     assert argv[argv.index("--master-bind-port") + 1] == "6000"
     assert argv[argv.index("--expect-workers") + 1] == "3"
@@ -591,11 +639,21 @@ def test_server_host_is_where_the_servers_bind(tmp_path, monkeypatch):
         return threaded.argv(app, host, port)
 
     spec = dataclasses.replace(threaded, argv=recording_argv)
-    monkeypatch.setattr(runner, "all_servers", lambda: {"threaded": spec})
+    monkeypatch.setattr(matrix, "all_servers", lambda: {"threaded": spec})
     records = runner.run_load(
-        tmp_path, "smoke", servers=["threaded"], scenarios=["fortunes"], users=[2],
-        duration=1, warmup=0.5, peers="none", progress=False, server_host="localhost",
-    )  # fmt: skip
+        tmp_path,
+        LoadRequest(
+            "smoke",
+            servers=["threaded"],
+            scenarios=["fortunes"],
+            users=[2],
+            duration=1,
+            warmup=0.5,
+            peers="none",
+            server_host="localhost",
+        ),
+        progress=False,
+    )
     assert [record["status"] for record in records] == ["ok"], records[0]["error"]
     assert hosts == ["localhost"]
     assert json.loads((tmp_path / "meta.json").read_text())["server_host"] == "localhost"
@@ -609,8 +667,8 @@ def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
     for _, directory in cgroup.directories:
         directory.rmdir()  # gone before the server could join it
     argv = [sys.executable, "-c", "import time; time.sleep(60)"]
-    with pytest.raises(runner.CellFailed, match="could not join its cgroup") as failed:
-        runner.ProcessGroup(argv, tmp_path / "server", None, runner.child_env(), cgroup)
+    with pytest.raises(processes.CellFailed, match="could not join its cgroup") as failed:
+        processes.ProcessGroup(argv, tmp_path / "server", None, processes.child_env(), cgroup)
     assert isinstance(failed.value.__cause__, OSError)
     left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
     assert left == [], "the server was left running"
@@ -620,16 +678,16 @@ def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
 
 
 def test_the_console_shows_flags_and_why_a_cell_failed_as_the_report_does(capsys):
-    from bench.analysis.report import format_value
+    from bench.analysis.report_tables import format_value
 
-    cells = [runner.Cell(all_servers()["poll"], "app", SCENARIOS["plaintext"], 8)]
-    settings = runner.Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
+    cells = [matrix.Cell(all_servers()["poll"], "app", SCENARIOS["plaintext"], 8)]
+    settings = Settings("smoke", 1.0, 2.0, 1, locust_workers=0, pinning=None)
     bound = {"cell": "threaded--app--plaintext--u8", "summary": {"rps": 8024.0},
              "flags": ["generator-bound", "noisy"], "status": "ok", "error": None}  # fmt: skip
     error = "server exited with code 3 at start\n--- server stderr (tail) ---"
     failed = {"cell": "fork--app--plaintext--u8", "summary": {"rps": None}, "flags": ["failed"],
               "status": "failed", "error": error}  # fmt: skip
-    with runner.CellProgress(cells, settings, enabled=False) as bar:
+    with progress.CellProgress(cells, settings, enabled=False) as bar:
         bar.finished(bound)  # rich markup used to eat "[generator-bound]"
         bar.finished(failed)
     lines = capsys.readouterr().out.splitlines()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import bench.measure.runner as runner
+from bench.measure import matrix, processes, runner
+from bench.measure.settings import LoadRequest
 from bench.measure.target import TARGET_SPEC, Target, TargetServer, parse_target
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -65,7 +66,7 @@ def test_a_target_server_lives_as_long_as_its_pid():
 
 
 def test_a_target_plan_is_one_server_named_target_on_the_app_parts():
-    cells, skipped = runner.plan("smoke", target=True)
+    cells, skipped = matrix.plan("smoke", target=True)
     assert all(cell.server is TARGET_SPEC for cell in cells)
     assert sorted(cell.name for cell in cells) == [
         "target--app--fortunes--u8", "target--app--plaintext--u8"
@@ -94,9 +95,17 @@ def own_server(tmp_path):
 
 def run_against(run_dir: Path, url: str, pid: int | None) -> dict:
     (record,) = runner.run_load(
-        run_dir, "smoke", scenarios=["plaintext"], users=[2], duration=1.5, warmup=0.5,
-        progress=False, target=parse_target(url, pid),
-    )  # fmt: skip
+        run_dir,
+        LoadRequest(
+            "smoke",
+            scenarios=["plaintext"],
+            users=[2],
+            duration=1.5,
+            warmup=0.5,
+            target=parse_target(url, pid),
+        ),
+        progress=False,
+    )
     return record
 
 
@@ -118,4 +127,4 @@ def test_target_measures_a_server_started_elsewhere_with_and_without_its_pid(tmp
     meta = json.loads((tmp_path / "without-pid" / "meta.json").read_text())
     assert meta["target"] == {"url": url, "pid": None}
     # the runner never stopped it: it still answers
-    assert runner.probe(int(url.rsplit(":", 1)[1]), runner.SCENARIOS["plaintext"]) is None
+    assert processes.probe(int(url.rsplit(":", 1)[1]), matrix.SCENARIOS["plaintext"]) is None

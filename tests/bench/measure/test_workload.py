@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import bench.measure.runner as runner
 from bench.analysis.report import build_report
+from bench.measure import matrix, runner
 from bench.measure.profiles import PROFILES, SCENARIOS
+from bench.measure.settings import LoadRequest
 from bench.measure.workload import (
     DEFAULT_PROBE,
     OURS,
@@ -108,17 +109,17 @@ def test_a_users_profile_loads_the_app_parts_with_every_user_scenario(workload):
 
 
 def test_plan_of_a_users_workload(workload):
-    cells, skipped = runner.plan("smoke", workload=workload)
+    cells, skipped = matrix.plan("smoke", workload=workload)
     assert sorted(cell.name for cell in cells) == sorted(
         f"{model}--app--{name}--u8" for model in MODELS for name in ("greeter", "greeter2")
     )
     # smoke runs the null server beside ours; its canned answer fits none of the user's scenarios
     assert skipped == {"null": "answers only our own scenarios"}
-    cells, skipped = runner.plan("quick", servers=["epoll"], peers="null", workload=workload)
+    cells, skipped = matrix.plan("quick", servers=["epoll"], peers="null", workload=workload)
     assert {cell.server.name for cell in cells} == {"epoll"}
     assert skipped == {"null": "answers only our own scenarios"}
     with pytest.raises(ValueError, match="plaintext"):
-        runner.plan("smoke", scenarios=["plaintext"], workload=workload)
+        matrix.plan("smoke", scenarios=["plaintext"], workload=workload)
 
 
 def test_the_record_names_the_app_and_the_file_with_its_hash(workload):
@@ -137,7 +138,9 @@ def test_the_record_names_the_app_and_the_file_with_its_hash(workload):
 @pytest.mark.slow
 def test_a_users_app_and_locustfile_run_through_the_smoke_matrix(tmp_path, workload):
     records = runner.run_load(
-        tmp_path, "smoke", users=[2], duration=1.5, warmup=0.5, progress=False, workload=workload
+        tmp_path,
+        LoadRequest("smoke", users=[2], duration=1.5, warmup=0.5, workload=workload),
+        progress=False,
     )
     assert sorted(record["cell"] for record in records) == sorted(
         f"{model}--app--{name}--u2" for model in MODELS for name in ("greeter", "greeter2")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.analysis.micro_plot import draw_micro_chart
+from bench.analysis.micro_table import ratio_table
 from bench.micro import cli
-from bench.micro.plot import draw_micro_chart
-from bench.micro.results import MicroCase, load_micro, ratios
-from bench.micro.table import ratio_table
+from bench.microcases import MicroCase, load_micro, ratios
 
 ROOT = Path(__file__).resolve().parents[3]
 MICRO_DIR = ROOT / "bench" / "micro"
@@ -193,7 +193,7 @@ def test_cli_rejects_an_unknown_profile(capsys):
 
 @pytest.mark.slow
 def test_the_servers_group_is_our_code_beside_h11_and_httptools(tmp_path, capsys):
-    from bench.analysis.compare import micro_ratios
+    from bench.analysis.ratios import micro_ratios
 
     assert cli.run_micro(tmp_path, "smoke", select="server_cycle") == 0
     cases = {case.subject: case for case in load_micro(tmp_path / "micro.json")}

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.compare import REGRESS_THRESHOLD, compare_runs, load_run
-from bench.measure import runner
+from bench.analysis.compare import REGRESS_THRESHOLD, compare_runs
+from bench.measure import cellrun, matrix, processes, records
 from bench.measure.profiles import SCENARIOS
-from bench.rundir import write_json
+from bench.measure.settings import Settings, choose_pinning
+from bench.rundir import load_run, write_json
 from bench.serving import inject
 from bench.serving.registry import all_servers
 
@@ -35,7 +36,7 @@ print(type(event).__name__, hasattr(ServerConnection.next_event, "__wrapped__"),
 
 def run_probe(tmp_path: Path, delay: str | None) -> subprocess.CompletedProcess:
     (tmp_path / "inject_probe.py").write_text(PROBE)
-    env = runner.child_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    env = processes.child_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
     env.pop(inject.DELAY_ENV, None)
     if delay is not None:
         env[inject.DELAY_ENV] = delay
@@ -90,14 +91,14 @@ def test_only_our_servers_are_wrapped(monkeypatch):
     assert inject.injecting() and inject.delay_us() == 50
 
 
-def settings(duration_s: float) -> runner.Settings:
-    return runner.Settings("smoke", 0.5, duration_s, 1, 0, runner.choose_pinning())
+def settings(duration_s: float) -> Settings:
+    return Settings("smoke", 0.5, duration_s, 1, 0, choose_pinning())
 
 
-def run_cells(run_dir: Path, cells: list[runner.Cell], duration_s: float) -> dict[str, dict]:
+def run_cells(run_dir: Path, cells: list[matrix.Cell], duration_s: float) -> dict[str, dict]:
     records = {}
     for cell in cells:
-        record = runner.run_cell(cell, settings(duration_s), run_dir / "logs")
+        record = cellrun.run_cell(cell, settings(duration_s), run_dir / "logs")
         write_json(run_dir / "cells" / f"{cell.name}.json", record)
         records[cell.name] = record
     return records
@@ -106,16 +107,16 @@ def run_cells(run_dir: Path, cells: list[runner.Cell], duration_s: float) -> dic
 @pytest.mark.slow
 def test_the_runner_starts_our_server_through_the_launcher(tmp_path, monkeypatch):
     monkeypatch.setenv(inject.DELAY_ENV, "1")
-    cell = runner.Cell(all_servers()["poll"], "raw", SCENARIOS["plaintext"], 1)
-    server, port = runner.start_server(cell, settings(1.0), tmp_path)
+    cell = matrix.Cell(all_servers()["poll"], "raw", SCENARIOS["plaintext"], 1)
+    server, port = processes.start_server(cell, settings(1.0), tmp_path)
     try:
         cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
         assert cmdline[1:5] == [b"-m", b"bench.serving.inject", b"-m", b"servers"]
-        runner.probe(port, SCENARIOS["plaintext"])  # answers 200 with the marker
+        processes.probe(port, SCENARIOS["plaintext"])  # answers 200 with the marker
     finally:
         server.stop()
     assert server.process.returncode == 0
-    assert runner.cell_header(cell, settings(1.0))["inject_server_delay_us"] == "1"
+    assert records.cell_header(cell, settings(1.0))["inject_server_delay_us"] == "1"
 
 
 @pytest.mark.slow
@@ -124,8 +125,8 @@ def test_an_injected_delay_raises_the_server_rows_of_a_real_run(tmp_path, monkey
     per request head: compare's CPU-per-request row ÷ the null server regresses."""
     servers = all_servers()
     cells = [
-        runner.Cell(servers["epoll"], "raw", SCENARIOS["plaintext"], 8),
-        runner.Cell(servers["null"], "app", SCENARIOS["plaintext"], 8),
+        matrix.Cell(servers["epoll"], "raw", SCENARIOS["plaintext"], 8),
+        matrix.Cell(servers["null"], "app", SCENARIOS["plaintext"], 8),
     ]
     monkeypatch.delenv(inject.DELAY_ENV, raising=False)
     run_cells(tmp_path / "before", cells, duration_s=6)

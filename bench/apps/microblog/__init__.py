@@ -5,7 +5,7 @@ It shows the framework's whole surface: routes with converters and methods, `g.d
 before_request hook and closed in a teardown hook, the session, flashed messages, redirects,
 `abort`, templates with autoescape, a template filter and a static file.
 
-Run it: ``python -m framework.examples.microblog [--server threaded] [--port 5000]``.
+Run it: ``python -m bench.apps.microblog [--server threaded] [--port 5000]``.
 """
 
 from __future__ import annotations
@@ -200,5 +200,5 @@ def unauthorized(error):
 
 
 # at import, once, before a server forks or starts threads: ``python -m servers ...
-# framework.examples.microblog:app`` then finds a working database (tests point DATABASE elsewhere)
+# bench.apps.microblog:app`` then finds a working database (tests point DATABASE elsewhere)
 init_db_if_missing()

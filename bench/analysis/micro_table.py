@@ -6,7 +6,7 @@ A ratio reads "this case takes N× the time of that reference, measured in the s
 
 from __future__ import annotations
 
-from bench.micro.results import MicroCase, by_name, ratios
+from bench.microcases import MicroCase, by_name, ratios
 
 GROUP_ORDER = ("stack", "routing", "dispatch", "full-cycle", "servers")
 

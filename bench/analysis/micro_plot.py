@@ -12,14 +12,11 @@ import math
 import statistics
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-from bench.micro.results import MicroCase, by_name  # noqa: E402
-from bench.micro.table import GROUP_ORDER, ratio_text, sorted_cases  # noqa: E402
+from bench.analysis.micro_table import GROUP_ORDER, ratio_text, sorted_cases
+from bench.microcases import MicroCase, by_name
 
 FRAMEWORK_COLOUR = "tab:blue"
 REFERENCE_COLOUR = "0.7"
@@ -90,12 +87,9 @@ def draw_micro_chart(cases: list[MicroCase], out_png: Path, title: str = "") -> 
     """Draw every group of ``cases`` into ``out_png`` and return its path."""
     groups = groups_of(cases)
     heights = [max(1, sum(case.group == group for case in cases)) for group in groups]
-    figure, axes_list = plt.subplots(
-        len(groups),
-        1,
-        figsize=(10, 1.2 + 0.28 * sum(heights) + 0.6 * len(groups)),
-        gridspec_kw={"height_ratios": heights},
-        squeeze=False,
+    figure = Figure(figsize=(10, 1.2 + 0.28 * sum(heights) + 0.6 * len(groups)))
+    axes_list = figure.subplots(
+        len(groups), 1, gridspec_kw={"height_ratios": heights}, squeeze=False
     )
     cases_by_name = by_name(cases)
     for axes, group in zip(axes_list[:, 0], groups, strict=True):
@@ -104,5 +98,4 @@ def draw_micro_chart(cases: list[MicroCase], out_png: Path, title: str = "") -> 
     figure.tight_layout(rect=(0, 0, 1, 0.98))  # leave room for the title
     out_png.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out_png, dpi=110)
-    plt.close(figure)
     return out_png

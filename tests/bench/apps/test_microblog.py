@@ -1,4 +1,4 @@
-"""framework.examples.microblog end to end: through the test client, and served over a socket."""
+"""bench.apps.microblog end to end: through the test client, and served over a socket."""
 
 import re
 import socket
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.apps import microblog
 from framework import _request_ctx_stack, g
-from framework.examples import microblog
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_the_database_is_closed_after_every_request_even_a_failing_one(client):
 def test_python_dash_m_serves_the_microblog_over_a_real_socket(tmp_path):
     database = tmp_path / "served.db"
     process = subprocess.Popen(
-        [sys.executable, "-m", "framework.examples.microblog", "--port", "0"]
+        [sys.executable, "-m", "bench.apps.microblog", "--port", "0"]
         + ["--database", str(database)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -172,15 +172,15 @@ def test_python_dash_m_serves_the_microblog_over_a_real_socket(tmp_path):
 
 
 def run_example(*args: str) -> subprocess.CompletedProcess:
-    """``python -m framework.examples.microblog ARGS`` expected to exit before serving."""
-    argv = [sys.executable, "-m", "framework.examples.microblog", *args]
+    """``python -m bench.apps.microblog ARGS`` expected to exit before serving."""
+    argv = [sys.executable, "-m", "bench.apps.microblog", *args]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, returncode: int, *words: str):
     assert result.returncode == returncode, result.stderr
     assert result.stdout == ""
-    assert result.stderr.startswith("python -m framework.examples.microblog: error: ")
+    assert result.stderr.startswith("python -m bench.apps.microblog: error: ")
     assert result.stderr.count("\n") == 1 and result.stderr.endswith("\n"), result.stderr
     for word in words:
         assert word in result.stderr

@@ -1,4 +1,4 @@
-"""The response checks of bench.measure.checks, on answers shaped like Locust's catch_response.
+"""The response checks of bench.checks, on answers shaped like Locust's catch_response.
 
 A real Locust run that counts the checks' failures is in test_workload.py (a user's locustfile)
 and test_scenarios.py (ours, which go through the same helper).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.measure.checks import check, fetch
+from bench.checks import check, fetch
 
 
 class Answer:

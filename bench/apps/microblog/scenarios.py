@@ -1,11 +1,11 @@
 """Locust scenarios for the microblog: a plain Locust locustfile, measured by ``bench``.
 
-    python -m bench run --app framework.examples.microblog:app \\
-        --scenarios framework/examples/microblog/scenarios.py --profile smoke
+    python -m bench run --app bench.apps.microblog:app \\
+        --scenarios bench/apps/microblog/scenarios.py --profile smoke
 
 Each user class is one scenario of the run (``BloggerUser`` → ``blogger``). ``probe`` is the
 request the runner checks before loading a server: it must answer 200 with the marker. Every
-request goes through ``bench.measure.checks.fetch``, so a wrong status or a missing marker counts
+request goes through ``bench.checks.fetch``, so a wrong status or a missing marker counts
 as a failed request. The same file runs with plain ``locust -f`` too.
 """
 
@@ -15,7 +15,7 @@ import uuid
 
 from locust import FastHttpUser, constant, task
 
-from bench.measure.checks import fetch
+from bench.checks import fetch
 
 #: what every timeline page shows
 TIMELINE = "Public timeline"

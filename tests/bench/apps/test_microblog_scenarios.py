@@ -1,7 +1,7 @@
 """The worked example: the microblog served by our models under its own locustfile.
 
-``framework/examples/microblog/scenarios.py`` is a plain Locust file; these tests run it the way
-``python -m bench run --app framework.examples.microblog:app --scenarios ...`` does, against the
+``bench/apps/microblog/scenarios.py`` is a plain Locust file; these tests run it the way
+``python -m bench run --app bench.apps.microblog:app --scenarios ...`` does, against the
 fork model (several processes on one sqlite file) and the threaded one.
 """
 
@@ -15,17 +15,18 @@ from pathlib import Path
 
 import pytest
 
-import bench.measure.runner as runner
+from bench.measure import runner
+from bench.measure.settings import LoadRequest
 from bench.measure.workload import user_workload
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = "framework.examples.microblog:app"
-SCENARIOS = ROOT / "framework" / "examples" / "microblog" / "scenarios.py"
+ROOT = Path(__file__).resolve().parents[3]
+APP = "bench.apps.microblog:app"
+SCENARIOS = ROOT / "bench" / "apps" / "microblog" / "scenarios.py"
 
 
 def import_microblog(database: Path) -> None:
     subprocess.run(
-        [sys.executable, "-c", "import framework.examples.microblog"],
+        [sys.executable, "-c", "import bench.apps.microblog"],
         cwd=ROOT, env={**os.environ, "MICROBLOG_DATABASE": str(database)}, check=True, timeout=60,
     )  # fmt: skip
 
@@ -52,12 +53,18 @@ def test_register_log_in_post_and_read_on_fork_and_threaded(tmp_path, monkeypatc
     database = tmp_path / "microblog.db"
     monkeypatch.setenv("MICROBLOG_DATABASE", str(database))  # the servers inherit it
     records = runner.run_load(
-        tmp_path / "run", "smoke", servers=["fork", "threaded"], users=[4], duration=1.5,
-        warmup=3, progress=False, workload=user_workload(APP, SCENARIOS),
-        # unbudgeted: what is tested is one sqlite file shared by processes and threads, and each
-        # blogger's two scrypt hashes (~130 ms of CPU each) would outlast the window under a quota
-        server_cpus="off",
-    )  # fmt: skip
+        tmp_path / "run",
+        LoadRequest(
+            "smoke",
+            servers=["fork", "threaded"],
+            users=[4],
+            duration=1.5,
+            warmup=3,
+            workload=user_workload(APP, SCENARIOS),
+            server_cpus="off",
+        ),
+        progress=False,
+    )
     assert sorted(record["cell"] for record in records) == [
         "fork--app--blogger--u4", "fork--app--reader--u4",
         "threaded--app--blogger--u4", "threaded--app--reader--u4",
