@@ -85,10 +85,11 @@ def test_histogram_percentiles_match_the_raw_latencies_of_a_short_cell(host, tmp
         assert abs(result[key] - exact) <= exact / 1024 + 1, (key, result[key], exact)
     assert abs(result["max_us"] - max(raw)) <= max(raw) / 1024 + 1
     assert result["scheduled"] == result["late"] == 0  # closed loop: no schedule
-    # per endpoint and per second, as Locust counts them (a worker's last report may be missing)
+    # per endpoint and per second, as Locust counts them (with workers, a report sent just before
+    # a worker heard of the reset may land in the window, or its last one miss it)
     (endpoint,) = result["endpoints"]
     assert (endpoint["method"], endpoint["name"]) == ("GET", "/plaintext")
-    assert 0 < endpoint["requests"] <= len(raw) and endpoint["failures"] == 0
+    assert endpoint["requests"] > 0 and endpoint["failures"] == 0
     assert 0 <= endpoint["p50_ms"] <= endpoint["p99_ms"] and result["failure_messages"] == []
     assert len(result["p99_ms_series"]) == len(result["counts"]) == 2
 
