@@ -76,8 +76,6 @@ raw_latencies: list[int] | None = [] if os.environ.get("BENCH_RAW_LATENCY_FILE")
 window_mark = {"cpu_s": time.process_time(), "wall_s": time.time()}
 # The owner of the statistics: users, over all processes, that have finished their on_start.
 users_started = [0]
-#: seconds the measured window waits beyond the warm-up for every user's on_start to finish
-ON_START_TIMEOUT_S = 120.0
 
 # With --processes, workers report to the master every 3 s by default: the master's counts would
 # lag the window by that much. Four reports a second keep the lag below the counts' resolution.
@@ -126,9 +124,10 @@ def measure(environment, warmup_s: float, duration_s: float, steps: int) -> None
 
 
 def wait_for_on_start(environment) -> None:
-    """Until every user has finished its on_start, for at most ON_START_TIMEOUT_S: a window that
-    began earlier would measure logins, not load."""
-    deadline = time.time() + ON_START_TIMEOUT_S
+    """Until every user has finished its on_start, for at most ``BENCH_ON_START_TIMEOUT_S``
+    seconds (unset: until Locust's own --run-time ends the test): a window that began earlier
+    would measure logins, not load."""
+    deadline = time.time() + float(os.environ.get("BENCH_ON_START_TIMEOUT_S", "inf"))
     while users_started[0] < environment.runner.target_user_count and time.time() < deadline:
         gevent.sleep(0.05)
 

@@ -25,8 +25,9 @@ class Scenario:
     user_class: str
     #: the request a server must answer (200 + marker) before it is put under load
     probe_path: str
-    #: text every successful response body of this scenario contains
-    marker: str
+    #: text every successful response body of this scenario contains; None (a user's class without
+    #: a ``probe``): the probe takes any HTTP answer
+    marker: str | None
     #: one line for the report: what a request does
     description: str
 
