@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from bench import flags
 from bench.analysis import stats
-from bench.measure.profiles import SCENARIOS
 
 #: a gap is called sure below this p
 ALPHA = 0.05
@@ -153,12 +152,11 @@ def reason(record: dict, leads: bool = True, waiting: bool | None = None) -> str
 
 
 def scenario_waits(records: list[dict], scenario: str) -> bool:
-    """Our waiting scenarios, or a user's scenario on which even the busiest ranked server used
-    under WAITING_CPU_SHARE of the CPU it had (its budget, else one core)."""
+    """Our waiting scenarios, or any other on which even the busiest ranked server used under
+    WAITING_CPU_SHARE of the CPU it had (its budget, else one core): its requests wait on
+    something other than the server's CPU."""
     if scenario in WAITING_SCENARIOS or scenario == "cpu":
         return scenario in WAITING_SCENARIOS
-    if scenario in SCENARIOS:  # ours are known by name
-        return False
     shares = [
         record["server_cpu_pct"] / 100 / (record.get("budget_cpus") or 1)
         for record in records
@@ -347,8 +345,12 @@ class Answer:
     text: str
 
 
-def answer(scenario: str, rows: list[dict], unranked: list[dict]) -> Answer:
-    """Who wins ``scenario``, by how much over the runner-up, and how sure."""
+def answer(scenario: str, rows: list[dict], unranked: list[dict], missing: int = 0) -> Answer:
+    """Who wins ``scenario``, by how much over the runner-up, and how sure; with ``missing``
+    planned cells never measured, nobody."""
+    if missing:
+        return Answer(scenario, None, None, None, None, f"{scenario}: not ranked, {missing} "
+                      "planned cell(s) were not measured (--resume finishes the run)")  # fmt: skip
     if not rows:
         why = "; ".join(sorted({", ".join(r["flags"]) or r["why"] for r in unranked}))
         return Answer(scenario, None, None, None, None,
@@ -425,15 +427,20 @@ def scenario_order(records: list[dict], scenario_names: list[str]) -> list[str]:
     ]
 
 
-def verdict_tables(records: list[dict], scenario_names: list[str] = ()) -> list[dict]:
+def verdict_tables(
+    records: list[dict], scenario_names: list[str] = (), incomplete: dict[str, int] | None = None
+) -> list[dict]:
     """One verdict per scenario of the records: its one-line answer, the ranking table and the
-    cells left out of it."""
+    cells left out of it. A scenario in ``incomplete`` (name → planned cells never measured) is
+    ranked nowhere: the ranking would crown whoever happened to run."""
     tables = []
     for scenario in scenario_order(records, list(scenario_names)):
-        rows, unranked = verdict_rows(records, scenario), unranked_rows(records, scenario)
+        missing = (incomplete or {}).get(scenario, 0)
+        rows = [] if missing else verdict_rows(records, scenario)
+        unranked = unranked_rows(records, scenario)
         tables.append({
             "scenario": scenario,
-            "answer": answer(scenario, rows, unranked),
+            "answer": answer(scenario, rows, unranked, missing),
             "header": list(HEADER),
             "rows": table_rows(rows),
             "unranked_header": list(UNRANKED_HEADER),

@@ -63,7 +63,7 @@ def choose_budget(
         return None, {"cpus": None, "source": "unavailable", **calibration}
     budget = Budget(calibration["cpus"], layout)
     print(f"CPU budget {budget.cpus:g} per server: Locust sent {calibration['generator_rps']:,.0f}"
-          f" req/s to the null server at {generator_cpu_text(calibration)}, so "
+          f" req/s to the null server at {calibration['scaled_by']}, so "
           f"{calibration['generator_capacity']:,.0f} with its cores busy; "
           f"{calibration['fastest']} serves up to {calibration['fastest_rps_per_cpu']:,} per "
           "CPU", file=sys.stderr)  # fmt: skip
@@ -71,7 +71,8 @@ def choose_budget(
 
 
 def generator_cpu_text(calibration: dict) -> str:
-    """Whose CPU the capacity was scaled by: the remote workers' own report, or Locust's here."""
+    """Whose CPU the capacity was scaled by, as meta.json and the report say it: the remote
+    workers' own report, or Locust's here."""
     if calibration.get("workers_cpu_pct") is not None:
         return f"{calibration['workers_cpu_pct']:.0f}% of each remote worker's core"
     return f"{calibration['generator_cpu_pct'] or 0:.0f}% CPU"
@@ -108,4 +109,5 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
         capacity = measured_capacity(summary, settings.generator_cores, settings.expect_workers)
     except BudgetUnavailable as why:
         return {**calibration, "cpus": None, "reason": str(why)}
+    calibration["scaled_by"] = generator_cpu_text(calibration)
     return {**calibration, "generator_capacity": capacity, "cpus": calibrated_cpus(capacity, rate)}

@@ -22,6 +22,7 @@ finished cells stay, and the report is still written for them."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,9 +31,10 @@ from bench.measure.cellrun import run_batch
 from bench.measure.matrix import Cell, batches, cell_settings, offering, plan
 from bench.measure.profiles import PROFILES
 from bench.measure.progress import CellProgress
-from bench.measure.resume import kept_cells, resume_entry
+from bench.measure.resume import kept_cells, remeasure_line, remeasured, resume_entry
 from bench.measure.settings import LoadRequest, Settings, choose_pinning
 from bench.rundir import machine_meta, write_json
+from bench.serving.peers import named_but_missing
 
 
 def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list[dict]:
@@ -61,6 +63,8 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
     kept = kept_cells(run_dir, [cell.name for cell in cells], settings) if request.resume else {}
     if request.resume:
         meta["resumes"] = resume_entry(run_dir, kept)
+        say(remeasure_line(remeasured(run_dir, [cell.name for cell in cells], settings)))
+    say(named_but_missing(request.peers, skipped))
     write_json(run_dir / "meta.json", meta)
     records: list[dict] = list(kept.values())
     try:
@@ -77,6 +81,12 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
         meta["cells_finished"] = len(records)
         write_json(run_dir / "meta.json", meta)
     return records
+
+
+def say(line: str) -> None:
+    """A line for the person at the console (stderr, beside the progress bar); "" says nothing."""
+    if line:
+        print(line, file=sys.stderr)
 
 
 def settings_for(request: LoadRequest) -> Settings:
@@ -106,9 +116,8 @@ def measure_all(
     profile = PROFILES[settings.profile]
     for batch in batches(cells):
         if all(cell.name in kept for cell in batch):
-            for cell in batch:
+            for cell in batch:  # already in ``records``
                 bar.kept(kept[cell.name])
-                records.append(kept[cell.name])
             continue
         bar.starting(batch[0])
         batch = [offering(cell, records) for cell in batch]

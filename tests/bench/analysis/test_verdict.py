@@ -223,3 +223,10 @@ def test_every_peer_has_its_own_reasons():
         computing, waiting = (verdict.reason(cell(server, 16, 100, scenario=scenario))
                               for scenario in ("plaintext", "io"))  # fmt: skip
         assert computing and waiting and computing != waiting
+
+
+def test_a_scenario_missing_planned_cells_is_ranked_nowhere_and_says_so():
+    records = [cell("epoll", 16, 2000), cell("poll", 16, 900)]
+    (table,) = verdict.verdict_tables(records, ["plaintext"], {"plaintext": 2})
+    assert table["rows"] == [] and table["answer"].winner is None
+    assert table["answer"].text.startswith("plaintext: not ranked, 2 planned cell(s)")
