@@ -31,6 +31,7 @@ from bench.analysis.pairs import apply_null_bound, pair_rows
 from bench.analysis.report_figures import plot_costs, plot_scenario, server_order
 from bench.analysis.report_prose import scenario_paragraph
 from bench.analysis.report_tables import (
+    FLAGS_COLUMN,
     TABLE_COLUMNS,
     budget_sentence,
     markdown_table,
@@ -299,6 +300,7 @@ def build_report(run_dir: Path) -> Path:
             for name in dict.fromkeys(r["scenario"] for r in records)
         ],  # fmt: skip
         "header": [title for _, title in TABLE_COLUMNS],
+        "flags_column": FLAGS_COLUMN,
         "rows": table_rows(records),
         "row_flags": [r["flags"] for r in records],
         "errors": [(r["cell"], r["error"]) for r in records if r.get("error")],

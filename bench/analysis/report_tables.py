@@ -31,14 +31,17 @@ def format_value(key: str, value) -> str:
 
 TABLE_COLUMNS = (
     ("server", "server"), ("app", "app"), ("scenario", "scenario"), ("users", "users"),
-    ("mode", "mode"), ("rps", "req/s"), ("rps_min", "min"), ("rps_max", "max"), ("p50_us", "p50"),
+    ("mode", "mode"), ("flags", "flags"), ("rps", "req/s"), ("rps_min", "min"),
+    ("rps_max", "max"), ("p50_us", "p50"),
     ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max"),
     ("fail_ratio", "failed"),
     ("rps_per_cpu", "req/s per CPU"), ("throttled_share", "throttled"),
     ("server_cpu_pct", "server CPU %"), ("cpu_s_per_1k", "CPU s/1k"),
     ("server_rss_mb", "RSS MB"), ("server_procs", "procs"), ("server_threads", "threads"),
-    ("generator_cpu_pct", "Locust CPU %"), ("repeats", "repeats"), ("flags", "flags"),
+    ("generator_cpu_pct", "Locust CPU %"), ("repeats", "repeats"),
 )  # fmt: skip
+#: where the flags column is: early, so it shows without scrolling
+FLAGS_COLUMN = [key for key, _ in TABLE_COLUMNS].index("flags")
 
 
 #: the columns of a server's own process tree: a --target without --target-pid has none of them

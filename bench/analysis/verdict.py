@@ -260,8 +260,7 @@ def gap_evidence(leader: dict, other: dict) -> Evidence:
         return Evidence(None, None, "no per-second rates to test with")
     batched = stats.batch_test(*series)
     if batched.welch is None:
-        return Evidence(None, None, f"the per-second rates drift in spells of about "
-                        f"{batched.length} s, longer than half a window")  # fmt: skip
+        return Evidence(None, None, "fewer than two per-second rates a side")
     first, second = batched.batches
     return judged(batched.welch, f"{first} and {second} batch means of {batched.length} s")
 

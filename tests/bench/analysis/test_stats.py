@@ -221,10 +221,12 @@ def test_autocorrelated_seconds_fool_the_naive_test_but_not_batch_means():
     assert batched_p(x, y) > 0.05
 
 
-def test_a_batch_test_needs_two_batches_a_side():
+def test_a_batch_test_keeps_two_batches_a_side_however_long_the_spells():
     spells = [0.0] * 10 + [1.0] * 10
-    test = batch_test(spells, spells)
-    assert test.length > 10 and test.batches == (20 // test.length,) * 2 and test.welch is None
+    test = batch_test(spells, [s + 5 for s in spells])
+    assert batch_length(spells) > 10 and test.length == 10 and test.batches == (2, 2)
+    assert test.welch.p < 0.05  # 5 apart, each side 0 and 1: a gap even two batches show
+    assert batch_test([1.0], [2.0, 3.0]).welch is None
     steady = batch_test([1.0, 2.0] * 5, [3.0, 4.0] * 5)
     assert steady.length == 1 and steady.batches == (10, 10) and steady.welch.p < 0.001
 
