@@ -63,8 +63,11 @@ BUDGET_NOTE = (
 UNRANKED = frozenset({FAILED, ERRORS, TOO_FEW})
 
 
-def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: int) -> list[str]:
-    """The flags of a cell, from its summary alone."""
+def flags_for(
+    summary: dict, status: str, generator_cores: int, repeat_count: int, ranked: bool = True
+) -> list[str]:
+    """The flags of a cell, from its summary alone; ``ranked`` False for an open-loop cell, which
+    no ranking reads (its latency needs requests, not seconds)."""
     flags = []
     if generator_bound(summary, generator_cores):
         flags.append(GENERATOR_BOUND)
@@ -77,7 +80,7 @@ def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: in
         flags.append(NOISY)
     if (summary.get("late_ratio") or 0) > LATE_RATIO:
         flags.append(LATE)
-    if status == "ok" and too_few(summary):
+    if status == "ok" and too_few(summary, ranked):
         flags.append(TOO_FEW)
     return flags
 
@@ -116,13 +119,13 @@ SATURATED_CPU_PCT = 80
 # --- enough samples to rank -------------------------------------------------------------------
 
 
-def too_few(summary: dict) -> bool:
-    """Fewer requests or per-second rates than a ranking needs; False when the summary does not
-    count them (a run written before they were counted)."""
+def too_few(summary: dict, ranked: bool = True) -> bool:
+    """Fewer requests, or for a cell to be ranked fewer per-second rates, than that needs; False
+    when the summary does not count them (a run written before they were counted)."""
     requests, seconds = summary.get("requests"), summary.get("seconds")
     if requests is None or seconds is None:
         return False
-    return requests < MIN_REQUESTS or seconds < MIN_SECONDS
+    return requests < MIN_REQUESTS or ranked and seconds < MIN_SECONDS
 
 
 def seconds_needed(rps: float | None, repeats: int = 1) -> int | None:

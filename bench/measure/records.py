@@ -250,7 +250,8 @@ def finish(record: dict, generator_cores: int) -> dict:
     its flags; every cell, closed loop or a sweep's step, ends here."""
     budget_cpus = (record["budget"] or {}).get("cpus")
     record["summary"] = summarise(record["repeats"], budget_cpus)
+    ranked = record["mode"] == "closed"  # an open-loop cell's latency needs no seconds of rates
     record["flags"] = flags_for(
-        record["summary"], record["status"], generator_cores, len(record["repeats"])
+        record["summary"], record["status"], generator_cores, len(record["repeats"]), ranked
     )
     return record

@@ -79,6 +79,12 @@ def test_too_few_below_the_minimum_requests_or_seconds(requests, seconds, flagge
     assert ("too-few" in flags) is flagged
 
 
+def test_an_open_loop_cell_needs_requests_but_not_seconds():
+    short = summary(requests=500, seconds=1)
+    assert "too-few" not in flags_for(short, "ok", 1, 1, ranked=False)
+    assert "too-few" in flags_for({**short, "requests": 50}, "ok", 1, 1, ranked=False)
+
+
 def test_a_failed_cell_is_failed_not_too_few():
     assert flags_for(summary(requests=0, seconds=0), "failed", 1, 1) == ["failed"]
 
