@@ -73,7 +73,7 @@ RECORD_KEYS = (
     "server_threads", "generator_cpu_pct", "cpu_s_per_1k", "flags", "repeats", "status", "error",
     "cell", "budget_cpus", "budget_period_us", "rps_per_cpu", "throttled_share", "rps_low",
     "rps_high", "mode", "offered_fraction", "offered_rps", "p50_us", "p90_us", "p99_us", "p999_us",
-    "max_us", "late_ratio",
+    "max_us", "late_ratio", "requests", "seconds", "workers_cpu_pct",
 )  # fmt: skip
 
 
