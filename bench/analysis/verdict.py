@@ -27,6 +27,10 @@ from bench.analysis import stats
 ALPHA = 0.05
 #: from this many repeats a side, the test is over the repeats' rates (each a whole window)
 REPEATS_FOR_TEST = 3
+#: with fewer repeats, the test needs this many seconds of per-second rates a side: a shorter
+#: window cannot see how the machine drifts between cells measured minutes apart, and gaps its
+#: few seconds called sure reversed in the next identical run
+SECONDS_TO_TEST = 6
 
 # --- why: one sentence per model, chosen by where it landed -----------------------------------
 
@@ -256,11 +260,13 @@ def gap_evidence(leader: dict, other: dict) -> Evidence:
         test = stats.welch(scaled(repeats[0], leader), scaled(repeats[1], other))
         return judged(test, f"{len(repeats[0])} and {len(repeats[1])} repeats")
     series = [scaled(concatenated(leader), leader), scaled(concatenated(other), other)]
-    if min(map(len, series)) < 2:
+    if not min(map(len, series)):
         return Evidence(None, None, "no per-second rates to test with")
+    if min(map(len, series)) < SECONDS_TO_TEST:
+        return Evidence(None, None, f"{min(map(len, series))} s of rates a side, too short to see "
+                        f"the machine's drift (--duration {SECONDS_TO_TEST} or "
+                        f"--repeats {REPEATS_FOR_TEST})")  # fmt: skip
     batched = stats.batch_test(*series)
-    if batched.welch is None:
-        return Evidence(None, None, "fewer than two per-second rates a side")
     first, second = batched.batches
     return judged(batched.welch, f"{first} and {second} batch means of {batched.length} s")
 

@@ -73,6 +73,15 @@ def test_seconds_that_drift_in_spells_are_batched_and_the_gap_is_not_called():
     assert row["evidence"].sure is False
 
 
+def test_a_window_of_a_few_seconds_tells_no_gap_however_steady():
+    leader = cell("epoll", 64, 1000, rps_seconds=[steady(1000, seconds=3)])
+    other = cell("threaded", 64, 700, rps_seconds=[steady(700, seconds=3)])
+    (_, row) = verdict.verdict_rows([leader, other], "plaintext")
+    assert row["evidence"].sure is None
+    assert row["evidence"].basis.startswith("3 s of rates a side, too short to see")
+    assert "--duration 6 or --repeats 3" in row["evidence"].basis
+
+
 def test_with_three_repeats_a_side_the_test_is_over_the_repeats():
     leader = cell("epoll", 64, 1000, repeat_rps=[1000, 1010, 990], rps_seconds=[steady(1000)])
     # the seconds alone would call this gap sure; the repeats disagree among themselves
