@@ -27,7 +27,8 @@ class Scenario:
     #: the request a server must answer (200 + marker) before it is put under load
     probe_path: str
     #: text every successful response body of this scenario contains
-    marker: str
+    #: (None: a user's class without a ``probe``: the probe takes any HTTP answer)
+    marker: str | None
     #: one line for the report: what a request does
     description: str
 

@@ -7,11 +7,14 @@ so a threshold changed here changes every sentence that quotes it.
 
 from __future__ import annotations
 
+import math
+
 GENERATOR_BOUND = "generator-bound"
 ERRORS = "errors"
 FAILED = "failed"
 NOISY = "noisy"
 LATE = "late"
+TOO_FEW = "too-few"
 
 #: Locust at or above this share of the cores it was given measures itself, not the server
 GENERATOR_BOUND_SHARE = 0.85
@@ -25,12 +28,19 @@ NOISY_SPREAD = 0.20
 LATE_GRACE_MS = 5.0
 #: more late requests than this share and the generator did not offer the load it was asked to
 LATE_RATIO = 0.01
+#: fewer completed requests than this in a cell's windows and its rate is mostly chance: a
+#: count's own noise, 1/√n, is 10% at 100
+MIN_REQUESTS = 100
+#: fewer per-second rates than this (whole seconds of window, over all repeats) and there is no
+#: spread to judge a gap by: the significance test needs two batches a side
+MIN_SECONDS = 3
 
 #: one letter per flag, used on plot points and in the console
-LETTERS = {GENERATOR_BOUND: "G", ERRORS: "E", FAILED: "F", NOISY: "N", LATE: "L"}
+LETTERS = {GENERATOR_BOUND: "G", ERRORS: "E", FAILED: "F", NOISY: "N", LATE: "L", TOO_FEW: "T"}
 #: what each flag means, in the words of the report, summary.md and the README
 MEANINGS = {
-    GENERATOR_BOUND: f"Locust used ≥ {GENERATOR_BOUND_SHARE:.0%} of its cores, or the cell came "
+    GENERATOR_BOUND: f"Locust used ≥ {GENERATOR_BOUND_SHARE:.0%} of its cores (remote workers: "
+    "of theirs), or the cell came "
     f"within {NULL_BOUND_FRACTION:.0%} of the null server's requests/s: the number is only a lower "
     "bound of the server's capacity",
     ERRORS: f"more than {ERROR_RATIO:.0%} of requests failed (wrong status or body, or no answer)",
@@ -40,6 +50,8 @@ MEANINGS = {
     f"{LATE_GRACE_MS:g} ms after their intended send time (all connections busy, or Locust "
     "short of CPU), so the offered rate was not fully offered; their latency still counts from "
     "the intended time",
+    TOO_FEW: f"fewer than {MIN_REQUESTS} requests or {MIN_SECONDS} whole seconds in the measured "
+    "window: too few to rank; the cell's row says how long a window would be enough",
 }
 #: how generator-bound reads in a run whose servers, the null server included, had a CPU budget
 BUDGET_NOTE = (
@@ -48,14 +60,16 @@ BUDGET_NOTE = (
     f"{GENERATOR_BOUND}."
 )
 #: flags whose cell has no trustworthy throughput: left out of every ranking
-UNRANKED = frozenset({FAILED, ERRORS})
+UNRANKED = frozenset({FAILED, ERRORS, TOO_FEW})
 
 
-def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: int) -> list[str]:
-    """The flags of a cell, from its summary alone."""
+def flags_for(
+    summary: dict, status: str, generator_cores: int, repeat_count: int, ranked: bool = True
+) -> list[str]:
+    """The flags of a cell, from its summary alone; ``ranked`` False for an open-loop cell, which
+    no ranking reads (its latency needs requests, not seconds)."""
     flags = []
-    generator = summary.get("generator_cpu_pct")
-    if generator is not None and generator >= GENERATOR_BOUND_SHARE * 100 * generator_cores:
+    if generator_bound(summary, generator_cores):
         flags.append(GENERATOR_BOUND)
     if (summary.get("fail_ratio") or 0) > ERROR_RATIO:
         flags.append(ERRORS)
@@ -66,6 +80,8 @@ def flags_for(summary: dict, status: str, generator_cores: int, repeat_count: in
         flags.append(NOISY)
     if (summary.get("late_ratio") or 0) > LATE_RATIO:
         flags.append(LATE)
+    if status == "ok" and too_few(summary, ranked):
+        flags.append(TOO_FEW)
     return flags
 
 
@@ -95,3 +111,52 @@ OVERLAP_FACTOR = 2.0
 CLEAR_LEAD = 1.10
 #: server CPU at or above this percent of one core: the work itself set the limit
 SATURATED_CPU_PCT = 80
+
+
+# --- enough samples to rank -------------------------------------------------------------------
+
+
+def too_few(summary: dict, ranked: bool = True) -> bool:
+    """Fewer requests, or for a cell to be ranked fewer per-second rates, than that needs; False
+    when the summary does not count them (a run written before they were counted)."""
+    requests, seconds = summary.get("requests"), summary.get("seconds")
+    if requests is None or seconds is None:
+        return False
+    return requests < MIN_REQUESTS or ranked and seconds < MIN_SECONDS
+
+
+def seconds_needed(rps: float | None, repeats: int = 1) -> int | None:
+    """The shortest window (whole seconds, per repeat) that would hold MIN_REQUESTS requests and
+    MIN_SECONDS seconds at the rate ``rps`` this cell was measured at; None when it completed no
+    request (its first requests took longer than the window: no rate to scale from).
+
+    >>> seconds_needed(0.33)  # one request in a 3-s window
+    304
+    """
+    if not rps:
+        return None
+    repeats = max(1, repeats)
+    return max(math.ceil(MIN_SECONDS / repeats), math.ceil(MIN_REQUESTS / (rps * repeats)))
+
+
+def too_few_remedy(summary: dict, repeats: int = 1) -> str:
+    """What a too-few cell's row says: its counts, and how long to run instead."""
+    requests, seconds = summary.get("requests") or 0, summary.get("seconds") or 0
+    counted = f"{requests:,} request{'s' * (requests != 1)} in {seconds} s"
+    needed = seconds_needed(summary.get("rps"), repeats)
+    if needed is None:
+        return f"{counted}: no request finished in the window; run longer (--duration, --warmup)"
+    return f"{counted}: run with --duration {needed} or more"
+
+
+# --- the load generator's CPU -----------------------------------------------------------------
+
+
+def generator_bound(summary: dict, generator_cores: int) -> bool:
+    """Locust at or above GENERATOR_BOUND_SHARE of its CPU: of the cores it was pinned to (its
+    process tree, sampled here), or of the one core each worker process can use (its workers'
+    own reports, the only reading of workers on other machines)."""
+    generator = summary.get("generator_cpu_pct")
+    workers = summary.get("workers_cpu_pct")  # the mean worker process's share of its core
+    return (generator is not None and generator >= GENERATOR_BOUND_SHARE * 100 * generator_cores
+            or workers is not None and workers >= GENERATOR_BOUND_SHARE * 100)  # fmt: skip

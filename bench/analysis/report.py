@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,24 +22,33 @@ from bench import flags
 from bench.analysis import latency_plot
 from bench.analysis.compare import REGRESSED
 from bench.analysis.cpu_profiles import READING_NOTE, profile_sections, side_by_side
+from bench.analysis.endpoints import (
+    ENDPOINT_HEADER,
+    FAILURE_HEADER,
+    endpoint_rows,
+    failure_rows,
+)
 from bench.analysis.pairs import apply_null_bound, pair_rows
 from bench.analysis.report_figures import plot_costs, plot_scenario, server_order
 from bench.analysis.report_prose import scenario_paragraph
 from bench.analysis.report_tables import (
+    FLAGS_COLUMN,
     TABLE_COLUMNS,
     budget_sentence,
-    compact_json,
     markdown_table,
     meta_rows,
     micro_table,
     pair_table,
+    settings_text,
     table_rows,
 )
 from bench.analysis.story import banners, cell_fields, unmeasured
+from bench.analysis.timeline import plot_timelines
 from bench.analysis.verdict import (
     basis,
     latency_note,
     measured_range,
+    rate_samples,
     verdict_tables,
 )
 from bench.catalogue import SCENARIOS
@@ -65,7 +75,7 @@ RECORD_KEYS = (
     "server_threads", "generator_cpu_pct", "cpu_s_per_1k", "flags", "repeats", "status", "error",
     "cell", "budget_cpus", "budget_period_us", "rps_per_cpu", "throttled_share", "rps_low",
     "rps_high", "mode", "offered_fraction", "offered_rps", "p50_us", "p90_us", "p99_us", "p999_us",
-    "max_us", "late_ratio",
+    "max_us", "late_ratio", "requests", "seconds", "workers_cpu_pct",
 )  # fmt: skip
 
 
@@ -94,9 +104,34 @@ def summary_record(cell: dict) -> dict:
     record["repeats"] = len(cell.get("repeats") or [])
     record["server_measured"] = cell.get("server_measured", True)
     record["rps_low"], record["rps_high"] = measured_range(cell)
+    record.update(rate_samples(cell))  # what the verdict's significance test needs
     record["budget_period_us"] = (cell.get("budget") or {}).get("period_us")
     record.update({key: cell.get(key) for key in ("mode", "offered_fraction", "offered_rps")})
     return latency_plot.with_microseconds(record)
+
+
+def verdicts_of(meta: dict, every: list[dict], records: list[dict]) -> list[dict]:
+    """The verdict of every scenario of the run; one missing planned cells ranks nobody (the
+    ranking would crown whoever ran)."""
+    missing = unmeasured(meta, [r["cell"] for r in every])
+    incomplete = Counter(cell_fields(name)["scenario"] for name in missing)
+    return verdict_tables(records, list(meta.get("scenarios") or {}), incomplete)
+
+
+def closed_loop_records(cells: list[dict], meta: dict) -> tuple[list[dict], list[dict]]:
+    """Every cell's summary record, and the closed-loop ones in report order with the null-server
+    bound applied to their flags."""
+    every = [summary_record(cell) for cell in cells]
+    records = [r for r in every if r["mode"] == "closed"]
+    return every, sorted_records(records, scenario_ranker(meta))
+
+
+def console_verdict(run_dir: Path) -> list[str]:
+    """The verdict's one-line answers, as the console prints them after a run."""
+    meta = read_meta(run_dir)
+    every, records = closed_loop_records(read_cells(run_dir), meta)
+    apply_null_bound(records)
+    return [table["answer"].text for table in verdicts_of(meta, every, records)]
 
 
 def apply_pairs(records: list[dict]) -> list[dict]:
@@ -108,14 +143,15 @@ def apply_pairs(records: list[dict]) -> list[dict]:
 # --- plots ------------------------------------------------------------------------------------
 
 
-def scenario_rank(name: str) -> int:
-    """Scenarios in the catalogue's order; a user's own after ours."""
-    return list(SCENARIOS).index(name) if name in SCENARIOS else len(SCENARIOS)
-
-
 def ranker(order: list[str]) -> Callable[[str], int]:
     """A sort key: a name's place in ``order``; any other name last."""
     return lambda name: order.index(name) if name in order else len(order)
+
+
+def scenario_ranker(meta: dict) -> Callable[[str], int]:
+    """Scenarios in the order the run declared them (a user's own included), then the
+    catalogue's."""
+    return ranker(list(dict.fromkeys([*(meta.get("scenarios") or {}), *SCENARIOS])))
 
 
 # --- plain-language paragraphs -----------------------------------------------------------------
@@ -124,7 +160,7 @@ def ranker(order: list[str]) -> Callable[[str], int]:
 # --- tables and pages -------------------------------------------------------------------------
 
 
-def sorted_records(records: list[dict]) -> list[dict]:
+def sorted_records(records: list[dict], scenario_rank: Callable[[str], int]) -> list[dict]:
     order = {name: index for index, name in enumerate(server_order(records))}
     return sorted(records, key=lambda r: (scenario_rank(r["scenario"]), r["app"] != "app",
                                           r["users"], order[r["server"]]))  # fmt: skip
@@ -135,14 +171,22 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
     heading = f"Profile `{meta.get('profile')}`, commit `{meta.get('commit')}`, {meta.get('date')}."
     parts = [f"# Run {run_dir.name}", "", heading, ""]
     if context["verdicts"]:
-        parts += ["## Verdict", "", context["budget_sentence"], "",
-                  f"Ranked by {context['verdict_basis']}.", ""]  # fmt: skip
+        parts += ["## Verdict", "", *[f"- {line}" for line in context["answers"]], "",
+                  context["budget_sentence"], "", f"Ranked by {context['verdict_basis']}.",
+                  ""]  # fmt: skip
         for verdict in context["verdicts"]:
-            parts += [f"### {verdict['scenario']}", "",
-                      markdown_table(verdict["header"], verdict["rows"]), ""]  # fmt: skip
+            parts += [f"### {verdict['scenario']}", ""]
+            if verdict["rows"]:
+                parts += [markdown_table(verdict["header"], verdict["rows"]), ""]
+            if verdict["unranked"]:
+                table = markdown_table(verdict["unranked_header"], verdict["unranked"])
+                parts += ["Not ranked:", "", table, ""]
     for scenario in context["scenarios"]:
         parts += [f"## {scenario['name']}", "", scenario["paragraph"], ""]
     parts += ["## Every cell", "", markdown_table(context["header"], context["rows"]), ""]
+    if context["failure_rows"]:
+        table = markdown_table(context["failure_header"], context["failure_rows"])
+        parts += ["## What failed", "", table, ""]
     for section in context["latency_sections"]:
         parts += [f"## {section['name']}: latency against offered load", "",
                   latency_plot.OPEN_LOOP + ". " + section["paragraph"], "",
@@ -202,14 +246,22 @@ def template(name: str) -> jinja2.Template:
     return environment.get_template(name)
 
 
-def draw_plots(run_dir: Path, records: list[dict], descriptions: dict) -> dict[str, str]:
-    """Every PNG of the report; name → file name relative to the run directory."""
+def draw_plots(
+    run_dir: Path, records: list[dict], descriptions: dict, cells: list[dict]
+) -> dict[str, str]:
+    """Every PNG of the report; name → file name relative to the run directory (a scenario's
+    small multiples over time under ``timeline-<scenario>``)."""
     plots = {}
+    by_name = {cell.get("cell"): cell for cell in cells}
     for scenario in dict.fromkeys(r["scenario"] for r in records):  # records come sorted
         chosen = [r for r in records if r["scenario"] == scenario]
         plots[scenario] = plot_scenario(
             chosen, scenario, descriptions.get(scenario, ""), run_dir / f"load-{scenario}.png"
         ).name
+        in_order = [by_name[r["cell"]] for r in chosen if r["cell"] in by_name]
+        timeline = plot_timelines(in_order, scenario, run_dir / f"timeline-{scenario}.png")
+        if timeline is not None:
+            plots[f"timeline-{scenario}"] = timeline.name
     if records:
         plots["costs"] = plot_costs(records, run_dir / "costs.png").name
     if (run_dir / "micro.png").exists():
@@ -229,35 +281,38 @@ def build_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)
     cells = read_cells(run_dir)
-    every = [summary_record(cell) for cell in cells]
+    every, records = closed_loop_records(cells, meta)
     open_loop = [r for r in every if r["mode"] == "open"]
     descriptions = scenario_descriptions(meta)
+    scenario_rank = scenario_ranker(meta)
     server_rank = ranker(server_order(every))
-    records = sorted_records([r for r in every if r["mode"] == "closed"])
     missing = unmeasured(meta, [r["cell"] for r in every])
-    # a scenario missing planned cells is ranked nowhere: the ranking would crown whoever ran
-    unranked = {cell_fields(name)["scenario"] for name in missing}
     pairs = apply_pairs(records)  # before anything shows flags: it may add generator-bound
     write_json(run_dir / "summary.json", records + open_loop)
-    plots = draw_plots(run_dir, records, descriptions)
+    plots = draw_plots(run_dir, records, descriptions, cells)
     pair_header, pair_body = pair_table(pairs)
+    closed_cells = [c for c in cells if c.get("mode", "closed") == "closed"]
+    verdicts = verdicts_of(meta, every, records)
     context = {
         "run": run_dir.name,
         "meta": meta,
         "banners": banners(meta, [r["cell"] for r in every]),
         "in_results": shared_root(run_dir) is not None,
-        "verdicts": verdict_tables(
-            [r for r in records if r["scenario"] not in unranked], list(SCENARIOS)
-        ),
+        "verdicts": verdicts,
+        "answers": [table["answer"].text for table in verdicts],
         "verdict_basis": basis(records),
         "budget_sentence": budget_sentence(meta.get("budget")),
         "budget_flag_note": flags.BUDGET_NOTE if (meta.get("budget") or {}).get("cpus") else "",
         "latency_note": latency_note(records),
-        "scenarios": scenario_sections(records, descriptions, missing, plots),
+        "scenarios": scenario_sections(records, descriptions, missing, plots, closed_cells),
         "header": [title for _, title in TABLE_COLUMNS],
+        "flags_column": FLAGS_COLUMN,
         "rows": table_rows(records),
         "row_flags": [r["flags"] for r in records],
         "errors": [(r["cell"], r["error"]) for r in records if r.get("error")],
+        "endpoint_header": list(ENDPOINT_HEADER),
+        "failure_header": list(FAILURE_HEADER),
+        "failure_rows": failure_rows(closed_cells),
         "flag_meanings": flags.MEANINGS,
         "plots": plots,
         "pair_header": pair_header,
@@ -269,7 +324,7 @@ def build_report(run_dir: Path) -> Path:
         "latency_sections": latency_plot.latency_sections(run_dir, open_loop, scenario_rank),
         "meta_rows": meta_rows(meta),
         "server_rows": [
-            (name, server.get("model"), server.get("kind"), compact_json(server.get("settings")))
+            (name, server.get("model"), server.get("kind"), settings_text(server.get("settings")))
             for name, server in (meta.get("servers") or {}).items()
         ],
     }  # fmt: skip
@@ -283,15 +338,22 @@ def build_report(run_dir: Path) -> Path:
 
 
 def scenario_sections(
-    records: list[dict], descriptions: dict, missing: list[str], plots: dict[str, str]
+    records: list[dict],
+    descriptions: dict,
+    missing: list[str],
+    plots: dict[str, str],
+    closed_cells: list[dict],
 ) -> list[dict]:
-    """One section per scenario measured, in the run's order: its words, paragraph and plot."""
+    """One section per scenario measured, in the run's order: its words, paragraph, plots and
+    per-endpoint table."""
     return [
         {
             "name": name,
             "description": descriptions.get(name, ""),
             "paragraph": scenario_paragraph(records, name, missing),
             "plot": plots.get(name),
+            "timeline": plots.get(f"timeline-{name}"),
+            "endpoint_rows": endpoint_rows([c for c in closed_cells if c.get("scenario") == name]),
         }
         for name in dict.fromkeys(r["scenario"] for r in records)
     ]

@@ -52,6 +52,10 @@ def lines_of(records: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 #: marker per kind of server: ours round, peers square, references diamond
 MARKERS = {"ours": "o", "peer": "s", "reference": "D"}
+#: a reference app's points (the raw app): a triangle, so they never pass for the framework app's
+REFERENCE_APP_MARKER = "^"
+#: a reference app's bars: hatched, beside the framework app's plain bar of the same colour
+REFERENCE_APP_HATCH = ".."
 
 
 def colours_for(records: list[dict]) -> dict[str, str]:
@@ -72,6 +76,8 @@ def draw_points(axis, points: list[dict], key: str, colour, style: str, label: s
         shown = [p for p in shown if p[key] > 0]
     xs, ys = [p["users"] for p in shown], [p[key] for p in shown]
     marker = MARKERS.get(points[0]["kind"], "o") if points else "o"
+    if points and points[0].get("app") != "app":
+        marker = REFERENCE_APP_MARKER
     axis.plot(xs, ys, style, color=colour, label=label, marker=marker, markersize=4)
     for point in shown:
         if point["flags"]:
@@ -100,9 +106,22 @@ def users_axis(axis, records: list[dict]) -> None:
     axis.set_xlabel("concurrent users")
 
 
+def failed_note(axis, records: list[dict]) -> None:
+    """Where no cell gave a number, the first failure's reason on the axes instead of nothing."""
+    if any(r.get("rps") is not None for r in records):
+        return
+    error = next((r.get("error") for r in records if r.get("error")), None) or "no numbers"
+    reason = error.splitlines()[0][:80]
+    axis.text(0.5, 0.5, f"every cell failed:\n{reason}", ha="center", va="center", fontsize=9,
+              color="#a00", transform=axis.transAxes, wrap=True)  # fmt: skip
+
+
 def plot_scenario(records: list[dict], scenario: str, description: str, out_png: Path) -> Path:
-    """Requests/s (min–max band), p50 and p99 latency and server CPU per request against users;
-    the failure ratio gets a fourth panel only when some request failed."""
+    """Requests/s (min–max band), p50 and p99 latency and server CPU per request against users
+    (bars, when the run has one user level); the failure ratio gets a fourth panel only when
+    some request failed."""
+    if len({r["users"] for r in records}) == 1:
+        return plot_scenario_bars(records, scenario, description, out_png)
     colours = colours_for(records)
     failed = any(r.get("fail_ratio") for r in records)
     figure = Figure(figsize=(22 if failed else 17, 4.8))
@@ -126,6 +145,7 @@ def plot_scenario(records: list[dict], scenario: str, description: str, out_png:
             draw_points(failure_axis, points, "fail_ratio", colour, style, None)
     rps_axis.set(title="requests/s (median; band: min–max of repeats)", ylabel="requests/s")
     rps_axis.set_ylim(bottom=0)
+    failed_note(rps_axis, records)
     per_cpu_axis(rps_axis, records)
     stalls = "\nincluding CPU-budget throttling stalls" if latency_note(records) else ""
     latency_axis.set(
@@ -152,13 +172,63 @@ def plot_scenario(records: list[dict], scenario: str, description: str, out_png:
     title = f"{scenario}: {description}" if description else scenario
     figure.suptitle(f"{title} — {latency_plot.CLOSED_LOOP}")
     whole_ms = any(r.get("p50_ms") is not None and r.get("p50_us") is None for r in records)
-    figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted = reference app; "
-                "● ours, ■ peers, ◆ null reference" + ("; latencies under 1 ms (0 in Locust's "
-                "whole-ms percentiles of this older run) are not drawn" if whole_ms else ""),
-                fontsize=8)  # fmt: skip
+    figure.text(0.01, 0.01, FLAG_NOTE + "; ✕ = no numbers (failed); dotted ▲ = raw reference "
+                "app; ● ours, ■ peers, ◆ null reference" + ("; latencies under 1 ms (0 in "
+                "Locust's whole-ms percentiles of this older run) are not drawn" if whole_ms
+                else ""), fontsize=8)  # fmt: skip
     figure.tight_layout(rect=(0, 0.04, 0.86, 1))
     figure.savefig(out_png, dpi=90)
     return out_png
+
+
+BAR_PANELS = (
+    ("rps", "requests/s (median of repeats)", "requests/s"),
+    ("p99_ms", "p99 latency (p50: the darker inner bar)", "ms"),
+    ("cpu_s_per_1k", "server CPU per request", "ms of CPU per request"),
+)
+
+
+def plot_scenario_bars(records: list[dict], scenario: str, description: str, out_png: Path) -> Path:
+    """One user level: a bar per server and app for requests/s, p99 (p50 inside) and CPU per
+    request; reference-app bars hatched, flagged ones lettered, failed ones an ✕."""
+    colours = colours_for(records)
+    lines = lines_of(records)
+    figure = Figure(figsize=(max(12, 1.2 * len(lines) * 3), 4.8))
+    axes = figure.subplots(1, len(BAR_PANELS))
+    for axis, (key, title, unit) in zip(axes, BAR_PANELS, strict=True):
+        for position, ((server, app), (cell, *_)) in enumerate(lines.items()):
+            draw_bar(axis, position, cell, key, colours[server], app != "app")
+        axis.set_xticks(range(len(lines)))
+        axis.set_xticklabels([line_label(*key) for key in lines], rotation=30, ha="right",
+                             fontsize=8)  # fmt: skip
+        axis.set(title=title, ylabel=unit)
+        axis.grid(axis="y", alpha=0.3)
+    failed_note(axes[0], records)
+    per_cpu_axis(axes[0], records)
+    title = f"{scenario}: {description}" if description else scenario
+    figure.suptitle(f"{title} — {records[0]['users']} users, {latency_plot.CLOSED_LOOP}")
+    figure.text(0.01, 0.01, "letters over a bar: its flags (" + ", ".join(
+        f"{letter} {flag}" for flag, letter in flags.LETTERS.items()) + "); ✕ = failed, no "
+        "numbers; dotted bars: the raw reference app", fontsize=8)  # fmt: skip
+    figure.tight_layout(rect=(0, 0.04, 1, 1))
+    figure.savefig(out_png, dpi=90)
+    return out_png
+
+
+def draw_bar(axis, position: int, cell: dict, key: str, colour, reference_app: bool) -> None:
+    value = cell.get(key)
+    if value is None:
+        axis.annotate("✕", (position, 0), ha="center", va="bottom", color=colour, fontsize=12)
+        return
+    hatch = REFERENCE_APP_HATCH if reference_app else None
+    axis.bar(position, value, 0.7, color=colour, hatch=hatch, edgecolor="black", linewidth=0.3,
+             alpha=0.55 if key == "p99_ms" else 0.9)  # fmt: skip
+    if key == "p99_ms" and cell.get("p50_ms") is not None:
+        axis.bar(position, cell["p50_ms"], 0.35, color=colour, edgecolor="black", linewidth=0.3)
+    letters = "".join(flags.LETTERS.get(flag, "?") for flag in cell["flags"])
+    if letters:
+        axis.annotate(letters, (position, value), ha="center", va="bottom", fontsize=8,
+                      color="#a35a00")  # fmt: skip
 
 
 def per_cpu_axis(rps_axis, records: list[dict]) -> None:

@@ -105,7 +105,7 @@ def flags_sentence(records: list[dict]) -> str:
     if any(flags.GENERATOR_BOUND in r["flags"] for r in flagged):
         notes.append("generator-bound figures are lower bounds: Locust, not the server, was busy")
     if any(flags.UNRANKED & set(r["flags"]) for r in flagged):
-        notes.append("failed or erroring cells are left out of the comparison above")
+        notes.append("failed, erroring or too-few cells are left out of the comparison above")
     note = "; ".join(notes)
     return f"Flags — {listed}. " + (note[0].upper() + note[1:] + "." if note else "")
 

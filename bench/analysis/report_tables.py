@@ -3,7 +3,6 @@ the run's metadata a reader weighs them by (all of it is in meta.json)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ def format_value(key: str, value) -> str:
         return "–"
     if key == "flags":
         return flags.shown(value)
+    if isinstance(value, (bool, list, tuple, dict)):
+        return plain(value)
     if key in ("fail_ratio", "throttled_share"):
         return f"{value:.1%}"
     if key.endswith("_us"):
@@ -30,14 +31,17 @@ def format_value(key: str, value) -> str:
 
 TABLE_COLUMNS = (
     ("server", "server"), ("app", "app"), ("scenario", "scenario"), ("users", "users"),
-    ("mode", "mode"), ("rps", "req/s"), ("rps_min", "min"), ("rps_max", "max"), ("p50_us", "p50"),
+    ("mode", "mode"), ("flags", "flags"), ("rps", "req/s"), ("rps_min", "min"),
+    ("rps_max", "max"), ("p50_us", "p50"),
     ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max"),
     ("fail_ratio", "failed"),
     ("rps_per_cpu", "req/s per CPU"), ("throttled_share", "throttled"),
     ("server_cpu_pct", "server CPU %"), ("cpu_s_per_1k", "CPU s/1k"),
     ("server_rss_mb", "RSS MB"), ("server_procs", "procs"), ("server_threads", "threads"),
-    ("generator_cpu_pct", "Locust CPU %"), ("repeats", "repeats"), ("flags", "flags"),
+    ("generator_cpu_pct", "Locust CPU %"), ("repeats", "repeats"),
 )  # fmt: skip
+#: where the flags column is: early, so it shows without scrolling
+FLAGS_COLUMN = [key for key, _ in TABLE_COLUMNS].index("flags")
 
 
 #: the columns of a server's own process tree: a --target without --target-pid has none of them
@@ -79,8 +83,22 @@ def micro_table(run_dir: Path) -> str:
     return ratio_table(cases) if cases is not None else ""
 
 
-def compact_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+def plain(value) -> str:
+    """A setting's value as prose, not as a Python or JSON literal: yes/no, lists joined."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(plain, value)) or "none"
+    if isinstance(value, dict):
+        return settings_text(value)
+    return str(value)
+
+
+def settings_text(settings: dict | None) -> str:
+    """A server's settings as ``name: value; …``."""
+    return "; ".join(f"{name}: {plain(value)}" for name, value in sorted((settings or {}).items()))
 
 
 def meta_rows(meta: dict) -> list[tuple[str, str]]:
@@ -94,8 +112,8 @@ def meta_rows(meta: dict) -> list[tuple[str, str]]:
         "os": meta.get("os"),
         "machine": meta.get("machine"),
         "cpu": f"{meta.get('cpu_model')} × {meta.get('cpu_count')}",
-        "pinning": (f"server CPUs {pinning['server_cpus']}, Locust CPUs {pinning['generator_cpus']}"
-                    if pinning else "none"),
+        "pinning": (f"server CPUs {plain(pinning['server_cpus'])}, Locust CPUs "
+                    f"{plain(pinning['generator_cpus'])}" if pinning else "none"),
         "profile": meta.get("profile"),
         "per cell": f"{meta.get('warmup_s')} s warm-up, {meta.get('duration_s')} s measured, "
                     f"{meta.get('repeats')} repeat(s), {meta.get('locust_workers') or 0} Locust "
@@ -119,8 +137,8 @@ def workload_rows(meta: dict) -> dict:
         rows["servers bound to"] = meta["server_host"]
     if meta.get("locust_master_bind"):
         rows["generator"] = (f"Locust master on {meta['locust_master_bind']} with "
-                             f"{meta.get('expect_workers')} workers on other hosts, whose CPU is "
-                             "not measured")  # fmt: skip
+                             f"{meta.get('expect_workers')} workers on other hosts, each of which "
+                             "reports its own CPU share of every window")  # fmt: skip
     target = meta.get("target")
     if target:
         rows["app"] = None  # the user started the server: what it serves is theirs to say
@@ -129,6 +147,11 @@ def workload_rows(meta: dict) -> dict:
         )
         rows["target"] = f"{target['url']}, a server started by the user; {measured}"
     return rows
+
+
+def generator_cpu(calibration: dict) -> str:
+    """Locust's CPU in a calibration recorded before meta.json said whose CPU it scaled by."""
+    return f"{calibration.get('generator_cpu_pct') or 0:.0f}% CPU"
 
 
 def budget_sentence(budget: dict | None) -> str:
@@ -147,7 +170,8 @@ def budget_sentence(budget: dict | None) -> str:
         sentence += (
             f" Calibrated: against the unlimited null server at {calibration['users']} users "
             f"Locust sent {calibration['generator_rps']:,.0f} req/s at "
-            f"{calibration.get('generator_cpu_pct') or 0:.0f}% CPU, so generator_capacity = "
+            f"{calibration.get('scaled_by') or generator_cpu(calibration)}"
+            ", so generator_capacity = "
             f"{calibration.get('generator_capacity') or calibration['generator_rps']:,.0f} req/s "
             f"with its cores busy; the fastest server of the run ({calibration['fastest']}) "
             "serves up to "

@@ -1,37 +1,76 @@
-"""The verdict the report opens with: per scenario, the servers ranked by requests/s per CPU.
+"""The verdict the report and the console open with: per scenario, the servers ranked by
+requests/s per CPU, and one line saying who wins, by how much and how sure that is.
 
-It reads summary records only (one dict per cell, as ``bench.analysis.report`` builds them) and
-ranks each server at its best user level. Under a CPU budget that is requests/s ÷ the budget:
-what a server serves on the CPU it is given. Without one (no writable cgroup, or ``--server-cpus
-off``) it is requests per CPU-second the server used, the CPU-per-request ranking, which holds
-even when Locust set the pace. Each row says whether its gap to the leader is larger than what
-the two cells' own measurements spread, and why the model lands where it does, in one sentence
-that the report's longer paragraphs share.
+It reads summary records only (one dict per cell, as the report builds them) and ranks each
+server at its best user level. Under a CPU budget that is requests/s ÷ the budget: what a server
+serves on the CPU it is given. Without one (no writable cgroup, or ``--server-cpus off``) it is
+requests per CPU-second the server used, the CPU-per-request ranking, which holds even when Locust
+set the pace. Every scenario of the run gets a verdict, the user's own included; a cell with too
+few samples, errors or no numbers is listed below the ranking with the reason.
+
+How sure: a gap is called only when a test says it would survive a repeat. With three repeats or
+more a side, Welch's t-test over the repeats' rates; with fewer, over batch means of the
+per-second rates (``bench.analysis.stats``), because consecutive seconds of one window resemble
+each other and would overstate the evidence if counted as independent. Each row says why its
+server lands where it does, in a sentence chosen by where it landed, so a leader is never
+described by a weakness.
 """
 
 from __future__ import annotations
 
-from bench import flags
+from dataclasses import dataclass
 
-#: why each model lands where it does on endpoints that wait (io, mixed): one clause each
+from bench import flags
+from bench.analysis import stats
+
+#: a gap is called sure below this p
+ALPHA = 0.05
+#: from this many repeats a side, the test is over the repeats' rates (each a whole window)
+REPEATS_FOR_TEST = 3
+#: with fewer repeats, the test needs this many seconds of per-second rates a side: a shorter
+#: window cannot see how the machine drifts between cells measured minutes apart, and gaps its
+#: few seconds called sure reversed in the next identical run
+SECONDS_TO_TEST = 6
+
+# --- why: one sentence per model, chosen by where it landed -----------------------------------
+
+#: why each model lands where it does on endpoints that wait (io, mixed), when it trails
 WAITING = {
     "poll": "it runs each request to completion on its one thread, so every wait blocks "
     "every other connection",
     "epoll": "its event loop calls the app on the loop thread, and a blocking call inside "
     "the app stalls the loop and every connection on it",
+    "threaded": "it overlaps the waits, but spends more CPU per request than the leader",
+    "fork": "it overlaps the waits, but spends more CPU per request than the leader",
+}
+#: ... when it leads or cannot be told from the leader
+WAITING_LEADS = {
     "threaded": "it overlaps the waits: a waiting thread does not hold up the others",
     "fork": "it overlaps the waits: a waiting process does not hold up the others",
 }
-#: why each model lands where it does on endpoints that only compute (plaintext, json, ...)
+#: why each model lands where it does on endpoints that only compute, when it trails
 COMPUTING = {
     "poll": "it serves one connection at a time and closes it after each response, so every "
     "request pays for a new connection",
+    "epoll": "its loop's own work per request (readiness events, buffers, callbacks, in Python) "
+    "costs more here than the thread switches it saves",
+    "threaded": "it hands every connection its own thread and switches between them under the GIL",
+    "fork": "it pays a fork and a process per connection, and its processes take turns on the CPU",
+}
+#: ... when it leads or cannot be told from the leader
+COMPUTING_LEADS = {
+    "poll": "one thread serves one connection at a time with nothing to switch or schedule, "
+    "which is cheapest when there is little to overlap",
     "epoll": "one thread woken by one epoll call serves every connection, with no thread "
     "switches under the GIL",
-    "threaded": "it hands every connection its own thread and switches between them under the GIL",
-    "fork": "it pays a fork and a process per connection (once per user: Locust keeps "
-    "connections alive)",
+    "threaded": "each connection's thread blocks in the kernel and wakes straight into its "
+    "request, with no event-loop bookkeeping in Python",
+    "fork": "one fork per user: Locust keeps connections alive, so each user's process is "
+    "forked once and then serves it alone, sharing no GIL",
 }
+#: with one user no wait can overlap another: said of each of our models whose best level on a
+#: waiting scenario was one user
+ONE_USER = "with one user nothing overlaps, so the CPU each request costs decides"
 #: on the cpu scenario the work itself, not the model, sets the limit
 WORKING = "the work itself sets the limit: on one CPU, threads and processes only take turns"
 #: each peer's own (computing, waiting) reasons: a peer shares a model with one of ours but not its
@@ -89,16 +128,45 @@ PEERS = {
 }
 #: scenarios whose requests wait on something
 WAITING_SCENARIOS = frozenset({"io", "mixed"})
+#: a user's scenario waits when even its busiest server used less than this share of its CPU
+WAITING_CPU_SHARE = 0.5
 
 
-def reason(record: dict) -> str:
-    """One sentence: why this server's model does what it does on this scenario."""
+#: peers whose own sentence names a cost: a leader among them is said to have led despite it
+PEERS_TRAIL = frozenset({"werkzeug-base", "werkzeug-forking", "gunicorn-sync"})
+
+
+def reason(record: dict, leads: bool = True, waiting: bool | None = None) -> str:
+    """One sentence: why this server lands where it does on this scenario. ``leads``: it ranks
+    first or cannot be told from the first; ``waiting``: the scenario's requests wait on
+    something (default: known for our scenarios, else no)."""
     if record.get("scenario") == "cpu":
         return WORKING
-    waiting = record.get("scenario") in WAITING_SCENARIOS
-    if record.get("server") in PEERS:
-        return PEERS[record["server"]][waiting]
-    return (WAITING if waiting else COMPUTING).get(record.get("model"), "")
+    if waiting is None:
+        waiting = record.get("scenario") in WAITING_SCENARIOS
+    server, model = record.get("server"), record.get("model")
+    if server in PEERS:
+        sentence = PEERS[server][waiting]
+        return sentence if not leads or server not in PEERS_TRAIL else f"{sentence}, yet it led"
+    if waiting and record.get("users") == 1 and model in WAITING:
+        return ONE_USER
+    trailing, leading = (WAITING, WAITING_LEADS) if waiting else (COMPUTING, COMPUTING_LEADS)
+    sentence = leading.get(model) if leads else None
+    return sentence or trailing.get(model, "")
+
+
+def scenario_waits(records: list[dict], scenario: str) -> bool:
+    """Our waiting scenarios, or any other on which even the busiest ranked server used under
+    WAITING_CPU_SHARE of the CPU it had (its budget, else one core): its requests wait on
+    something other than the server's CPU."""
+    if scenario in WAITING_SCENARIOS or scenario == "cpu":
+        return scenario in WAITING_SCENARIOS
+    shares = [
+        record["server_cpu_pct"] / 100 / (record.get("budget_cpus") or 1)
+        for record in records
+        if record.get("scenario") == scenario and ranked(record) and record.get("server_cpu_pct")
+    ]
+    return bool(shares) and max(shares) < WAITING_CPU_SHARE
 
 
 # --- the measured spread ----------------------------------------------------------------------
@@ -116,6 +184,16 @@ def measured_range(cell: dict) -> tuple[float | None, float | None]:
     return (min(values), max(values)) if values else (None, None)
 
 
+def rate_samples(cell: dict) -> dict:
+    """What the significance test needs of a cell file, for its summary record: each repeat's
+    requests/s and each repeat's per-second requests/s."""
+    repeats = cell.get("repeats") or []
+    return {
+        "repeat_rps": [r["rps"] for r in repeats if r.get("rps") is not None],
+        "rps_seconds": [list(r.get("rps_series") or []) for r in repeats],
+    }
+
+
 # --- ranking ----------------------------------------------------------------------------------
 
 
@@ -127,10 +205,14 @@ def per_cpu(record: dict) -> float | None:
     return 1000 / cost if cost else None
 
 
+def in_scope(record: dict) -> bool:
+    """A server serving the framework app (or the user's): what a verdict is about."""
+    return record.get("app") == "app" and record.get("kind") != "reference"
+
+
 def ranked(record: dict) -> bool:
     return (
-        record.get("app") == "app"
-        and record.get("kind") != "reference"
+        in_scope(record)
         and record.get("rps") is not None
         and per_cpu(record) is not None
         and not flags.UNRANKED & set(record.get("flags") or [])
@@ -148,32 +230,72 @@ def best_cells(records: list[dict], scenario: str) -> list[dict]:
     return sorted(best.values(), key=per_cpu, reverse=True)
 
 
-def per_cpu_range(record: dict) -> tuple[float, float] | None:
-    """The cell's measured range of requests/s, scaled to per CPU like its median."""
-    low, high, rps = record.get("rps_low"), record.get("rps_high"), record.get("rps")
-    if low is None or high is None or not rps:
-        return None
-    scale = per_cpu(record) / rps
-    return low * scale, high * scale
+# --- how sure ---------------------------------------------------------------------------------
 
 
-def beyond_spread(leader: dict, record: dict) -> bool | None:
-    """True when the leader's lowest measurement, per CPU, is above this cell's highest: the gap
-    is larger than either cell's own spread. None when a spread was not measured."""
-    leading, trailing = per_cpu_range(leader), per_cpu_range(record)
-    if leading is None or trailing is None:
-        return None
-    return leading[0] > trailing[1]
+@dataclass(frozen=True)
+class Evidence:
+    """Whether a gap to the leader would survive a repeat, and on what that rests."""
+
+    #: True: the leader is ahead beyond chance; False: it is not; None: nothing to test with
+    sure: bool | None
+    #: Welch's two-sided p, None without a test
+    p: float | None
+    #: what was tested ("3 repeats a side", "4 and 5 batch means of 2 s"), or why nothing was
+    basis: str
+
+
+def scaled(values: list[float], record: dict) -> list[float]:
+    """Requests/s values of a cell, per CPU like its median."""
+    scale = per_cpu(record) / record["rps"] if record.get("rps") else 0.0
+    return [value * scale for value in values]
+
+
+def gap_evidence(leader: dict, other: dict) -> Evidence:
+    """Is ``leader`` ahead of ``other`` by more than a repeat would change? Over the repeats'
+    rates with REPEATS_FOR_TEST or more a side, else over batch means of the per-second rates.
+    Both sides are scaled to per CPU, each by its own cell's factor."""
+    repeats = [leader.get("repeat_rps") or [], other.get("repeat_rps") or []]
+    if min(map(len, repeats)) >= REPEATS_FOR_TEST:
+        test = stats.welch(scaled(repeats[0], leader), scaled(repeats[1], other))
+        return judged(test, f"{len(repeats[0])} and {len(repeats[1])} repeats")
+    series = [scaled(concatenated(leader), leader), scaled(concatenated(other), other)]
+    if not min(map(len, series)):
+        return Evidence(None, None, "no per-second rates to test with")
+    if min(map(len, series)) < SECONDS_TO_TEST:
+        return Evidence(None, None, f"{min(map(len, series))} s of rates a side, too short to see "
+                        f"the machine's drift (--duration {SECONDS_TO_TEST} or "
+                        f"--repeats {REPEATS_FOR_TEST})")  # fmt: skip
+    batched = stats.batch_test(*series)
+    first, second = batched.batches
+    return judged(batched.welch, f"{first} and {second} batch means of {batched.length} s")
+
+
+def judged(test: stats.Welch, basis: str) -> Evidence:
+    """Sure when the leader is ahead and p < ALPHA."""
+    return Evidence(test.p < ALPHA and test.t > 0, test.p, basis)
+
+
+def concatenated(record: dict) -> list[float]:
+    return [rate for repeat in record.get("rps_seconds") or [] for rate in repeat]
+
+
+# --- one scenario's verdict -------------------------------------------------------------------
 
 
 def verdict_rows(records: list[dict], scenario: str) -> list[dict]:
-    """The verdict of one scenario: rank, server, its best level, both rates, ratio, gap, why."""
+    """The ranking of one scenario: rank, server, its best level, both rates, ratio, evidence,
+    why."""
     cells = best_cells(records, scenario)
     if not cells:
         return []
-    leader = cells[0]
-    return [
-        {
+    leader, waiting = cells[0], scenario_waits(records, scenario)
+    rows = []
+    for rank, record in enumerate(cells, start=1):
+        evidence = None if record is leader else gap_evidence(leader, record)
+        # a gap the test could not call reads as a tie; one it could not test, as the rank says
+        leads = evidence is None or evidence.sure is False
+        rows.append({
             "rank": rank,
             "server": record["server"],
             "kind": record.get("kind"),
@@ -181,12 +303,80 @@ def verdict_rows(records: list[dict], scenario: str) -> list[dict]:
             "rps": record["rps"],
             "rps_per_cpu": per_cpu(record),
             "ratio": per_cpu(record) / per_cpu(leader),
-            "beyond_spread": None if record is leader else beyond_spread(leader, record),
+            "evidence": evidence,
             "flags": list(record.get("flags") or []),
-            "why": reason(record),
-        }
-        for rank, record in enumerate(cells, start=1)
-    ]
+            "why": reason(record, leads, waiting),
+        })  # fmt: skip
+    return rows
+
+
+def unranked_rows(records: list[dict], scenario: str) -> list[dict]:
+    """The cells of ``scenario`` left out of its ranking, and why (too-few says how long to run)."""
+    rows = []
+    for record in records:
+        if record.get("scenario") != scenario or not in_scope(record) or ranked(record):
+            continue
+        names = list(record.get("flags") or [])
+        rows.append({"server": record["server"], "users": record.get("users"), "flags": names,
+                     "why": left_out(record)})  # fmt: skip
+    return rows
+
+
+def left_out(record: dict) -> str:
+    names = set(record.get("flags") or [])
+    if flags.FAILED in names or record.get("rps") is None:
+        return (record.get("error") or "no numbers").splitlines()[0]
+    if flags.TOO_FEW in names:
+        return flags.too_few_remedy(record, max(1, record.get("repeats") or 1))
+    if flags.ERRORS in names:
+        return f"{record.get('fail_ratio') or 0:.1%} of requests failed"
+    return "no CPU reading to rank by"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The one-line answer of a scenario, and what it rests on."""
+
+    scenario: str
+    #: the leading server, None when no cell could be ranked
+    winner: str | None
+    #: the server in second place, None with fewer than two ranked
+    runner_up: str | None
+    #: the winner's requests/s per CPU ÷ the runner-up's
+    margin: float | None
+    #: the gap to the runner-up would survive a repeat (None: not tested)
+    sure: bool | None
+    #: the line itself
+    text: str
+
+
+def answer(scenario: str, rows: list[dict], unranked: list[dict], missing: int = 0) -> Answer:
+    """Who wins ``scenario``, by how much over the runner-up, and how sure; with ``missing``
+    planned cells never measured, nobody."""
+    if missing:
+        return Answer(scenario, None, None, None, None, f"{scenario}: not ranked, {missing} "
+                      "planned cell(s) were not measured (--resume finishes the run)")  # fmt: skip
+    if not rows:
+        why = "; ".join(sorted({", ".join(r["flags"]) or r["why"] for r in unranked}))
+        return Answer(scenario, None, None, None, None,
+                      f"{scenario}: no server could be ranked ({why or 'no cells'})")  # fmt: skip
+    winner = rows[0]
+    if len(rows) == 1:
+        return Answer(scenario, winner["server"], None, None, None,
+                      f"{scenario}: {winner['server']}, the only server ranked")  # fmt: skip
+    second = rows[1]
+    margin = 1 / second["ratio"] if second["ratio"] else None
+    evidence = second["evidence"]
+    lead = f"{scenario}: {winner['server']} serves {margin:.2f}× {second['server']}'s requests"
+    if evidence.sure:
+        how = f"per CPU, sure (p = {evidence.p:.3f}, {evidence.basis})"
+    elif evidence.sure is None:
+        how = f"per CPU, but this run cannot tell: {evidence.basis}"
+    else:
+        how = (f"per CPU, but a repeat could swap them (p = {evidence.p:.2f}, "
+               f"{evidence.basis}): run longer or with --repeats 3")  # fmt: skip
+    return Answer(scenario, winner["server"], second["server"], margin, evidence.sure,
+                  f"{lead} {how}")  # fmt: skip
 
 
 def basis(records: list[dict]) -> str:
@@ -202,14 +392,18 @@ def basis(records: list[dict]) -> str:
 
 # --- text -------------------------------------------------------------------------------------
 
-HEADER = ("#", "server", "users", "req/s", "req/s per CPU", "× best", "gap beyond spread",
-          "flags", "why")  # fmt: skip
+HEADER = ("#", "server", "users", "req/s", "req/s per CPU", "× best", "gap sure?", "flags",
+          "why")  # fmt: skip
+UNRANKED_HEADER = ("server", "users", "flags", "why not ranked")
 
 
-def gap_text(value: bool | None, rank: int) -> str:
-    if rank == 1:
+def gap_text(evidence: Evidence | None) -> str:
+    if evidence is None:
         return "best"
-    return {True: "yes", False: "no, within spread", None: "spread unknown"}[value]
+    if evidence.sure is None:
+        return f"cannot tell: {evidence.basis}"
+    verdict = "yes" if evidence.sure else "no"
+    return f"{verdict}, p = {evidence.p:.3f} ({evidence.basis})"
 
 
 def table_rows(rows: list[dict]) -> list[list[str]]:
@@ -221,8 +415,8 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
             f"{row['rps']:,.0f}",
             f"{row['rps_per_cpu']:,.0f}",
             f"{row['ratio']:.2f}",
-            gap_text(row["beyond_spread"], row["rank"]),
-            ", ".join(row["flags"]) or "–",
+            gap_text(row["evidence"]),
+            flags.shown(row["flags"]),
             row["why"],
         ]
         for row in rows
@@ -230,18 +424,34 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
 
 
 def scenario_order(records: list[dict], scenario_names: list[str]) -> list[str]:
-    present = {r.get("scenario") for r in records}
-    return [name for name in scenario_names if name in present]
+    """``scenario_names`` first, in their order, then every other scenario of the records (a
+    user's own) in the order they appear."""
+    present = list(dict.fromkeys(r.get("scenario") for r in records if in_scope(r)))
+    return [name for name in scenario_names if name in present] + [
+        name for name in present if name not in scenario_names
+    ]
 
 
-def verdict_tables(records: list[dict], scenario_names: list[str]) -> list[dict]:
-    """One table per scenario that has ranked cells, in ``scenario_names`` order."""
+def verdict_tables(
+    records: list[dict], scenario_names: list[str] = (), incomplete: dict[str, int] | None = None
+) -> list[dict]:
+    """One verdict per scenario of the records: its one-line answer, the ranking table and the
+    cells left out of it. A scenario in ``incomplete`` (name → planned cells never measured) is
+    ranked nowhere: the ranking would crown whoever happened to run."""
     tables = []
-    for scenario in scenario_order(records, scenario_names):
-        rows = verdict_rows(records, scenario)
-        if rows:
-            tables.append({"scenario": scenario, "header": list(HEADER),
-                           "rows": table_rows(rows)})  # fmt: skip
+    for scenario in scenario_order(records, list(scenario_names)):
+        missing = (incomplete or {}).get(scenario, 0)
+        rows = [] if missing else verdict_rows(records, scenario)
+        unranked = unranked_rows(records, scenario)
+        tables.append({
+            "scenario": scenario,
+            "answer": answer(scenario, rows, unranked, missing),
+            "header": list(HEADER),
+            "rows": table_rows(rows),
+            "unranked_header": list(UNRANKED_HEADER),
+            "unranked": [[r["server"], str(r["users"]), flags.shown(r["flags"]), r["why"]]
+                         for r in unranked],
+        })  # fmt: skip
     return tables
 
 

@@ -84,6 +84,8 @@ def conflicts(args: argparse.Namespace) -> list[str]:
         "--target measures a server you started: --app, --servers, --peers and --server-host "
         "do not apply": args.target
         and (args.app or args.servers or args.peers or args.server_host != HOST),
+        "--target measures a server you started, on the CPU you gave it: --server-cpus does "
+        "not apply": args.target and getattr(args, "server_cpus", None) is not None,
     }
     return [message for message, is_wrong in wrong.items() if is_wrong]
 

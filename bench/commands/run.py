@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bench.analysis.history import append_run
-from bench.analysis.report import build_report
+from bench.analysis.report import build_report, console_verdict
 from bench.catalogue import SCENARIOS
 from bench.cli import Parser, add_profile, add_resume, add_run_dir
 from bench.commands.elsewhere import add_options, resolve, run_options
@@ -178,7 +178,10 @@ EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
 
 
 def finish_report(run_dir: Path) -> None:
+    """The report's path, then the verdict's one-line answer of every scenario."""
     print(build_report(run_dir))
+    for line in console_verdict(run_dir):
+        print(f"verdict: {line}")
 
 
 def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

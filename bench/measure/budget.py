@@ -108,6 +108,27 @@ def generator_capacity(rps: float, generator_cpu_pct: float | None, cores: int) 
     return rps * max(1.0, cores * 100 / generator_cpu_pct)
 
 
+def measured_capacity(summary: dict, cores: int, remote_workers: int = 0) -> float:
+    """The generator's capacity from the calibration cell's summary: scaled by the CPU of whoever
+    generated the load. With workers on other machines that is the workers' own report (each
+    process can use one core); the master on this machine only collects their numbers, so its
+    CPU says nothing. BudgetUnavailable when the workers reported none.
+
+    >>> measured_capacity({"rps": 2_900, "workers_cpu_pct": 96.0, "generator_cpu_pct": 0.3}, 1, 1)
+    3020.8333333333335
+    """
+    if not remote_workers:
+        return generator_capacity(summary["rps"], summary.get("generator_cpu_pct"), cores)
+    workers = summary.get("workers_cpu_pct")
+    if not workers:
+        raise BudgetUnavailable(
+            "the remote Locust workers reported no CPU use, so their capacity is unknown (start "
+            "them with `python -m bench worker`, which loads the suite's instrument.py); give "
+            "--server-cpus N or off"
+        )
+    return generator_capacity(summary["rps"], workers, cores=1)
+
+
 def calibrated_cpus(generator_rps: float, rps_per_cpu: float) -> float:
     """CAPACITY_MARGIN × generator_rps ÷ rps_per_cpu, clamped to [BUDGET_MIN, BUDGET_MAX] and
     rounded down to BUDGET_STEP; generator_rps is the generator's capacity.

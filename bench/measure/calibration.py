@@ -16,8 +16,8 @@ from bench.measure.budget import (
     BudgetUnavailable,
     calibrated_cpus,
     fastest_rps_per_cpu,
-    generator_capacity,
     locate,
+    measured_capacity,
 )
 from bench.measure.cellrun import run_cell
 from bench.measure.matrix import Cell
@@ -63,11 +63,19 @@ def choose_budget(
         return None, {"cpus": None, "source": "unavailable", **calibration}
     budget = Budget(calibration["cpus"], layout)
     print(f"CPU budget {budget.cpus:g} per server: Locust sent {calibration['generator_rps']:,.0f}"
-          f" req/s to the null server at {calibration['generator_cpu_pct'] or 0:.0f}% CPU, so "
+          f" req/s to the null server at {calibration['scaled_by']}, so "
           f"{calibration['generator_capacity']:,.0f} with its cores busy; "
           f"{calibration['fastest']} serves up to {calibration['fastest_rps_per_cpu']:,} per "
           "CPU", file=sys.stderr)  # fmt: skip
     return budget, {**budget.describe(), "source": "calibrated", "calibration": calibration}
+
+
+def generator_cpu_text(calibration: dict) -> str:
+    """Whose CPU the capacity was scaled by, as meta.json and the report say it: the remote
+    workers' own report, or Locust's here."""
+    if calibration.get("workers_cpu_pct") is not None:
+        return f"{calibration['workers_cpu_pct']:.0f}% of each remote worker's core"
+    return f"{calibration['generator_cpu_pct'] or 0:.0f}% CPU"
 
 
 def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: Path) -> dict:
@@ -87,6 +95,7 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
         "users": users,
         "generator_rps": summary["rps"],
         "generator_cpu_pct": summary["generator_cpu_pct"],
+        "workers_cpu_pct": summary.get("workers_cpu_pct") if settings.expect_workers else None,
         "generator_cores": settings.generator_cores,
         "null_cpu_pct": summary["server_cpu_pct"],
         "fastest": fastest,
@@ -96,7 +105,9 @@ def calibrate(counted: Budget, settings: Settings, cells: list[Cell], logs_dir: 
     }
     if record["status"] != "ok" or not summary["rps"]:
         return {**calibration, "cpus": None, "reason": f"calibration failed: {record['error']}"}
-    capacity = generator_capacity(
-        summary["rps"], summary["generator_cpu_pct"], settings.generator_cores
-    )
+    try:  # workers on other machines: their own CPU, or no calibration
+        capacity = measured_capacity(summary, settings.generator_cores, settings.expect_workers)
+    except BudgetUnavailable as why:
+        return {**calibration, "cpus": None, "reason": str(why)}
+    calibration["scaled_by"] = generator_cpu_text(calibration)
     return {**calibration, "generator_capacity": capacity, "cpus": calibrated_cpus(capacity, rate)}

@@ -30,13 +30,18 @@ OPENLOOP_FILE = Path(__file__).resolve().parent / "openloop.py"
 LOCUST_GRACE_S = 30.0
 #: seconds a Locust master waits for --expect-workers remote workers to join before it gives up
 WORKERS_WAIT_S = 120
+#: seconds the first window may wait beyond its warm-up for every user's on_start (a login) to
+#: finish; measuring starts when they have, or when this runs out
+ON_START_TIMEOUT_S = 120.0
 
 
 def locust_argv(
     cell: Cell, port: int, settings: Settings, csv_prefix: Path, steps: int = 1
 ) -> list[str]:
-    # a safety net only: the locustfile ends the test after warm-up + duration itself
-    run_time = math.ceil(steps * (settings.warmup_s + settings.duration_s) + 10)
+    # a safety net only: the locustfile ends the test after warm-up, on_start and duration itself
+    run_time = math.ceil(
+        steps * (settings.warmup_s + settings.duration_s) + ON_START_TIMEOUT_S + 10
+    )
     files = [INSTRUMENT_FILE, *([OPENLOOP_FILE] if cell.mode == "open" else []),
              settings.workload.scenario_file]  # fmt: skip
     argv = [
@@ -91,6 +96,7 @@ def run_steps(
         BENCH_DURATION_S=str(settings.duration_s),
         BENCH_RESULT_FILE=str(result_path),
         BENCH_STEPS=str(len(cells)),
+        BENCH_ON_START_TIMEOUT_S=str(ON_START_TIMEOUT_S),
     )
     if profiler is not None:
         env["BENCH_WINDOW_MARKS"] = str(profiler.marks)
@@ -114,7 +120,7 @@ def wait_for_locust(
     profiler: WindowRecording | None = None,
 ) -> None:  # fmt: skip
     deadline = time.monotonic() + steps * (settings.warmup_s + settings.duration_s)
-    deadline += LOCUST_GRACE_S
+    deadline += LOCUST_GRACE_S + ON_START_TIMEOUT_S
     deadline += WORKERS_WAIT_S if settings.expect_workers else 0
     while locust.process.poll() is None:
         if profiler is not None:

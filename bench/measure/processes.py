@@ -22,6 +22,7 @@ from bench.measure.budget import BudgetUnavailable, ServerCgroup
 from bench.measure.matrix import Cell
 from bench.measure.settings import HOST, Settings
 from bench.measure.target import TargetServer
+from bench.measure.workload import probe_refused
 from bench.serving import inject
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -207,7 +208,9 @@ def wait_until_answering(
 
 
 def probe(port: int, scenario: Scenario, host: str = HOST) -> None:
-    """One GET of the scenario's probe path: it must answer 200 with the scenario's marker."""
+    """One GET of the scenario's probe path. A scenario without a marker (a user class without a
+    ``probe``) is ready on any well-formed HTTP answer, a 404 or a redirect included; one with a
+    marker must answer 200 with it in the body."""
     connection = http.client.HTTPConnection(host, port, timeout=PROBE_TIMEOUT_S)
     try:
         connection.request("GET", scenario.probe_path)
@@ -217,7 +220,5 @@ def probe(port: int, scenario: Scenario, host: str = HOST) -> None:
         raise CellFailed(f"GET {scenario.probe_path} did not answer: {error!r}") from error
     finally:
         connection.close()
-    if response.status != 200 or scenario.marker not in body:
-        raise WrongAnswer(
-            f"GET {scenario.probe_path} answered {response.status} without {scenario.marker!r}"
-        )
+    if scenario.marker is not None and (response.status != 200 or scenario.marker not in body):
+        raise WrongAnswer(probe_refused(scenario, response.status))

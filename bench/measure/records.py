@@ -18,14 +18,29 @@ from bench.measure.settings import Settings
 from bench.serving import inject
 
 
-def rps_series(counts: list[list[float]], start: float, stop: float, total: int) -> list[float]:
-    """Requests/s of each second of the measured window, from Locust's once-a-second counts."""
+def seconds_of(counts: list[list[float]], start: float, stop: float, total: int) -> list[tuple]:
+    """Each second of the measured window as (its end, its requests/s), from Locust's
+    once-a-second counts."""
     points = [(start, 0), *((t, n) for t, n in counts if start < t < stop), (stop, total)]
     return [
-        round((n1 - n0) / (t1 - t0), 1)
+        (t1, round((n1 - n0) / (t1 - t0), 1))
         for (t0, n0), (t1, n1) in zip(points, points[1:], strict=False)
         if t1 - t0 >= 0.5  # the sliver between the last tick and the stop says nothing per second
     ]
+
+
+def rps_series(counts: list[list[float]], start: float, stop: float, total: int) -> list[float]:
+    """Requests/s of each second of the measured window, from Locust's once-a-second counts."""
+    return [rate for _, rate in seconds_of(counts, start, stop, total)]
+
+
+def p99_series(result: dict, requests: int) -> list[float | None]:
+    """The p99 (ms) of each second of ``rps_series``, from the p99 the locustfile recorded at
+    each tick; None for a second it recorded none for (no request, or a result without them)."""
+    at_tick = dict(map(tuple, result.get("p99_ms_series") or []))
+    counts = result.get("counts", [])
+    seconds = seconds_of(counts, result["measure_start"], result["measure_stop"], requests)
+    return [at_tick.get(end) for end, _ in seconds]
 
 
 def window_samples(samples: list[dict], start: float, stop: float) -> list[dict]:
@@ -41,6 +56,10 @@ def mean_of(samples: list[dict], key: str) -> float | None:
 def max_or_none(values: list) -> float | None:
     values = [value for value in values if value is not None]
     return max(values) if values else None
+
+
+def mean_or_none(values: list) -> float | None:
+    return statistics.fmean(values) if values else None
 
 
 def median_or_none(values: list) -> float | None:
@@ -90,6 +109,7 @@ def repeat_record(
         "max_ms": result["max_ms"],
         "window_s": window_s,
         "rps_series": rps_series(result.get("counts", []), start, stop, requests),
+        "p99_ms_series": p99_series(result, requests),
         "server_cpu_pct": server_cpu_pct,
         "server_cpu_s": server_cpu_pct / 100 * window_s if server_cpu_pct is not None else None,
         "server_rss_mb": max_or_none([s.get("server_rss_mb") for s in measured]),
@@ -100,7 +120,13 @@ def repeat_record(
         "throttled_s": cgroup.get("throttled_s"),
         "throttled_share": cgroup.get("throttled_share"),
         "errors": result.get("errors", {}),
+        "endpoints": result.get("endpoints", []),
+        "failure_messages": result.get("failure_messages", []),
         "locust_workers": result.get("workers"),
+        # each worker process's share of its one core in the window (workers report their own)
+        "workers_cpu_pct": result.get("workers_cpu_pct", []),
+        # seconds from the test's start to the window's: warm-up, or every user's on_start
+        "setup_s": result.get("setup_s"),
         "samples": measured,
         **histogram_latencies(result),
     }
@@ -184,6 +210,12 @@ def summarise(repeats: list[dict], budget_cpus: float | None = None) -> dict:
     return {
         **medians,
         **peaks,
+        # what too-few counts: requests and per-second rates over every repeat
+        "requests": requests if repeats else None,
+        "seconds": sum(len(r.get("rps_series") or []) for r in repeats) if repeats else None,
+        "workers_cpu_pct": median_or_none(
+            [mean_or_none(r.get("workers_cpu_pct") or []) for r in repeats]
+        ),  # fmt: skip
         "rps_min": min(column("rps"), default=None),
         "rps_max": max(column("rps"), default=None),
         "max_ms": max_or_none(column("max_ms")),
@@ -218,7 +250,8 @@ def finish(record: dict, generator_cores: int) -> dict:
     its flags; every cell, closed loop or a sweep's step, ends here."""
     budget_cpus = (record["budget"] or {}).get("cpus")
     record["summary"] = summarise(record["repeats"], budget_cpus)
+    ranked = record["mode"] == "closed"  # an open-loop cell's latency needs no seconds of rates
     record["flags"] = flags_for(
-        record["summary"], record["status"], generator_cores, len(record["repeats"])
+        record["summary"], record["status"], generator_cores, len(record["repeats"]), ranked
     )
     return record

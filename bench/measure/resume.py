@@ -28,18 +28,41 @@ def foreign_cells(run_dir: Path, planned: list[str]) -> list[str]:
     return [name for name in cell_files(run_dir) if name not in planned]
 
 
+def setting_changes(record: dict, settings: CellSettings, meta: dict) -> list[str]:
+    """Why a cell on disk is not kept: each setting it was measured with that this run changes
+    ("duration 2 s → 5 s"), or that it did not finish; empty when it is kept as measured."""
+    if record.get("status") != "ok":
+        return [f"it {record.get('status') or 'did not finish'} last time"]
+    budget = (record.get("budget") or {}).get("cpus")
+    measured_with = [  # (setting, as the cell was measured, as this run measures)
+        ("warm-up", seconds(record.get("warmup_s")), seconds(settings.warmup_s)),
+        ("duration", seconds(record.get("duration_s")), seconds(settings.duration_s)),
+        ("repeats", str(len(record.get("repeats") or [])), str(settings.repeats)),
+        ("pinning", pinning_text(record.get("pinning")), pinning_text(settings.pinning)),
+        ("Locust workers", str(meta.get("locust_workers") or 0), str(settings.locust_workers)),
+        ("CPU budget", budget_text(budget), budget_text(budget_cpus(settings))),
+    ]
+    return [f"{name} {was} → {now}" for name, was, now in measured_with if was != now]
+
+
+def seconds(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g} s"
+
+
 def same_settings(record: dict, settings: CellSettings, meta: dict) -> bool:
-    """Measured as this run would measure it: same window, repeats, pinning, Locust workers and
-    CPU budget."""
-    return (
-        record.get("status") == "ok"
-        and record.get("warmup_s") == settings.warmup_s
-        and record.get("duration_s") == settings.duration_s
-        and len(record.get("repeats") or []) == settings.repeats
-        and record.get("pinning") == settings.pinning
-        and (meta.get("locust_workers") or 0) == settings.locust_workers
-        and (record.get("budget") or {}).get("cpus") == budget_cpus(settings)
-    )
+    """Measured as this run would measure it: finished, with the same window, repeats, pinning,
+    Locust workers and CPU budget."""
+    return not setting_changes(record, settings, meta)
+
+
+def pinning_text(pinning: dict | None) -> str:
+    if not pinning:
+        return "none"
+    return f"server on {pinning.get('server_cpus')}, Locust on {pinning.get('generator_cpus')}"
+
+
+def budget_text(cpus: float | None) -> str:
+    return f"{cpus:g} CPU" if cpus else "none"
 
 
 def budget_cpus(settings: CellSettings) -> float | None:
@@ -56,6 +79,37 @@ def kept_cells(run_dir: Path, planned: list[str], settings: CellSettings) -> dic
         if name in planned and record and same_settings(record, settings, meta):
             kept[name] = record
     return kept
+
+
+def remeasured(run_dir: Path, planned: list[str], settings: CellSettings) -> dict[str, list[str]]:
+    """The planned cells on disk that this resume measures again, each with why."""
+    meta = read_meta(run_dir)
+    changes = {}
+    for name, path in cell_files(run_dir).items():
+        if name not in planned:
+            continue
+        record = read_record(path)
+        why = (
+            ["its file does not read"]
+            if record is None
+            else setting_changes(record, settings, meta)
+        )
+        if why:
+            changes[name] = why
+    return changes
+
+
+def remeasure_line(changes: dict[str, list[str]]) -> str:
+    """One console line: how many cells on disk are measured again, and which settings changed
+    ("" when none is)."""
+    if not changes:
+        return ""
+    counts: dict[str, int] = {}
+    for reasons in changes.values():
+        for why in reasons:
+            counts[why] = counts.get(why, 0) + 1
+    listed = "; ".join(f"{why} ({count} cell{'s' * (count != 1)})" for why, count in counts.items())
+    return f"--resume measures {len(changes)} cell{'s' * (len(changes) != 1)} again: {listed}"
 
 
 def resume_entry(run_dir: Path, kept: dict[str, dict]) -> list[dict]:

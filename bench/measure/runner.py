@@ -26,6 +26,7 @@ finished cells stay, and the report is still written for them."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,10 +35,11 @@ from bench.measure.cellrun import run_batch
 from bench.measure.matrix import Cell, batches, cell_settings, offering, plan
 from bench.measure.profiles import PROFILES
 from bench.measure.progress import CellProgress
-from bench.measure.resume import kept_cells, resume_entry
+from bench.measure.resume import kept_cells, remeasure_line, remeasured, resume_entry
 from bench.measure.sampled_window import choose_sampling
 from bench.measure.settings import LoadRequest, Settings, choose_pinning
 from bench.rundir import CELLS_DIR, META_FILE, machine_meta, write_json
+from bench.serving.peers import named_but_missing
 
 
 def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list[dict]:
@@ -70,6 +72,8 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
     kept = kept_cells(run_dir, [cell.name for cell in cells], settings) if request.resume else {}
     if request.resume:
         meta["resumes"] = resume_entry(run_dir, kept)
+        say(remeasure_line(remeasured(run_dir, [cell.name for cell in cells], settings)))
+    say(named_but_missing(request.peers, skipped))
     write_json(run_dir / META_FILE, meta)
     records: list[dict] = list(kept.values())
     try:
@@ -86,6 +90,12 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
         meta["cells_finished"] = len(records)
         write_json(run_dir / META_FILE, meta)
     return records
+
+
+def say(line: str) -> None:
+    """A line for the person at the console (stderr, beside the progress bar); "" says nothing."""
+    if line:
+        print(line, file=sys.stderr)
 
 
 def settings_for(request: LoadRequest) -> Settings:
@@ -115,9 +125,8 @@ def measure_all(
     profile = PROFILES[settings.profile]
     for batch in batches(cells):
         if all(cell.name in kept for cell in batch):
-            for cell in batch:
+            for cell in batch:  # already in ``records``
                 bar.kept(kept[cell.name])
-                records.append(kept[cell.name])
             continue
         bar.starting(batch[0])
         batch = [offering(cell, records) for cell in batch]

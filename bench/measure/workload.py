@@ -3,9 +3,11 @@
 ``--app mypkg.wsgi:app --scenarios myscenarios.py`` swaps both halves of a cell: every server
 serves the user's WSGI app, and Locust runs the user's locustfile beside
 ``bench/measure/instrument.py``. Each user class of that file is one scenario, named after the
-class (``VisitorUser`` → ``visitor``). Before a server is put under load the runner GETs the
-class's ``probe = (path, marker)`` and wants 200 with the marker in the body; without a
-``probe`` it GETs ``/`` and wants 200.
+class (``VisitorUser`` → ``visitor``). Before a server is put under load the runner waits until
+it answers HTTP: without a ``probe`` any well-formed response to ``GET /`` will do (a 404 or a
+redirect included: whether the answers are right is the locustfile's job, and its failures are
+counted); with ``probe = (path, marker)`` on the class, ``GET path`` must answer 200 with the
+marker in the body, and a failed probe's message names it and says how to set it.
 
 Both the app and the locustfile are the user's code, so they are only ever imported in a
 subprocess: a broken app or a file with no user class is a one-line :class:`WorkloadError`
@@ -28,8 +30,9 @@ from bench.measure.profiles import Profile
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: our locustfile: one user class per scenario of bench.measure.profiles.SCENARIOS
 SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.py"
-#: what a user class without a ``probe`` attribute is checked with: GET / answers 200
-DEFAULT_PROBE = ("/", "")
+#: what a user class without a ``probe`` attribute is checked with: GET / answers HTTP at all
+#: (no marker: any status, any body)
+DEFAULT_PROBE = ("/", None)
 #: seconds the app import or the locustfile listing may take (a big app imports slowly)
 CHECK_TIMEOUT_S = 120
 #: imports ``module:attr`` and checks it is callable, as every WSGI server would need
@@ -159,3 +162,14 @@ def probe_of(user: dict, path: Path) -> tuple[str, str]:
             'expected ("/path", "body marker")'
         )
     return probe[0], probe[1]
+
+
+def probe_refused(scenario: Scenario, status: int) -> str:
+    """Why a server that answered is not ready for ``scenario``: its probe wanted 200 with the
+    marker. Names the probe and how to set or drop it."""
+    probe = f"{scenario.user_class}.probe = ({scenario.probe_path!r}, {scenario.marker!r})"
+    return (
+        f"GET {scenario.probe_path} answered {status} without {scenario.marker!r}, which {probe} "
+        "asks for: point probe at a page that answers 200 with that text, or remove it (without "
+        "a probe any HTTP answer means the server is ready)"
+    )

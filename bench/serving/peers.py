@@ -300,6 +300,10 @@ PEER_SERVERS: tuple[ServerSpec, ...] = (
 )  # fmt: skip
 
 
+#: how a peer whose package is missing is listed among the skipped
+NOT_INSTALLED = "skipped: not installed"
+
+
 def select_peers(
     choice: str, specs: tuple[ServerSpec, ...] = PEER_SERVERS
 ) -> tuple[list[ServerSpec], dict[str, str]]:
@@ -322,10 +326,23 @@ def select_peers(
     for name in names:
         missing = by_name[name].missing_requirements()
         if missing:
-            skipped[name] = f"skipped: not installed ({', '.join(missing)})"
+            skipped[name] = f"{NOT_INSTALLED} ({', '.join(missing)})"
         else:
             runnable.append(by_name[name])
     return runnable, skipped
+
+
+def named_but_missing(choice: str | None, skipped: dict[str, str]) -> str:
+    """One console line for the peers ``--peers NAME,...`` asked for by name that are not
+    installed ("" when none is, or when the choice was "all", whose missing peers only the
+    report lists)."""
+    missing = {name: why for name, why in skipped.items() if why.startswith(NOT_INSTALLED)}
+    if choice in (None, "all", "none") or not missing:
+        return ""
+    listed = "; ".join(f"{name} {why.removeprefix('skipped: ')}" for name, why in missing.items())
+    return (
+        f"--peers: not run, {listed}; install it (see pyproject.toml's bench extra) or leave it out"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import rundir
-from bench.analysis import report
+from bench.analysis import report, report_tables
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-small"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -332,3 +332,30 @@ def test_a_complete_run_has_no_banner(tmp_path):
     planned = [cell["cell"] for cell in fixture_cells()]
     run_dir = copied_run(tmp_path, status="finished", cells_planned=planned, injections={})
     assert banner_texts(report.build_report(run_dir).read_text()) == []
+
+
+def test_every_scenario_gets_its_answer_and_a_starved_cell_says_how_long_to_run(tmp_path):
+    run_dir = tmp_path / FIXTURE.name
+    shutil.copytree(FIXTURE, run_dir)
+    path = run_dir / "cells" / "fork--app--plaintext--u8.json"
+    cell = json.loads(path.read_text())
+    cell["flags"] = ["too-few"]
+    cell["summary"].update(rps=9.3, requests=28, seconds=3)
+    path.write_text(json.dumps(cell))
+    page = report.build_report(run_dir).read_text()
+    summary = (run_dir / "summary.md").read_text()
+    verdict = summary.split("## Verdict")[1].split("\n## ")[0]
+    assert "- plaintext: " in verdict and "- io: " in verdict
+    # two repeats each: 100 requests at 9.3 req/s need 6 s a repeat
+    assert "| fork | 8 | too-few | 28 requests in 3 s: run with --duration 6 or more |" in verdict
+    assert page.index('<ul class="answers">') < page.index("How to read the flags")
+    assert any(line.startswith("plaintext: ") for line in report.console_verdict(run_dir))
+
+
+def test_settings_and_pinning_read_as_prose_not_literals():
+    settings = {"threads": 4, "keep_alive": True, "options": [], "native": None}
+    assert report_tables.settings_text(settings) == (
+        "keep_alive: yes; native: –; options: none; threads: 4"
+    )
+    rows = dict(report_tables.meta_rows({"pinning": {"server_cpus": [0], "generator_cpus": [1]}}))
+    assert rows["pinning"] == "server CPUs 0, Locust CPUs 1"

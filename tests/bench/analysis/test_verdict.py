@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.analysis import verdict
+from bench.analysis import stats, verdict
 from bench.analysis.pairs import NATIVE_PEERS
 from bench.serving.peers import PEER_SERVERS
 
@@ -38,17 +38,56 @@ def test_each_server_is_ranked_at_its_best_level_by_requests_per_cpu():
     assert rows[1]["rps_per_cpu"] == pytest.approx(2800 / 0.25)
 
 
-def test_a_gap_counts_only_beyond_both_cells_measured_spread():
-    leader = cell("epoll", 64, 1000, rps_low=950, rps_high=1050)
-    clear = cell("threaded", 64, 900, rps_low=880, rps_high=940)
-    overlapping = cell("poll", 64, 930, rps_low=900, rps_high=960)
-    unknown = cell("fork", 64, 500, rps_low=None, rps_high=None)
-    rows = verdict.verdict_rows([leader, clear, overlapping, unknown], "plaintext")
-    assert {row["server"]: row["beyond_spread"] for row in rows} == {
-        "epoll": None, "poll": False, "threaded": True, "fork": None
-    }  # fmt: skip
-    table = verdict.table_rows(rows)
-    assert [line[6] for line in table] == ["best", "no, within spread", "yes", "spread unknown"]
+def steady(rate: float, seconds: int = 10, wobble: float = 0.02) -> list[float]:
+    """Per-second rates that alternate ±wobble around ``rate``: no spells, a little spread."""
+    return [rate * (1 + wobble * (-1) ** second) for second in range(seconds)]
+
+
+def test_a_gap_is_sure_when_batch_means_of_the_seconds_say_so():
+    leader = cell("epoll", 64, 1000, rps_seconds=[steady(1000)])
+    clear = cell("threaded", 64, 800, rps_seconds=[steady(800)])
+    close = cell("poll", 64, 990, rps_seconds=[steady(990, wobble=0.05)])
+    untested = cell("fork", 64, 500)
+    rows = verdict.verdict_rows([leader, clear, close, untested], "plaintext")
+    evidence = {row["server"]: row["evidence"] for row in rows}
+    assert evidence["epoll"] is None
+    assert evidence["threaded"].sure and evidence["threaded"].p < 0.001
+    assert "batch means of 1 s" in evidence["threaded"].basis
+    assert evidence["poll"].sure is False and evidence["poll"].p > verdict.ALPHA
+    assert evidence["fork"] == verdict.Evidence(None, None, "no per-second rates to test with")
+    table = {line[1]: line[6] for line in verdict.table_rows(rows)}
+    assert table["epoll"] == "best" and table["threaded"].startswith("yes, p = 0.000")
+    assert table["poll"].startswith("no, p = ") and table["fork"].startswith("cannot tell")
+
+
+def test_seconds_that_drift_in_spells_are_batched_and_the_gap_is_not_called():
+    # a slow spell, then a less slow one: the seconds resemble their neighbours, so they are two
+    # pieces of evidence, not ten, though every second is below every second of the leader's
+    drifting = [900.0] * 5 + [990.0] * 5
+    steady = [1000.0 + (-1) ** s for s in range(10)]
+    assert stats.mann_whitney_u(steady, drifting).p < 0.001  # the per-second test calls it
+    leader = cell("epoll", 64, 1000, rps_seconds=[steady])
+    other = cell("threaded", 64, 945, rps_seconds=[drifting])
+    (_, row) = verdict.verdict_rows([leader, other], "plaintext")
+    assert row["evidence"].basis == "2 and 2 batch means of 5 s"
+    assert row["evidence"].sure is False
+
+
+def test_a_window_of_a_few_seconds_tells_no_gap_however_steady():
+    leader = cell("epoll", 64, 1000, rps_seconds=[steady(1000, seconds=3)])
+    other = cell("threaded", 64, 700, rps_seconds=[steady(700, seconds=3)])
+    (_, row) = verdict.verdict_rows([leader, other], "plaintext")
+    assert row["evidence"].sure is None
+    assert row["evidence"].basis.startswith("3 s of rates a side, too short to see")
+    assert "--duration 6 or --repeats 3" in row["evidence"].basis
+
+
+def test_with_three_repeats_a_side_the_test_is_over_the_repeats():
+    leader = cell("epoll", 64, 1000, repeat_rps=[1000, 1010, 990], rps_seconds=[steady(1000)])
+    # the seconds alone would call this gap sure; the repeats disagree among themselves
+    other = cell("threaded", 64, 950, repeat_rps=[800, 950, 1100], rps_seconds=[steady(950)])
+    (_, row) = verdict.verdict_rows([leader, other], "plaintext")
+    assert row["evidence"].basis == "3 and 3 repeats" and row["evidence"].sure is False
 
 
 def test_failed_and_erroring_cells_are_left_out_but_generator_bound_stays_flagged():
@@ -74,35 +113,107 @@ def test_without_a_budget_the_ranking_is_by_cpu_per_request():
 
 
 @pytest.mark.parametrize(
-    ("server", "scenario", "words"),
+    ("server", "scenario", "leads", "words"),
     [
-        ("poll", "io", "every wait blocks every other connection"),
-        ("epoll", "mixed", "stalls the loop"),
-        ("threaded", "io", "a waiting thread does not hold up the others"),
-        ("fork", "plaintext", "a fork and a process per connection"),
-        ("poll", "fortunes", "new connection"),
-        ("epoll", "cpu", "the work itself sets the limit"),
-        ("tornado", "io", "WSGIContainer calls the app on the loop thread"),
-        ("bjoern", "plaintext", "only the app itself runs in Python"),
-        ("bjoern", "io", "stalls every connection"),
-        ("granian", "plaintext", "hands every request to a Python thread"),
+        ("poll", "io", False, "every wait blocks every other connection"),
+        ("epoll", "mixed", False, "stalls the loop"),
+        ("threaded", "io", True, "a waiting thread does not hold up the others"),
+        ("threaded", "io", False, "more CPU per request than the leader"),
+        ("fork", "plaintext", False, "a fork and a process per connection"),
+        ("fork", "plaintext", True, "one fork per user"),
+        ("poll", "fortunes", False, "new connection"),
+        ("poll", "fortunes", True, "little to overlap"),
+        ("epoll", "cpu", True, "the work itself sets the limit"),
+        ("tornado", "io", False, "WSGIContainer calls the app on the loop thread"),
+        ("bjoern", "plaintext", True, "only the app itself runs in Python"),
+        ("bjoern", "io", False, "stalls every connection"),
+        ("granian", "plaintext", False, "hands every request to a Python thread"),
         # a peer is not described by its model's sentence: gunicorn-sync is prefork, not
         # a fork per connection, and closes every connection
-        ("gunicorn-sync", "plaintext", "closes it after each response"),
-        ("werkzeug-forking", "plaintext", "forks a process for every request"),
-        ("waitress", "io", "at most 4 waits"),
+        ("gunicorn-sync", "plaintext", False, "closes it after each response"),
+        ("gunicorn-sync", "plaintext", True, "new connection, yet it led"),
+        ("werkzeug-forking", "plaintext", False, "forks a process for every request"),
+        ("waitress", "io", False, "at most 4 waits"),
     ],
 )
-def test_every_row_says_why_in_one_sentence(server: str, scenario: str, words: str):
-    assert words in verdict.reason(cell(server, 16, 100, scenario=scenario))
+def test_every_row_says_why_in_one_sentence(server: str, scenario: str, leads: bool, words: str):
+    assert words in verdict.reason(cell(server, 16, 100, scenario=scenario), leads)
 
 
-def test_tables_follow_the_scenario_order_and_skip_empty_ones():
+def test_a_leader_is_never_described_by_its_weakness():
+    # fork first at one user over keep-alive: the fork is paid once per user
+    records = [cell("fork", 1, 900, rps_seconds=[steady(900)]),
+               cell("threaded", 1, 600, rps_seconds=[steady(600)])]  # fmt: skip
+    fork, threaded = verdict.verdict_rows(records, "plaintext")
+    assert "one fork per user" in fork["why"] and "pays a fork" not in fork["why"]
+    assert "switches between them under the GIL" in threaded["why"]
+    # a gap the run cannot call: both read as leaders
+    records[1] = cell("threaded", 1, 890, rps_seconds=[steady(890, wobble=0.05)])
+    _, threaded = verdict.verdict_rows(records, "plaintext")
+    assert "no event-loop bookkeeping" in threaded["why"]
+    # a gap it could not test: described by the rank
+    records[1] = cell("threaded", 1, 890)
+    _, threaded = verdict.verdict_rows(records, "plaintext")
+    assert threaded["evidence"].sure is None and "under the GIL" in threaded["why"]
+
+
+def test_one_user_on_a_waiting_scenario_says_nothing_overlaps():
+    row, *_ = verdict.verdict_rows([cell("poll", 1, 45, scenario="io")], "io")
+    assert row["why"] == verdict.ONE_USER
+
+
+def test_a_users_scenario_waits_when_even_the_busiest_server_idled():
+    idle = [cell("epoll", 8, 40, scenario="login", server_cpu_pct=5.0),
+            cell("threaded", 8, 300, scenario="login", server_cpu_pct=10.0)]  # fmt: skip
+    busy = [cell("epoll", 8, 900, scenario="browse", server_cpu_pct=24.0)]
+    assert verdict.scenario_waits(idle, "login") is True
+    assert verdict.scenario_waits(busy, "browse") is False  # 24% of a 0.25-CPU budget
+    assert verdict.scenario_waits(idle, "plaintext") is False
+    rows = verdict.verdict_rows(idle, "login")
+    assert "overlaps the waits" in rows[0]["why"]
+
+
+def test_every_scenario_gets_a_verdict_the_users_own_after_ours():
     records = [cell("epoll", 16, 900, scenario="io"), cell("epoll", 16, 2000),
-               cell("null", 16, 9000, scenario="json")]  # fmt: skip
+               cell("null", 16, 9000, scenario="json"), cell("epoll", 8, 50, scenario="visitor"),
+               cell("fork", 8, 0.3, scenario="blogger", flags=["too-few"], requests=1,
+                    seconds=3, repeats=1)]  # fmt: skip
     tables = verdict.verdict_tables(records, ["plaintext", "json", "io"])
-    assert [table["scenario"] for table in tables] == ["plaintext", "io"]
+    # json has only the null reference: nothing a verdict is about
+    assert [t["scenario"] for t in tables] == ["plaintext", "io", "visitor", "blogger"]
     assert tables[0]["header"][4] == "req/s per CPU" and len(tables[0]["rows"]) == 1
+    blogger = tables[-1]
+    assert blogger["rows"] == [] and blogger["answer"].winner is None
+    assert blogger["answer"].text == "blogger: no server could be ranked (too-few)"
+    (unranked,) = blogger["unranked"]
+    assert unranked[:3] == ["fork", "8", "too-few"]
+    assert unranked[3] == "1 request in 3 s: run with --duration 334 or more"
+
+
+def test_the_answer_names_the_winner_the_margin_and_how_sure():
+    records = [cell("epoll", 64, 1000, rps_seconds=[steady(1000)]),
+               cell("threaded", 64, 800, rps_seconds=[steady(800)])]  # fmt: skip
+    (table,) = verdict.verdict_tables(records)
+    answer = table["answer"]
+    assert (answer.winner, answer.runner_up, answer.sure) == ("epoll", "threaded", True)
+    assert answer.margin == pytest.approx(1.25)
+    assert answer.text.startswith("plaintext: epoll serves 1.25× threaded's requests per CPU, sure")
+    records[1] = cell("threaded", 64, 990, rps_seconds=[steady(990, wobble=0.05)])
+    (table,) = verdict.verdict_tables(records)
+    assert "a repeat could swap them" in table["answer"].text
+    assert table["answer"].sure is False
+    (table,) = verdict.verdict_tables(records[:1])
+    assert table["answer"].text == "plaintext: epoll, the only server ranked"
+
+
+def test_failed_cells_are_listed_with_the_first_line_of_their_error():
+    failed = {**cell("fork", 8, 0.0), "rps": None, "flags": ["failed"],
+              "error": "GET / did not answer\n--- server stderr ---"}  # fmt: skip
+    erroring = cell("poll", 8, 10.0, flags=["errors"], fail_ratio=0.25)
+    (table,) = verdict.verdict_tables([failed, erroring])
+    assert [row[3] for row in table["unranked"]] == [
+        "GET / did not answer", "25.0% of requests failed"
+    ]  # fmt: skip
 
 
 def test_measured_range_uses_repeats_or_else_the_per_second_series():
@@ -125,3 +236,10 @@ def test_every_peer_has_its_own_reasons():
         computing, waiting = (verdict.reason(cell(server, 16, 100, scenario=scenario))
                               for scenario in ("plaintext", "io"))  # fmt: skip
         assert computing and waiting and computing != waiting
+
+
+def test_a_scenario_missing_planned_cells_is_ranked_nowhere_and_says_so():
+    records = [cell("epoll", 16, 2000), cell("poll", 16, 900)]
+    (table,) = verdict.verdict_tables(records, ["plaintext"], {"plaintext": 2})
+    assert table["rows"] == [] and table["answer"].winner is None
+    assert table["answer"].text.startswith("plaintext: not ranked, 2 planned cell(s)")

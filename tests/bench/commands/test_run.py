@@ -122,6 +122,9 @@ def error_line(main, argv: list[str], capsys) -> str:
         (["--resume"], "--resume needs the --run-dir"),
         (["--profile", "smoke", "--scenarios", "fortunes", "--peers", "null"],
          "null serves only plaintext"),
+        (["--target", "http://127.0.0.1:9", "--server-cpus", "0.5"],
+         "--target measures a server you started, on the CPU you gave it: --server-cpus does "
+         "not apply"),
     ],
 )  # fmt: skip
 def test_a_bad_value_is_one_line_naming_it_and_what_is_valid(argv, complaint, capsys):
@@ -224,6 +227,13 @@ def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, cap
     (resumed,) = meta["resumes"]
     assert resumed["cells_kept"] == ["threaded--app--fortunes--u2"]
     assert resumed["previous_status"] == "finished"
+    assert meta["cells_finished"] == len(meta["cells_planned"]) == 2
+    # a changed setting: every cell is measured again, and the console says why
+    assert run.load_main([*base, "--servers", "threaded,epoll", "--resume", "--duration",
+                          "1.5"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--resume measures 2 cells again: duration 1 s → 1.5 s (2 cells)" in err
+    assert json.loads((run_dir / "meta.json").read_text())["cells_finished"] == 2
 
 
 def test_history_gets_a_line_only_for_a_run_in_results(tmp_path, monkeypatch):

@@ -89,8 +89,20 @@ def test_two_tcp_workers_drive_every_cell_and_are_counted(tmp_path, two_workers)
         (measured,) = record["repeats"]
         assert measured["locust_workers"] == 2
         assert measured["requests"] > 0 and measured["failures"] == 0
+        # each worker reported its own CPU: the master here only collected their numbers
+        assert len(measured["workers_cpu_pct"]) == 2
+        workers_cpu = record["summary"]["workers_cpu_pct"]
+        assert 0 < workers_cpu <= 110
+        if workers_cpu >= 85:  # at the workers' ceiling: the cell measured them, not the server
+            assert "generator-bound" in record["flags"]
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert (meta["locust_master_bind"], meta["expect_workers"]) == (f"127.0.0.1:{port}", 2)
+    calibration = (meta["budget"] or {}).get("calibration")
+    if calibration:  # cgroups here: the capacity was scaled by the workers' CPU, not the master's
+        assert calibration["workers_cpu_pct"] > 0
+        assert calibration["generator_capacity"] == pytest.approx(
+            calibration["generator_rps"] * max(1, 100 / calibration["workers_cpu_pct"])
+        )
 
     # SIGTERM stops a worker command and the Locust worker it runs
     descendants = [d for w in workers for d in psutil.Process(w.pid).children(recursive=True)]

@@ -55,6 +55,18 @@ def test_generator_capacity_scales_what_it_sent_to_busy_cores(
     assert budget.generator_capacity(rps, cpu_pct, cores) == pytest.approx(capacity)
 
 
+def test_remote_workers_capacity_comes_from_their_own_cpu():
+    # the master on this machine idles at 0.3% while its one remote worker is nearly saturated:
+    # the master's CPU would have extrapolated almost a million requests/s
+    summary = {"rps": 2_900.0, "generator_cpu_pct": 0.3, "workers_cpu_pct": 96.0}
+    assert budget.measured_capacity(summary, cores=1, remote_workers=1) == pytest.approx(
+        3020.8, 0.01
+    )
+    assert budget.measured_capacity(summary, cores=1) == pytest.approx(2_900 * 100 / 0.3)
+    with pytest.raises(budget.BudgetUnavailable, match="reported no CPU use.*--server-cpus"):
+        budget.measured_capacity({**summary, "workers_cpu_pct": None}, 1, remote_workers=1)
+
+
 @pytest.mark.parametrize(
     ("cells", "fastest", "key"),
     [

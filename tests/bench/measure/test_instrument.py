@@ -39,18 +39,25 @@ def host():
     server.server_close()
 
 
-def run_measured(host: str, tmp_path: Path, workers: int) -> tuple[dict, list[int]]:
-    """A 1.5 s measured window after 0.5 s of warm-up: the result file and the raw latencies."""
+def run_measured(
+    host: str,
+    tmp_path: Path,
+    workers: int,
+    scenario_file: Path = MEASURE / "scenarios.py",
+    user_class: str = "PlaintextUser",
+    warmup_s: float = 0.5,
+) -> tuple[dict, list[int]]:
+    """A 1.5 s measured window after the warm-up: the result file and the raw latencies."""
     result_file, raw_file = tmp_path / "result.json", tmp_path / "raw.json"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": "0.5",
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "BENCH_WARMUP_S": str(warmup_s),
            "BENCH_DURATION_S": "1.5", "BENCH_RESULT_FILE": str(result_file),
            "BENCH_RAW_LATENCY_FILE": str(raw_file),
            "BENCH_WINDOW_MARKS": str(tmp_path / "window.marks")}  # fmt: skip
     argv = [
-        sys.executable, "-m", "locust", "-f", f"{MEASURE / 'instrument.py'},"
-        f"{MEASURE / 'scenarios.py'}", "--headless", "--host", host, "--users", "4",
+        sys.executable, "-m", "locust", "-f", f"{MEASURE / 'instrument.py'},{scenario_file}",
+        "--headless", "--host", host, "--users", "4",
         "--spawn-rate", "16", "--run-time", "20s", "--only-summary", "--loglevel", "WARNING",
-        "--exit-code-on-error", "0", "PlaintextUser",
+        "--exit-code-on-error", "0", user_class,
     ]  # fmt: skip
     if workers:
         argv[-1:-1] = ["--processes", str(workers)]
@@ -81,3 +88,42 @@ def test_histogram_percentiles_match_the_raw_latencies_of_a_short_cell(host, tmp
     assert result["scheduled"] == result["late"] == 0  # closed loop: no schedule
     # the window was marked open and closed once, by the master alone
     assert (tmp_path / "window.marks").read_text() == "start\nstop\n"
+    # per endpoint and per second, as Locust counts them (with workers, a report sent just before
+    # a worker heard of the reset may land in the window, or its last one miss it)
+    (endpoint,) = result["endpoints"]
+    assert (endpoint["method"], endpoint["name"]) == ("GET", "/plaintext")
+    assert endpoint["requests"] > 0 and endpoint["failures"] == 0
+    assert 0 <= endpoint["p50_ms"] <= endpoint["p99_ms"] and result["failure_messages"] == []
+    assert len(result["p99_ms_series"]) == len(result["counts"]) == 2
+
+
+#: a user whose on_start takes a second (a login, say) before its first task
+SLOW_START = """
+import gevent
+from locust import FastHttpUser, constant, task
+
+
+class SlowStartUser(FastHttpUser):
+    wait_time = constant(0)
+
+    def on_start(self):
+        gevent.sleep(1.0)
+
+    @task
+    def hello(self):
+        self.client.get("/")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "two-workers"])
+def test_the_window_starts_once_every_user_has_finished_its_on_start(host, tmp_path, workers):
+    scenario_file = tmp_path / "slowstart.py"
+    scenario_file.write_text(SLOW_START)
+    result, raw = run_measured(host, tmp_path, workers, scenario_file, "SlowStartUser", 0.2)
+    # the warm-up alone would have ended at 0.2 s, in the middle of every user's on_start
+    assert result["users_started"] == 4 and result["setup_s"] >= 1.0
+    assert len(raw) == result["requests"] > 0
+    # each worker process reports its own CPU share of the window; one process reports none
+    assert len(result["workers_cpu_pct"]) == workers
+    assert all(0 < share <= 110 for share in result["workers_cpu_pct"])

@@ -15,7 +15,8 @@ from bench.measure.budget import CgroupReading
 SUMMARY_KEYS = {
     "rps", "rps_min", "rps_max", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fail_ratio",
     "server_cpu_pct", "server_rss_mb", "server_procs", "server_threads", "generator_cpu_pct",
-    "cpu_s_per_1k", "budget_cpus", "rps_per_cpu", "throttled_s", "throttled_share",
+    "cpu_s_per_1k", "budget_cpus", "rps_per_cpu", "throttled_s", "throttled_share", "requests",
+    "seconds", "workers_cpu_pct",
 }  # fmt: skip
 
 
@@ -40,6 +41,17 @@ def test_summary_is_the_median_with_min_max_and_totals():
     assert result["fail_ratio"] == pytest.approx(10 / 6000)
     assert result["cpu_s_per_1k"] == pytest.approx(6.0 / 6000 * 1000)
     assert (result["server_rss_mb"], result["server_procs"], result["max_ms"]) == (80.0, 5, 9.0)
+    assert (result["requests"], result["seconds"], result["workers_cpu_pct"]) == (6000, 0, None)
+
+
+def test_summary_counts_seconds_and_the_workers_cpu_over_repeats():
+    repeats = [
+        repeat(100.0, 300, rps_series=[99.0, 101.0, 100.0], workers_cpu_pct=[80.0, 90.0]),
+        repeat(90.0, 270, rps_series=[90.0, 90.0, 90.0], workers_cpu_pct=[70.0, 70.0]),
+    ]
+    result = records.summarise(repeats)
+    assert (result["requests"], result["seconds"]) == (570, 6)
+    assert result["workers_cpu_pct"] == pytest.approx((85.0 + 70.0) / 2)
 
 
 def test_summary_under_a_budget_gives_requests_per_cpu():
@@ -118,6 +130,14 @@ def test_rps_series_per_second_of_the_window():
     assert records.rps_series(counts, 100.0, 103.02, 1510) == [500.0, 600.0, 400.0]
     # a count from outside the window is ignored; a longer last interval is per second too
     assert records.rps_series([(99.0, 5), (101.0, 100)], 100.0, 103.0, 400) == [100.0, 150.0]
+
+
+def test_p99_series_follows_the_seconds_of_the_window():
+    result = {"measure_start": 100.0, "measure_stop": 103.02,
+              "counts": [(101.0, 500), (102.0, 1100), (103.0, 1500)],
+              "p99_ms_series": [(101.0, 4.0), (102.0, None), (103.0, 9.0)]}  # fmt: skip
+    assert records.p99_series(result, 1510) == [4.0, None, 9.0]
+    assert records.p99_series({**result, "p99_ms_series": []}, 1510) == [None] * 3
 
 
 def test_window_samples_keep_the_measured_ones_relative_to_start():

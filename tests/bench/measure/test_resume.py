@@ -52,3 +52,31 @@ def test_each_resume_is_recorded_after_the_earlier_ones(tmp_path):
     assert entries[0] == earlier
     assert entries[1]["cells_kept"] == ["poll--app--plaintext--u8"]
     assert (entries[1]["previous_status"], entries[1]["previous_commit"]) == ("interrupted", "abc")
+
+
+def test_a_remeasured_cell_says_which_setting_changed(tmp_path):
+    write_cell(tmp_path, "poll--app--plaintext--u8")
+    write_cell(tmp_path, "epoll--app--plaintext--u8", duration_s=5.0)
+    write_cell(tmp_path, "fork--app--plaintext--u8", duration_s=5.0, repeats=[{}, {}, {}])
+    write_cell(tmp_path, "threaded--app--plaintext--u8", status="failed")
+    write_cell(tmp_path, "null--app--plaintext--u8", pinning=None)
+    (tmp_path / "cells" / "poll--app--fortunes--u8.json").write_text('{"cell": "poll--')
+    planned = [path.stem for path in (tmp_path / "cells").glob("*.json")]
+    changes = resume.remeasured(tmp_path, planned, SETTINGS)
+    assert changes == {
+        "epoll--app--plaintext--u8": ["duration 5 s → 2 s"],
+        "fork--app--plaintext--u8": ["duration 5 s → 2 s", "repeats 3 → 1"],
+        "threaded--app--plaintext--u8": ["it failed last time"],
+        "null--app--plaintext--u8": ["pinning none → server on [0], Locust on [1]"],
+        "poll--app--fortunes--u8": ["its file does not read"],
+    }
+    line = resume.remeasure_line(changes)
+    assert line.startswith("--resume measures 5 cells again: duration 5 s → 2 s (2 cells); ")
+    assert "repeats 3 → 1 (1 cell)" in line
+    assert resume.remeasure_line({}) == ""
+
+
+def test_a_changed_budget_is_named(tmp_path):
+    write_cell(tmp_path, "poll--app--plaintext--u8", budget={"cpus": 0.3})
+    changes = resume.remeasured(tmp_path, ["poll--app--plaintext--u8"], SETTINGS)
+    assert changes == {"poll--app--plaintext--u8": ["CPU budget 0.3 CPU → none"]}

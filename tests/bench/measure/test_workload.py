@@ -17,6 +17,7 @@ from bench.measure.workload import (
     DEFAULT_PROBE,
     OURS,
     WorkloadError,
+    probe_refused,
     scenario_name,
     scenarios_of,
     user_workload,
@@ -41,6 +42,13 @@ def test_each_user_class_is_a_scenario_named_after_it(workload):
     assert (greeter.probe_path, greeter.marker) == ("/greet", "hello")
     assert greeter.description.startswith("Asks for a greeting")
     assert (greeter2.name, (greeter2.probe_path, greeter2.marker)) == ("greeter2", DEFAULT_PROBE)
+
+
+def test_a_failed_probe_names_itself_and_how_to_set_it(workload):
+    message = probe_refused(workload.scenarios["greeter"], 302)
+    assert message.startswith("GET /greet answered 302 without 'hello', which ")
+    assert "GreeterUser.probe = ('/greet', 'hello')" in message
+    assert "remove it" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
@@ -158,3 +166,36 @@ def test_a_users_app_and_locustfile_run_through_the_smoke_matrix(tmp_path, workl
     summary = (tmp_path / "summary.md").read_text()
     assert "## greeter\n" in summary and "## greeter2\n" in summary
     assert "Asks for a greeting" in (tmp_path / "report.html").read_text()
+
+
+SLOWLOGIN = REPO_ROOT / "tests" / "bench" / "fixtures" / "slowlogin"
+
+
+@pytest.mark.slow
+def test_an_app_we_did_not_write_with_a_redirecting_root_and_a_slow_login(tmp_path):
+    """A plain locustfile (no probe, nothing of ours) against an app whose / only redirects and
+    whose login is an scrypt check: every server counts as ready, logins stay out of the window,
+    and the report gives every scenario a verdict."""
+    workload = user_workload("tests.bench.fixtures.slowlogin.app:app", SLOWLOGIN / "locustfile.py")
+    assert [(s.probe_path, s.marker) for s in workload.scenarios.values()] == [DEFAULT_PROBE] * 2
+    records = runner.run_load(
+        tmp_path,
+        LoadRequest("smoke", users=[4], duration=2, warmup=0.2, workload=workload,
+                    server_cpus="off"),
+        progress=False,
+    )  # fmt: skip
+    for record in records:
+        assert record["status"] == "ok", record["error"]
+        (measured,) = record["repeats"]
+        if record["scenario"] == "member":
+            # four scrypt logins took longer than the 0.2 s warm-up: the window waited for them
+            assert measured["setup_s"] > 0.2
+            logins = [e for e in measured["endpoints"] if e["name"] == "/login"]
+            assert all(e["requests"] == 0 for e in logins)
+        assert {e["name"] for e in measured["endpoints"] if e["requests"]} <= {
+            "/", "/public", "/favicon.ico"
+        }  # fmt: skip
+    build_report(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    verdict = summary.split("## Verdict")[1].split("\n## ")[0]
+    assert "- member: " in verdict and "- visitor: " in verdict

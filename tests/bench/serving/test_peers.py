@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.analysis.pairs import PAIRS, TARGETS
-from bench.serving.peers import PEER_SERVERS, select_peers
+from bench.serving.peers import PEER_SERVERS, named_but_missing, select_peers
 from bench.serving.registry import ServerSpec, all_servers
 from bench.serving.spec import MODELS
 
@@ -207,6 +207,17 @@ def test_missing_package_is_reported_as_skipped_not_a_crash() -> None:
     assert ghost not in runnable
     assert skipped["ghost"].startswith("skipped: not installed")
     assert "no_such_server_package" in skipped["ghost"]
+
+
+def test_a_peer_named_but_not_installed_gets_one_console_line() -> None:
+    ghost = ServerSpec("ghost", "threaded", "peer", lambda app, host, port: [],
+                       requires=("no_such_server_package",))  # fmt: skip
+    _, skipped = select_peers("ghost,tornado", (ghost, *PEER_SERVERS))
+    line = named_but_missing("ghost,tornado", skipped)
+    assert line.startswith("--peers: not run, ghost not installed (no_such_server_package)")
+    assert "\n" not in line and "tornado" not in line
+    # "all" lists its missing peers in the report only; nothing missing, nothing said
+    assert named_but_missing("all", skipped) == "" and named_but_missing("tornado", {}) == ""
 
 
 @pytest.mark.parametrize(
