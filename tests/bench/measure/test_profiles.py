@@ -39,7 +39,7 @@ def test_profile_fits_its_budget(profile):
 
 def test_budgets_are_the_promised_ones():
     assert PROFILES["smoke"].budget_s <= 180
-    assert PROFILES["quick"].budget_s <= 6 * 60
+    assert PROFILES["quick"].budget_s <= 7.5 * 60
 
 
 def test_smoke_covers_four_models_two_scenarios_and_raw_references():
