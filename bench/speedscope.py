@@ -17,6 +17,14 @@ from pathlib import Path
 
 #: how many functions a summary keeps by default
 TOP_N = 8
+#: calls in which a server waits for its sockets rather than works: (function, file ending). A
+#: thread woken there is sampled as running until it gets a CPU, so on a busy machine these rows
+#: would lead every profile; they are counted apart from the ranking of the work
+WAITING_CALLS = (
+    ("EpollPoller.poll", "servers/ioloop.py"),  # epoll_wait: the loop has nothing ready
+    ("_PollLikeSelector.select", "selectors.py"),  # poll(2): the iterative model between clients
+    ("receive", "servers/base.py"),  # a blocking recv on a kept-alive connection
+)
 
 
 @dataclass
@@ -41,8 +49,11 @@ class ProfileSummary:
 
     #: samples over all processes and threads in which Python ran
     samples: int
-    #: the functions by self time, costliest first
+    #: the functions by self time, costliest first, as shares of the samples that were not
+    #: waiting for a socket
     functions: list[FunctionCost]
+    #: percent of the samples whose running function was one of WAITING_CALLS
+    waiting_pct: float = 0.0
 
 
 def short_path(file: str) -> str:
@@ -56,26 +67,35 @@ def short_path(file: str) -> str:
     return file
 
 
+def is_waiting(name: str, file: str) -> bool:
+    """Whether a sample running ``name`` in ``file`` is a server waiting for its sockets."""
+    return any(name == call and file.endswith(ending) for call, ending in WAITING_CALLS)
+
+
 def read_profile(speedscope: Path, limit: int = TOP_N) -> ProfileSummary:
     """Rank the functions of a py-spy speedscope file by self time.
 
     Every thread and process of the file counts, each sample by its weight; a sample's leaf is its
     running function, and a function counts once per sample towards its total however deep it
-    recurs. py-spy's
-    ``process N`` root frames (no file) are bookkeeping and left out.
+    recurs. py-spy's ``process N`` root frames (no file) are bookkeeping and left out. Samples
+    waiting in one of WAITING_CALLS are counted as ``waiting_pct`` and the ranking's shares are
+    of the rest: what the server did when it worked.
     """
     document = json.loads(speedscope.read_text())
     frames = [(f["name"], f.get("file") or "", f.get("line") or 0)
               for f in document["shared"]["frames"]]  # fmt: skip
     self_weight: Counter = Counter()
     total_weight: Counter = Counter()
-    samples, weight = 0, 0.0
+    samples, weight, waiting = 0, 0.0, 0.0
     for profile in document["profiles"]:
         for stack, sample_weight in zip(profile["samples"], profile["weights"], strict=True):
             keys = [frames[index] for index in stack if frames[index][1]]
             if not keys:
                 continue
             samples += 1
+            if is_waiting(keys[-1][0], keys[-1][1]):
+                waiting += sample_weight
+                continue
             weight += sample_weight
             self_weight[keys[-1]] += sample_weight
             for key in set(keys):
@@ -85,4 +105,5 @@ def read_profile(speedscope: Path, limit: int = TOP_N) -> ProfileSummary:
                      100 * total_weight[(name, file, line)] / weight)
         for (name, file, line), self_w in self_weight.most_common(limit)
     ]  # fmt: skip
-    return ProfileSummary(samples, functions)
+    everything = weight + waiting
+    return ProfileSummary(samples, functions, 100 * waiting / everything if everything else 0.0)

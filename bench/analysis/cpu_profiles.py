@@ -17,10 +17,11 @@ READING_NOTE = (
     "py-spy sampled each server 100 times a second during one extra measured window of its most"
     " loaded cell, without the CPU budget (not one of the cell's repeats: its numbers stay out of"
     " every other table). A sample is a thread the kernel had runnable, running or waiting for a"
-    " CPU: on a busy machine, threads woken by their socket wait in the call that woke them"
-    " (receive, poll, select), so read those rows as waiting as much as working. Self % is the"
-    " share of samples in which the function was running, C calls and system calls included;"
-    " total % the share in which it was on the stack."
+    " CPU, so a thread woken by its socket is sampled in the call that woke it until it gets a"
+    " CPU: samples in those calls (the event loop's epoll_wait, the iterative model's poll, a"
+    " blocking recv) are counted as waiting, and the functions are ranked over the rest. Self % is"
+    " the share of those samples in which the function was running, C calls and system calls"
+    " included; total % the share in which it was on the stack."
 )
 
 
@@ -59,12 +60,17 @@ def server_card(run_dir: Path, cell: dict) -> dict:
         "speedscope": recorded.get("speedscope"),
         "cost": sampling_cost(recorded, (cell.get("summary") or {}).get("rps")),
         "samples": 0,
+        "waiting_pct": None,
         "functions": [],
     }
     speedscope = run_dir / recorded["speedscope"] if recorded.get("speedscope") else None
     if speedscope is not None and speedscope.is_file():
         summary = read_profile(speedscope, TOP_N)
-        card.update(samples=summary.samples, functions=summary.functions)
+        card.update(
+            samples=summary.samples,
+            functions=summary.functions,
+            waiting_pct=summary.waiting_pct,
+        )
     elif card["problem"] is None:
         card["problem"] = "the profile's files are missing from the run directory"
     return card

@@ -55,3 +55,23 @@ def test_short_path_names_files_as_readers_know_them():
     site = "/venv/lib/python3.11/site-packages/werkzeug/routing/map.py"
     assert short_path(site) == "werkzeug/routing/map.py"
     assert short_path("<frozen runpy>") == "<frozen runpy>"
+
+
+def test_samples_waiting_for_a_socket_are_counted_apart_from_the_ranking(tmp_path):
+    frames = [
+        ("serve", "/src/servers/ioloop.py"),
+        ("EpollPoller.poll", "/src/servers/ioloop.py"),
+        ("parse", "/src/servers/http.py"),
+        ("EpollPoller.poll", "/src/other/poller.py"),
+    ]
+    # three samples waiting in our loop's epoll_wait, one parsing, and one in a function of the
+    # same name elsewhere: only the loop's own wait is waiting
+    document = speedscope(frames, [[0, 1], [0, 1], [0, 1], [0, 2], [0, 3]], [1.0] * 5)
+    path = tmp_path / "waiting.speedscope.json"
+    path.write_text(json.dumps(document))
+    summary = read_profile(path)
+    assert summary.samples == 5 and summary.waiting_pct == pytest.approx(60.0)
+    assert [(cost.function, cost.self_pct) for cost in summary.functions] == [
+        ("parse", pytest.approx(50.0)),
+        ("EpollPoller.poll", pytest.approx(50.0)),
+    ]
