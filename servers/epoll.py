@@ -2,11 +2,11 @@
 
 The listener and each connection register with an ``IOLoop``. A connection is a small state
 machine (:class:`State`, its moves in :data:`TRANSITIONS`): read → parse (``ServerConnection``) →
-once the body is complete, call the app → buffer the response → write it with partial sends
-(watching EPOLLOUT only while output is pending) → keep the connection alive or close it. The
-app runs on the loop thread, as tornado's WSGIContainer does, so a blocking app blocks every
-connection; ``threads=N`` hands app calls to a thread pool instead and gets the response back
-through a callback and the loop's waker.
+once the body is complete, call the app → buffer the response → write it when the loop's turn
+ends, with the turn's other responses, then by partial sends (watching EPOLLOUT only while output
+is pending) → keep the connection alive or close it. The app runs on the loop thread, as
+tornado's WSGIContainer does, so a blocking app blocks every connection; ``threads=N`` hands app
+calls to a thread pool instead and gets the response back through a callback and the loop's waker.
 
 Failures: an exception from our own code while a connection is served (parsing, the adapter, an
 app call in the pool) is logged and ends that connection only: a 500 when no response had started
@@ -321,9 +321,17 @@ class Connection:
 
     def send_response(self, response: bytes) -> None:
         self.move(State.RESPONDING)
-        self.write(response)
-        if not self.output:
-            self.finish_response()
+        self.output += response
+        # Written at the start of the next turn, together with every response made in this one
+        # (as bjoern's write watchers and Redis's before-sleep writes do): a client process that
+        # waits on several connections is then woken once per turn instead of once per response.
+        self.loop.add_callback(self.write_queued)
+
+    def write_queued(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            self.fail()
 
     def write(self, data: bytes) -> None:
         if self.output:
@@ -341,16 +349,20 @@ class Connection:
             self.set_events(WRITE)
 
     def flush(self) -> None:
+        if self.closed:
+            return
         try:
             sent = self.sock.send(self.output)
         except BlockingIOError:
-            return
+            sent = 0
         except OSError:
             self.close()
             return
         del self.output[:sent]
-        self.set_deadline(self.server.options.timeout)
         if self.output:
+            if sent:
+                self.set_deadline(self.server.options.timeout)
+            self.set_events(WRITE)
             return
         if self.state is State.RESPONDING:
             self.finish_response()
