@@ -148,6 +148,10 @@ class EpollServer(BaseServer):
 class State(enum.Enum):
     """Where a connection is in its request cycle."""
 
+    # Members are singletons, equal only to themselves: hash them by identity, in C. Enum's own
+    # __hash__ is a Python call, and every move hashes a state twice (the table, its set).
+    __hash__ = object.__hash__
+
     #: between requests: waiting for (the rest of) the next request head
     IDLE = "idle"
     #: a head arrived; its body is arriving
