@@ -42,6 +42,9 @@ from servers.ioloop import ERROR, READ, WRITE, IOLoop
 
 #: accepts per listener wake-up, so a burst of connections cannot starve the established ones
 ACCEPTS_PER_WAKE = 64
+#: seconds a turn's finished responses may wait for the turn's other app calls before they are
+#: written anyway: batching saves the client's wake-ups, a blocking app call must not hold them
+WRITE_BATCH_S = 0.001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +82,36 @@ class EpollServer(BaseServer):
         self.connections: set[Connection] = set()
         #: the listener is registered with the loop
         self.accepting = False
+        #: connections whose response goes out with the rest of this turn's (see queue_write)
+        self.queued: list[Connection] = []
+        #: when the first of them was queued, by the loop's clock
+        self.first_queued_at = 0.0
 
     def run(self) -> None:
         self.loop.add_handler(self.waker.fileno(), self.on_wake, READ)
         self.start_accepting()
         self.loop.start()
+
+    # -- writing: a turn's responses together ----------------------------------------------------
+
+    def queue_write(self, conn: Connection) -> None:
+        """Write ``conn``'s response at the start of the next turn, together with every response
+        made in this one (as bjoern's write watchers and Redis's before-sleep writes do): a client
+        that waits on several connections is then woken once per turn, not once per response.
+        Once the turn has run longer than WRITE_BATCH_S (a slow app call on the loop thread), the
+        queue goes out at once: a finished response never waits behind more than one slow call."""
+        now = self.loop.clock()
+        if not self.queued:
+            self.first_queued_at = now
+            self.loop.add_callback(self.write_queued)
+        self.queued.append(conn)
+        if now - self.first_queued_at > WRITE_BATCH_S:
+            self.write_queued()
+
+    def write_queued(self) -> None:
+        connections, self.queued = self.queued, []
+        for conn in connections:
+            conn.write_queued()
 
     # -- accepting -----------------------------------------------------------------------------
 
@@ -326,10 +354,7 @@ class Connection:
     def send_response(self, response: bytes) -> None:
         self.move(State.RESPONDING)
         self.output += response
-        # Written at the start of the next turn, together with every response made in this one
-        # (as bjoern's write watchers and Redis's before-sleep writes do): a client process that
-        # waits on several connections is then woken once per turn instead of once per response.
-        self.loop.add_callback(self.write_queued)
+        self.server.queue_write(self)
 
     def write_queued(self) -> None:
         try:

@@ -90,6 +90,31 @@ def test_an_idle_timer_answers_a_request_waiting_unread_instead_of_closing():
         server.close()
 
 
+def test_a_turn_s_responses_go_out_together_unless_a_slow_app_call_held_the_turn():
+    server = EpollServer(app, port=0)
+    server.loop.clock = clock = FakeClock()
+    written = []
+
+    class Queued:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write_queued(self) -> None:
+            written.append(self.name)
+
+    try:
+        server.queue_write(Queued("a"))
+        server.queue_write(Queued("b"))
+        assert written == []  # both wait for the end of the turn
+        clock.now += 0.05  # an app call on the loop thread took 50 ms
+        server.queue_write(Queued("c"))
+        assert written == ["a", "b", "c"]  # not held for the rest of the turn
+        server.write_queued()  # the turn's own callback then finds nothing left
+        assert written == ["a", "b", "c"]
+    finally:
+        server.close()
+
+
 def run_one_turn(loop) -> None:
     loop.add_callback(loop.stop)
     loop.start()
