@@ -2,11 +2,11 @@
 
 The listener and each connection register with an ``IOLoop``. A connection is a small state
 machine (:class:`State`, its moves in :data:`TRANSITIONS`): read → parse (``ServerConnection``) →
-once the body is complete, call the app → buffer the response → write it with partial sends
-(watching EPOLLOUT only while output is pending) → keep the connection alive or close it. The
-app runs on the loop thread, as tornado's WSGIContainer does, so a blocking app blocks every
-connection; ``threads=N`` hands app calls to a thread pool instead and gets the response back
-through a callback and the loop's waker.
+once the body is complete, call the app → buffer the response → write it when the loop's turn
+ends, with the turn's other responses, then by partial sends (watching EPOLLOUT only while output
+is pending) → keep the connection alive or close it. The app runs on the loop thread, as
+tornado's WSGIContainer does, so a blocking app blocks every connection; ``threads=N`` hands app
+calls to a thread pool instead and gets the response back through a callback and the loop's waker.
 
 Failures: an exception from our own code while a connection is served (parsing, the adapter, an
 app call in the pool) is logged and ends that connection only: a 500 when no response had started
@@ -42,6 +42,9 @@ from servers.ioloop import ERROR, READ, WRITE, IOLoop
 
 #: accepts per listener wake-up, so a burst of connections cannot starve the established ones
 ACCEPTS_PER_WAKE = 64
+#: seconds a turn's finished responses may wait for the turn's other app calls before they are
+#: written anyway: batching saves the client's wake-ups, a blocking app call must not hold them
+WRITE_BATCH_S = 0.001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +82,36 @@ class EpollServer(BaseServer):
         self.connections: set[Connection] = set()
         #: the listener is registered with the loop
         self.accepting = False
+        #: connections whose response goes out with the rest of this turn's (see queue_write)
+        self.queued: list[Connection] = []
+        #: when the first of them was queued, by the loop's clock
+        self.first_queued_at = 0.0
 
     def run(self) -> None:
         self.loop.add_handler(self.waker.fileno(), self.on_wake, READ)
         self.start_accepting()
         self.loop.start()
+
+    # -- writing: a turn's responses together ----------------------------------------------------
+
+    def queue_write(self, conn: Connection) -> None:
+        """Write ``conn``'s response at the start of the next turn, together with every response
+        made in this one (as bjoern's write watchers and Redis's before-sleep writes do): a client
+        that waits on several connections is then woken once per turn, not once per response.
+        Once the turn has run longer than WRITE_BATCH_S (a slow app call on the loop thread), the
+        queue goes out at once: a finished response never waits behind more than one slow call."""
+        now = self.loop.clock()
+        if not self.queued:
+            self.first_queued_at = now
+            self.loop.add_callback(self.write_queued)
+        self.queued.append(conn)
+        if now - self.first_queued_at > WRITE_BATCH_S:
+            self.write_queued()
+
+    def write_queued(self) -> None:
+        connections, self.queued = self.queued, []
+        for conn in connections:
+            conn.write_queued()
 
     # -- accepting -----------------------------------------------------------------------------
 
@@ -147,6 +175,10 @@ class EpollServer(BaseServer):
 
 class State(enum.Enum):
     """Where a connection is in its request cycle."""
+
+    # Members are singletons, equal only to themselves: hash them by identity, in C. Enum's own
+    # __hash__ is a Python call, and every move hashes a state twice (the table, its set).
+    __hash__ = object.__hash__
 
     #: between requests: waiting for (the rest of) the next request head
     IDLE = "idle"
@@ -321,9 +353,14 @@ class Connection:
 
     def send_response(self, response: bytes) -> None:
         self.move(State.RESPONDING)
-        self.write(response)
-        if not self.output:
-            self.finish_response()
+        self.output += response
+        self.server.queue_write(self)
+
+    def write_queued(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            self.fail()
 
     def write(self, data: bytes) -> None:
         if self.output:
@@ -341,16 +378,20 @@ class Connection:
             self.set_events(WRITE)
 
     def flush(self) -> None:
+        if self.closed:
+            return
         try:
             sent = self.sock.send(self.output)
         except BlockingIOError:
-            return
+            sent = 0
         except OSError:
             self.close()
             return
         del self.output[:sent]
-        self.set_deadline(self.server.options.timeout)
         if self.output:
+            if sent:
+                self.set_deadline(self.server.options.timeout)
+            self.set_events(WRITE)
             return
         if self.state is State.RESPONDING:
             self.finish_response()
