@@ -111,7 +111,10 @@ def judge(base: Ratio, current: Ratio, threshold: float, alpha: float) -> Row:
     p = mann_whitney_u(current.samples, base.samples, direction).p
     low, high = bootstrap_ratio_ci(base.samples, current.samples)
     row.p, row.change_ci = p, (low - 1, high - 1)
-    worse_by = change if base.higher_is_worse else -change
+    # how much worse, as a factor either way: a rate that halves is 100% worse, as a time that
+    # doubles is (a plain −50% could never pass a floor over 100%, so a server that stopped
+    # serving would never count)
+    worse_by = change if base.higher_is_worse else base.value / max(current.value, 1e-12) - 1
     if abs(worse_by) <= max(threshold, base.floor or 0):
         row.verdict = OK
     elif p >= alpha:

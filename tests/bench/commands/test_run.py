@@ -168,8 +168,8 @@ def test_help_shows_defaults_as_plain_text(capsys):
     with pytest.raises(SystemExit):
         run.load_main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: quick)" in text and "quick ≤ 6 min" in text
-    assert "(default: the profile's: smoke 10, quick 3, full 10)" in text
+    assert "(default: quick)" in text and "quick ≤ 8 min" in text
+    assert "(default: the profile's: smoke 10, quick 6, full 10)" in text
     assert "(default: 0)" in text  # --locust-workers
     assert "``" not in text
 
