@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from bench.analysis import compare, compare_table
 from bench.analysis.report import build_report
 from bench.commands import sides
 from bench.commands.sides import Side
-from bench.rundir import Run, machine_meta, new_run_dir, write_json
+from bench.rundir import META_FILE, Run, machine_meta, new_run_dir, read_meta, write_json
 from bench.serving.spec import MODELS
 
 #: micro rounds a side; each is a fresh process timing every smoke case
@@ -153,10 +152,10 @@ def workloads_digest(tree: Path) -> str | None:
 
 def scenario_digests(side_dir: Path) -> set[str | None]:
     """The scenario files a side's load runs recorded having run."""
-    found = set()
-    for meta in side_dir.glob("load-*/meta.json"):
-        found.add(json.loads(meta.read_text()).get("scenario_file_sha256"))
-    return found
+    return {
+        read_meta(meta.parent).get("scenario_file_sha256")
+        for meta in side_dir.glob(f"load-*/{META_FILE}")
+    }
 
 
 def set_exclusions(kind: str, ref_names: set[str], head_names: set[str]) -> dict:
@@ -393,9 +392,8 @@ def record(run_dir: Path, dirs: dict, rows: list, reasons: dict, reference: Refe
     write_json(run_dir / "compare.json", [asdict(row) for row in rows])
     headline = f"bench regress: {VERDICT_WORDS[code]} — HEAD against {reference.describe()}"
     (run_dir / "verdict.md").write_text(verdict_markdown(rows, reasons, headline))
-    for meta_path in (run_dir / "meta.json", dirs["head"] / "meta.json"):
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        write_json(meta_path, {**meta, "regress": entry})
+    for side_dir in (run_dir, dirs["head"]):
+        write_json(side_dir / META_FILE, {**read_meta(side_dir), "regress": entry})
     return code
 
 
@@ -406,7 +404,7 @@ def run_ab(reference: Reference, worktree: Path, judging: Judging, plan: Plan) -
     with sides.reference_side(reference.commit, worktree) as ref:
         ref.check_imports()
         run_dir = new_run_dir(label="regress")
-        write_json(run_dir / "meta.json", {**machine_meta(), "profile": PROFILE})
+        write_json(run_dir / META_FILE, {**machine_meta(), "profile": PROFILE})
         print(f"run dir: {run_dir}\nreference: {reference.describe()}", flush=True)
         dirs = {"ref": run_dir / "ref", "head": run_dir / "head"}
         missing = measure_sides(ref, head, dirs, plan)

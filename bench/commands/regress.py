@@ -51,6 +51,7 @@ from bench.micro import instructions
 from bench.micro.cli import run_micro
 from bench.rundir import (
     CONFIRM_DIRS,
+    META_FILE,
     Run,
     UnusableInput,
     load_run,
@@ -103,7 +104,7 @@ def write_baseline(run_dir: Path, dest: Path) -> list[str]:
         target.write_text(json.dumps(trimmed_micro(micro), separators=(",", ":")) + "\n")
     for cell in sorted((run_dir / "cells").glob("*.json")):
         shutil.copy2(cell, staging / "cells" / cell.name)
-    for name in ("meta.json", "summary.json", instructions.FILE_NAME):
+    for name in (META_FILE, "summary.json", instructions.FILE_NAME):
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, staging / name)
     shutil.rmtree(dest, ignore_errors=True)
@@ -255,7 +256,7 @@ def record_verdict(
         "judged": len(judged(rows)),
         "not_judged": len(rows) - len(judged(rows)),
     }
-    write_json(run_dir / "meta.json", meta)
+    write_json(run_dir / META_FILE, meta)
     return code
 
 
