@@ -32,7 +32,7 @@ COMMANDS = {
         "compare two runs by in-run ratios; exit 1 on a regression",
     ),
     "baseline": (
-        "bench.commands.regress:baseline_main",
+        "bench.commands.baseline:baseline_main",
         "refresh results/baseline from a smoke run",
     ),
     "regress": (

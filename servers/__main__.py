@@ -127,25 +127,8 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = OneLineParser(prog="python -m servers", description=DESCRIPTION)
-    # Model options default to None: only what was given reaches the model (see model_options).
-    parser.add_argument(
-        "--model", choices=list(MODELS), default="threaded", help="default: threaded"
-    )
-    parser.add_argument(
-        "--host", type=host_name, default="127.0.0.1", help="address to bind (default: 127.0.0.1)"
-    )
-    parser.add_argument(
-        "--port", type=port_number, default=8000, help="0 picks a free port (default: 8000)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=seconds(allow_zero=False),
-        metavar="S",
-        help=f"seconds a silent client is kept (default: {default_of(BaseServer, 'timeout'):g})",
-    )
-    add_limit_options(parser)
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The options only one concurrency model takes."""
     parser.add_argument(
         "--max-threads",
         type=whole_number(1),
@@ -185,6 +168,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         const=True,
         help="poll: keep connections open between requests (default: close after each)",
     )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = OneLineParser(prog="python -m servers", description=DESCRIPTION)
+    # Model options default to None: only what was given reaches the model (see model_options).
+    parser.add_argument(
+        "--model", choices=list(MODELS), default="threaded", help="default: threaded"
+    )
+    parser.add_argument(
+        "--host", type=host_name, default="127.0.0.1", help="address to bind (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=port_number, default=8000, help="0 picks a free port (default: 8000)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=seconds(allow_zero=False),
+        metavar="S",
+        help=f"seconds a silent client is kept (default: {default_of(BaseServer, 'timeout'):g})",
+    )
+    add_limit_options(parser)
+    add_model_options(parser)
     parser.add_argument(
         "--graceful-timeout",
         type=seconds(allow_zero=True),

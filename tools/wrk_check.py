@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO_ROOT))  # run as a file from anywhere, like the runn
 
 from bench.analysis.verdict import measured_range  # noqa: E402
 from bench.catalogue import APPS, SCENARIOS  # noqa: E402
-from bench.measure.budget import BUDGET_MIN, Budget, BudgetUnavailable, locate  # noqa: E402
+from bench.measure.budget import BUDGET_MIN, Budget  # noqa: E402
+from bench.measure.cgroups import BudgetUnavailable, locate  # noqa: E402
 from bench.measure.matrix import Cell  # noqa: E402
 from bench.measure.processes import CellFailed, start_server  # noqa: E402
 from bench.measure.settings import Settings, choose_pinning  # noqa: E402

@@ -116,6 +116,14 @@ def failed_note(axis, records: list[dict]) -> None:
               color="#a00", transform=axis.transAxes, wrap=True)  # fmt: skip
 
 
+def log_scale(axis) -> None:
+    """A log y axis labelled 1, 2, 5 per decade in plain numbers."""
+    axis.set_yscale("log")
+    axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.yaxis.set_major_formatter(ScalarFormatter())
+    axis.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_scenario(records: list[dict], scenario: str, description: str, out_png: Path) -> Path:
     """Requests/s (min–max band), p50 and p99 latency and server CPU per request against users
     (bars, when the run has one user level); the failure ratio gets a fourth panel only when
@@ -152,16 +160,10 @@ def plot_scenario(records: list[dict], scenario: str, description: str, out_png:
         title=f"latency: p50 (solid) and p99 (dashed), closed loop{stalls}", ylabel="ms"
     )
     if any(r.get("p50_ms") for r in records):
-        latency_axis.set_yscale("log")
-        latency_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        latency_axis.yaxis.set_major_formatter(ScalarFormatter())
-        latency_axis.yaxis.set_minor_formatter(NullFormatter())
+        log_scale(latency_axis)
     cost_axis.set(title="server CPU per request", ylabel="ms of CPU per request")
     if any(r.get("cpu_s_per_1k") for r in records):
-        cost_axis.set_yscale("log")  # fork can cost many times the rest; keep the rest readable
-        cost_axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        cost_axis.yaxis.set_major_formatter(ScalarFormatter())
-        cost_axis.yaxis.set_minor_formatter(NullFormatter())
+        log_scale(cost_axis)  # fork can cost many times the rest; keep the rest readable
     if failure_axis is not None:
         failure_axis.set(title="failed requests", ylabel="share of requests")
         failure_axis.set_ylim(-0.02, 1.02)
@@ -276,10 +278,7 @@ def plot_costs(records: list[dict], out_png: Path) -> Path:
         axis.set_xticks([p + 0.4 - width / 2 for p in range(len(servers))])
         axis.set_xticklabels(servers, rotation=30, ha="right")
         axis.set_title(title, fontsize=10)
-        axis.set_yscale("log")  # a forking peer can cost 100× the rest; keep the rest readable
-        axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        axis.yaxis.set_major_formatter(ScalarFormatter())
-        axis.yaxis.set_minor_formatter(NullFormatter())
+        log_scale(axis)  # a forking peer can cost 100× the rest; keep the rest readable
         axis.grid(axis="y", alpha=0.3)
     legend = [Patch(color=palette[i % 8], label=name) for i, name in enumerate(scenarios)]
     axes[0].legend(handles=legend, fontsize=8)

@@ -5,8 +5,8 @@ when a sentence is said are ``bench.flags`` constants."""
 from __future__ import annotations
 
 from bench import flags
+from bench.analysis.reasons import WAITING
 from bench.analysis.story import cell_fields
-from bench.analysis.verdict import WAITING
 from bench.catalogue import IO_WAIT_MS
 
 

@@ -10,10 +10,9 @@ that measured it and nowhere else. So both sides are measured here, now, by the 
 - instructions: one count a side (``python -m bench instructions``; deterministic);
 - load: the smoke matrix in two halves of the server models, the side going first alternating.
 
-A case measured on one side only, or whose benchmark code differs between the two trees (the
-micro test function's source, the workloads module, the load scenario file), is listed "not
-comparable" and never judged. Regressed micro cases are measured again on both sides, as
-``regress`` does against a stored baseline.
+A case measured on one side only, or whose benchmark code differs between the two trees, is
+listed "not comparable" and never judged (``bench.commands.comparable``). Regressed micro cases
+are measured again on both sides, as ``regress`` does against a stored baseline.
 
 Run directory: ``ref/`` and ``head/`` (each a run directory ``compare`` reads), ``compare.json``,
 ``verdict.md`` (the verdict table in Markdown, what CI shows) and ``meta.json``, whose
@@ -22,19 +21,17 @@ Run directory: ``ref/`` and ``head/`` (each a run directory ``compare`` reads), 
 
 from __future__ import annotations
 
-import ast
-import hashlib
-import json
 import shutil
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import rundir
 from bench.analysis import compare, compare_table
 from bench.analysis.report import build_report
 from bench.commands import sides
+from bench.commands.comparable import comparable
 from bench.commands.sides import Side
-from bench.rundir import Run, machine_meta, new_run_dir, write_json
+from bench.rundir import META_FILE, Run, machine_meta, new_run_dir, read_meta, write_json
 from bench.serving.spec import MODELS
 
 #: micro rounds a side; each is a fresh process timing every smoke case
@@ -124,124 +121,7 @@ def measure_load(ref: Side, head: Side, dirs: dict[str, Path], duration: float) 
             shutil.copy2(cell, side_dir / "cells" / cell.name)
 
 
-# --- what is comparable ---------------------------------------------------------------------------
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def benchmark_functions(tree: Path) -> dict[str, str]:
-    """Each micro benchmark function of ``tree`` (``test_*`` in bench/**/bench_*.py) → a digest
-    of its source with its decorators: the code that measures, not the code measured."""
-    found = {}
-    for module in sorted(tree.glob("bench/**/bench_*.py")):
-        source = module.read_text()
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                lines = source.splitlines()[first - 1 : node.end_lineno]
-                found[node.name] = digest("\n".join(lines))
-    return found
-
-
-def workloads_digest(tree: Path) -> str | None:
-    """The module that defines the counted workloads, wherever the tree keeps it."""
-    modules = sorted(tree.glob("bench/**/workloads.py"))
-    return digest(modules[0].read_text()) if modules else None
-
-
-def scenario_digests(side_dir: Path) -> set[str | None]:
-    """The scenario files a side's load runs recorded having run."""
-    found = set()
-    for meta in side_dir.glob("load-*/meta.json"):
-        found.add(json.loads(meta.read_text()).get("scenario_file_sha256"))
-    return found
-
-
-def set_exclusions(kind: str, ref_names: set[str], head_names: set[str]) -> dict:
-    return {f"{kind} {name}": f"measured on the {'ref' if name in ref_names else 'head'} side only"
-            for name in sorted(ref_names ^ head_names)}  # fmt: skip
-
-
-def micro_exclusions(ref_cases: set[str], head_cases: set[str], ref: Side, head: Side) -> dict:
-    code = {side.name: benchmark_functions(side.tree) for side in (ref, head)}
-    reasons = set_exclusions("micro", ref_cases, head_cases)
-    for name in sorted(ref_cases & head_cases):
-        function = name.split("[", 1)[0]
-        if code["ref"].get(function) != code["head"].get(function):
-            reasons[f"micro {name}"] = "its benchmark function differs between the trees"
-    return reasons
-
-
 # --- judging: the only part that uses bench.analysis.compare ------------------------------------
-
-
-def comparable(ref_run: Run, head_run: Run, ref: Side, head: Side, dirs: dict[str, Path]) -> tuple:
-    """The two runs restricted to what both measured with the same benchmark code, and the
-    reasons for everything left out."""
-    ref_cases = {case.name for case in ref_run.micro or []}
-    head_cases = {case.name for case in head_run.micro or []}
-    reasons = micro_exclusions(ref_cases, head_cases, ref, head)
-    keep = {name for name in ref_cases & head_cases if f"micro {name}" not in reasons}
-    ref_run, head_run = (only_micro(run, keep) for run in (ref_run, head_run))
-    ref_run, head_run, why = comparable_cells(ref_run, head_run, dirs)
-    reasons.update(why)
-    ref_run, head_run, why = comparable_instructions(ref_run, head_run, ref, head)
-    reasons.update(why)
-    return ref_run, head_run, reasons
-
-
-def comparable_cells(ref_run: Run, head_run: Run, dirs: dict[str, Path]) -> tuple:
-    """The cells both sides measured, when both ran the same scenario file."""
-    ref_cells, head_cells = set(ref_run.cells or {}), set(head_run.cells or {})
-    reasons = set_exclusions("load", ref_cells, head_cells)
-    shared = ref_cells & head_cells
-    scenarios = [scenario_digests(dirs[name]) for name in ("ref", "head")]
-    if scenarios[0] != scenarios[1] or None in scenarios[0]:
-        differs = "its scenario file differs between the trees"
-        reasons.update({f"load {name}": differs for name in sorted(shared)})
-        shared = set()
-    ref_run, head_run = (
-        replace(run, cells={n: c for n, c in (run.cells or {}).items() if n in shared} or None)
-        for run in (ref_run, head_run)
-    )
-    return ref_run, head_run, reasons
-
-
-def only_micro(run: Run, keep: set[str]) -> Run:
-    def pick(cases):
-        return [case for case in cases if case.name in keep]
-
-    if run.micro is None:
-        return run
-    return replace(
-        run,
-        micro=pick(run.micro),
-        micro_repeats=[pick(cases) for cases in run.micro_repeats],
-        confirmations=[pick(cases) for cases in run.confirmations],
-    )
-
-
-def comparable_instructions(ref_run: Run, head_run: Run, ref: Side, head: Side) -> tuple:
-    counts = [run.instructions for run in (ref_run, head_run)]
-    if None in counts:
-        return replace(ref_run, instructions=None), replace(head_run, instructions=None), {}
-    names = [set(record["per_request"]) for record in counts]
-    reasons = set_exclusions("instructions", *names)
-    if workloads_digest(ref.tree) != workloads_digest(head.tree):
-        reasons.update({f"instructions {name}": "its workload module differs between the trees"
-                        for name in sorted(names[0] & names[1])})  # fmt: skip
-        return replace(ref_run, instructions=None), replace(head_run, instructions=None), reasons
-    shared = names[0] & names[1]
-    trimmed = [
-        {**record, "per_request": {n: v for n, v in record["per_request"].items() if n in shared}}
-        for record in counts
-    ]
-    ref_run, head_run = (
-        replace(run, instructions=t) for run, t in zip((ref_run, head_run), trimmed, strict=True)
-    )
-    return ref_run, head_run, reasons
 
 
 def kept_cases(run: Run) -> set[str]:
@@ -393,9 +273,8 @@ def record(run_dir: Path, dirs: dict, rows: list, reasons: dict, reference: Refe
     write_json(run_dir / "compare.json", [asdict(row) for row in rows])
     headline = f"bench regress: {VERDICT_WORDS[code]} — HEAD against {reference.describe()}"
     (run_dir / "verdict.md").write_text(verdict_markdown(rows, reasons, headline))
-    for meta_path in (run_dir / "meta.json", dirs["head"] / "meta.json"):
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        write_json(meta_path, {**meta, "regress": entry})
+    for side_dir in (run_dir, dirs["head"]):
+        write_json(side_dir / META_FILE, {**read_meta(side_dir), "regress": entry})
     return code
 
 
@@ -406,7 +285,7 @@ def run_ab(reference: Reference, worktree: Path, judging: Judging, plan: Plan) -
     with sides.reference_side(reference.commit, worktree) as ref:
         ref.check_imports()
         run_dir = new_run_dir(label="regress")
-        write_json(run_dir / "meta.json", {**machine_meta(), "profile": PROFILE})
+        write_json(run_dir / META_FILE, {**machine_meta(), "profile": PROFILE})
         print(f"run dir: {run_dir}\nreference: {reference.describe()}", flush=True)
         dirs = {"ref": run_dir / "ref", "head": run_dir / "head"}
         missing = measure_sides(ref, head, dirs, plan)

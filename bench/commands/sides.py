@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.rundir import META_FILE, read_meta
+
 #: the repository this code runs from: HEAD's side, and where the reference is looked up
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: what a tree must hold for its micro benchmarks to run through the CLI
@@ -163,14 +165,14 @@ def merge_base(base_branch: str, repo: Path = REPO_ROOT) -> str:
 
 def baseline_commit(baseline_dir: Path) -> str:
     """The commit results/baseline was measured on, without its ``+dirty`` mark."""
-    try:
-        meta = json.loads((baseline_dir / "meta.json").read_text())
-    except (OSError, ValueError) as error:
-        raise BadReference(f"{baseline_dir}/meta.json: cannot read the baseline's commit "
-                           f"({error}); pass --against REF") from error  # fmt: skip
+    meta = read_meta(baseline_dir)
+    if not meta:
+        raise BadReference(
+            f"{baseline_dir}/{META_FILE}: cannot read the baseline's commit; pass --against REF"
+        )
     commit = str(meta.get("commit") or "")
     if not commit or commit == "unknown":
-        raise BadReference(f"{baseline_dir}/meta.json names no commit; pass --against REF")
+        raise BadReference(f"{baseline_dir}/{META_FILE} names no commit; pass --against REF")
     return commit.removesuffix("+dirty")
 
 

@@ -13,13 +13,12 @@ from bench.measure.budget import (
     CAPACITY_MARGIN,
     RULE,
     Budget,
-    BudgetUnavailable,
     calibrated_cpus,
     fastest_rps_per_cpu,
-    locate,
     measured_capacity,
 )
 from bench.measure.cellrun import run_cell
+from bench.measure.cgroups import BudgetUnavailable, locate
 from bench.measure.matrix import Cell
 from bench.measure.settings import Settings
 from bench.measure.workload import OURS

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench.catalogue import Scenario
-from bench.measure.budget import BudgetUnavailable, ServerCgroup
+from bench.measure.cgroups import BudgetUnavailable, ServerCgroup
 from bench.measure.matrix import Cell
 from bench.measure.settings import HOST, Settings
 from bench.measure.target import TargetServer

@@ -12,7 +12,7 @@ import statistics
 
 from bench.flags import flags_for
 from bench.measure import latency
-from bench.measure.budget import CgroupReading
+from bench.measure.cgroups import CgroupReading
 from bench.measure.matrix import Cell
 from bench.measure.settings import Settings
 from bench.serving import inject

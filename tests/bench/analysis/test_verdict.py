@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.analysis import stats, verdict
-from bench.analysis.pairs import NATIVE_PEERS
-from bench.serving.peers import PEER_SERVERS
+from bench.analysis import reasons, stats, verdict
 
 
 def cell(server: str, users: int, rps: float, **extra) -> dict:
@@ -112,34 +110,6 @@ def test_without_a_budget_the_ranking_is_by_cpu_per_request():
     assert "0.25 CPU" in verdict.basis([cell("epoll", 64, 1000)])
 
 
-@pytest.mark.parametrize(
-    ("server", "scenario", "leads", "words"),
-    [
-        ("poll", "io", False, "every wait blocks every other connection"),
-        ("epoll", "mixed", False, "stalls the loop"),
-        ("threaded", "io", True, "a waiting thread does not hold up the others"),
-        ("threaded", "io", False, "more CPU per request than the leader"),
-        ("fork", "plaintext", False, "a fork and a process per connection"),
-        ("fork", "plaintext", True, "one fork per user"),
-        ("poll", "fortunes", False, "new connection"),
-        ("poll", "fortunes", True, "little to overlap"),
-        ("epoll", "cpu", True, "the work itself sets the limit"),
-        ("tornado", "io", False, "WSGIContainer calls the app on the loop thread"),
-        ("bjoern", "plaintext", True, "only the app itself runs in Python"),
-        ("bjoern", "io", False, "stalls every connection"),
-        ("granian", "plaintext", False, "hands every request to a Python thread"),
-        # a peer is not described by its model's sentence: gunicorn-sync is prefork, not
-        # a fork per connection, and closes every connection
-        ("gunicorn-sync", "plaintext", False, "closes it after each response"),
-        ("gunicorn-sync", "plaintext", True, "new connection, yet it led"),
-        ("werkzeug-forking", "plaintext", False, "forks a process for every request"),
-        ("waitress", "io", False, "at most 4 waits"),
-    ],
-)
-def test_every_row_says_why_in_one_sentence(server: str, scenario: str, leads: bool, words: str):
-    assert words in verdict.reason(cell(server, 16, 100, scenario=scenario), leads)
-
-
 def test_a_leader_is_never_described_by_its_weakness():
     # fork first at one user over keep-alive: the fork is paid once per user
     records = [cell("fork", 1, 900, rps_seconds=[steady(900)]),
@@ -159,7 +129,7 @@ def test_a_leader_is_never_described_by_its_weakness():
 
 def test_one_user_on_a_waiting_scenario_says_nothing_overlaps():
     row, *_ = verdict.verdict_rows([cell("poll", 1, 45, scenario="io")], "io")
-    assert row["why"] == verdict.ONE_USER
+    assert row["why"] == reasons.ONE_USER
 
 
 def test_a_users_scenario_waits_when_even_the_busiest_server_idled():
@@ -227,15 +197,6 @@ def test_measured_range_uses_repeats_or_else_the_per_second_series():
 def test_latency_note_only_under_a_budget():
     assert "up to 10 ms" in verdict.latency_note([cell("epoll", 16, 100)])
     assert verdict.latency_note([cell("epoll", 16, 100, budget_period_us=None)]) == ""
-
-
-def test_every_peer_has_its_own_reasons():
-    names = {spec.name for spec in PEER_SERVERS if spec.name != "null"}
-    assert set(verdict.PEERS) == names and set(NATIVE_PEERS) <= names
-    for server in names:
-        computing, waiting = (verdict.reason(cell(server, 16, 100, scenario=scenario))
-                              for scenario in ("plaintext", "io"))  # fmt: skip
-        assert computing and waiting and computing != waiting
 
 
 def test_a_scenario_missing_planned_cells_is_ranked_nowhere_and_says_so():

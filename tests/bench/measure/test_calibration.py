@@ -11,6 +11,7 @@ import pytest
 from bench.measure import (
     budget,
     calibration,
+    cgroups,
     matrix,
 )
 from bench.measure.settings import Settings
@@ -29,7 +30,7 @@ def test_no_budget_when_switched_off():
 
 def test_without_writable_cgroups_the_run_says_so_once_and_goes_on(tmp_path, monkeypatch, capsys):
     # the real locate(), pointed at a /proc/self without cgroup files
-    monkeypatch.setattr(calibration, "locate", lambda: budget.locate(tmp_path))
+    monkeypatch.setattr(calibration, "locate", lambda: cgroups.locate(tmp_path))
     for server_cpus in (None, 0.3):
         chosen, meta = calibration.choose_budget(server_cpus, settings_for_budget(), [], tmp_path)
         assert chosen is None and meta["source"] == "unavailable"
@@ -40,8 +41,8 @@ def test_without_writable_cgroups_the_run_says_so_once_and_goes_on(tmp_path, mon
 
 def test_a_given_budget_is_used_as_given():
     try:
-        budget.Budget(None, budget.locate()).check()
-    except budget.BudgetUnavailable as why:
+        budget.Budget(None, cgroups.locate()).check()
+    except cgroups.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     chosen, meta = calibration.choose_budget(0.35, settings_for_budget(), [], Path())
     # 0.35 × 10 ms would be under the 5 ms CFS slice: the period grows to 15 ms
@@ -51,8 +52,8 @@ def test_a_given_budget_is_used_as_given():
 
 def test_a_failed_calibration_runs_unbudgeted_and_says_why(tmp_path, monkeypatch, capsys):
     try:
-        budget.Budget(None, budget.locate()).check()
-    except budget.BudgetUnavailable as why:
+        budget.Budget(None, cgroups.locate()).check()
+    except cgroups.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     monkeypatch.setattr(calibration, "NULL_SERVER", script_server("null", DIES_AT_START))
     cells, _ = matrix.plan("smoke", servers=["epoll"], scenarios=["plaintext"], users=[4])

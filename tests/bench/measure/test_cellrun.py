@@ -14,7 +14,8 @@ import pytest
 
 from bench.catalogue import SCENARIOS
 from bench.measure import cellrun
-from bench.measure.budget import Budget, Hierarchy, Layout
+from bench.measure.budget import Budget
+from bench.measure.cgroups import Hierarchy, Layout
 from bench.measure.matrix import Cell
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers

@@ -14,6 +14,7 @@ import pytest
 from bench.catalogue import SCENARIOS
 from bench.measure import (
     budget,
+    cgroups,
     matrix,
     processes,
 )
@@ -24,9 +25,9 @@ from bench.serving.registry import all_servers
 def test_a_server_starts_unthrottled_and_is_held_to_the_budget_once_it_answers(tmp_path):
     """Start-up (imports) is not measured: under 0.15 CPU it stretched every cell's start."""
     try:
-        layout = budget.locate()
+        layout = cgroups.locate()
         budget.Budget(None, layout).check()
-    except budget.BudgetUnavailable as why:
+    except cgroups.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     given = budget.Budget(0.15, layout)
     cell = matrix.Cell(all_servers()["epoll"], "app", SCENARIOS["plaintext"], 1)
@@ -77,8 +78,8 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
 
 def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
     try:
-        cgroup = budget.Budget(0.5, budget.locate()).cgroup("gone")
-    except budget.BudgetUnavailable as why:
+        cgroup = budget.Budget(0.5, cgroups.locate()).cgroup("gone")
+    except cgroups.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     for _, directory in cgroup.directories:
         directory.rmdir()  # gone before the server could join it

@@ -10,7 +10,7 @@ from bench.measure import (
     latency,
     records,
 )
-from bench.measure.budget import CgroupReading
+from bench.measure.cgroups import CgroupReading
 
 SUMMARY_KEYS = {
     "rps", "rps_min", "rps_max", "p50_ms", "p90_ms", "p99_ms", "max_ms", "fail_ratio",

@@ -15,6 +15,7 @@ import pytest
 
 from bench.measure import (
     budget,
+    cgroups,
     latency,
     matrix,
     runner,
@@ -157,8 +158,8 @@ def test_a_real_three_second_cell_has_sane_numbers(tmp_path):
 @pytest.mark.slow
 def test_a_budgeted_fork_cell_holds_every_child_to_the_budget(tmp_path):
     try:
-        budget.Budget(None, budget.locate()).check()
-    except budget.BudgetUnavailable as why:
+        budget.Budget(None, cgroups.locate()).check()
+    except cgroups.BudgetUnavailable as why:
         pytest.skip(f"no writable cgroup here: {why}")
     record, _raw_app = runner.run_load(
         tmp_path,
@@ -179,7 +180,7 @@ def test_a_budgeted_fork_cell_holds_every_child_to_the_budget(tmp_path):
     assert measured["server_procs"] > 1  # the per-connection children ran, inside the budget
     assert 0 < measured["server_cpu_pct"] < 20 * 1.3
     assert measured["throttled_share"] > 0
-    assert not list(Path(budget.locate().limit.parent).glob(f"bench-{os.getpid()}-*"))
+    assert not list(Path(cgroups.locate().limit.parent).glob(f"bench-{os.getpid()}-*"))
 
 
 @pytest.mark.slow
