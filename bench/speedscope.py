@@ -86,24 +86,30 @@ def read_profile(speedscope: Path, limit: int = TOP_N) -> ProfileSummary:
               for f in document["shared"]["frames"]]  # fmt: skip
     self_weight: Counter = Counter()
     total_weight: Counter = Counter()
-    samples, weight, waiting = 0, 0.0, 0.0
-    for profile in document["profiles"]:
-        for stack, sample_weight in zip(profile["samples"], profile["weights"], strict=True):
-            keys = [frames[index] for index in stack if frames[index][1]]
-            if not keys:
-                continue
-            samples += 1
-            if is_waiting(keys[-1][0], keys[-1][1]):
-                waiting += sample_weight
-                continue
-            weight += sample_weight
-            self_weight[keys[-1]] += sample_weight
-            for key in set(keys):
-                total_weight[key] += sample_weight
+    stacks = [
+        ([frames[index] for index in stack if frames[index][1]], sample_weight)
+        for profile in document["profiles"]
+        for stack, sample_weight in zip(profile["samples"], profile["weights"], strict=True)
+    ]
+    stacks = [(keys, sample_weight) for keys, sample_weight in stacks if keys]
+    waits = [is_waiting(*keys[-1][:2]) for keys, _ in stacks]
+    # a profile that only ever waited is ranked whole, so it still shows where it waited
+    ranked_waits = all(waits)
+    samples, weight, waiting = len(stacks), 0.0, 0.0
+    for (keys, sample_weight), waits_here in zip(stacks, waits, strict=True):
+        if waits_here and not ranked_waits:
+            waiting += sample_weight
+            continue
+        weight += sample_weight
+        self_weight[keys[-1]] += sample_weight
+        for key in set(keys):
+            total_weight[key] += sample_weight
     functions = [
         FunctionCost(name, short_path(file), line, 100 * self_w / weight,
                      100 * total_weight[(name, file, line)] / weight)
         for (name, file, line), self_w in self_weight.most_common(limit)
     ]  # fmt: skip
+    if ranked_waits and stacks:
+        return ProfileSummary(samples, functions, 100.0)
     everything = weight + waiting
     return ProfileSummary(samples, functions, 100 * waiting / everything if everything else 0.0)

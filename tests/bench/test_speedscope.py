@@ -75,3 +75,12 @@ def test_samples_waiting_for_a_socket_are_counted_apart_from_the_ranking(tmp_pat
         ("parse", pytest.approx(50.0)),
         ("EpollPoller.poll", pytest.approx(50.0)),
     ]
+
+
+def test_a_profile_that_only_waited_is_ranked_whole_to_show_where(tmp_path):
+    frames = [("serve", "/src/servers/base.py"), ("receive", "/src/servers/base.py")]
+    path = tmp_path / "idle.speedscope.json"
+    path.write_text(json.dumps(speedscope(frames, [[0, 1], [0, 1]], [1.0, 1.0])))
+    summary = read_profile(path)
+    assert summary.waiting_pct == 100.0
+    assert [cost.function for cost in summary.functions] == ["receive"]
