@@ -102,6 +102,8 @@ def attach_problem(pid: int, py_spy: str | None) -> str | None:
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return f"py-spy cannot read process {pid}: no answer within {ATTACH_TIMEOUT_S:.0f} s"
+    except OSError as error:  # found but not runnable by this user (a 0700 directory, noexec)
+        return f"py-spy at {py_spy} cannot be run: {error.strerror}"
     if done.returncode != 0:
         return explain_failure(pid, done.stderr + done.stdout)
     return None

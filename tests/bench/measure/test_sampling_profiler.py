@@ -7,8 +7,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -185,6 +187,14 @@ def test_missing_py_spy_gives_one_line():
     assert attach_problem(os.getpid(), None) == sampling_problem(None) == line
 
 
+def test_a_py_spy_that_cannot_be_run_gives_one_line(tmp_path):
+    not_runnable = tmp_path / "py-spy"
+    not_runnable.write_text("#!/bin/sh\n")
+    not_runnable.chmod(0o644)  # no execute bit: exec fails for root too
+    line = attach_problem(os.getpid(), str(not_runnable))
+    assert line == f"py-spy at {not_runnable} cannot be run: Permission denied"
+
+
 @needs_py_spy
 def test_the_run_start_probe_samples_a_python_process_of_its_own():
     assert sampling_problem(find_py_spy()) is None
@@ -209,8 +219,13 @@ def attach_problem_as_nobody(pid: int) -> str:
         pytest.skip(f"user nobody cannot run this checkout: {'; '.join(reasons)}")
     code = "import sys; from bench.measure.sampling_profiler import attach_problem as a; "
     code += "print(a(int(sys.argv[1]), sys.argv[2]))"
-    done = subprocess.run([python, "-c", code, str(pid), find_py_spy()], user="nobody",
-                          cwd=REPO_ROOT, capture_output=True, text=True, check=True)  # fmt: skip
+    with tempfile.TemporaryDirectory() as shelf:  # tox keeps .tox 0700: nobody gets its own copy
+        os.chmod(shelf, 0o755)
+        py_spy = shutil.copy(find_py_spy(), shelf)
+        done = subprocess.run(
+            [python, "-c", code, str(pid), py_spy],
+            user="nobody", cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
     return done.stdout.strip()
 
 
