@@ -21,6 +21,7 @@ minute on a 2-core machine (cachegrind runs Python about 50 times slower).
 from __future__ import annotations
 
 import argparse
+import compileall
 import importlib.metadata
 import os
 import platform
@@ -31,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench.cli import add_run_dir
@@ -46,6 +49,11 @@ HASH_SEED = "0"
 WARM_REQUESTS = 200
 #: the requests counted per workload; their difference to the warm-only run is their cost alone
 COUNTED_REQUESTS = 1000
+
+#: what a counted process imports from this tree
+PACKAGES = ("framework", "servers", "bench")
+#: the only variables of ours a counted process sees; each is the same for every side of a run
+PASSED_ON = ("HOME", "LANG", "LC_ALL", "TMPDIR")
 
 #: the libraries the workloads run: another version of one runs other instructions
 LIBRARIES = ("werkzeug", "jinja2", "markupsafe", "itsdangerous")
@@ -78,22 +86,49 @@ def environment() -> dict[str, str]:
     return found
 
 
-def child_env() -> dict:
-    """Our environment with the repo importable and the hash seed fixed."""
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "PYTHONHASHSEED": HASH_SEED}
+@contextmanager
+def counting_tree() -> Iterator[Path]:
+    """A copy of this tree's packages, compiled, at a path of the same length wherever the tree is.
 
-
-def count_instructions(executable: str, workload_args: list[str]) -> int:
-    """Instructions executed by ``python -m bench.micro.workloads ARGS`` under cachegrind."""
+    A counted process must see the same bytes whichever tree it counts: the length of every path
+    it holds (its tree's, through ``Path.resolve()`` too) moves the heap, which moves object
+    addresses, which moves identity-hashed objects' slots in dicts and sets — about 1% of a
+    request's instructions between two checkouts of the same code. And its modules are compiled
+    before counting: processes that compile a changed module (and race to write its ``.pyc``)
+    count the compiler too.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-cachegrind-") as scratch:
+        tree = Path(scratch) / "tree"
+        for package in PACKAGES:
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(PROJECT_ROOT / package, tree / package, ignore=ignore)
+        compileall.compile_dir(tree, quiet=1)
+        yield tree
+
+
+def child_env(tree: Path) -> dict[str, str]:
+    """The environment of a counted process: ``tree`` importable, the hash seed fixed, and
+    nothing that differs between the sides of a comparison (``git bisect run`` adds to PATH)."""
+    kept = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+    return {
+        **kept,
+        "PYTHONPATH": str(tree),
+        "PYTHONHASHSEED": HASH_SEED,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def count_instructions(executable: str, tree: Path, workload_args: list[str]) -> int:
+    """Instructions executed by ``python -m bench.micro.workloads ARGS`` from ``tree`` under
+    cachegrind."""
+    with tempfile.TemporaryDirectory(prefix="bench-cachegrind-out-") as scratch:
         out = Path(scratch) / "cachegrind.out"
         command = [
             executable, "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
             sys.executable, "-m", "bench.micro.workloads", *workload_args,
         ]  # fmt: skip
         finished = subprocess.run(
-            command, cwd=PROJECT_ROOT, env=child_env(), capture_output=True, text=True
+            command, cwd=tree.parent, env=child_env(tree), capture_output=True, text=True
         )
         found = SUMMARY.search(out.read_bytes()) if out.exists() else None
     if finished.returncode != 0 or found is None:
@@ -119,9 +154,10 @@ def measure_once(
         raise InstructionCountFailed("valgrind is not installed (apt-get install valgrind)")
     only = ["--only", ",".join(names), str(warm)]
     jobs = {None: only, **{name: [*only, name, str(counted)] for name in names}}
-    with ThreadPoolExecutor(max_workers=workers()) as pool:
+    with counting_tree() as tree, ThreadPoolExecutor(max_workers=workers()) as pool:
         futures = {
-            key: pool.submit(count_instructions, executable, args) for key, args in jobs.items()
+            key: pool.submit(count_instructions, executable, tree, args)
+            for key, args in jobs.items()
         }
         counts = {key: future.result() for key, future in futures.items()}
     return {name: (counts[name] - counts[None]) / counted for name in names}

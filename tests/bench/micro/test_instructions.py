@@ -4,6 +4,9 @@ valgrind runs, kept to the light in-memory server workload (one count takes a fe
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +18,7 @@ from bench.micro.instructions import InstructionCountFailed
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVER = "servers-raw-plaintext"
+FRAMEWORK = "framework-plaintext"
 needs_valgrind = pytest.mark.skipif(instructions.valgrind() is None, reason="needs valgrind")
 
 
@@ -36,10 +40,37 @@ def test_without_valgrind_counting_is_a_clear_error(monkeypatch, tmp_path):
         instructions.measure([SERVER])
 
 
+def count_from(tree: Path, extra_env: dict[str, str]) -> float:
+    """``python -m bench instructions`` run by the checkout at ``tree``, as a side of regress or
+    a step of bisect runs it: its tree first on PYTHONPATH, its own environment."""
+    run_dir = tree / "counted"
+    env = {**os.environ, "PYTHONPATH": str(tree), **extra_env}
+    env["PATH"] = os.pathsep.join(filter(None, [extra_env.get("PATH"), os.environ["PATH"]]))
+    workloads = f"{SERVER},{FRAMEWORK}"
+    command = [sys.executable, "-m", "bench", "instructions", "--only", workloads, "--run-dir"]
+    subprocess.run([*command, str(run_dir)], cwd=tree, env=env, check=True, capture_output=True)
+    return json.loads((run_dir / "instructions.json").read_text())["per_request"][FRAMEWORK]
+
+
+@needs_valgrind
+@pytest.mark.slow
+def test_checkouts_of_the_same_code_at_other_paths_count_the_same(tmp_path):
+    # path lengths and environments once moved counts by up to ~1% (as a worktree, or a step of
+    # git bisect run with git's directory on PATH, differs from the checkout)
+    counts = []
+    for length, extra_env in ((1, {}), (30, {"X": "y" * 99}), (57, {"PATH": "/usr/lib/git-core"})):
+        tree = tmp_path / ("d" * length)
+        for package in instructions.PACKAGES:
+            shutil.copytree(ROOT / package, tree / package)
+        counts.append(count_from(tree, extra_env))
+    assert (max(counts) - min(counts)) / min(counts) < 0.002  # measured: 0.05% at most
+
+
 @needs_valgrind
 def test_a_workload_that_fails_under_valgrind_says_so():
-    with pytest.raises(InstructionCountFailed, match="exited 1") as raised:
-        instructions.count_instructions(instructions.valgrind(), ["--only", "nosuch", "1"])
+    counting = pytest.raises(InstructionCountFailed, match="exited 1")
+    with counting as raised, instructions.counting_tree() as tree:
+        instructions.count_instructions(instructions.valgrind(), tree, ["--only", "nosuch", "1"])
     assert "KeyError" in str(raised.value)
 
 
