@@ -4,6 +4,7 @@ is tested is the commands' own logic (baseline refresh, confirmation, verdict, e
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,31 +201,24 @@ def test_repeats_must_measure_the_same_cases(tmp_path, capsys):
 
 # --- instruction-count mode ----------------------------------------------------------------------
 
-#: a test-only wrapper, loaded at interpreter start-up from PYTHONPATH: PLANTED_LOOPS iterations of
-#: an empty loop after every request head parsed, about 5% of the server cycle's instructions at 90
-PLANTED = """
-import os
-loops = int(os.environ.get("PLANTED_LOOPS") or 0)
-if loops:
-    from servers.http import Request, ServerConnection
-    parse = ServerConnection.next_event
-    def next_event(self):
-        event = parse(self)
-        if type(event) is Request:
-            for _ in range(loops):
-                pass
-        return event
-    ServerConnection.next_event = next_event
-"""
+#: an empty loop in the request-line parser: about 5% of the server cycle's instructions
+PLANTED_LOOP = (
+    "    if len(line) > limits.max_request_line:\n",
+    "    for _ in range(70):\n        pass\n    if len(line) > limits.max_request_line:\n",
+)
 
 
-def plant_loop(tmp_path: Path, monkeypatch, loops: int) -> None:
-    """Make every counted process run the planted loop (the children inherit PYTHONPATH)."""
-    planted = tmp_path / "planted"
-    planted.mkdir(exist_ok=True)
-    (planted / "sitecustomize.py").write_text(PLANTED)
-    monkeypatch.setenv("PYTHONPATH", str(planted))
-    monkeypatch.setenv("PLANTED_LOOPS", str(loops))
+def plant_loop(tmp_path: Path, monkeypatch) -> None:
+    """Count a copy of this tree whose parser runs the planted loop (counting copies
+    ``instructions.PROJECT_ROOT``'s packages, so the copy is what every counted process runs)."""
+    tree = tmp_path / "planted"
+    for package in instructions.PACKAGES:
+        shutil.copytree(instructions.PROJECT_ROOT / package, tree / package)
+    parser = tree / "servers" / "http.py"
+    source = parser.read_text()
+    assert PLANTED_LOOP[0] in source
+    parser.write_text(source.replace(*PLANTED_LOOP, 1))
+    monkeypatch.setattr(instructions, "PROJECT_ROOT", tree)
 
 
 def count_only_the_server_cycle(monkeypatch) -> None:
@@ -244,7 +238,7 @@ def test_regress_counts_instructions_and_catches_a_planted_5_percent_slowdown(
     assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 0
     out = capsys.readouterr().out
     assert f"instructions {SERVER} / request" in out and "no regression" in out
-    plant_loop(tmp_path, monkeypatch, loops=90)
+    plant_loop(tmp_path, monkeypatch)
     assert regress_main(["--against", "none", "--baseline", str(baseline)]) == 1
     rows = {row.name: row for row in compare_rows(tmp_path / "regress" / "compare.json")}
     planted = rows[f"instructions {SERVER} / request"]
