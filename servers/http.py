@@ -676,6 +676,11 @@ class ServerConnection:
         self._writer = None
 
     @property
+    def has_unread_input(self) -> bool:
+        """Bytes received and not yet turned into events, or the peer's close, wait here."""
+        return bool(self._buf) or self._eof
+
+    @property
     def response_started(self) -> bool:
         """A response head was made for the current request: no other answer can replace it."""
         return self._writer is not None
