@@ -38,6 +38,7 @@ Content-Length is cut; a shorter one ends the connection.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 from servers.grammar import (
     BARE_LF,
@@ -117,9 +118,12 @@ class Limits:
 # --- Events: what next_event() returns --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Request:
-    """A request head. Header names are lower-cased, values stripped, in received order."""
+class Request(NamedTuple):
+    """A request head. Header names are lower-cased, values stripped, in received order.
+
+    A named tuple rather than a frozen dataclass like the other events: one is built per
+    request, and a tuple is made in one step where a frozen dataclass sets each field in turn.
+    """
 
     method: str
     target: str
