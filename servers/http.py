@@ -633,7 +633,7 @@ class ServerConnection:
         framed by Content-Length if the app gave none and the status may carry a body.
         """
         code, first_line = status_line(status)
-        lines, content_length, close, has_date = response_fields(headers)
+        app_lines, content_length, close, has_date = response_fields(headers)
         if content_length is None and code >= 200 and code not in BODYLESS_STATUSES:
             content_length = body_length
         if close or self.expects_continue:
@@ -642,6 +642,7 @@ class ServerConnection:
         method = request.method if request else ""
         version = request.version if request else "1.1"
         writer = self._writer = body_writer(method, version, code, content_length)
+        lines = [first_line, app_lines]
         # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
         if content_length is not None and code >= 200 and code != 204:
             lines.append(b"Content-Length: %d\r\n" % content_length)
@@ -654,7 +655,8 @@ class ServerConnection:
             lines.append(b"Connection: close\r\n")
         elif version == "1.0":
             lines.append(b"Connection: keep-alive\r\n")
-        return b"".join([first_line, *lines, b"\r\n"])
+        lines.append(b"\r\n")
+        return b"".join(lines)
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""

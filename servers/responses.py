@@ -82,8 +82,8 @@ def _encode_field(name: str, value: str) -> tuple[str, bytes, int | None]:
 class _ResponseFields(NamedTuple):
     """An app's response headers, checked, with the ones this layer writes itself taken out."""
 
-    #: encoded header lines to send as they are
-    lines: list[bytes]
+    #: the encoded header lines to send as they are, joined
+    lines: bytes
     #: the app's Content-Length, or None when it gave none
     content_length: int | None
     #: the app asked to close the connection after this response
@@ -92,7 +92,30 @@ class _ResponseFields(NamedTuple):
     has_date: bool
 
 
+#: an app's whole header list, as a tuple → its fields. An endpoint answers with the same headers
+#: response after response, so the list is looked up whole before it is checked pair by pair.
+_FIELDS_CACHE: dict[tuple, _ResponseFields] = {}
+#: the cache starts afresh at this many header lists (a cookie or a length makes a new one)
+_FIELDS_CACHE_SIZE = 256
+
+
 def response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
+    """The app's headers checked and encoded; a bad one is a ValueError (the adapter's 500)."""
+    try:
+        key = tuple(headers)
+        known = _FIELDS_CACHE.get(key)
+    except TypeError:  # a pair given as a list cannot be a key: it is checked pair by pair
+        key = known = None
+    if known is None:
+        known = _check_fields(headers)
+        if key is not None:
+            if len(_FIELDS_CACHE) >= _FIELDS_CACHE_SIZE:
+                _FIELDS_CACHE.clear()
+            _FIELDS_CACHE[key] = known
+    return known
+
+
+def _check_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
     lines, content_length, close, has_date = [], None, False, False
     for name, value in headers:
         known = _FIELD_CACHE.get((name, value))
@@ -111,7 +134,7 @@ def response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
         else:
             has_date = has_date or lower == "date"
             lines.append(line)
-    return _ResponseFields(lines, content_length, close, has_date)
+    return _ResponseFields(b"".join(lines), content_length, close, has_date)
 
 
 # Body writers, one per framing: each frames what the app writes and knows how the body ends.
