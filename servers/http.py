@@ -360,12 +360,14 @@ def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, boo
 
     Rejects what RFC 9112 forbids.
     """
+    watched = [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]
     seen: dict[str, list[str]] = {}
-    for name, value in [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]:
+    for name, value in watched:
         seen.setdefault(name, []).append(value)
-    for name, values in seen.items():
-        if len(values) > 1 and name in SINGLETON_FIELDS:
-            raise ProtocolError(400, f"duplicate {name} field")
+    if len(seen) < len(watched):  # some name came more than once
+        for name, values in seen.items():
+            if len(values) > 1 and name in SINGLETON_FIELDS:
+                raise ProtocolError(400, f"duplicate {name} field")
     version = request.version
     body = _body_reader(version, seen, limits)
     connection = seen.get("connection")
