@@ -52,6 +52,22 @@ def environ_key(header_name: str) -> str | None:
     return key
 
 
+#: request target → its PATH_INFO and QUERY_STRING: clients ask for the same few targets again
+#: and again, so each is split and decoded once
+TARGET_PARTS: dict[str, tuple[str, str]] = {}
+#: the cache starts afresh at this many targets (query strings vary without end)
+TARGET_PARTS_SIZE = 512
+
+
+def target_parts(target: str) -> tuple[str, str]:
+    """PATH_INFO (percent-decoded) and QUERY_STRING of a target ``servers.http`` accepted."""
+    path, query = split_target(target)
+    if len(TARGET_PARTS) >= TARGET_PARTS_SIZE:
+        TARGET_PARTS.clear()
+    parts = TARGET_PARTS[target] = (decode_path(path), query)
+    return parts
+
+
 def split_target(target: str) -> tuple[str, str]:
     """The raw path and query string of a target ``servers.http`` accepted; no fragment.
 
@@ -185,11 +201,11 @@ class WSGIAdapter:
 
     def environ(self, request: Request, body: bytes, peer: tuple) -> dict:
         target = request.target
-        path, query = split_target(target)
+        path, query = TARGET_PARTS.get(target) or target_parts(target)
         environ = {
             **self.base_environ,
             "REQUEST_METHOD": request.method,
-            "PATH_INFO": decode_path(path),
+            "PATH_INFO": path,
             "QUERY_STRING": query,
             "RAW_URI": target,
             "REQUEST_URI": target,
