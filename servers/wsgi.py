@@ -52,6 +52,32 @@ def environ_key(header_name: str) -> str | None:
     return key
 
 
+#: a request's header list, as a tuple → the environ keys it gives. A client sends the same head
+#: request after request, so its fields are turned into keys once, repeated names joined once.
+HEADER_KEYS: dict[tuple, dict[str, str]] = {}
+#: the cache starts afresh at this many header lists (a head holds up to Limits.max_head_bytes)
+HEADER_KEYS_SIZE = 64
+
+
+def header_keys(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """The ``HTTP_*`` (and CONTENT_*) environ keys of a request's fields, each looked up once."""
+    key = tuple(headers)
+    known = HEADER_KEYS.get(key)
+    if known is None:
+        known = {}
+        for name, value in headers:
+            environ_name = ENVIRON_KEYS.get(name) or environ_key(name)
+            if environ_name is None:
+                continue
+            known[environ_name] = (
+                known[environ_name] + ", " + value if environ_name in known else value
+            )
+        if len(HEADER_KEYS) >= HEADER_KEYS_SIZE:
+            HEADER_KEYS.clear()
+        HEADER_KEYS[key] = known
+    return known
+
+
 #: request target → its PATH_INFO and QUERY_STRING: clients ask for the same few targets again
 #: and again, so each is split and decoded once
 TARGET_PARTS: dict[str, tuple[str, str]] = {}
@@ -214,11 +240,7 @@ class WSGIAdapter:
             "REMOTE_PORT": str(peer[1]),
             "wsgi.input": io.BytesIO(body),
         }
-        for name, value in request.headers:
-            key = ENVIRON_KEYS.get(name) or environ_key(name)
-            if key is None:
-                continue
-            environ[key] = environ[key] + ", " + value if key in environ else value
+        environ.update(header_keys(request.headers))
         if target[0] != "/" and "://" in target:
             # RFC 9112 section 3.2.2: an absolute-form target's authority overrides the Host field
             environ["HTTP_HOST"] = split_absolute(request.target)[0]
