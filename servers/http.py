@@ -268,10 +268,27 @@ def _parse_head(raw: bytearray, limits: Limits) -> Request:
     return Request(method, target, version, _parse_fields(raw, lines[1:-1], limits))
 
 
+#: request line → ``(method, target, version)``, for lines already found valid: clients ask for
+#: the same few targets again and again, so each line is parsed once, not per request; bounded,
+#: as targets vary (at most this many lines of max_request_line each).
+_REQUEST_LINES: dict[str, tuple[str, str, str]] = {}
+_REQUEST_LINES_SIZE = 256
+
+
 def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
+    known = _REQUEST_LINES.get(line)
+    if known is None:
+        known = _check_request_line(line)
+        if len(_REQUEST_LINES) >= _REQUEST_LINES_SIZE:
+            _REQUEST_LINES.clear()
+        _REQUEST_LINES[line] = known
+    return known
+
+
+def _check_request_line(line: str) -> tuple[str, str, str]:
     match = REQUEST_LINE.fullmatch(line)
     if match is None:
         _reject_request_line(line)
