@@ -263,9 +263,9 @@ class _HeadScanner:
 
 def _parse_head(raw: bytearray, limits: Limits) -> Request:
     """The request a complete head (its lines, each with its CRLF) stands for."""
-    lines = raw.decode("latin-1").split("\r\n")
-    method, target, version = _parse_request_line(lines[0], limits)
-    return Request(method, target, version, _parse_fields(raw, lines[1:-1], limits))
+    request_line, _, section = raw.decode("latin-1").partition("\r\n")
+    method, target, version = _parse_request_line(request_line, limits)
+    return Request(method, target, version, _parse_field_section(raw, section, limits))
 
 
 #: request line → ``(method, target, version)``, for lines already found valid: clients ask for
@@ -325,6 +325,28 @@ def _reject_request_line(line: str) -> None:
 #: bounded, as cookies and tokens vary (at most this many lines of max_header_field each).
 _FIELD_LINES: dict[str, tuple[str, str]] = {}
 _FIELD_LINES_SIZE = 1024
+
+
+#: a head's field section → its fields, for sections already found valid: a client sends the same
+#: head request after request, so it is looked up whole before its lines are. Only a section no
+#: longer than one field may be is looked up, so no line of it can be too long for any connection.
+_FIELD_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {}
+_FIELD_SECTIONS_SIZE = 64
+
+
+def _parse_field_section(raw: bytearray, section: str, limits: Limits) -> list[tuple[str, str]]:
+    """The fields of a head ``raw`` whose field section (decoded, CRLFs included) is ``section``."""
+    fields = _FIELD_SECTIONS.get(section)
+    if fields is None or len(section) > limits.max_header_field:
+        fields = _parse_fields(raw, section.split("\r\n")[:-1], limits)
+        if len(section) <= limits.max_header_field:
+            if len(_FIELD_SECTIONS) >= _FIELD_SECTIONS_SIZE:
+                _FIELD_SECTIONS.clear()
+            _FIELD_SECTIONS[section] = tuple(fields)
+        return fields
+    if len(fields) > limits.max_header_count:
+        raise ProtocolError(431, "too many header fields")
+    return list(fields)
 
 
 def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
