@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
+from servers.cache import BoundedCache
 from servers.grammar import (
     BARE_LF,
     CHUNK_SIZE_LINE,
@@ -271,21 +272,14 @@ def _parse_head(raw: bytearray, limits: Limits) -> Request:
 #: request line → ``(method, target, version)``, for lines already found valid: clients ask for
 #: the same few targets again and again, so each line is parsed once, not per request; bounded,
 #: as targets vary (at most this many lines of max_request_line each).
-_REQUEST_LINES: dict[str, tuple[str, str, str]] = {}
-_REQUEST_LINES_SIZE = 256
+_REQUEST_LINES: BoundedCache = BoundedCache(256)
 
 
 def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
-    known = _REQUEST_LINES.get(line)
-    if known is None:
-        known = _check_request_line(line)
-        if len(_REQUEST_LINES) >= _REQUEST_LINES_SIZE:
-            _REQUEST_LINES.clear()
-        _REQUEST_LINES[line] = known
-    return known
+    return _REQUEST_LINES.get(line) or _REQUEST_LINES.remember(line, _check_request_line(line))
 
 
 def _check_request_line(line: str) -> tuple[str, str, str]:
@@ -323,15 +317,13 @@ def _reject_request_line(line: str) -> None:
 #: field line (without its CRLF) → ``(lower-case name, value)``, for lines already found valid.
 #: Clients repeat the same lines request after request, so each is parsed once, not per request;
 #: bounded, as cookies and tokens vary (at most this many lines of max_header_field each).
-_FIELD_LINES: dict[str, tuple[str, str]] = {}
-_FIELD_LINES_SIZE = 1024
+_FIELD_LINES: BoundedCache = BoundedCache(1024)
 
 
 #: a head's field section → its fields, for sections already found valid: a client sends the same
 #: head request after request, so it is looked up whole before its lines are. Only a section no
 #: longer than one field may be is looked up, so no line of it can be too long for any connection.
-_FIELD_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {}
-_FIELD_SECTIONS_SIZE = 64
+_FIELD_SECTIONS: BoundedCache = BoundedCache(64)
 
 
 def _parse_field_section(raw: bytearray, section: str, limits: Limits) -> list[tuple[str, str]]:
@@ -340,9 +332,7 @@ def _parse_field_section(raw: bytearray, section: str, limits: Limits) -> list[t
     if fields is None or len(section) > limits.max_header_field:
         fields = _parse_fields(raw, section.split("\r\n")[:-1], limits)
         if len(section) <= limits.max_header_field:
-            if len(_FIELD_SECTIONS) >= _FIELD_SECTIONS_SIZE:
-                _FIELD_SECTIONS.clear()
-            _FIELD_SECTIONS[section] = tuple(fields)
+            _FIELD_SECTIONS.remember(section, tuple(fields))
         return fields
     if len(fields) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
@@ -372,10 +362,7 @@ def _parse_field(line: str, limits: Limits) -> tuple[str, str]:
     if match is None:
         _reject_field_line(line)
     name, value = match.groups()
-    if len(_FIELD_LINES) >= _FIELD_LINES_SIZE:
-        _FIELD_LINES.clear()
-    field = _FIELD_LINES[line] = (name.lower(), value)
-    return field
+    return _FIELD_LINES.remember(line, (name.lower(), value))
 
 
 def _reject_field_line(line: str) -> None:

@@ -9,6 +9,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import NamedTuple
 
+from servers.cache import BoundedCache
 from servers.grammar import RESPONSE_NAME, RESPONSE_VALUE_FORBIDDEN, STATUS
 
 _STATUS_LINES = {
@@ -52,9 +53,8 @@ def status_line(status: str) -> tuple[int, bytes]:
 
 #: (name, value) → (lower-case name, encoded line, Content-Length or None). Apps send the same
 #: few headers again and again, so each pair is checked and encoded once, not per response.
-_FIELD_CACHE: dict[tuple[str, str], tuple[str, bytes, int | None]] = {}
-#: the cache starts afresh at this many pairs (cookies and lengths vary without end)
-_FIELD_CACHE_SIZE = 1024
+#: (cookies and lengths vary without end: at most this many pairs)
+_FIELD_CACHE: BoundedCache = BoundedCache(1024)
 
 
 def _encode_field(name: str, value: str) -> tuple[str, bytes, int | None]:
@@ -94,9 +94,8 @@ class _ResponseFields(NamedTuple):
 
 #: an app's whole header list, as a tuple → its fields. An endpoint answers with the same headers
 #: response after response, so the list is looked up whole before it is checked pair by pair.
-_FIELDS_CACHE: dict[tuple, _ResponseFields] = {}
-#: the cache starts afresh at this many header lists (a cookie or a length makes a new one)
-_FIELDS_CACHE_SIZE = 256
+#: (a cookie or a length makes a new list: at most this many lists)
+_FIELDS_CACHE: BoundedCache = BoundedCache(256)
 
 
 def response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
@@ -109,9 +108,7 @@ def response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
     if known is None:
         known = _check_fields(headers)
         if key is not None:
-            if len(_FIELDS_CACHE) >= _FIELDS_CACHE_SIZE:
-                _FIELDS_CACHE.clear()
-            _FIELDS_CACHE[key] = known
+            _FIELDS_CACHE.remember(key, known)
     return known
 
 
@@ -120,10 +117,7 @@ def _check_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
     for name, value in headers:
         known = _FIELD_CACHE.get((name, value))
         if known is None:
-            known = _encode_field(name, value)
-            if len(_FIELD_CACHE) >= _FIELD_CACHE_SIZE:
-                _FIELD_CACHE.clear()
-            _FIELD_CACHE[name, value] = known
+            known = _FIELD_CACHE.remember((name, value), _encode_field(name, value))
         lower, line, length = known
         if length is not None:
             if content_length is not None and content_length != length:

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
+from servers.cache import BoundedCache
 from servers.http import ProtocolError, Request, ServerConnection
 
 #: what the client sees when the app fails before its headers went out: no traceback, no details
@@ -35,9 +36,8 @@ class ClientDisconnected(Exception):
 
 
 #: header name → its environ key, for the names seen so far: requests repeat the same few names
-ENVIRON_KEYS: dict[str, str] = {}
-#: the cache starts afresh at this many names (clients may send any)
-ENVIRON_KEYS_SIZE = 512
+#: (clients may send any names: at most this many)
+ENVIRON_KEYS: BoundedCache = BoundedCache(512)
 
 
 def environ_key(header_name: str) -> str | None:
@@ -46,17 +46,13 @@ def environ_key(header_name: str) -> str | None:
         return None
     key = header_name.upper().replace("-", "_")
     key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
-    if len(ENVIRON_KEYS) >= ENVIRON_KEYS_SIZE:
-        ENVIRON_KEYS.clear()
-    ENVIRON_KEYS[header_name] = key
-    return key
+    return ENVIRON_KEYS.remember(header_name, key)
 
 
 #: a request's header list, as a tuple → the environ keys it gives. A client sends the same head
 #: request after request, so its fields are turned into keys once, repeated names joined once.
-HEADER_KEYS: dict[tuple, dict[str, str]] = {}
-#: the cache starts afresh at this many header lists (a head holds up to Limits.max_head_bytes)
-HEADER_KEYS_SIZE = 64
+#: (a head holds up to Limits.max_head_bytes: at most this many lists)
+HEADER_KEYS: BoundedCache = BoundedCache(64)
 
 
 def header_keys(headers: list[tuple[str, str]]) -> dict[str, str]:
@@ -72,26 +68,20 @@ def header_keys(headers: list[tuple[str, str]]) -> dict[str, str]:
             known[environ_name] = (
                 known[environ_name] + ", " + value if environ_name in known else value
             )
-        if len(HEADER_KEYS) >= HEADER_KEYS_SIZE:
-            HEADER_KEYS.clear()
-        HEADER_KEYS[key] = known
+        HEADER_KEYS.remember(key, known)
     return known
 
 
 #: request target → its PATH_INFO and QUERY_STRING: clients ask for the same few targets again
 #: and again, so each is split and decoded once
-TARGET_PARTS: dict[str, tuple[str, str]] = {}
-#: the cache starts afresh at this many targets (query strings vary without end)
-TARGET_PARTS_SIZE = 512
+#: (query strings vary without end: at most this many targets)
+TARGET_PARTS: BoundedCache = BoundedCache(512)
 
 
 def target_parts(target: str) -> tuple[str, str]:
     """PATH_INFO (percent-decoded) and QUERY_STRING of a target ``servers.http`` accepted."""
     path, query = split_target(target)
-    if len(TARGET_PARTS) >= TARGET_PARTS_SIZE:
-        TARGET_PARTS.clear()
-    parts = TARGET_PARTS[target] = (decode_path(path), query)
-    return parts
+    return TARGET_PARTS.remember(target, (decode_path(path), query))
 
 
 def split_target(target: str) -> tuple[str, str]:
