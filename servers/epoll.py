@@ -111,7 +111,10 @@ class EpollServer(BaseServer):
     def write_queued(self) -> None:
         connections, self.queued = self.queued, []
         for conn in connections:
-            conn.write_queued()
+            try:
+                conn.flush()
+            except Exception:
+                conn.fail()
 
     # -- accepting -----------------------------------------------------------------------------
 
@@ -273,12 +276,12 @@ class Connection:
                 self.reject(err)
                 return
             kind = type(event)
-            if kind is Data:
-                self.body.append(event.data)
-            elif kind is Request:
+            if kind is Request:
                 self.start_request(event)
             elif kind is EndOfMessage:
                 self.run_app()
+            elif kind is Data:
+                self.body.append(event.data)
             elif event is NEED_DATA:
                 self.set_events(WRITE if self.output else READ)
                 return
@@ -356,12 +359,6 @@ class Connection:
         self.output += response
         self.server.queue_write(self)
 
-    def write_queued(self) -> None:
-        try:
-            self.flush()
-        except Exception:
-            self.fail()
-
     def write(self, data: bytes) -> None:
         if self.output:
             self.output += data
@@ -378,7 +375,7 @@ class Connection:
             self.set_events(WRITE)
 
     def flush(self) -> None:
-        if self.closed:
+        if self.state is State.CLOSED:
             return
         try:
             sent = self.sock.send(self.output)
@@ -395,15 +392,12 @@ class Connection:
             return
         if self.state is State.RESPONDING:
             self.finish_response()
-            self.advance()
         elif self.state is State.READING:
             self.set_events(READ)  # a 100 Continue went out; the body comes next
         else:
             self.set_events(0)  # ... while the app already runs in the pool
 
     def finish_response(self) -> None:
-        if self.closed:
-            return
         if not self.keep:
             self.close()
             return
@@ -411,9 +405,13 @@ class Connection:
         self.request = None
         self.move(State.IDLE)
         self.set_deadline(self.server.idle_timeout)
+        if self.conn.has_unread_input:  # a pipelined request, or the client's close
+            self.advance()
+        else:
+            self.set_events(READ)  # (the response may have been written through EPOLLOUT)
 
     def set_events(self, events: int) -> None:
-        if events != self.events and not self.closed:
+        if events != self.events and self.state is not State.CLOSED:
             self.loop.update_handler(self.fd, events)
             self.events = events
 

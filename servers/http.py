@@ -38,7 +38,9 @@ Content-Length is cut; a shorter one ends the connection.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
+from servers.cache import BoundedCache
 from servers.grammar import (
     BARE_LF,
     CHUNK_SIZE_LINE,
@@ -117,9 +119,12 @@ class Limits:
 # --- Events: what next_event() returns --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Request:
-    """A request head. Header names are lower-cased, values stripped, in received order."""
+class Request(NamedTuple):
+    """A request head. Header names are lower-cased, values stripped, in received order.
+
+    A named tuple rather than a frozen dataclass like the other events: one is built per
+    request, and a tuple is made in one step where a frozen dataclass sets each field in turn.
+    """
 
     method: str
     target: str
@@ -259,15 +264,25 @@ class _HeadScanner:
 
 def _parse_head(raw: bytearray, limits: Limits) -> Request:
     """The request a complete head (its lines, each with its CRLF) stands for."""
-    lines = raw.decode("latin-1").split("\r\n")
-    method, target, version = _parse_request_line(lines[0], limits)
-    return Request(method, target, version, _parse_fields(raw, lines[1:-1], limits))
+    request_line, _, section = raw.decode("latin-1").partition("\r\n")
+    method, target, version = _parse_request_line(request_line, limits)
+    return Request(method, target, version, _parse_field_section(raw, section, limits))
+
+
+#: request line → ``(method, target, version)``, for lines already found valid: clients ask for
+#: the same few targets again and again, so each line is parsed once, not per request; bounded,
+#: as targets vary (at most this many lines of max_request_line each).
+_REQUEST_LINES: BoundedCache = BoundedCache(256)
 
 
 def _parse_request_line(line: str, limits: Limits) -> tuple[str, str, str]:
     """``(method, target, version)`` of a request line, or the ProtocolError it deserves."""
     if len(line) > limits.max_request_line:
         raise ProtocolError(414, "request line too long")
+    return _REQUEST_LINES.get(line) or _REQUEST_LINES.remember(line, _check_request_line(line))
+
+
+def _check_request_line(line: str) -> tuple[str, str, str]:
     match = REQUEST_LINE.fullmatch(line)
     if match is None:
         _reject_request_line(line)
@@ -302,8 +317,26 @@ def _reject_request_line(line: str) -> None:
 #: field line (without its CRLF) → ``(lower-case name, value)``, for lines already found valid.
 #: Clients repeat the same lines request after request, so each is parsed once, not per request;
 #: bounded, as cookies and tokens vary (at most this many lines of max_header_field each).
-_FIELD_LINES: dict[str, tuple[str, str]] = {}
-_FIELD_LINES_SIZE = 1024
+_FIELD_LINES: BoundedCache = BoundedCache(1024)
+
+
+#: a head's field section → its fields, for sections already found valid: a client sends the same
+#: head request after request, so it is looked up whole before its lines are. Only a section no
+#: longer than one field may be is looked up, so no line of it can be too long for any connection.
+_FIELD_SECTIONS: BoundedCache = BoundedCache(64)
+
+
+def _parse_field_section(raw: bytearray, section: str, limits: Limits) -> list[tuple[str, str]]:
+    """The fields of a head ``raw`` whose field section (decoded, CRLFs included) is ``section``."""
+    fields = _FIELD_SECTIONS.get(section)
+    if fields is None or len(section) > limits.max_header_field:
+        fields = _parse_fields(raw, section.split("\r\n")[:-1], limits)
+        if len(section) <= limits.max_header_field:
+            _FIELD_SECTIONS.remember(section, tuple(fields))
+        return fields
+    if len(fields) > limits.max_header_count:
+        raise ProtocolError(431, "too many header fields")
+    return list(fields)
 
 
 def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
@@ -329,10 +362,7 @@ def _parse_field(line: str, limits: Limits) -> tuple[str, str]:
     if match is None:
         _reject_field_line(line)
     name, value = match.groups()
-    if len(_FIELD_LINES) >= _FIELD_LINES_SIZE:
-        _FIELD_LINES.clear()
-    field = _FIELD_LINES[line] = (name.lower(), value)
-    return field
+    return _FIELD_LINES.remember(line, (name.lower(), value))
 
 
 def _reject_field_line(line: str) -> None:
@@ -356,12 +386,14 @@ def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, boo
 
     Rejects what RFC 9112 forbids.
     """
+    watched = [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]
     seen: dict[str, list[str]] = {}
-    for name, value in [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]:
+    for name, value in watched:
         seen.setdefault(name, []).append(value)
-    for name, values in seen.items():
-        if len(values) > 1 and name in SINGLETON_FIELDS:
-            raise ProtocolError(400, f"duplicate {name} field")
+    if len(seen) < len(watched):  # some name came more than once
+        for name, values in seen.items():
+            if len(values) > 1 and name in SINGLETON_FIELDS:
+                raise ProtocolError(400, f"duplicate {name} field")
     version = request.version
     body = _body_reader(version, seen, limits)
     connection = seen.get("connection")
@@ -629,7 +661,7 @@ class ServerConnection:
         framed by Content-Length if the app gave none and the status may carry a body.
         """
         code, first_line = status_line(status)
-        lines, content_length, close, has_date = response_fields(headers)
+        app_lines, content_length, close, has_date = response_fields(headers)
         if content_length is None and code >= 200 and code not in BODYLESS_STATUSES:
             content_length = body_length
         if close or self.expects_continue:
@@ -638,6 +670,7 @@ class ServerConnection:
         method = request.method if request else ""
         version = request.version if request else "1.1"
         writer = self._writer = body_writer(method, version, code, content_length)
+        lines = [first_line, app_lines]
         # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
         if content_length is not None and code >= 200 and code != 204:
             lines.append(b"Content-Length: %d\r\n" % content_length)
@@ -650,7 +683,8 @@ class ServerConnection:
             lines.append(b"Connection: close\r\n")
         elif version == "1.0":
             lines.append(b"Connection: keep-alive\r\n")
-        return b"".join([first_line, *lines, b"\r\n"])
+        lines.append(b"\r\n")
+        return b"".join(lines)
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""
@@ -674,6 +708,11 @@ class ServerConnection:
         self._body = None
         self._request_done = False
         self._writer = None
+
+    @property
+    def has_unread_input(self) -> bool:
+        """Bytes received and not yet turned into events, or the peer's close, wait here."""
+        return bool(self._buf) or self._eof
 
     @property
     def response_started(self) -> bool:

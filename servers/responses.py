@@ -9,6 +9,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import NamedTuple
 
+from servers.cache import BoundedCache
 from servers.grammar import RESPONSE_NAME, RESPONSE_VALUE_FORBIDDEN, STATUS
 
 _STATUS_LINES = {
@@ -52,9 +53,8 @@ def status_line(status: str) -> tuple[int, bytes]:
 
 #: (name, value) → (lower-case name, encoded line, Content-Length or None). Apps send the same
 #: few headers again and again, so each pair is checked and encoded once, not per response.
-_FIELD_CACHE: dict[tuple[str, str], tuple[str, bytes, int | None]] = {}
-#: the cache starts afresh at this many pairs (cookies and lengths vary without end)
-_FIELD_CACHE_SIZE = 1024
+#: (cookies and lengths vary without end: at most this many pairs)
+_FIELD_CACHE: BoundedCache = BoundedCache(1024)
 
 
 def _encode_field(name: str, value: str) -> tuple[str, bytes, int | None]:
@@ -82,8 +82,8 @@ def _encode_field(name: str, value: str) -> tuple[str, bytes, int | None]:
 class _ResponseFields(NamedTuple):
     """An app's response headers, checked, with the ones this layer writes itself taken out."""
 
-    #: encoded header lines to send as they are
-    lines: list[bytes]
+    #: the encoded header lines to send as they are, joined
+    lines: bytes
     #: the app's Content-Length, or None when it gave none
     content_length: int | None
     #: the app asked to close the connection after this response
@@ -92,15 +92,32 @@ class _ResponseFields(NamedTuple):
     has_date: bool
 
 
+#: an app's whole header list, as a tuple → its fields. An endpoint answers with the same headers
+#: response after response, so the list is looked up whole before it is checked pair by pair.
+#: (a cookie or a length makes a new list: at most this many lists)
+_FIELDS_CACHE: BoundedCache = BoundedCache(256)
+
+
 def response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
+    """The app's headers checked and encoded; a bad one is a ValueError (the adapter's 500)."""
+    try:
+        key = tuple(headers)
+        known = _FIELDS_CACHE.get(key)
+    except TypeError:  # a pair given as a list cannot be a key: it is checked pair by pair
+        key = known = None
+    if known is None:
+        known = _check_fields(headers)
+        if key is not None:
+            _FIELDS_CACHE.remember(key, known)
+    return known
+
+
+def _check_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
     lines, content_length, close, has_date = [], None, False, False
     for name, value in headers:
         known = _FIELD_CACHE.get((name, value))
         if known is None:
-            known = _encode_field(name, value)
-            if len(_FIELD_CACHE) >= _FIELD_CACHE_SIZE:
-                _FIELD_CACHE.clear()
-            _FIELD_CACHE[name, value] = known
+            known = _FIELD_CACHE.remember((name, value), _encode_field(name, value))
         lower, line, length = known
         if length is not None:
             if content_length is not None and content_length != length:
@@ -111,7 +128,7 @@ def response_fields(headers: list[tuple[str, str]]) -> _ResponseFields:
         else:
             has_date = has_date or lower == "date"
             lines.append(line)
-    return _ResponseFields(lines, content_length, close, has_date)
+    return _ResponseFields(b"".join(lines), content_length, close, has_date)
 
 
 # Body writers, one per framing: each frames what the app writes and knows how the body ends.

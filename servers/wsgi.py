@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
+from servers.cache import BoundedCache
 from servers.http import ProtocolError, Request, ServerConnection
 
 #: what the client sees when the app fails before its headers went out: no traceback, no details
@@ -35,9 +36,8 @@ class ClientDisconnected(Exception):
 
 
 #: header name → its environ key, for the names seen so far: requests repeat the same few names
-ENVIRON_KEYS: dict[str, str] = {}
-#: the cache starts afresh at this many names (clients may send any)
-ENVIRON_KEYS_SIZE = 512
+#: (clients may send any names: at most this many)
+ENVIRON_KEYS: BoundedCache = BoundedCache(512)
 
 
 def environ_key(header_name: str) -> str | None:
@@ -46,10 +46,42 @@ def environ_key(header_name: str) -> str | None:
         return None
     key = header_name.upper().replace("-", "_")
     key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
-    if len(ENVIRON_KEYS) >= ENVIRON_KEYS_SIZE:
-        ENVIRON_KEYS.clear()
-    ENVIRON_KEYS[header_name] = key
-    return key
+    return ENVIRON_KEYS.remember(header_name, key)
+
+
+#: a request's header list, as a tuple → the environ keys it gives. A client sends the same head
+#: request after request, so its fields are turned into keys once, repeated names joined once.
+#: (a head holds up to Limits.max_head_bytes: at most this many lists)
+HEADER_KEYS: BoundedCache = BoundedCache(64)
+
+
+def header_keys(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """The ``HTTP_*`` (and CONTENT_*) environ keys of a request's fields, each looked up once."""
+    key = tuple(headers)
+    known = HEADER_KEYS.get(key)
+    if known is None:
+        known = {}
+        for name, value in headers:
+            environ_name = ENVIRON_KEYS.get(name) or environ_key(name)
+            if environ_name is None:
+                continue
+            known[environ_name] = (
+                known[environ_name] + ", " + value if environ_name in known else value
+            )
+        HEADER_KEYS.remember(key, known)
+    return known
+
+
+#: request target → its PATH_INFO and QUERY_STRING: clients ask for the same few targets again
+#: and again, so each is split and decoded once
+#: (query strings vary without end: at most this many targets)
+TARGET_PARTS: BoundedCache = BoundedCache(512)
+
+
+def target_parts(target: str) -> tuple[str, str]:
+    """PATH_INFO (percent-decoded) and QUERY_STRING of a target ``servers.http`` accepted."""
+    path, query = split_target(target)
+    return TARGET_PARTS.remember(target, (decode_path(path), query))
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -185,11 +217,11 @@ class WSGIAdapter:
 
     def environ(self, request: Request, body: bytes, peer: tuple) -> dict:
         target = request.target
-        path, query = split_target(target)
+        path, query = TARGET_PARTS.get(target) or target_parts(target)
         environ = {
             **self.base_environ,
             "REQUEST_METHOD": request.method,
-            "PATH_INFO": decode_path(path),
+            "PATH_INFO": path,
             "QUERY_STRING": query,
             "RAW_URI": target,
             "REQUEST_URI": target,
@@ -198,11 +230,7 @@ class WSGIAdapter:
             "REMOTE_PORT": str(peer[1]),
             "wsgi.input": io.BytesIO(body),
         }
-        for name, value in request.headers:
-            key = ENVIRON_KEYS.get(name) or environ_key(name)
-            if key is None:
-                continue
-            environ[key] = environ[key] + ", " + value if key in environ else value
+        environ.update(header_keys(request.headers))
         if target[0] != "/" and "://" in target:
             # RFC 9112 section 3.2.2: an absolute-form target's authority overrides the Host field
             environ["HTTP_HOST"] = split_absolute(request.target)[0]

@@ -99,7 +99,7 @@ def test_a_turn_s_responses_go_out_together_unless_a_slow_app_call_held_the_turn
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def write_queued(self) -> None:
+        def flush(self) -> None:
             written.append(self.name)
 
     try:

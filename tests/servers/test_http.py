@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from servers.http import (
     _FIELD_LINES,
+    _FIELD_SECTIONS,
+    _REQUEST_LINES,
     CONNECTION_CLOSED,
     NEED_DATA,
     PAUSED,
@@ -624,16 +626,38 @@ def test_every_reject_gives_its_status_and_reason_however_it_arrives(name: str, 
 
 
 @pytest.mark.parametrize("name", sorted(VALID) + sorted(REJECTS))
-def test_field_lines_seen_for_the_first_time_or_again_give_the_same_outcome(name: str) -> None:
-    # A line is parsed on first sight, then taken from a cache: both paths must agree.
+def test_lines_seen_for_the_first_time_or_again_give_the_same_outcome(name: str) -> None:
+    # A request or field line is parsed on first sight, then taken from a cache: both must agree.
     def outcome() -> object:
         if name in VALID:
             return drive(whole(VALID[name][0]))
         return rejected(whole(REJECTS[name][0]))
 
     _FIELD_LINES.clear()
+    _FIELD_SECTIONS.clear()
+    _REQUEST_LINES.clear()
     first = outcome()
     assert outcome() == first == (VALID[name][1] if name in VALID else REJECTS[name][1:])
+
+
+def test_a_cached_request_line_is_still_held_to_each_connection_s_limit() -> None:
+    line = b"GET /a-target-of-some-length HTTP/1.1"
+    assert drive(whole(line + b"\r\nHost: x\r\n\r\n"))  # now cached
+    conn = ServerConnection(Limits(max_request_line=len(line) - 1))
+    assert rejected(whole(line + b"\r\nHost: x\r\n\r\n"), conn) == (414, "request line too long")
+
+
+def test_a_cached_field_section_is_still_held_to_each_connection_s_limits() -> None:
+    head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"v" * 40 + b"\r\n\r\n"
+    assert drive(whole(head))  # now cached
+    for limits, refusal in [
+        (Limits(max_header_field=40), (431, "header field too large")),
+        (Limits(max_header_count=1), (431, "too many header fields")),
+    ]:
+        assert rejected(whole(head), ServerConnection(limits)) == refusal
+    headers = drive(whole(head))[0].headers
+    headers.append(("x-added", "by a consumer"))  # each request gets its own list
+    assert drive(whole(head))[0].headers == [("host", "x"), ("x-long", "v" * 40)]
 
 
 def test_every_limit_at_its_least_still_admits_the_smallest_request() -> None:

@@ -1,4 +1,5 @@
-"""servers.responses: response headers checked once per distinct pair, the Date line, refusals."""
+"""servers.responses: response headers checked once per distinct list and pair, the Date line,
+refusals."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ def test_a_cached_pair_gives_the_same_fields_as_the_first_time() -> None:
     headers = [("Content-Type", "text/plain"), ("Content-Length", "13"), ("Connection", "close")]
     first = response_fields(headers)
     assert response_fields(headers) == first
-    assert first.lines == [b"Content-Type: text/plain\r\n"]
+    assert first.lines == b"Content-Type: text/plain\r\n"
     assert (first.content_length, first.close, first.has_date) == (13, True, False)
+
+
+def test_a_header_list_with_a_list_for_a_pair_is_checked_as_before() -> None:
+    fields = response_fields([["Content-Type", "text/plain"], ("Content-Length", "2")])
+    assert (fields.lines, fields.content_length) == (b"Content-Type: text/plain\r\n", 2)
 
 
 def test_differing_content_lengths_are_refused_even_when_each_is_cached() -> None:

@@ -82,6 +82,16 @@ def test_environ_holds_the_request_the_pep_3333_way():
     assert env["body"] == b"abc"
 
 
+def test_the_same_head_twice_gives_the_same_environ_whatever_the_app_did_to_the_first():
+    raw = b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
+    first = capture_environ(raw)
+    first["HTTP_X_A"] += ", 3"  # an app may change its environ: the next request must not see it
+    first["PATH_INFO"] = "/changed"
+    second = capture_environ(raw)
+    assert (second["HTTP_X_A"], second["HTTP_HOST"]) == ("1, 2", "h")
+    assert (second["PATH_INFO"], second["QUERY_STRING"]) == ("/p", "q=1")
+
+
 def test_chunked_body_reaches_the_app_dechunked_and_terminated():
     env = capture_environ(
         b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
