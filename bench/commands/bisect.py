@@ -252,12 +252,25 @@ def bisect_run(tree: Path, good: str, bad: str, step_args: list[str]) -> str:
         raise BadReference(f"git bisect start failed: {started.stderr.strip()}")
     env = {**Side("ours", sides.REPO_ROOT, "").env()}
     command = ["git", "bisect", "run", sys.executable, "-c", STEP_CODE, *step_args]
-    finished = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
-    print(finished.stdout[-3000:].rstrip(), flush=True)
-    found = FIRST_BAD.search(finished.stdout)
+    output = passed_through(command, tree, env)
+    found = FIRST_BAD.search(output)
     if found is None:
-        raise BadReference(f"git bisect found no first bad commit: {finished.stderr.strip()}")
+        last = [line for line in output.splitlines() if line.strip()][-1:]
+        raise BadReference(f"git bisect found no first bad commit: {' '.join(last)}")
     return found[1]
+
+
+def passed_through(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run ``command``, printing its output as it comes (a bisect takes minutes); its output."""
+    lines = []
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as child:  # fmt: skip
+        for line in child.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+    if lines and not lines[-1].endswith("\n"):  # git's last line has none
+        print(flush=True)
+    return "".join(lines)
 
 
 def values_by_commit(log: Path) -> dict[str, float | None]:
