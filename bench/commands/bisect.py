@@ -79,6 +79,8 @@ class Instructions:
     KIND: ClassVar[str] = "workload"
     #: how far past GOOD's count a commit is bad: counts of unchanged code agree to far less
     THRESHOLD: ClassVar[float] = INSTRUCTION_THRESHOLD
+    #: why a commit may give no count
+    UNMEASURED: ClassVar[str] = "its count failed (its output is above)"
     #: the instruction workload, e.g. servers-raw-plaintext
     name: str
 
@@ -115,6 +117,10 @@ class TimedCase:
     KIND: ClassVar[str] = "case"
     #: how far past GOOD's ratio a commit is bad: what regress judges micro cases by
     THRESHOLD: ClassVar[float] = REGRESS_THRESHOLD
+    #: why a commit may give no ratio
+    UNMEASURED: ClassVar[str] = (
+        "a reference case has no ratio to bisect; otherwise its micro run failed (output above)"
+    )
     #: the case as micro.json names it, e.g. test_server_cycle[servers]
     name: str
     #: processes a commit is timed in; the median of their ratios is its measure
@@ -228,7 +234,9 @@ def measure_good(probe: Probe, tree: Side, good: str, scratch: Path) -> float:
     probe.check_tree(tree, f"GOOD {good}")
     reference = probe.measure(tree, scratch)
     if reference is None:
-        raise BadReference(f"GOOD {good}: cannot measure {probe.KIND} {probe.name!r} there")
+        raise BadReference(
+            f"GOOD {good}: cannot measure {probe.KIND} {probe.name!r} there: {probe.UNMEASURED}"
+        )
     print(f"good {tree.commit[:12]}: {probe.shown(reference)}", flush=True)
     return reference
 
@@ -239,7 +247,9 @@ def check_bad(probe: Probe, worktree: Path, bad: str, bad_commit: str, limit: fl
     sides.git("checkout", "-q", "--detach", bad_commit, repo=worktree)
     value = measure_here(probe, worktree, log, limit)
     if value is None:
-        raise BadReference(f"BAD {bad}: cannot measure {probe.KIND} {probe.name!r} there")
+        raise BadReference(
+            f"BAD {bad}: cannot measure {probe.KIND} {probe.name!r} there: {probe.UNMEASURED}"
+        )
     if value <= limit:
         raise BadReference(f"BAD {bad}: {probe.shown(value)} is within the limit "
                            f"{probe.number(limit)}; nothing to bisect")  # fmt: skip
