@@ -41,7 +41,7 @@ COMMANDS = {
     ),
     "bisect": (
         "bench.commands.bisect:main",
-        "the first commit that made a workload cost more instructions per request",
+        "the first commit that made an instruction workload or a micro case dearer",
     ),
     "worker": (
         "bench.commands.worker:main",

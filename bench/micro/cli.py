@@ -64,12 +64,13 @@ PROFILES = {
 }
 
 
-def collecting(storage: str) -> list[str]:
-    """pytest over bench/micro's ``bench_*.py`` cases only. pytest-benchmark creates its storage
-    directory (./.benchmarks by default) even when it saves nothing: ``storage`` is a temporary
-    one, so a run writes nowhere but its run directory."""
+def collecting(storage: str, micro_dir: Path = MICRO_DIR) -> list[str]:
+    """pytest over ``micro_dir``'s ``bench_*.py`` cases only (this tree's bench/micro unless
+    another tree's is named). pytest-benchmark creates its storage directory (./.benchmarks by
+    default) even when it saves nothing: ``storage`` is a temporary one, so a run writes nowhere
+    but its run directory."""
     return [
-        sys.executable, "-m", "pytest", str(MICRO_DIR), "-o", "python_files=bench_*.py",
+        sys.executable, "-m", "pytest", str(micro_dir), "-o", "python_files=bench_*.py",
         "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}",
         # the repository's pytest settings name plugins (timeout) the bench env does not install
         "-W", "ignore::pytest.PytestConfigWarning",
