@@ -29,8 +29,11 @@ from bench.speedscope import read_profile
 from servers import MODELS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-#: requests sent while a server is sampled: enough for a few dozen samples at 100 Hz
+#: requests sent to a server before or after its sampled window
 REQUESTS = 3000
+#: seconds of requests while a server is sampled: at py-spy's 100 Hz a few hundred samples, so its
+#: working ones (the rest wait for the client) hold the server's own functions even on a busy runner
+SAMPLED_S = 2.0
 #: a function that only a forked child runs: seeing it proves the children were followed
 FORK_CHILD_FUNCTION = "ForkServer.serve_child"
 
@@ -59,14 +62,18 @@ def serve():
         server.wait(10)
 
 
-def send_requests(port: int, count: int) -> None:
-    """``count`` keep-alive requests on one connection, each answered before the next."""
+def send_requests(port: int, count: int = 0, seconds: float = 0.0) -> None:
+    """Keep-alive requests on one connection, each answered before the next: ``count`` of them,
+    and for at least ``seconds``."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    until = time.monotonic() + seconds
+    sent = 0
     try:
-        for _ in range(count):
+        while sent < count or time.monotonic() < until:
             connection.request("GET", "/plaintext")
             response = connection.getresponse()
             assert response.status == 200 and response.read() == b"Hello, World!"
+            sent += 1
     finally:
         connection.close()
 
@@ -80,7 +87,7 @@ def test_records_a_flame_graph_and_a_ranked_profile_of_a_server_under_load(model
     assert attach_problem(server.pid, py_spy) is None
     recording = Recording(server.pid, tmp_path / "profiles" / model, py_spy)
     assert recording.start(longest_s=60) is None
-    send_requests(port, REQUESTS)
+    send_requests(port, seconds=SAMPLED_S)
     recorded = recording.stop()
 
     assert recorded.problem is None
@@ -113,7 +120,7 @@ def test_a_window_recording_samples_between_the_marks_only(serve, tmp_path):
     assert window.state == "sampling" and window.problem is None
     # the recorders run on the CPUs given (the runner's: beside Locust, off the server's)
     assert all(os.sched_getaffinity(r.pid) == set(one_cpu) for r in recording.recorders.values())
-    send_requests(port, REQUESTS)
+    send_requests(port, seconds=SAMPLED_S)
     marks.write_text("start\nstop\n")
     window.poll()
     assert window.state == "done"
