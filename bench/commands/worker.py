@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 from bench.commands.elsewhere import host_port
+from bench.measure.childenv import REPO_ROOT, child_env
 from bench.measure.locustrun import INSTRUMENT_FILE
-from bench.measure.processes import REPO_ROOT, child_env
 from bench.measure.workload import SCENARIOS_FILE
 
 

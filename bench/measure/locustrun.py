@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from bench.measure.childenv import child_env
 from bench.measure.matrix import Cell
-from bench.measure.processes import CellFailed, ProcessGroup, child_env, free_port
+from bench.measure.processes import CellFailed, ProcessGroup, free_port
 from bench.measure.records import repeat_record
 from bench.measure.sampler import Sampler
 from bench.measure.sampling_profiler import WindowRecording

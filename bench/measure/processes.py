@@ -19,13 +19,12 @@ from pathlib import Path
 
 from bench.catalogue import Scenario
 from bench.measure.cgroups import BudgetUnavailable, ServerCgroup
+from bench.measure.childenv import REPO_ROOT, child_env
 from bench.measure.matrix import Cell
 from bench.measure.settings import HOST, Settings
 from bench.measure.target import TargetServer
 from bench.measure.workload import probe_refused
 from bench.serving import inject
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: seconds a server may take to print ``listening on`` (imports on a busy machine are slow)
 READY_TIMEOUT_S = 20.0
@@ -132,12 +131,6 @@ class ProcessGroup:
 def signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
         os.killpg(pgid, signum)
-
-
-def child_env(**extra: str) -> dict:
-    """Our environment, with the repo importable (Locust and servers run from a file path)."""
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", **extra}
 
 
 def free_port() -> int:

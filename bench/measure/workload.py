@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.catalogue import APPS, SCENARIOS, Scenario
+from bench.measure.childenv import REPO_ROOT, child_env
 from bench.measure.profiles import Profile
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 #: our locustfile: one user class per scenario of bench.measure.profiles.SCENARIOS
 SCENARIOS_FILE = Path(__file__).resolve().parent / "scenarios.py"
 #: what a user class without a ``probe`` attribute is checked with: GET / answers HTTP at all
@@ -119,8 +119,9 @@ def list_user_classes(path: Path) -> list[dict]:
 def run_check(argv: list[str]) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
-            argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S
-        )
+            argv, cwd=REPO_ROOT, env=child_env(), capture_output=True, text=True,
+            timeout=CHECK_TIMEOUT_S,
+        )  # fmt: skip
     except subprocess.TimeoutExpired as error:
         raise WorkloadError(f"{argv[-1]}: import took over {CHECK_TIMEOUT_S} s") from error
 

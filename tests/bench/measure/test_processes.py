@@ -18,6 +18,7 @@ from bench.measure import (
     matrix,
     processes,
 )
+from bench.measure.childenv import child_env
 from bench.measure.settings import Settings
 from bench.serving.registry import all_servers
 
@@ -63,7 +64,7 @@ def test_process_group_pins_its_tree_and_stop_kills_all_of_it(tmp_path, monkeypa
     monkeypatch.setattr(processes, "STOP_TIMEOUT_S", 0.5)
     cpus = sorted(os.sched_getaffinity(0))[-1:]
     group = processes.ProcessGroup(
-        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, processes.child_env()
+        [sys.executable, "-c", STUBBORN_TREE], tmp_path / "tree", cpus, child_env()
     )
     deadline = time.monotonic() + 20
     while b"ready" not in group.stdout_path.read_bytes() and time.monotonic() < deadline:
@@ -85,7 +86,7 @@ def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
         directory.rmdir()  # gone before the server could join it
     argv = [sys.executable, "-c", "import time; time.sleep(60)"]
     with pytest.raises(processes.CellFailed, match="could not join its cgroup") as failed:
-        processes.ProcessGroup(argv, tmp_path / "server", None, processes.child_env(), cgroup)
+        processes.ProcessGroup(argv, tmp_path / "server", None, child_env(), cgroup)
     assert isinstance(failed.value.__cause__, OSError)
     left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
     assert left == [], "the server was left running"

@@ -12,6 +12,7 @@ import pytest
 from bench.analysis.compare import REGRESS_THRESHOLD, compare_runs
 from bench.catalogue import SCENARIOS
 from bench.measure import cellrun, matrix, processes, records
+from bench.measure.childenv import child_env
 from bench.measure.settings import Settings, choose_pinning
 from bench.rundir import load_run, write_json
 from bench.serving import inject
@@ -36,7 +37,7 @@ print(type(event).__name__, hasattr(ServerConnection.next_event, "__wrapped__"),
 
 def run_probe(tmp_path: Path, delay: str | None) -> subprocess.CompletedProcess:
     (tmp_path / "inject_probe.py").write_text(PROBE)
-    env = processes.child_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    env = child_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
     env.pop(inject.DELAY_ENV, None)
     if delay is not None:
         env[inject.DELAY_ENV] = delay
