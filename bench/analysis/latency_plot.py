@@ -176,18 +176,27 @@ def draw_server(axis, points: list[dict], x_key: str, colour, server: str) -> No
 # --- the report's section -----------------------------------------------------------------------
 
 
+def nothing_measured(records: list[dict]) -> str:
+    """Why no open-loop cell of a scenario has numbers: each distinct reason once."""
+    reasons = dict.fromkeys((r.get("error") or "no numbers").splitlines()[0] for r in records)
+    return f"No open-loop cell of this scenario measured anything: {'; '.join(reasons)}."
+
+
 def latency_sections(run_dir: Path, records: list[dict], scenario_rank) -> list[dict]:
     """Per scenario with open-loop cells: its plot, knee sentence, table header and rows."""
     sections = []
     for scenario in sorted({r["scenario"] for r in records}, key=scenario_rank):
         chosen = [r for r in records if r["scenario"] == scenario]
-        plot = plot_offered_load(chosen, scenario, run_dir / f"latency-{scenario}.png")
-        ordered = [p for points in server_lines(chosen).values() for p in points]
-        ordered += [r for r in chosen if r.get("p99_us") is None]  # failed cells, no numbers
+        measured = [p for points in server_lines(chosen).values() for p in points]
+        failed = [r for r in chosen if r.get("p99_us") is None]  # no numbers to draw
+        ordered = measured + failed
+        # when every cell failed, say why rather than draw empty log-scaled axes
+        plot = plot_offered_load(chosen, scenario, run_dir / f"latency-{scenario}.png") \
+            if measured else None  # fmt: skip
         sections.append({
             "name": scenario,
-            "plot": plot.name,
-            "paragraph": knee_sentence(chosen),
+            "plot": plot.name if plot else None,
+            "paragraph": knee_sentence(chosen) if measured else nothing_measured(chosen),
             "header": [title for _, title in TABLE_COLUMNS],
             "rows": [[format_cell(key, r.get(key)) for key, _ in TABLE_COLUMNS] for r in ordered],
             "row_flags": [r["flags"] for r in ordered],

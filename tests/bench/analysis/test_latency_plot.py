@@ -60,3 +60,18 @@ def test_a_section_per_scenario_with_its_plot_and_every_cell_in_its_table(tmp_pa
     assert plaintext["rows"][0][:3] == ["poll", "open", "25%"]
     assert "80.0 ms" in plaintext["rows"][1] and "late" in plaintext["rows"][1]
     assert plaintext["header"][1] == "mode"
+
+
+def test_a_scenario_whose_every_cell_failed_gets_its_table_and_no_plot(tmp_path: Path):
+    """A user's scenario whose closed-loop cells were all untrusted offers no load to anyone:
+    its open-loop cells all fail, and the section says why instead of drawing empty log axes."""
+    why = "no trusted closed-loop cell of this server and scenario ran before it"
+    records = [
+        {**open_record(server, fraction, 1), "p99_us": None, "p50_us": None, "p999_us": None,
+         "rps": None, "flags": ["failed"], "error": why, "scenario": "visitor"}
+        for server in ("poll", "epoll") for fraction in (0.25, 0.5)
+    ]  # fmt: skip
+    (section,) = latency_plot.latency_sections(tmp_path, records, ["visitor"].index)
+    assert section["plot"] is None and not list(tmp_path.glob("*.png"))
+    assert len(section["rows"]) == 4 and all(f == ["failed"] for f in section["row_flags"])
+    assert section["paragraph"] == f"No open-loop cell of this scenario measured anything: {why}."
