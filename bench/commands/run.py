@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from bench.analysis.history import append_run
@@ -177,11 +178,26 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
 EXIT_CODES = {"finished": 0, "failed": 1, "interrupted": 130}
 
 
-def finish_report(run_dir: Path) -> None:
-    """The report's path, then the verdict's one-line answer of every scenario."""
-    print(build_report(run_dir))
-    for line in console_verdict(run_dir):
+#: where a report that could not be built leaves its traceback, in the run directory
+REPORT_ERROR_LOG = "report-error.log"
+
+
+def finish_report(run_dir: Path) -> bool:
+    """The report's path, then the verdict's one-line answer of every scenario; False when the
+    report could not be built. The measured cells are kept either way: a bug in drawing them
+    must not cost a user the run, so it is one line here and a traceback in the run directory."""
+    try:
+        print(build_report(run_dir))
+        lines = console_verdict(run_dir)
+    except Exception as error:  # noqa: BLE001 — any bug of the report's, reported whole below
+        (run_dir / REPORT_ERROR_LOG).write_text(traceback.format_exc())
+        print(f"report: not built ({type(error).__name__}: {error}); the measured cells are in "
+              f"{run_dir / 'cells'}, the traceback in {run_dir / REPORT_ERROR_LOG}; "
+              f"python -m bench report {run_dir} builds it again", file=sys.stderr)  # fmt: skip
+        return False
+    for line in lines:
         print(f"verdict: {line}")
+    return True
 
 
 def parse_and_check(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -243,8 +259,8 @@ def load_main(argv: list[str]) -> int:
     interrupt_on_sigterm()
     run_dir = args.run_dir or new_run_dir(label=args.profile)
     status = load_into(run_dir, args)
-    finish_report(run_dir)
-    return EXIT_CODES[status]
+    reported = finish_report(run_dir)
+    return EXIT_CODES[status] or (0 if reported else 1)
 
 
 def run_main(argv: list[str]) -> int:
@@ -262,10 +278,10 @@ def run_main(argv: list[str]) -> int:
         status = load_into(run_dir, args)
     if status == "finished":  # a partial run would skew the trend
         record_history(run_dir)
-    finish_report(run_dir)
+    reported = finish_report(run_dir)
     if status != "finished":
         return EXIT_CODES[status]
-    return 0 if micro_code == 0 else 1
+    return 0 if micro_code == 0 and reported else 1
 
 
 def mark_interrupted_before_load(run_dir: Path, planned: list[str]) -> None:

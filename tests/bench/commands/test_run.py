@@ -210,6 +210,26 @@ def test_a_run_whose_every_cell_failed_exits_non_zero_as_failed(
 
 
 @pytest.mark.slow
+def test_a_report_that_cannot_be_built_costs_one_line_not_the_run(tmp_path, monkeypatch, capsys):
+    def broken_report(run_dir):
+        raise ValueError("Data cannot be log-scaled because all values are <= 0.")
+
+    monkeypatch.setattr(run, "build_report", broken_report)
+    run_dir = tmp_path / "run"
+    argv = ["--profile", "smoke", "--servers", "threaded", "--scenarios", "plaintext",
+            "--users", "2", "--duration", "1", "--warmup", "0.5", "--run-dir", str(run_dir),
+            "--no-progress"]  # fmt: skip
+    assert run.load_main(argv) == 1
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("report:")]
+    assert "not built (ValueError: Data cannot be log-scaled" in line
+    assert f"python -m bench report {run_dir}" in line and "Traceback" not in err
+    assert "broken_report" in (run_dir / run.REPORT_ERROR_LOG).read_text()
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "finished"
+    assert (run_dir / "cells" / "threaded--app--plaintext--u2.json").is_file()
+
+
+@pytest.mark.slow
 def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, capsys):
     run_dir = tmp_path / "run"
     base = ["--profile", "smoke", "--scenarios", "fortunes", "--users", "2", "--duration", "1",
