@@ -17,6 +17,7 @@ Everything here is a pure function of runs read by ``bench.rundir``; the table i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from bench.analysis.ratios import (
@@ -124,16 +125,45 @@ def judge(base: Ratio, current: Ratio, threshold: float, alpha: float) -> Row:
     return row
 
 
-def require_agreement(case_rows: list[Row]) -> None:
-    """A case counts as regressed (or improved) only against every one of its references: our
-    code's change moves the case against all of them, while a reference disturbed during its own
-    rounds (a busy neighbour, a frequency change) moves only the ratios to itself."""
+def require_agreement(case_rows: list[Row], threshold: float, alpha: float) -> None:
+    """A case counts as regressed (or improved) only when its references agree: each of them past
+    the threshold, or, for a timed case, each of them significant and past half the threshold in
+    the same direction, with the geometric mean of the changes past the threshold.
+
+    Our code's change moves a case against every reference by the same factor, so the geometric
+    mean measures it with the rulers' noise averaged (a 30% slower case read +31%, +21% and +29%
+    against its three references once). A reference disturbed during its own rounds moves only
+    the ratio to itself: it cannot pass alone, and it cannot carry the mean while the others sit
+    below half the threshold.
+    """
+    combined = combined_change(case_rows, threshold / 2, alpha)
     for verdict in (REGRESSED, IMPROVED):
         agreeing = [row for row in case_rows if row.verdict == verdict]
-        if agreeing and len(agreeing) < len(case_rows):
-            for row in agreeing:
-                row.verdict = NOT_SIGNIFICANT
-                row.note = f"{verdict} against this reference only"
+        if agreeing and len(agreeing) == len(case_rows):
+            continue
+        moved = combined is not None and (combined > 0) == (verdict == REGRESSED)
+        if moved and abs(combined) > threshold:
+            for row in case_rows:
+                row.verdict = verdict
+                row.note = f"{combined:+.1%} by the geometric mean of its references"
+            continue
+        for row in agreeing:
+            row.verdict = NOT_SIGNIFICANT
+            row.note = f"{verdict} against this reference only"
+
+
+def combined_change(case_rows: list[Row], least: float, alpha: float) -> float | None:
+    """A timed case's change as the geometric mean over its references, when every reference saw
+    a significant change beyond ``least`` in one direction; else None."""
+    if not case_rows or any(row.kind is not RowKind.MICRO for row in case_rows):
+        return None
+    if any(row.change is None or row.p is None or row.p >= alpha for row in case_rows):
+        return None
+    if len({row.change > 0 for row in case_rows}) != 1:
+        return None
+    if any(abs(row.change) <= least for row in case_rows):
+        return None
+    return math.prod(1 + row.change for row in case_rows) ** (1 / len(case_rows)) - 1
 
 
 def judge_all(
@@ -147,7 +177,7 @@ def judge_all(
         if base.name in current_by_name
     ]
     for case in {row.case for row in rows}:
-        require_agreement([row for row in rows if row.case == case])
+        require_agreement([row for row in rows if row.case == case], threshold, alpha)
     return rows
 
 

@@ -247,6 +247,26 @@ def test_the_framework_case_30_percent_faster_improves(tmp_path):
     assert main([str(baseline), str(current)]) == 0
 
 
+def test_a_case_slower_against_every_reference_regresses_by_their_geometric_mean(tmp_path):
+    """30% slower, with the flask reference itself 8% slower in the current run: +30%, +20% and
+    +30% against the three, so not past 25% against each, but past it on their geometric mean."""
+    baseline = write_micro(tmp_path / "base.json", seed=1)
+    flask = "test_full_cycle_plaintext[flask]"
+    current = write_micro(tmp_path / "current.json", seed=2, slower={FULL_CYCLE: 1.3, flask: 1.08})
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current), 0.25)}
+    against_flask = rows[f"micro {FULL_CYCLE} / flask"]
+    assert 0.15 < against_flask.change < 0.25
+    for reference in ("werkzeug", "flask", "raw"):
+        row = rows[f"micro {FULL_CYCLE} / {reference}"]
+        assert row.verdict == "REGRESSED"
+        assert row.note.endswith("by the geometric mean of its references")
+    # with that reference 20% slower (+8% against it), the case is no longer judged regressed
+    current = write_micro(tmp_path / "current2.json", seed=2, slower={FULL_CYCLE: 1.3, flask: 1.2})
+    rows = verdicts(compare_runs(load_run(baseline), load_run(current), 0.25))
+    assert rows[f"micro {FULL_CYCLE} / werkzeug"] == "not significant"
+    assert rows[f"micro {FULL_CYCLE} / flask"] == "ok"
+
+
 @pytest.mark.parametrize("reference_speed", [0.5, 1.5])
 def test_one_disturbed_reference_is_no_verdict_on_the_case(tmp_path, reference_speed):
     baseline = write_micro(tmp_path / "base.json", seed=1)
