@@ -230,7 +230,8 @@ class _HeadScanner:
 
     def find_end(self, buf: bytearray) -> int:
         """Index of the ending CRLFCRLF, or -1 when the head is not complete yet."""
-        end = buf.find(b"\r\n\r\n", max(self.scanned - 3, 0))
+        # A head that came whole was never searched: no max() call for it.
+        end = buf.find(b"\r\n\r\n", self.scanned - 3 if self.scanned > 3 else 0)
         if end < 0:
             self._check_partial(buf, max(self.scanned - 1, 0))
             self.scanned = len(buf)
