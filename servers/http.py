@@ -55,10 +55,12 @@ from servers.grammar import (
 from servers.responses import (
     BODYLESS_STATUSES,
     CONTINUE,
+    LENGTH_LINES,
     BodyWriter,
     body_writer,
     closing_response,
     date_line,
+    length_line,
     response_fields,
     status_line,
 )
@@ -506,7 +508,7 @@ class _ContentLengthReader:
         #: body bytes not yet handed out
         self.remaining = length
 
-    def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
         if self.remaining == 0:
             return _END
         if not buf:
@@ -535,7 +537,7 @@ class _ChunkedReader:
         #: set once the zero-size chunk arrived: the trailer section is being read
         self.trailers: _HeadScanner | None = None
 
-    def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
         if self.trailers is not None:
             return self._read_trailers(buf)
         if self.needs_crlf and not self._read_crlf(buf):
@@ -670,7 +672,7 @@ class ServerConnection:
         if self._request_done:
             return PAUSED
         try:
-            event = self._read_head() if self._body is None else self._body(self._buf)
+            event = self._read_head() if self._body is None else self._body.read(self._buf)
         except ProtocolError as err:
             self._error = err
             self.keep_alive = False
@@ -736,7 +738,7 @@ class ServerConnection:
         lines = [first_line, app_lines]
         # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
         if content_length is not None and code >= 200 and code != 204:
-            lines.append(b"Content-Length: %d\r\n" % content_length)
+            lines.append(LENGTH_LINES.get(content_length) or length_line(content_length))
         if writer.closes:
             self.keep_alive = False
         lines.append(writer.header)
