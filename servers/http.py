@@ -735,21 +735,20 @@ class ServerConnection:
         method = request.method if request else ""
         version = request.version if request else "1.1"
         writer = self._writer = body_writer(method, version, code, content_length)
-        lines = [first_line, app_lines]
-        # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
-        if content_length is not None and code >= 200 and code != 204:
-            lines.append(LENGTH_LINES.get(content_length) or length_line(content_length))
         if writer.closes:
             self.keep_alive = False
-        lines.append(writer.header)
-        if not has_date:
-            lines.append(date_line())
+        # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
+        length = b""
+        if content_length is not None and code >= 200 and code != 204:
+            length = LENGTH_LINES.get(content_length) or length_line(content_length)
+        date = b"" if has_date else date_line()
         if not self.keep_alive:
-            lines.append(b"Connection: close\r\n")
+            connection = b"Connection: close\r\n"
         elif version == "1.0":
-            lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+            connection = b"Connection: keep-alive\r\n"
+        else:
+            connection = b""
+        return b"".join((first_line, app_lines, length, writer.header, date, connection, b"\r\n"))
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""

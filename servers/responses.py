@@ -169,15 +169,14 @@ class _SizedBody(BodyWriter):
     def __init__(self, length: int) -> None:
         #: bytes the head promised that were not written yet
         self.left = length
-
-    @property
-    def complete(self) -> bool:
-        return self.left == 0
+        #: kept up to date rather than a property: it is read once per response
+        self.complete = length == 0
 
     def send(self, data: bytes) -> bytes:
         # An app that writes past its Content-Length would corrupt the next response: cut it off.
         data = data[: self.left]
         self.left -= len(data)
+        self.complete = self.left == 0
         return data
 
 
