@@ -308,7 +308,8 @@ class Connection:
         if self.server.stopping:
             self.conn.keep_alive = False
         if self.server.pool is None:
-            self.respond(*self.call_app(body))
+            output, kept = self.call_app(body)
+            self.respond(output, kept)
             return
         self.move(IN_APP)
         # Nothing to read until the pool hands the response back (a 100 Continue may still drain).
