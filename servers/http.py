@@ -700,8 +700,10 @@ class ServerConnection:
         head = _HEADS.get(raw)
         if head is None or not head.fits(self.limits):
             head = _parse_head(raw, self.limits)
-        # Each request gets a list of its own: a consumer may change it.
-        request = Request(head.method, head.target, head.version, list(head.fields))
+        # Each request gets a list of its own: a consumer may change it. tuple.__new__ builds the
+        # named tuple in C, where calling Request() would run its generated __new__ in Python.
+        parts = (head.method, head.target, head.version, list(head.fields))
+        request = tuple.__new__(Request, parts)
         self._body = _body_reader(head.body_length, self.limits)
         self.keep_alive = head.keep_alive
         self.request = request
