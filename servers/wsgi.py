@@ -255,7 +255,7 @@ class WSGIAdapter:
             environ["HTTP_HOST"] = split_absolute(request.target)[0]
         return environ
 
-    def __call__(
+    def serve(
         self, conn: ServerConnection, request: Request, body: bytes, peer: tuple, send: Send
     ) -> bool:
         """Serve one request. Returns False when the connection must be closed afterwards."""
@@ -274,6 +274,10 @@ class WSGIAdapter:
             if self.access_log:
                 self.log_access(environ, response)
         return True
+
+    #: calling the adapter serves a request too; the servers hold the bound ``serve``, as a call
+    #: to it skips the type-slot dispatch that calling an instance through ``__call__`` costs
+    __call__ = serve
 
     def run_app(self, environ: dict, response: Response) -> None:
         result = self.app(environ, response.start_response)
