@@ -158,14 +158,15 @@ class BaseServer:
         self.socket = bind_listener(host, port)
         #: (host, port) actually bound
         self.server_address = self.socket.getsockname()[:2]
-        #: the shared WSGI adapter, told honestly how this model runs the app
+        #: serves one request through the shared WSGI adapter, told honestly how this model runs
+        #: the app: ``adapter(conn, request, body, peer, send)``, the adapter's bound ``serve``
         self.adapter = WSGIAdapter(
             app,
             self.server_address,
             multithread=self.multithread,
             multiprocess=self.multiprocess,
             access_log=self.options.access_log,
-        )
+        ).serve
         #: written to by signal handlers and shutdown() to wake the loop
         self.waker = Waker()
         #: set once a stop was asked: accept nothing more, keep no connection alive

@@ -194,13 +194,19 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+# EnumType defines __getattr__, so in Python 3.11 every ``State.IDLE`` on the loop's path is a
+# lookup through a Python-level hook; the module names below are plain global lookups.
+IDLE, READING, IN_APP = State.IDLE, State.READING, State.IN_APP
+RESPONDING, CLOSED = State.RESPONDING, State.CLOSED
+
+
 #: state → the states it may move to; anything else is a bug of ours (contained like one)
 TRANSITIONS = {
-    State.IDLE: {State.READING, State.RESPONDING, State.CLOSED},
-    State.READING: {State.IN_APP, State.RESPONDING, State.CLOSED},
-    State.IN_APP: {State.RESPONDING, State.CLOSED},
-    State.RESPONDING: {State.IDLE, State.CLOSED},
-    State.CLOSED: set(),
+    IDLE: {READING, RESPONDING, CLOSED},
+    READING: {IN_APP, RESPONDING, CLOSED},
+    IN_APP: {RESPONDING, CLOSED},
+    RESPONDING: {IDLE, CLOSED},
+    CLOSED: set(),
 }
 
 
@@ -219,7 +225,7 @@ class Connection:
         #: the HTTP layer for this connection
         self.conn = ServerConnection(server.options.limits)
         #: where the connection is in its request cycle
-        self.state = State.IDLE
+        self.state = IDLE
         #: the current request's head and the body parts received so far
         self.request: Request | None = None
         self.body: list[bytes] = []
@@ -236,7 +242,7 @@ class Connection:
 
     @property
     def closed(self) -> bool:
-        return self.state is State.CLOSED
+        return self.state is CLOSED
 
     def move(self, state: State) -> None:
         """Enter ``state``, by a transition the table allows."""
@@ -269,7 +275,7 @@ class Connection:
     def advance(self) -> None:
         """Turn received bytes into events; answer each complete request while output drains."""
         conn = self.conn
-        while self.state is State.IDLE or self.state is State.READING:
+        while self.state is IDLE or self.state is READING:
             try:
                 event = conn.next_event()
             except ProtocolError as err:
@@ -291,7 +297,7 @@ class Connection:
 
     def start_request(self, request: Request) -> None:
         self.request = request
-        self.move(State.READING)
+        self.move(READING)
         self.set_deadline(self.server.options.timeout)
         if self.conn.expects_continue:
             self.write(self.conn.send_continue())
@@ -302,9 +308,10 @@ class Connection:
         if self.server.stopping:
             self.conn.keep_alive = False
         if self.server.pool is None:
-            self.respond(*self.call_app(body))
+            output, kept = self.call_app(body)
+            self.respond(output, kept)
             return
-        self.move(State.IN_APP)
+        self.move(IN_APP)
         # Nothing to read until the pool hands the response back (a 100 Continue may still drain).
         self.set_events(WRITE if self.output else 0)
         self.server.pool.submit(self.call_app_in_pool, body)
@@ -348,14 +355,14 @@ class Connection:
 
     def abort(self) -> None:
         """A 500 when no byte of a response went out yet (the adapter only buffers), else close."""
-        if self.state is State.RESPONDING or self.state is State.CLOSED:
+        if self.state is RESPONDING or self.state is CLOSED:
             self.close()
         else:
             self.keep = False
             self.send_response(self.conn.internal_error_response())
 
     def send_response(self, response: bytes) -> None:
-        self.move(State.RESPONDING)
+        self.move(RESPONDING)
         self.output += response
         self.server.queue_write(self)
 
@@ -375,7 +382,7 @@ class Connection:
             self.set_events(WRITE)
 
     def flush(self) -> None:
-        if self.state is State.CLOSED:
+        if self.state is CLOSED:
             return
         try:
             sent = self.sock.send(self.output)
@@ -390,9 +397,9 @@ class Connection:
                 self.set_deadline(self.server.options.timeout)
             self.set_events(WRITE)
             return
-        if self.state is State.RESPONDING:
+        if self.state is RESPONDING:
             self.finish_response()
-        elif self.state is State.READING:
+        elif self.state is READING:
             self.set_events(READ)  # a 100 Continue went out; the body comes next
         else:
             self.set_events(0)  # ... while the app already runs in the pool
@@ -403,7 +410,7 @@ class Connection:
             return
         self.conn.start_next_cycle()
         self.request = None
-        self.move(State.IDLE)
+        self.move(IDLE)
         self.set_deadline(self.server.idle_timeout)
         if self.conn.has_unread_input:  # a pipelined request, or the client's close
             self.advance()
@@ -411,7 +418,7 @@ class Connection:
             self.set_events(READ)  # (the response may have been written through EPOLLOUT)
 
     def set_events(self, events: int) -> None:
-        if events != self.events and self.state is not State.CLOSED:
+        if events != self.events and self.state is not CLOSED:
             self.loop.update_handler(self.fd, events)
             self.events = events
 
@@ -426,9 +433,9 @@ class Connection:
         if self.closed:
             return
         now = self.loop.clock()
-        if self.state is State.IN_APP:
+        if self.state is IN_APP:
             self.deadline = now + self.server.options.timeout  # the app's time is not the client's
-        elif now >= self.deadline and self.state in (State.IDLE, State.READING):
+        elif now >= self.deadline and self.state in (IDLE, READING):
             # An app call on the loop thread can hold the loop past this deadline while a request
             # waits unread in the socket: read what is there before calling the client silent.
             self.on_events(self.fd, READ)
@@ -441,13 +448,13 @@ class Connection:
 
     def close_if_idle(self) -> None:
         """On stop: a connection between requests goes at once, one inside a request finishes."""
-        if self.state is State.IDLE:
+        if self.state is IDLE:
             self.close()
 
     def close(self) -> None:
         if self.closed:
             return
-        self.state = State.CLOSED
+        self.state = CLOSED
         self.loop.remove_handler(self.fd)
         if self.timer is not None:
             self.loop.remove_timeout(self.timer)

@@ -55,10 +55,12 @@ from servers.grammar import (
 from servers.responses import (
     BODYLESS_STATUSES,
     CONTINUE,
+    LENGTH_LINES,
     BodyWriter,
     body_writer,
     closing_response,
     date_line,
+    length_line,
     response_fields,
     status_line,
 )
@@ -230,7 +232,8 @@ class _HeadScanner:
 
     def find_end(self, buf: bytearray) -> int:
         """Index of the ending CRLFCRLF, or -1 when the head is not complete yet."""
-        end = buf.find(b"\r\n\r\n", max(self.scanned - 3, 0))
+        # A head that came whole was never searched: no max() call for it.
+        end = buf.find(b"\r\n\r\n", self.scanned - 3 if self.scanned > 3 else 0)
         if end < 0:
             self._check_partial(buf, max(self.scanned - 1, 0))
             self.scanned = len(buf)
@@ -262,11 +265,59 @@ class _HeadScanner:
             raise ProtocolError(431, "header field too large")
 
 
-def _parse_head(raw: bytearray, limits: Limits) -> Request:
-    """The request a complete head (its lines, each with its CRLF) stands for."""
+#: the body length of a chunked request in :class:`_Head`
+CHUNKED = -1
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What a valid request head says, and the sizes each connection's limits are held to.
+
+    Slots, not a named tuple: it is read field by field on every request, and reading a slot is
+    a specialised instruction where a named tuple's field is a descriptor call.
+    """
+
+    method: str
+    target: str
+    version: str
+    fields: tuple[tuple[str, str], ...]
+    #: the Content-Length (0 when there is no body), or CHUNKED
+    body_length: int
+    keep_alive: bool
+    expects_continue: bool
+    #: the length of the request line and of the longest field line
+    line_length: int
+    longest_field: int
+
+    def fits(self, limits: Limits) -> bool:
+        """Every limit the head was checked against holds for ``limits`` too."""
+        return (
+            self.line_length <= limits.max_request_line
+            and self.longest_field <= limits.max_header_field
+            and len(self.fields) <= limits.max_header_count
+            and self.body_length <= limits.max_body
+        )
+
+
+#: the longest head :data:`_HEADS` keeps: nginx's header buffer
+KNOWN_HEAD_BYTES = 8192
+#: a whole head → its :class:`_Head`, for heads already found valid: a client sends the same head
+#: request after request, so it is parsed and framed once, and afterwards only held to the
+#: connection's limits; bounded, as heads vary (at most this many of KNOWN_HEAD_BYTES each).
+_HEADS: BoundedCache = BoundedCache(64)
+
+
+def _parse_head(raw: bytes, limits: Limits) -> _Head:
+    """What a complete head (its lines, each with its CRLF) says; a ProtocolError if it is bad."""
     request_line, _, section = raw.decode("latin-1").partition("\r\n")
     method, target, version = _parse_request_line(request_line, limits)
-    return Request(method, target, version, _parse_field_section(raw, section, limits))
+    fields = _parse_field_section(raw, section, limits)
+    framing = _request_framing(version, fields, limits)
+    longest_field = max(map(len, section.split("\r\n")))
+    head = _Head(method, target, version, fields, *framing, len(request_line), longest_field)
+    if len(raw) <= KNOWN_HEAD_BYTES:
+        _HEADS.remember(raw, head)
+    return head
 
 
 #: request line → ``(method, target, version)``, for lines already found valid: clients ask for
@@ -326,20 +377,20 @@ _FIELD_LINES: BoundedCache = BoundedCache(1024)
 _FIELD_SECTIONS: BoundedCache = BoundedCache(64)
 
 
-def _parse_field_section(raw: bytearray, section: str, limits: Limits) -> list[tuple[str, str]]:
+def _parse_field_section(raw: bytes, section: str, limits: Limits) -> tuple[tuple[str, str], ...]:
     """The fields of a head ``raw`` whose field section (decoded, CRLFs included) is ``section``."""
     fields = _FIELD_SECTIONS.get(section)
     if fields is None or len(section) > limits.max_header_field:
-        fields = _parse_fields(raw, section.split("\r\n")[:-1], limits)
+        fields = tuple(_parse_fields(raw, section.split("\r\n")[:-1], limits))
         if len(section) <= limits.max_header_field:
-            _FIELD_SECTIONS.remember(section, tuple(fields))
+            _FIELD_SECTIONS.remember(section, fields)
         return fields
     if len(fields) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
-    return list(fields)
+    return fields
 
 
-def _parse_fields(raw: bytearray, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
+def _parse_fields(raw: bytes, lines: list[str], limits: Limits) -> list[tuple[str, str]]:
     """``(lower-case name, value)`` of field ``lines``, decoded from ``raw`` (CRLFs included)."""
     if len(lines) > limits.max_header_count:
         raise ProtocolError(431, "too many header fields")
@@ -381,12 +432,14 @@ def _reject_field_line(line: str) -> None:
     raise ProtocolError(400, "invalid character in header value")
 
 
-def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, bool, bool]:
-    """What the head says: how to read its body, keep-alive, and whether a 100 is awaited.
+def _request_framing(
+    version: str, fields: tuple[tuple[str, str], ...], limits: Limits
+) -> tuple[int, bool, bool]:
+    """What the head says: its body's length (or CHUNKED), keep-alive, and whether a 100 is awaited.
 
     Rejects what RFC 9112 forbids.
     """
-    watched = [pair for pair in request.headers if pair[0] in _WATCHED_HEADERS]
+    watched = [pair for pair in fields if pair[0] in _WATCHED_HEADERS]
     seen: dict[str, list[str]] = {}
     for name, value in watched:
         seen.setdefault(name, []).append(value)
@@ -394,8 +447,7 @@ def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, boo
         for name, values in seen.items():
             if len(values) > 1 and name in SINGLETON_FIELDS:
                 raise ProtocolError(400, f"duplicate {name} field")
-    version = request.version
-    body = _body_reader(version, seen, limits)
+    body_length = _body_length(version, seen, limits)
     connection = seen.get("connection")
     if connection is None:
         keep_alive = version == "1.1"
@@ -404,12 +456,12 @@ def _request_framing(request: Request, limits: Limits) -> tuple[_BodyReader, boo
         keep_alive = "close" not in tokens and (version == "1.1" or "keep-alive" in tokens)
     expects_continue = False
     # Only a 1.1 client waits for a 100, and only a body is worth waiting for.
-    if "expect" in seen and version == "1.1" and body is not _NO_BODY_READER:
+    if "expect" in seen and version == "1.1" and body_length != 0:
         expects_continue = any(v.lower() == "100-continue" for v in seen["expect"])
-    return body, keep_alive, expects_continue
+    return body_length, keep_alive, expects_continue
 
 
-def _body_reader(version: str, seen: dict[str, list[str]], limits: Limits) -> _BodyReader:
+def _body_length(version: str, seen: dict[str, list[str]], limits: Limits) -> int:
     lengths = seen.get("content-length")
     codings = seen.get("transfer-encoding")
     if lengths and codings:
@@ -418,9 +470,8 @@ def _body_reader(version: str, seen: dict[str, list[str]], limits: Limits) -> _B
         if version == "1.0":
             raise ProtocolError(400, "Transfer-Encoding on HTTP/1.0")
         _check_codings(codings)
-        return _ChunkedReader(limits)
-    length = _content_length(lengths, limits) if lengths else 0
-    return _ContentLengthReader(length) if length else _NO_BODY_READER
+        return CHUNKED
+    return _content_length(lengths, limits) if lengths else 0
 
 
 def _check_codings(values: list[str]) -> None:
@@ -457,7 +508,7 @@ class _ContentLengthReader:
         #: body bytes not yet handed out
         self.remaining = length
 
-    def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
         if self.remaining == 0:
             return _END
         if not buf:
@@ -486,7 +537,7 @@ class _ChunkedReader:
         #: set once the zero-size chunk arrived: the trailer section is being read
         self.trailers: _HeadScanner | None = None
 
-    def __call__(self, buf: bytearray) -> Data | EndOfMessage | None:
+    def read(self, buf: bytearray) -> Data | EndOfMessage | None:
         if self.trailers is not None:
             return self._read_trailers(buf)
         if self.needs_crlf and not self._read_crlf(buf):
@@ -555,6 +606,15 @@ class _ChunkedReader:
 _BodyReader = _ContentLengthReader | _ChunkedReader
 
 
+def _body_reader(body_length: int, limits: Limits) -> _BodyReader:
+    """The reader of a body of ``body_length`` bytes, or of a chunked one."""
+    if body_length == 0:
+        return _NO_BODY_READER
+    if body_length == CHUNKED:
+        return _ChunkedReader(limits)
+    return _ContentLengthReader(body_length)
+
+
 def _take(buf: bytearray, most: int) -> bytes:
     """Remove and return up to ``most`` bytes from the front of ``buf``."""
     data = bytes(buf[:most])
@@ -612,7 +672,7 @@ class ServerConnection:
         if self._request_done:
             return PAUSED
         try:
-            event = self._read_head() if self._body is None else self._body(self._buf)
+            event = self._read_head() if self._body is None else self._body.read(self._buf)
         except ProtocolError as err:
             self._error = err
             self.keep_alive = False
@@ -635,12 +695,19 @@ class ServerConnection:
             return None
         if end + 4 > self.limits.max_head_bytes:
             raise ProtocolError(431, "request header section too large")
-        head = buf[: end + 2]
+        raw = bytes(buf[: end + 2])
         del buf[: end + 4]
-        request = _parse_head(head, self.limits)
-        self._body, self.keep_alive, expects_continue = _request_framing(request, self.limits)
+        head = _HEADS.get(raw)
+        if head is None or not head.fits(self.limits):
+            head = _parse_head(raw, self.limits)
+        # Each request gets a list of its own: a consumer may change it. tuple.__new__ builds the
+        # named tuple in C, where calling Request() would run its generated __new__ in Python.
+        parts = (head.method, head.target, head.version, list(head.fields))
+        request = tuple.__new__(Request, parts)
+        self._body = _body_reader(head.body_length, self.limits)
+        self.keep_alive = head.keep_alive
         self.request = request
-        self.expects_continue = expects_continue and not buf
+        self.expects_continue = head.expects_continue and not buf
         return request
 
     # --- events in, bytes out
@@ -670,21 +737,20 @@ class ServerConnection:
         method = request.method if request else ""
         version = request.version if request else "1.1"
         writer = self._writer = body_writer(method, version, code, content_length)
-        lines = [first_line, app_lines]
-        # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
-        if content_length is not None and code >= 200 and code != 204:
-            lines.append(b"Content-Length: %d\r\n" % content_length)
         if writer.closes:
             self.keep_alive = False
-        lines.append(writer.header)
-        if not has_date:
-            lines.append(date_line())
+        # HEAD and 304 may state the size of the body they leave out; 1xx and 204 must not.
+        length = b""
+        if content_length is not None and code >= 200 and code != 204:
+            length = LENGTH_LINES.get(content_length) or length_line(content_length)
+        date = b"" if has_date else date_line()
         if not self.keep_alive:
-            lines.append(b"Connection: close\r\n")
+            connection = b"Connection: close\r\n"
         elif version == "1.0":
-            lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        return b"".join(lines)
+            connection = b"Connection: keep-alive\r\n"
+        else:
+            connection = b""
+        return b"".join((first_line, app_lines, length, writer.header, date, connection, b"\r\n"))
 
     def send_data(self, data: bytes) -> bytes:
         """``data`` framed for the wire; ``b""`` for responses that carry no body."""

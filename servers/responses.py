@@ -12,8 +12,9 @@ from typing import NamedTuple
 from servers.cache import BoundedCache
 from servers.grammar import RESPONSE_NAME, RESPONSE_VALUE_FORBIDDEN, STATUS
 
+#: a standard status → its code and encoded status line
 _STATUS_LINES = {
-    f"{s.value} {s.phrase}": f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii")
+    f"{s.value} {s.phrase}": (s.value, f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("ascii"))
     for s in HTTPStatus
 }
 STATUS_PHRASES = {s.value: s.phrase for s in HTTPStatus}
@@ -29,11 +30,13 @@ class DateLine:
         self.cached = (-1, b"")
 
     def line(self) -> bytes:
-        now = int(time.time())
+        now = time.time()
         second, line = self.cached
-        if second != now:
-            line = b"Date: " + formatdate(now, usegmt=True).encode("ascii") + b"\r\n"
-            self.cached = (now, line)
+        # Compared as floats: int() of the clock on every response costs more than the test.
+        if not second <= now < second + 1:
+            second = int(now)
+            line = b"Date: " + formatdate(second, usegmt=True).encode("ascii") + b"\r\n"
+            self.cached = (second, line)
         return line
 
 
@@ -43,12 +46,22 @@ date_line = DateLine().line
 
 def status_line(status: str) -> tuple[int, bytes]:
     """The status code and the encoded status line; a malformed status is a ValueError."""
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        if not STATUS.fullmatch(status):
-            raise ValueError(f"invalid status {status!r}")
-        line = b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
-    return int(status[:3]), line
+    known = _STATUS_LINES.get(status)
+    if known is not None:
+        return known
+    if not STATUS.fullmatch(status):
+        raise ValueError(f"invalid status {status!r}")
+    return int(status[:3]), b"HTTP/1.1 " + status.encode("latin-1") + b"\r\n"
+
+
+#: Content-Length value → its header line: responses repeat the same few sizes
+#: (sizes vary without end: at most this many lines)
+LENGTH_LINES: BoundedCache = BoundedCache(256)
+
+
+def length_line(length: int) -> bytes:
+    """The ``Content-Length`` header line for ``length``."""
+    return LENGTH_LINES.remember(length, b"Content-Length: %d\r\n" % length)
 
 
 #: (name, value) → (lower-case name, encoded line, Content-Length or None). Apps send the same
@@ -156,15 +169,14 @@ class _SizedBody(BodyWriter):
     def __init__(self, length: int) -> None:
         #: bytes the head promised that were not written yet
         self.left = length
-
-    @property
-    def complete(self) -> bool:
-        return self.left == 0
+        #: kept up to date rather than a property: it is read once per response
+        self.complete = length == 0
 
     def send(self, data: bytes) -> bytes:
         # An app that writes past its Content-Length would corrupt the next response: cut it off.
         data = data[: self.left]
         self.left -= len(data)
+        self.complete = self.left == 0
         return data
 
 

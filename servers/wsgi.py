@@ -214,8 +214,27 @@ class WSGIAdapter:
             "wsgi.run_once": False,
             "wsgi.input_terminated": True,
         }
+        #: a request's method, target, version and header list → its environ but for the peer
+        #: and the body: a client sends the same request again and again, so it is worked out
+        #: once and copied (a head holds up to Limits.max_head_bytes: at most this many)
+        self.request_environs = BoundedCache(64)
 
     def environ(self, request: Request, body: bytes, peer: tuple) -> dict:
+        method, target, version, headers = request
+        key = (method, target, version, tuple(headers))
+        known = self.request_environs.get(key)
+        if known is None:
+            known = self.request_environs.remember(key, self.request_environ(request))
+        # A copy for each request: the app may change its environ. The keys set here are in the
+        # copy already, so setting them fills slots rather than growing the dict.
+        environ = known.copy()
+        environ["REMOTE_ADDR"] = peer[0]
+        environ["REMOTE_PORT"] = str(peer[1])
+        environ["wsgi.input"] = io.BytesIO(body)
+        return environ
+
+    def request_environ(self, request: Request) -> dict:
+        """The environ of ``request`` but for what each request sets (the peer and the body)."""
         target = request.target
         path, query = TARGET_PARTS.get(target) or target_parts(target)
         environ = {
@@ -226,9 +245,9 @@ class WSGIAdapter:
             "RAW_URI": target,
             "REQUEST_URI": target,
             "SERVER_PROTOCOL": "HTTP/" + request.version,
-            "REMOTE_ADDR": peer[0],
-            "REMOTE_PORT": str(peer[1]),
-            "wsgi.input": io.BytesIO(body),
+            "REMOTE_ADDR": "",
+            "REMOTE_PORT": "",
+            "wsgi.input": None,
         }
         environ.update(header_keys(request.headers))
         if target[0] != "/" and "://" in target:
@@ -236,7 +255,7 @@ class WSGIAdapter:
             environ["HTTP_HOST"] = split_absolute(request.target)[0]
         return environ
 
-    def __call__(
+    def serve(
         self, conn: ServerConnection, request: Request, body: bytes, peer: tuple, send: Send
     ) -> bool:
         """Serve one request. Returns False when the connection must be closed afterwards."""
@@ -255,6 +274,10 @@ class WSGIAdapter:
             if self.access_log:
                 self.log_access(environ, response)
         return True
+
+    #: calling the adapter serves a request too; the servers hold the bound ``serve``, as a call
+    #: to it skips the type-slot dispatch that calling an instance through ``__call__`` costs
+    __call__ = serve
 
     def run_app(self, environ: dict, response: Response) -> None:
         result = self.app(environ, response.start_response)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from servers.http import (
     _FIELD_LINES,
     _FIELD_SECTIONS,
+    _HEADS,
     _REQUEST_LINES,
     CONNECTION_CLOSED,
     NEED_DATA,
@@ -636,6 +637,7 @@ def test_lines_seen_for_the_first_time_or_again_give_the_same_outcome(name: str)
     _FIELD_LINES.clear()
     _FIELD_SECTIONS.clear()
     _REQUEST_LINES.clear()
+    _HEADS.clear()
     first = outcome()
     assert outcome() == first == (VALID[name][1] if name in VALID else REJECTS[name][1:])
 
@@ -658,6 +660,16 @@ def test_a_cached_field_section_is_still_held_to_each_connection_s_limits() -> N
     headers = drive(whole(head))[0].headers
     headers.append(("x-added", "by a consumer"))  # each request gets its own list
     assert drive(whole(head))[0].headers == [("host", "x"), ("x-long", "v" * 40)]
+
+
+def test_a_cached_head_is_still_held_to_each_connection_s_body_limit() -> None:
+    raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde"
+    assert drive(whole(raw))  # the head is now cached whole
+    assert rejected(whole(raw), ServerConnection(Limits(max_body=4))) == (
+        413,
+        "request body too large",
+    )
+    assert Data(b"abcde") in drive(whole(raw), ServerConnection(Limits(max_body=5)))
 
 
 def test_every_limit_at_its_least_still_admits_the_smallest_request() -> None:
