@@ -28,6 +28,11 @@ NOISY_SPREAD = 0.20
 LATE_GRACE_MS = 5.0
 #: more late requests than this share and the generator did not offer the load it was asked to
 LATE_RATIO = 0.01
+#: a request still unanswered when its window closes counts as failed ("no answer") once it has
+#: waited this long, and this many times the slowest answered request of the window: a server
+#: that never answers some requests would otherwise lose them from its counts and look clean
+UNANSWERED_AFTER_S = 1.0
+UNANSWERED_FACTOR = 5
 #: fewer completed requests than this in a cell's windows and its rate is mostly chance: a
 #: count's own noise, 1/√n, is 10% at 100
 MIN_REQUESTS = 100

@@ -92,6 +92,8 @@ def repeat_record(
     window_s = stop - start
     measured = window_samples(samples, start, stop)
     requests, failures = result["requests"], result["failures"]
+    # requests never answered are among the failures, not among the requests/s
+    unanswered = result.get("unanswered", 0)
     cgroup = cgroup_window(list(cgroup_readings), start, stop)
     # the cgroup's counter misses no process, however short-lived (fork's per-connection
     # children); psutil's sampling is the fallback where there is no cgroup
@@ -102,7 +104,8 @@ def repeat_record(
         "rps": requests / window_s if window_s > 0 else 0.0,
         "requests": requests,
         "failures": failures,
-        "fail_ratio": failures / requests if requests else 0.0,
+        "unanswered": unanswered,
+        "fail_ratio": failures / (requests + unanswered) if requests + unanswered else 0.0,
         "p50_ms": result["p50_ms"],
         "p90_ms": result["p90_ms"],
         "p99_ms": result["p99_ms"],
@@ -219,13 +222,19 @@ def summarise(repeats: list[dict], budget_cpus: float | None = None) -> dict:
         "rps_min": min(column("rps"), default=None),
         "rps_max": max(column("rps"), default=None),
         "max_ms": max_or_none(column("max_ms")),
-        "fail_ratio": sum(column("failures")) / requests if requests else None,
+        "fail_ratio": fail_ratio(repeats),
         "cpu_s_per_1k": sum(cpu_s) / requests * 1000 if requests and cpu_s else None,
         "budget_cpus": budget_cpus,
         "rps_per_cpu": rps / budget_cpus if budget_cpus and rps is not None else None,
         **throttled,
         **summary_latencies(repeats),
     }
+
+
+def fail_ratio(repeats: list[dict]) -> float | None:
+    """Failed requests (unanswered ones included) per request sent, over every repeat."""
+    sent = sum(r["requests"] + r.get("unanswered", 0) for r in repeats)
+    return sum(r["failures"] for r in repeats) / sent if sent else None
 
 
 def summary_latencies(repeats: list[dict]) -> dict:

@@ -86,6 +86,8 @@ def test_histogram_percentiles_match_the_raw_latencies_of_a_short_cell(host, tmp
         assert abs(result[key] - exact) <= exact / 1024 + 1, (key, result[key], exact)
     assert abs(result["max_us"] - max(raw)) <= max(raw) / 1024 + 1
     assert result["scheduled"] == result["late"] == 0  # closed loop: no schedule
+    # each user had a request in flight when it was stopped: answered soon enough, not a failure
+    assert result["unanswered"] == 0 and result["failures"] == 0
     # the window was marked open and closed once, by the master alone
     assert (tmp_path / "window.marks").read_text() == "start\nstop\n"
     # per endpoint and per second, as Locust counts them (with workers, a report sent just before
@@ -127,3 +129,70 @@ def test_the_window_starts_once_every_user_has_finished_its_on_start(host, tmp_p
     # each worker process reports its own CPU share of the window; one process reports none
     assert len(result["workers_cpu_pct"]) == workers
     assert all(0 < share <= 110 for share in result["workers_cpu_pct"])
+
+
+#: a user that asks for /hang on its third request: a server that never answers it strands the user
+HANG_ON_THIRD = """
+from locust import FastHttpUser, HttpUser, constant, task
+
+
+class HangingFast(FastHttpUser):
+    wait_time = constant(0)
+    sent = 0
+
+    @task
+    def ask(self):
+        self.sent += 1
+        self.client.get("/hang" if self.sent == 3 else "/")
+
+
+class HangingRequests(HttpUser):
+    wait_time = constant(0)
+    sent = 0
+
+    @task
+    def ask(self):
+        self.sent += 1
+        self.client.get("/hang" if self.sent == 3 else "/", name="hang" if self.sent == 3 else None)
+"""
+
+
+@pytest.fixture
+def hanging_host():
+    """A server that answers / at once and holds /hang until the test ends."""
+    release = threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/hang":
+            release.wait()
+        return hello(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "workers, user_class, endpoint",
+    [(0, "HangingFast", "/hang"), (2, "HangingFast", "/hang"), (0, "HangingRequests", "hang")],
+    ids=["fasthttp-one-process", "fasthttp-two-workers", "requests-one-process"],
+)
+def test_requests_left_unanswered_are_failures_not_lost(
+    hanging_host, tmp_path, workers, user_class, endpoint
+):
+    scenario_file = tmp_path / "hanging.py"
+    scenario_file.write_text(HANG_ON_THIRD)
+    result, _raw = run_measured(hanging_host, tmp_path, workers, scenario_file, user_class)
+    # every user was stranded during the warm-up: its request waited through the whole window,
+    # which without the count would read as 0 requests and 0 failures
+    assert result["unanswered"] == result["failures"] == 4 and result["requests"] == 0
+    (message,) = result["failure_messages"]
+    assert (message["name"], message["occurrences"]) == (endpoint, 4)
+    assert message["error"].startswith("no answer within")
+    assert result["errors"] == {message["error"]: 4}
+    hung = {e["name"]: (e["requests"], e["failures"]) for e in result["endpoints"] if e["requests"]}
+    assert hung == {endpoint: (4, 4)}

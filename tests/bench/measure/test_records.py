@@ -80,6 +80,18 @@ def test_cgroup_window_reads_the_counters_inside_the_measured_window():
     assert records.cgroup_window(no_usage, 100.0, 103.0)["cgroup_cpu_pct"] is None
 
 
+def test_unanswered_requests_fail_but_add_nothing_to_requests_per_second():
+    # 90 answered in 3 s, 10 never answered: a server that hangs a tenth of its requests
+    result = {"measure_start": 100.0, "measure_stop": 103.0, "requests": 90, "failures": 10,
+              "unanswered": 10, "p50_ms": 1, "p90_ms": 2, "p99_ms": 3, "max_ms": 4.0}  # fmt: skip
+    record = records.repeat_record(result, [])
+    assert record["rps"] == 30.0 and record["fail_ratio"] == pytest.approx(0.1)
+    summary = records.summarise([repeat(30.0, 90, failures=10, unanswered=10), repeat(30.0, 90)])
+    assert summary["fail_ratio"] == pytest.approx(10 / 190)
+    # a cell that answered nothing still has a failure ratio, so it is flagged for its errors
+    assert records.summarise([repeat(0.0, 0, failures=4, unanswered=4)])["fail_ratio"] == 1.0
+
+
 def test_repeat_cpu_comes_from_the_cgroup_when_there_is_one():
     result = {"measure_start": 100.0, "measure_stop": 103.0, "requests": 300, "failures": 0,
               "p50_ms": 1, "p90_ms": 2, "p99_ms": 3, "max_ms": 4.0}  # fmt: skip
