@@ -26,6 +26,7 @@ from bench.analysis.ratios import (
     RowKind,
     focused,
     in_run_ratios,
+    load_ratios,
     micro_ratios,
     run_micro_ratios,
 )
@@ -319,6 +320,33 @@ def apply_confirmation(
         if row.case in measured and row.verdict == REGRESSED and row.case not in confirmed:
             row.verdict = NOT_SIGNIFICANT
             row.note = "not confirmed by a re-measurement"
+
+
+def load_suspects(rows: list[Row]) -> set[str]:
+    """The load ratios judged regressed: what a confirming re-measurement of their cells judges
+    again (a cell that failed only now has no ratio: a server that stopped serving is no noise)."""
+    return {
+        row.name
+        for row in rows
+        if row.verdict == REGRESSED and row.kind is RowKind.LOAD and row.change is not None
+    }
+
+
+def apply_load_confirmation(rows: list[Row], baseline_again: Run, current_again: Run,
+                            threshold: float, alpha: float, floor: float) -> None:  # fmt: skip
+    """Keep a regressed load row's verdict only if its cells, measured again on both sides,
+    repeat it. A load cell is seconds long, so a neighbour's burst can cover a whole cell on one
+    side (two fork rows read −65% while another job held both cores); it rarely covers the same
+    cell twice. Rows the re-measurement has no ratio for keep their verdict."""
+    names = load_suspects(rows)
+    base, now = (with_load_floor(load_ratios(run.cells or {}), floor)
+                 for run in (baseline_again, current_again))  # fmt: skip
+    second = judge_all([ratio for ratio in base if ratio.name in names], now, threshold, alpha)
+    unconfirmed = {row.name for row in second if row.verdict != REGRESSED}
+    for row in rows:
+        if row.name in names and row.name in unconfirmed:
+            row.verdict = NOT_SIGNIFICANT
+            row.note = "not confirmed by a re-measurement of its cells"
 
 
 def judged(rows: list[Row]) -> list[Row]:

@@ -12,7 +12,8 @@ that measured it and nowhere else. So both sides are measured here, now, by the 
 
 A case measured on one side only, or whose benchmark code differs between the two trees, is
 listed "not comparable" and never judged (``bench.commands.comparable``). Regressed micro cases
-are measured again on both sides, as ``regress`` does against a stored baseline.
+are measured again on both sides, as ``regress`` does against a stored baseline, and so are the
+server models of regressed load rows (with the null server, into each side's ``confirm-load/``).
 
 Run directory: ``ref/`` and ``head/`` (each a run directory ``compare`` reads), ``compare.json``,
 ``verdict.md`` (the verdict table in Markdown, what CI shows) and ``meta.json``, whose
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from bench import rundir
 from bench.analysis import compare, compare_table
+from bench.analysis.ratios import load_ratios
 from bench.analysis.report import build_report
 from bench.commands import sides
 from bench.commands.comparable import comparable
@@ -44,6 +46,8 @@ SERVER_CPUS = 0.1
 LOAD_DURATION_S = 6.0
 #: the reference server every load group needs beside our models: measured with the first group
 NULL_PEER = "null"
+#: where the server models of regressed load rows are measured again, on each side
+LOAD_CONFIRM_DIR = "confirm-load"
 
 
 class SideFailed(Exception):
@@ -128,15 +132,18 @@ def kept_cases(run: Run) -> set[str]:
     return {case.name for case in run.micro or []}
 
 
-def judge_sides(ref: Side, head: Side, dirs: dict[str, Path], judging: Judging) -> tuple:
-    """The rows of HEAD against REF, their micro suspects measured again on both sides, and
-    what was not comparable."""
+def judge_sides(ref: Side, head: Side, dirs: dict[str, Path], judging: Judging,
+                load_duration: float) -> tuple:  # fmt: skip
+    """The rows of HEAD against REF, their micro and load suspects measured again on both
+    sides, and what was not comparable."""
     loaded = [rundir.load_run(dirs[name]) for name in ("ref", "head")]
     ref_run, head_run, reasons = comparable(*loaded, ref, head, dirs)
     rows = compare.compare_runs(
         ref_run, head_run, *judging.arguments(), load_floor=compare.LOAD_FLOOR
     )
     confirm(rows, ref, head, dirs, kept_cases(head_run), judging)
+    if load_duration > 0:
+        confirm_load(rows, ref, head, dirs, judging, load_duration)
     return rows, reasons
 
 
@@ -158,6 +165,36 @@ def confirm(rows: list, ref: Side, head: Side, dirs: dict[str, Path], keep: set[
             again[side.name] = [case for case in measured if case.name in keep]
         reference = Run(dirs["ref"] / directory, micro=again["ref"])
         compare.apply_confirmation(rows, reference, again["head"], judging.threshold, judging.alpha)
+
+
+def suspect_models(rows: list, head_run: Run) -> list[str]:
+    """Our server models whose cells a regressed load row divides: every load ratio's reference
+    is the same model's raw cell or the null server, so these models and the null server are
+    all a re-measurement needs."""
+    names = compare.load_suspects(rows)
+    cells = head_run.cells or {}
+    numerators = {ratio.cell for ratio in load_ratios(cells) if ratio.name in names}
+    return [model for model in MODELS
+            if any(cells.get(cell, {}).get("server") == model for cell in numerators)]  # fmt: skip
+
+
+def confirm_load(rows: list, ref: Side, head: Side, dirs: dict[str, Path], judging: Judging,
+                 duration: float) -> None:  # fmt: skip
+    """Measure the models of the regressed load rows again on both sides, the head first (the
+    first measurement of their group may have begun with either); a verdict stands only if the
+    re-measurement repeats it (see compare.apply_load_confirmation)."""
+    models = suspect_models(rows, rundir.load_run(dirs["head"]))
+    if not models:
+        return
+    count = len(compare.load_suspects(rows))
+    print(f"confirming {count} regressed load rows on both sides: {', '.join(models)}", flush=True)
+    group = ["--servers", ",".join(models), "--peers", NULL_PEER]
+    for side in (head, ref):
+        if side.bench(load_args(dirs[side.name] / LOAD_CONFIRM_DIR, group, duration)) == 130:
+            raise KeyboardInterrupt
+    again = [rundir.load_run(dirs[name] / LOAD_CONFIRM_DIR) for name in ("ref", "head")]
+    compare.apply_load_confirmation(rows, *again, judging.threshold, judging.alpha,
+                                    compare.LOAD_FLOOR)  # fmt: skip
 
 
 def verdict_markdown(rows: list, reasons: dict[str, str], headline: str) -> str:
@@ -289,7 +326,7 @@ def run_ab(reference: Reference, worktree: Path, judging: Judging, plan: Plan) -
         print(f"run dir: {run_dir}\nreference: {reference.describe()}", flush=True)
         dirs = {"ref": run_dir / "ref", "head": run_dir / "head"}
         missing = measure_sides(ref, head, dirs, plan)
-        rows, reasons = judge_sides(ref, head, dirs, judging)
+        rows, reasons = judge_sides(ref, head, dirs, judging, plan.load_duration)
     reasons.update(missing)
     code = report(rows, reasons, judging)
     record(run_dir, dirs, rows, reasons, reference, judging, head)

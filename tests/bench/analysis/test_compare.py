@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.compare import LOAD_FLOOR, MIN_SAMPLES, compare_runs, judge
+from bench.analysis.compare import (
+    LOAD_FLOOR,
+    MIN_SAMPLES,
+    apply_load_confirmation,
+    compare_runs,
+    judge,
+    load_suspects,
+)
 from bench.analysis.ratios import Ratio, load_ratios
 from bench.commands.compare import main
 from bench.rundir import load_run
@@ -337,6 +344,24 @@ def test_one_server_falling_behind_the_other_models_regresses(tmp_path):
         assert rows[f"load {server} plaintext u10 raw/others rps"] in {"ok", "improved"}
     # the framework costs the same share of the slower server: no framework regression
     assert rows["load fork fortunes u10 app/raw rps"] == "ok"
+
+
+def test_a_regressed_load_row_stands_only_if_its_cells_measured_again_repeat_it(tmp_path):
+    """A neighbour's burst slowed one side's fork cells once; a real slowdown is there again."""
+    baseline = load_run(write_cells(tmp_path / "base", seed=1))
+    burst = load_run(write_cells(tmp_path / "burst", seed=2, server_factor={"fork": 0.3}))
+    rows = compare_runs(baseline, burst, load_floor=LOAD_FLOOR)
+    assert load_suspects(rows) == {"load fork plaintext u10 raw/others rps"}
+    quiet = [load_run(write_cells(tmp_path / name, seed=n)) for name, n in (("r", 3), ("h", 4))]
+    apply_load_confirmation(rows, *quiet, 0.25, 0.01, LOAD_FLOOR)
+    row = next(row for row in rows if row.name == "load fork plaintext u10 raw/others rps")
+    assert row.verdict == "not significant"
+    assert row.note == "not confirmed by a re-measurement of its cells"
+    # the same verdict, measured again with fork still slow: it stands
+    rows = compare_runs(baseline, burst, load_floor=LOAD_FLOOR)
+    again = load_run(write_cells(tmp_path / "again", seed=5, server_factor={"fork": 0.3}))
+    apply_load_confirmation(rows, quiet[0], again, 0.25, 0.01, LOAD_FLOOR)
+    assert verdicts(rows)["load fork plaintext u10 raw/others rps"] == "REGRESSED"
 
 
 def write_users_app_cells(run_dir: Path, seed: int, slower: dict[str, float]) -> Path:

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.analysis.compare import LOAD_FLOOR, compare_runs
 from bench.commands import ab
 from bench.commands.sides import Side
+from bench.rundir import load_run
 from bench.serving.spec import MODELS
+from tests.bench.analysis.test_compare import write_cells
 from tests.bench.commands.throwaway import clone_of_this_tree, commit_edit, git, worktrees
 from tests.bench.micro.test_instructions import needs_valgrind
 
@@ -30,6 +33,16 @@ def test_the_load_groups_cover_every_model_and_the_null_server_once():
     groups = ab.load_groups()
     assert [model for group in groups for model in group[1].split(",")] == list(MODELS)
     assert [group[-1] for group in groups].count(ab.NULL_PEER) == 1
+
+
+def test_a_regressed_load_row_is_measured_again_with_its_own_model_and_the_null_server(tmp_path):
+    baseline = load_run(write_cells(tmp_path / "base", seed=1, null=True))
+    slower_fork = {"fork": 0.3}
+    current = load_run(write_cells(tmp_path / "now", seed=2, null=True, server_factor=slower_fork))
+    rows = compare_runs(baseline, current, load_floor=LOAD_FLOOR)
+    assert ab.suspect_models(rows, current) == ["fork"]
+    unchanged = compare_runs(baseline, baseline, load_floor=LOAD_FLOOR)
+    assert ab.suspect_models(unchanged, baseline) == []
 
 
 # --- end to end ----------------------------------------------------------------------------------
