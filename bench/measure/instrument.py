@@ -14,12 +14,9 @@ endpoint's requests, failures and p50/p99, the failures' messages and Locust's f
 written there as JSON when the test stops (the ``--csv`` files, kept for people, are rewritten
 only once a second and miss the end).
 
-Unanswered requests: the HTTP clients Locust ships (``HttpSession``, ``FastHttpSession``) are
-wrapped so each process knows which of its requests are in flight and since when. A request still
-in flight when its window closes (or when its user is stopped at the end) and older than
-``UNANSWERED_AFTER_S`` and ``UNANSWERED_FACTOR`` times the window's slowest answered request is
-counted as a failure, "no answer": a server that hangs some requests would otherwise simply lose
-them from every count and look clean.
+Unanswered requests: each process hands over, with its latencies, the requests it still waits
+for (``inflight.py``); the window counts those waiting far longer than any answered one as
+failures, "no answer".
 
 Latency: every request's latency after warm-up goes into a microsecond HdrHistogram
 (``bench.measure.latency``) in the process that made it, counted from its intended send time
@@ -43,23 +40,19 @@ master sends ``STEP_MESSAGE`` to every process with users, and ``openloop.py`` c
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import math
 import os
 import time
-from urllib.parse import urlsplit
 
 import gevent
 import locust.runners
 from locust import events
-from locust.clients import HttpSession
-from locust.contrib.fasthttp import FastHttpSession
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from locust.stats import calculate_response_time_percentile, diff_response_time_dicts
 
-from bench.flags import LATE_GRACE_MS, UNANSWERED_AFTER_S, UNANSWERED_FACTOR
-from bench.measure import latency
+from bench.flags import LATE_GRACE_MS
+from bench.measure import inflight, latency
 
 #: the percentiles written to the result file, as Locust's fractions
 PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99}
@@ -85,45 +78,16 @@ handed_over = [0]
 # Every recorded value, kept only when a test asks for them (BENCH_RAW_LATENCY_FILE).
 raw_latencies: list[int] | None = [] if os.environ.get("BENCH_RAW_LATENCY_FILE") else None
 
-# Every process with users: its requests in flight (key → start time, method, endpoint name), and
-# those whose user was stopped while they waited (age when stopped, method, name).
-in_flight: dict[int, tuple[float, str, str]] = {}
-abandoned: list[tuple[float, str, str]] = []
-request_keys = itertools.count()
-
 # Every process with users: the CPU time and clock at the start of its current window.
 window_mark = {"cpu_s": time.process_time(), "wall_s": time.time()}
 # The owner of the statistics: users, over all processes, that have finished their on_start.
 users_started = [0]
 
+inflight.install()
+
 # With --processes, workers report to the master every 3 s by default: the master's counts would
 # lag the window by that much. Four reports a second keep the lag below the counts' resolution.
 locust.runners.WORKER_REPORT_INTERVAL = 0.25
-
-
-def track_in_flight(request):
-    """Wrap a client's ``request(method, url, name=None, ...)`` to keep the request in
-    ``in_flight`` while it waits; a user stopped meanwhile (GreenletExit) leaves it abandoned."""
-
-    @functools.wraps(request)
-    def tracked(self, method, url, *args, **kwargs):
-        name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
-        key = next(request_keys)
-        in_flight[key] = (time.time(), str(method), name or urlsplit(str(url)).path or str(url))
-        try:
-            return request(self, method, url, *args, **kwargs)
-        except gevent.GreenletExit:
-            started, method_name, endpoint = in_flight[key]
-            abandoned.append((time.time() - started, method_name, endpoint))
-            raise
-        finally:
-            del in_flight[key]
-
-    return tracked
-
-
-HttpSession.request = track_in_flight(HttpSession.request)
-FastHttpSession.request = track_in_flight(FastHttpSession.request)
 
 
 def owns_statistics(environment) -> bool:
@@ -191,7 +155,7 @@ def reset_statistics(environment) -> None:
     window_mark.update(cpu_s=time.process_time(), wall_s=time.time())
     histogram.reset()
     counts.update(dict.fromkeys(counts, 0))
-    abandoned.clear()
+    inflight.abandoned.clear()
     if raw_latencies is not None:
         raw_latencies.clear()
 
@@ -282,11 +246,8 @@ def record_latency(response_time, start_time=None, context=None, exception=None,
 
 def hand_over(environment) -> None:
     """This process's latencies of its current window to the owner of the statistics."""
-    now = time.time()
-    waiting = [(now - started, method, name) for started, method, name in in_flight.values()]
     data = {"window": handed_over[0], "histogram": latency.encode(histogram),
-            "raw": raw_latencies, "waiting": abandoned + waiting, **counts}  # fmt: skip
-    abandoned.clear()
+            "raw": raw_latencies, "waiting": inflight.hand_over(), **counts}  # fmt: skip
     handed_over[0] += 1
     if isinstance(environment.runner, WorkerRunner):
         wall_s = time.time() - window_mark["wall_s"]
@@ -398,44 +359,12 @@ def window_result(window: dict, latencies: dict | None) -> dict:
     return {
         **window,
         **{key: latencies[key] for key in counts},
-        **unanswered_failures(window, latencies, whole),
+        **inflight.unanswered_failures(window, latencies, whole),
         "workers_cpu_pct": latencies.get("workers_cpu_pct") or [],
         **{key: ms_percentile(whole, fraction) for key, fraction in PERCENTILES.items()},
         "max_ms": whole.get_max_value() / 1000 if whole.get_total_count() else None,
         **latency.percentiles(whole),
         "latency_histogram": latency.encode(whole),
-    }
-
-
-def unanswered_failures(window: dict, latencies: dict, whole) -> dict:
-    """The window's requests that waited past the unanswered threshold, added to its failures,
-    its failure messages and its endpoints' failures."""
-    slowest_s = whole.get_max_value() / 1e6 if whole.get_total_count() else 0.0
-    threshold_s = max(UNANSWERED_AFTER_S, UNANSWERED_FACTOR * slowest_s)
-    unanswered = [(method, name) for age_s, method, name in latencies.get("waiting") or []
-                  if age_s >= threshold_s]  # fmt: skip
-    by_endpoint = {key: unanswered.count(key) for key in dict.fromkeys(unanswered)}
-    error = f"no answer within {threshold_s:.1f} s (still waiting when the window closed)"
-    messages = [{"method": method, "name": name, "error": error, "occurrences": count}
-                for (method, name), count in by_endpoint.items()]  # fmt: skip
-    endpoints = [dict(entry) for entry in window.get("endpoints") or []]
-    for (method, name), count in by_endpoint.items():
-        entry = next((e for e in endpoints if (e["method"], e["name"]) == (method, name)), None)
-        if entry is None:
-            entry = {"method": method, "name": name, "requests": 0, "failures": 0,
-                     "p50_ms": None, "p99_ms": None}  # fmt: skip
-            endpoints.append(entry)
-        entry["requests"] += count  # Locust counts a failed request among the requests
-        entry["failures"] += count
-    errors = dict(window.get("errors") or {})
-    if unanswered:
-        errors[error] = len(unanswered)
-    return {
-        "unanswered": len(unanswered),
-        "failures": latencies["failures"] + len(unanswered),
-        "errors": errors,
-        "failure_messages": (window.get("failure_messages") or []) + messages,
-        "endpoints": endpoints,
     }
 
 
