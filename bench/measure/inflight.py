@@ -62,6 +62,11 @@ def install() -> None:
             client.request = track_in_flight(client.request)
 
 
+def forget_abandoned() -> None:
+    """A new window begins: requests abandoned before it belong to none."""
+    abandoned.clear()
+
+
 def hand_over() -> list[tuple[float, str, str]]:
     """(age, method, name) of every request abandoned since the last hand-over or still waiting."""
     now = time.time()

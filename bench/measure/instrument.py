@@ -155,7 +155,7 @@ def reset_statistics(environment) -> None:
     window_mark.update(cpu_s=time.process_time(), wall_s=time.time())
     histogram.reset()
     counts.update(dict.fromkeys(counts, 0))
-    inflight.abandoned.clear()
+    inflight.forget_abandoned()
     if raw_latencies is not None:
         raw_latencies.clear()
 

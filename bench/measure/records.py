@@ -105,7 +105,7 @@ def repeat_record(
         "requests": requests,
         "failures": failures,
         "unanswered": unanswered,
-        "fail_ratio": failures / (requests + unanswered) if requests + unanswered else 0.0,
+        "fail_ratio": fail_ratio([result]) or 0.0,
         "p50_ms": result["p50_ms"],
         "p90_ms": result["p90_ms"],
         "p99_ms": result["p99_ms"],
