@@ -49,6 +49,7 @@ from bench.analysis.verdict import (
     latency_note,
     measured_range,
     rate_samples,
+    second_look_cells,
     verdict_tables,
 )
 from bench.catalogue import SCENARIOS
@@ -115,7 +116,15 @@ def verdicts_of(meta: dict, every: list[dict], records: list[dict]) -> list[dict
     ranking would crown whoever ran)."""
     missing = unmeasured(meta, [r["cell"] for r in every])
     incomplete = Counter(cell_fields(name)["scenario"] for name in missing)
-    return verdict_tables(records, list(meta.get("scenarios") or {}), incomplete)
+    scenarios = list(meta.get("scenarios") or {})
+    return verdict_tables(records, scenarios, incomplete, meta.get("looks", 1))
+
+
+def second_look(cells: list[dict]) -> list[str]:
+    """The cells of a finished load part that a second look measures again: what the verdict
+    ranks (``verdict.second_look_cells``), read from the cell records as the report reads them."""
+    records = [summary_record(cell) for cell in cells]
+    return second_look_cells([record for record in records if record["mode"] == "closed"])
 
 
 def closed_loop_records(cells: list[dict], meta: dict) -> tuple[list[dict], list[dict]]:

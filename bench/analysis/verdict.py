@@ -67,11 +67,12 @@ def measured_range(cell: dict) -> tuple[float | None, float | None]:
 
 def rate_samples(cell: dict) -> dict:
     """What the significance test needs of a cell file, for its summary record: each repeat's
-    requests/s and each repeat's per-second requests/s."""
-    repeats = cell.get("repeats") or []
+    requests/s, per-second requests/s and look (1, or 2 for a second look's repeat)."""
+    repeats = [r for r in cell.get("repeats") or [] if r.get("rps") is not None]
     return {
-        "repeat_rps": [r["rps"] for r in repeats if r.get("rps") is not None],
+        "repeat_rps": [r["rps"] for r in repeats],
         "rps_seconds": [list(r.get("rps_series") or []) for r in repeats],
+        "repeat_looks": [r.get("look", 1) for r in repeats],
     }
 
 
@@ -111,6 +112,14 @@ def best_cells(records: list[dict], scenario: str) -> list[dict]:
     return sorted(best.values(), key=per_cpu, reverse=True)
 
 
+def second_look_cells(records: list[dict]) -> list[str]:
+    """The cells a second look measures again: each ranked server's best cell of every scenario
+    that ranks two servers or more (one alone has no gap to confirm)."""
+    scenarios = dict.fromkeys(record.get("scenario") for record in records if ranked(record))
+    best = [best_cells(records, scenario) for scenario in scenarios]
+    return [record["cell"] for cells in best if len(cells) >= 2 for record in cells]
+
+
 # --- how sure ---------------------------------------------------------------------------------
 
 
@@ -132,10 +141,31 @@ def scaled(values: list[float], record: dict) -> list[float]:
     return [value * scale for value in values]
 
 
-def gap_evidence(leader: dict, other: dict) -> Evidence:
-    """Is ``leader`` ahead of ``other`` by more than a repeat would change? Over the repeats'
-    rates with REPEATS_FOR_TEST or more a side, else over batch means of the per-second rates.
-    Both sides are scaled to per CPU, each by its own cell's factor."""
+def gap_evidence(leader: dict, other: dict, looks: int = 1) -> Evidence:
+    """Is ``leader`` ahead of ``other`` by more than a repeat would change? Tested on each look
+    (``look_evidence``); in a run that looks twice, sure only when both looks of both cells say
+    so, with the larger p (a gap must pass both tests, so the larger p bounds the chance that it
+    passed by luck)."""
+    first = look_evidence(of_look(leader, 1), of_look(other, 1))
+    if looks < 2 or not first.sure:
+        return first
+    if not (looked_twice(leader) and looked_twice(other)):
+        return Evidence(None, first.p, f"sure on the first look (p = {first.p:.3f}), not "
+                        "measured a second time")  # fmt: skip
+    second = look_evidence(of_look(leader, 2), of_look(other, 2))
+    if second.sure is None:
+        return Evidence(None, first.p, f"second look: {second.basis}")
+    p = max(first.p, second.p)
+    if second.sure:
+        return Evidence(True, p, f"{first.basis}, and again on a second look")
+    return Evidence(False, p, f"sure on the first look ({first.basis}), not on a second "
+                    f"({second.basis})")  # fmt: skip
+
+
+def look_evidence(leader: dict, other: dict) -> Evidence:
+    """One look's test: over the repeats' rates with REPEATS_FOR_TEST or more a side, else over
+    batch means of the per-second rates. Both sides are scaled to per CPU, each by its own
+    cell's factor."""
     repeats = [leader.get("repeat_rps") or [], other.get("repeat_rps") or []]
     if min(map(len, repeats)) >= REPEATS_FOR_TEST:
         test = stats.welch(scaled(repeats[0], leader), scaled(repeats[1], other))
@@ -152,6 +182,20 @@ def gap_evidence(leader: dict, other: dict) -> Evidence:
     return judged(batched.welch, f"{first} and {second} batch means of {batched.length} s")
 
 
+def of_look(record: dict, look: int) -> dict:
+    """``record`` with only the rates of its repeats of ``look`` (a record without looks is all
+    first look), scaled per CPU like the whole cell."""
+    rates, seconds = record.get("repeat_rps") or [], record.get("rps_seconds") or []
+    looks = record.get("repeat_looks") or [1] * max(len(rates), len(seconds))
+    keep = [index for index, each in enumerate(looks) if each == look]
+    return {**record, "repeat_rps": [rates[i] for i in keep if i < len(rates)],
+            "rps_seconds": [seconds[i] for i in keep if i < len(seconds)]}  # fmt: skip
+
+
+def looked_twice(record: dict) -> bool:
+    return 2 in (record.get("repeat_looks") or [])
+
+
 def judged(test: stats.Welch, basis: str) -> Evidence:
     """Sure when the leader is ahead and p < ALPHA."""
     return Evidence(test.p < ALPHA and test.t > 0, test.p, basis)
@@ -164,16 +208,16 @@ def concatenated(record: dict) -> list[float]:
 # --- one scenario's verdict -------------------------------------------------------------------
 
 
-def verdict_rows(records: list[dict], scenario: str) -> list[dict]:
+def verdict_rows(records: list[dict], scenario: str, looks: int = 1) -> list[dict]:
     """The ranking of one scenario: rank, server, its best level, both rates, ratio, evidence,
-    why."""
+    why; ``looks`` is how many looks at each ranked cell the run took (its meta's ``looks``)."""
     cells = best_cells(records, scenario)
     if not cells:
         return []
     leader, waiting = cells[0], scenario_waits(records, scenario)
     rows = []
     for rank, record in enumerate(cells, start=1):
-        evidence = None if record is leader else gap_evidence(leader, record)
+        evidence = None if record is leader else gap_evidence(leader, record, looks)
         # a gap the test could not call reads as a tie; one it could not test, as the rank says
         leads = evidence is None or evidence.sure is False
         rows.append({
@@ -314,15 +358,16 @@ def scenario_order(records: list[dict], scenario_names: list[str]) -> list[str]:
 
 
 def verdict_tables(
-    records: list[dict], scenario_names: list[str] = (), incomplete: dict[str, int] | None = None
-) -> list[dict]:
+    records: list[dict], scenario_names: list[str] = (), incomplete: dict[str, int] | None = None,
+    looks: int = 1,
+) -> list[dict]:  # fmt: skip
     """One verdict per scenario of the records: its one-line answer, the ranking table and the
     cells left out of it. A scenario in ``incomplete`` (name → planned cells never measured) is
-    ranked nowhere: the ranking would crown whoever happened to run."""
+    ranked nowhere: the ranking would crown whoever happened to run. ``looks``: as verdict_rows."""
     tables = []
     for scenario in scenario_order(records, list(scenario_names)):
         missing = (incomplete or {}).get(scenario, 0)
-        rows = [] if missing else verdict_rows(records, scenario)
+        rows = [] if missing else verdict_rows(records, scenario, looks)
         unranked = unranked_rows(records, scenario)
         tables.append({
             "scenario": scenario,

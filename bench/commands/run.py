@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from bench.analysis.history import append_run
-from bench.analysis.report import build_report, console_verdict
+from bench.analysis.report import build_report, console_verdict, second_look
 from bench.catalogue import SCENARIOS
 from bench.cli import Parser, add_profile, add_resume, add_run_dir
 from bench.commands.elsewhere import add_options, resolve, run_options
@@ -144,6 +144,13 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
         "flame graphs and each server's costliest functions in the report (default: "
         f"{profiling_default()})",
     )
+    parser.add_argument(
+        "--second-look",
+        action=argparse.BooleanOptionalAction,
+        help="measure each server's best cell of each scenario once more at the end, and call a "
+        "gap sure only when both looks do (default: on with --scenarios FILE.py, whose app may "
+        "keep state from cell to cell; off for the suite's own scenarios)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(parser)
     return parser
@@ -163,8 +170,9 @@ def load_into(run_dir: Path, args: argparse.Namespace) -> str:
             duration=args.duration, repeats=args.repeats, warmup=args.warmup, peers=args.peers,
             locust_workers=args.locust_workers, **run_options(args),
             server_cpus=args.server_cpus, resume=args.resume, profile_servers=args.profile_servers,
+            second_look=args.second_look,
         )  # fmt: skip
-        records = run_load(run_dir, request, progress=not args.no_progress)
+        records = run_load(run_dir, request, not args.no_progress, choose_second_look=second_look)
     except KeyboardInterrupt:
         print("interrupted: the finished cells are kept", file=sys.stderr)
         return "interrupted"

@@ -264,3 +264,19 @@ def finish(record: dict, generator_cores: int) -> dict:
         record["summary"], record["status"], generator_cores, len(record["repeats"]), ranked
     )
     return record
+
+
+def add_look(record: dict, again: dict, look: int, generator_cores: int) -> dict:
+    """``record`` with the repeats of ``again`` (the same cell measured later) marked ``look``,
+    its summary and flags taken over both; a look that failed leaves the numbers as they were and
+    says why under ``looks_failed``."""
+    if again["status"] != "ok":
+        failed = {"look": look, "error": again["error"]}
+        return {**record, "looks_failed": [*record.get("looks_failed", []), failed]}
+    repeats = [*record["repeats"], *({**repeat, "look": look} for repeat in again["repeats"])]
+    return finish({**record, "repeats": repeats}, generator_cores)
+
+
+def first_look(repeats: list[dict]) -> list[dict]:
+    """The repeats a cell was measured with in the run's order, without a later look's."""
+    return [repeat for repeat in repeats if repeat.get("look", 1) == 1]

@@ -12,6 +12,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Protocol
 
+from bench.measure.records import first_look
 from bench.rundir import cell_files, read_meta, read_record
 
 
@@ -37,7 +38,8 @@ def setting_changes(record: dict, settings: CellSettings, meta: dict) -> list[st
     measured_with = [  # (setting, as the cell was measured, as this run measures)
         ("warm-up", seconds(record.get("warmup_s")), seconds(settings.warmup_s)),
         ("duration", seconds(record.get("duration_s")), seconds(settings.duration_s)),
-        ("repeats", str(len(record.get("repeats") or [])), str(settings.repeats)),
+        # a second look's repeat came after the run's cells: not a setting they were measured with
+        ("repeats", str(len(first_look(record.get("repeats") or []))), str(settings.repeats)),
         ("pinning", pinning_text(record.get("pinning")), pinning_text(settings.pinning)),
         ("Locust workers", str(meta.get("locust_workers") or 0), str(settings.locust_workers)),
         ("CPU budget", budget_text(budget), budget_text(budget_cpus(settings))),

@@ -27,6 +27,7 @@ finished cells stay, and the report is still written for them."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,12 +38,16 @@ from bench.measure.profiles import PROFILES
 from bench.measure.progress import CellProgress
 from bench.measure.resume import kept_cells, remeasure_line, remeasured, resume_entry
 from bench.measure.sampled_window import choose_sampling
+from bench.measure.secondlook import look_again
 from bench.measure.settings import LoadRequest, Settings, choose_pinning
 from bench.rundir import CELLS_DIR, META_FILE, machine_meta, write_json
 from bench.serving.peers import named_but_missing
 
 
-def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list[dict]:
+def run_load(
+    run_dir: Path, request: LoadRequest, progress: bool = True,
+    choose_second_look: Callable[[list[dict]], list[str]] | None = None,
+) -> list[dict]:  # fmt: skip
     """Run the load matrix ``request`` asks for into ``run_dir``; the finished cells' records.
 
     ``request.server_cpus`` is each server's CPU budget: a number of CPUs, "off", or None to
@@ -52,6 +57,10 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
     "failed" when no cell of the framework app gave numbers. A KeyboardInterrupt (Ctrl-C, or
     SIGTERM through ``interrupt_on_sigterm``) ends the current cell, marks meta.json interrupted
     and propagates once the finished cells are safe on disk.
+
+    With a second look (``request.second_look``, by default the workload's), the cells that
+    ``choose_second_look`` names in the finished records are measured once more at the end
+    (``bench.measure.secondlook``); meta.json's ``looks`` says how many the verdict expects.
     """
     settings = settings_for(request)
     cells, skipped = plan(request.profile, request.servers, request.scenarios, request.users,
@@ -76,9 +85,17 @@ def run_load(run_dir: Path, request: LoadRequest, progress: bool = True) -> list
     say(named_but_missing(request.peers, skipped))
     write_json(run_dir / META_FILE, meta)
     records: list[dict] = list(kept.values())
+    second_look = request.second_look
+    second_look = request.workload.second_look if second_look is None else second_look
+    meta["looks"] = 2 if second_look and choose_second_look is not None else 1
     try:
         with CellProgress(cells, settings, enabled=progress) as bar:
             measure_all(cells, kept, settings, run_dir, records, bar)
+        if meta["looks"] == 2:
+            say("second look: each server's best cell of each scenario, measured again")
+            meta["looked_again"] = look_again(
+                cells, records, settings, run_dir, choose_second_look, progress
+            )
         meta["status"] = run_status(records)
     except KeyboardInterrupt:
         meta["status"] = "interrupted"

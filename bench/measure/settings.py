@@ -48,6 +48,9 @@ class LoadRequest:
     resume: bool = False
     #: --profile-servers: sample each server's stacks in one extra window per scenario
     profile_servers: bool | None = None
+    #: --second-look: measure the cells the verdict ranks once more at the end (None: the
+    #: workload's default, ``Workload.second_look``)
+    second_look: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -204,3 +204,47 @@ def test_a_scenario_missing_planned_cells_is_ranked_nowhere_and_says_so():
     (table,) = verdict.verdict_tables(records, ["plaintext"], {"plaintext": 2})
     assert table["rows"] == [] and table["answer"].winner is None
     assert table["answer"].text.startswith("plaintext: not ranked, 2 planned cell(s)")
+
+
+def looked(server: str, rps: float, *looks: float, wobble: float = 0.02) -> dict:
+    """A cell measured once per rate in ``looks``, the first look first, ten seconds each."""
+    numbers = list(range(1, len(looks) + 1))
+    return cell(server, 64, rps, repeat_rps=list(looks), repeat_looks=numbers,
+                rps_seconds=[steady(rate, wobble=wobble) for rate in looks])  # fmt: skip
+
+
+def test_in_a_run_that_looks_twice_a_gap_is_sure_only_when_both_looks_say_so():
+    leader = looked("epoll", 1000, 1000, 1000)
+    repeated = looked("threaded", 800, 800, 800)
+    reversed_ = looked("poll", 950, 900, 1050)  # behind on the first look, ahead on the second
+    once = cell("fork", 64, 700, rps_seconds=[steady(700)])  # the second look never reached it
+    rows = verdict.verdict_rows([leader, repeated, reversed_, once], "plaintext", looks=2)
+    evidence = {row["server"]: row["evidence"] for row in rows}
+    assert evidence["threaded"].sure is True
+    assert evidence["threaded"].basis.endswith("and again on a second look")
+    assert evidence["poll"].sure is False and "not on a second" in evidence["poll"].basis
+    assert evidence["fork"].sure is None and "not measured a second time" in evidence["fork"].basis
+    # a run that looks once judges the first look alone, as before
+    (_, once_only) = verdict.verdict_rows([leader, reversed_], "plaintext")
+    assert once_only["evidence"].sure is True
+
+
+def test_both_looks_must_pass_so_the_larger_p_is_reported():
+    leader = looked("epoll", 1000, 1000, 1000)
+    narrow = looked("threaded", 960, 900, 970, wobble=0.03)
+    (_, row) = verdict.verdict_rows([leader, narrow], "plaintext", looks=2)
+    first = verdict.look_evidence(verdict.of_look(leader, 1), verdict.of_look(narrow, 1))
+    second = verdict.look_evidence(verdict.of_look(leader, 2), verdict.of_look(narrow, 2))
+    assert first.sure and second.sure and second.p > first.p
+    assert row["evidence"].p == second.p
+
+
+def test_the_second_look_is_each_ranked_servers_best_cell_where_two_or_more_rank():
+    records = [
+        cell("epoll", 16, 2600, cell="epoll-16"), cell("epoll", 64, 2800, cell="epoll-64"),
+        cell("threaded", 16, 2400, cell="threaded-16"),
+        cell("bjoern", 64, 5600, cell="bjoern-64", flags=["errors"]),  # not ranked
+        cell("null", 64, 9000, cell="null-64"),  # a reference, never ranked
+        cell("fork", 64, 700, scenario="io", cell="fork-io"),  # alone in its scenario
+    ]  # fmt: skip
+    assert verdict.second_look_cells(records) == ["epoll-64", "threaded-16"]

@@ -256,6 +256,24 @@ def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, cap
     assert json.loads((run_dir / "meta.json").read_text())["cells_finished"] == 2
 
 
+@pytest.mark.slow
+def test_second_look_from_the_command_line_and_a_resume_keeps_it(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["--profile", "smoke", "--servers", "threaded,epoll", "--scenarios", "fortunes",
+            "--users", "4", "--duration", "3", "--warmup", "0.2", "--peers", "none",
+            "--server-cpus", "off", "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
+    assert run.load_main([*argv, "--second-look"]) == 0
+    assert "second look: each server's best cell" in capsys.readouterr().err
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["looks"] == 2 and len(meta["looked_again"]) == 2
+    cells = {path.name: path.read_text() for path in (run_dir / "cells").iterdir()}
+    assert all('"look": 2' in text for text in cells.values())
+    # resumed: both cells kept as they are, and neither is looked at a third time
+    assert run.load_main([*argv, "--second-look", "--resume"]) == 0
+    assert {path.name: path.read_text() for path in (run_dir / "cells").iterdir()} == cells
+    assert json.loads((run_dir / "meta.json").read_text())["looked_again"] == meta["looked_again"]
+
+
 def test_history_gets_a_line_only_for_a_run_in_results(tmp_path, monkeypatch):
     from tests.bench.analysis.test_compare import write_run
 

@@ -156,3 +156,29 @@ def test_window_samples_keep_the_measured_ones_relative_to_start():
     samples = [{"t": t} for t in (99.5, 100.5, 101.0, 103.0, 103.5)]
     kept = records.window_samples(samples, 100.0, 103.0)
     assert [s["t"] for s in kept] == [0.5, 1.0, 3.0]
+
+
+def looked_cell(*rates: float) -> dict:
+    """A finished closed-loop cell of one repeat per rate, under no budget."""
+    repeats = [repeat(rate, int(rate) * 5, rps_series=[rate] * 5) for rate in rates]
+    cell = {"mode": "closed", "status": "ok", "budget": None, "repeats": repeats}
+    return records.finish(cell, generator_cores=1)
+
+
+def test_a_second_look_adds_its_repeat_marked_and_the_summary_covers_both():
+    first, again = looked_cell(1000), looked_cell(700)
+    both = records.add_look(first, again, 2, generator_cores=1)
+    assert [r.get("look", 1) for r in both["repeats"]] == [1, 2]
+    assert both["summary"]["rps"] == 850 and both["summary"]["requests"] == 8500
+    assert both["summary"]["seconds"] == 10
+    # the two looks differ by 35% of their median: the cell is flagged noisy, as repeats would be
+    assert "noisy" in both["flags"] and "noisy" not in first["flags"]
+    assert records.first_look(both["repeats"]) == first["repeats"]
+
+
+def test_a_failed_second_look_keeps_the_numbers_and_says_why():
+    first = looked_cell(1000)
+    failed = {**looked_cell(), "status": "failed", "error": "server died"}
+    kept = records.add_look(first, failed, 2, generator_cores=1)
+    assert kept["repeats"] == first["repeats"] and kept["summary"] == first["summary"]
+    assert kept["looks_failed"] == [{"look": 2, "error": "server died"}]

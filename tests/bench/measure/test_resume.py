@@ -31,6 +31,13 @@ def test_only_finished_cells_measured_the_same_way_are_kept(tmp_path):
     assert list(resume.kept_cells(tmp_path, planned, SETTINGS)) == ["poll--app--plaintext--u8"]
 
 
+def test_a_second_looks_repeat_is_not_a_changed_repeat_count(tmp_path):
+    write_cell(tmp_path, "poll--app--plaintext--u8", repeats=[{}, {"look": 2}])
+    write_cell(tmp_path, "epoll--app--plaintext--u8", repeats=[{}, {}, {"look": 2}])
+    planned = ["poll--app--plaintext--u8", "epoll--app--plaintext--u8"]
+    assert list(resume.kept_cells(tmp_path, planned, SETTINGS)) == ["poll--app--plaintext--u8"]
+
+
 def test_other_locust_workers_keep_nothing(tmp_path):
     write_cell(tmp_path, "poll--app--plaintext--u8")
     (tmp_path / "meta.json").write_text(json.dumps({"locust_workers": 2}))

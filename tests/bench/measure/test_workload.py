@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.report import build_report
+from bench.analysis.report import build_report, second_look
 from bench.catalogue import SCENARIOS
 from bench.measure import matrix, runner
 from bench.measure.profiles import PROFILES
@@ -199,3 +199,37 @@ def test_an_app_we_did_not_write_with_a_redirecting_root_and_a_slow_login(tmp_pa
     summary = (tmp_path / "summary.md").read_text()
     verdict = summary.split("## Verdict")[1].split("\n## ")[0]
     assert "- member: " in verdict and "- visitor: " in verdict
+
+
+def test_a_users_workload_looks_twice_and_ours_once():
+    assert user_workload(USER_APP, FIXTURES / "scenarios.py").second_look is True
+    assert OURS.second_look is False
+
+
+@pytest.mark.slow
+def test_a_second_look_measures_each_servers_best_cell_again_in_reverse_order(tmp_path):
+    """The real runner with the report's choice of cells: each ranked server's best cell gets a
+    second repeat, from a new server start at the end of the run, marked look 2."""
+    workload = user_workload("tests.bench.fixtures.slowlogin.app:app", SLOWLOGIN / "locustfile.py")
+    records = runner.run_load(
+        tmp_path,
+        LoadRequest("smoke", servers=["threaded", "epoll"], scenarios=["visitor"], users=[4],
+                    duration=3, warmup=0.2, peers="none", workload=workload, server_cpus="off"),
+        progress=False,
+        choose_second_look=second_look,
+    )  # fmt: skip
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["looks"] == 2 and meta["status"] == "finished"
+    # measured again in the reverse of the run's order: epoll's cell ran last, so first again
+    assert meta["looked_again"] == ["epoll--app--visitor--u4", "threaded--app--visitor--u4"]
+    for record in records:
+        assert record["status"] == "ok", record["error"]
+        assert [repeat.get("look", 1) for repeat in record["repeats"]] == [1, 2]
+        on_disk = json.loads((tmp_path / "cells" / f"{record['cell']}.json").read_text())
+        assert on_disk["repeats"][1]["rps"] == record["repeats"][1]["rps"] > 0
+        assert record["summary"]["requests"] == sum(r["requests"] for r in record["repeats"])
+    assert list((tmp_path / "logs" / "second-look").glob("epoll--app--visitor--u4.*"))
+    # the verdict tests each look on its own: three seconds a look is too short to call a gap
+    build_report(tmp_path)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "- visitor: " in summary.split("## Verdict")[1]
