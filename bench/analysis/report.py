@@ -30,7 +30,7 @@ from bench.analysis.endpoints import (
 )
 from bench.analysis.pairs import apply_null_bound, pair_rows
 from bench.analysis.report_figures import plot_costs, plot_scenario, server_order
-from bench.analysis.report_prose import scenario_paragraph
+from bench.analysis.report_prose import looks_sentence, scenario_paragraph
 from bench.analysis.report_tables import (
     FLAGS_COLUMN,
     TABLE_COLUMNS,
@@ -180,9 +180,10 @@ def write_summary_md(run_dir: Path, context: dict) -> Path:
     heading = f"Profile `{meta.get('profile')}`, commit `{meta.get('commit')}`, {meta.get('date')}."
     parts = [f"# Run {run_dir.name}", "", heading, ""]
     if context["verdicts"]:
+        looks = [context["looks_sentence"], ""] if context["looks_sentence"] else []
         parts += ["## Verdict", "", *[f"- {line}" for line in context["answers"]], "",
-                  context["budget_sentence"], "", f"Ranked by {context['verdict_basis']}.",
-                  ""]  # fmt: skip
+                  context["budget_sentence"], "", f"Ranked by {context['verdict_basis']}.", "",
+                  *looks]  # fmt: skip
         for verdict in context["verdicts"]:
             parts += [f"### {verdict['scenario']}", ""]
             if verdict["rows"]:
@@ -310,6 +311,7 @@ def build_report(run_dir: Path) -> Path:
         "verdicts": verdicts,
         "answers": [table["answer"].text for table in verdicts],
         "verdict_basis": basis(records),
+        "looks_sentence": looks_sentence(meta),
         "budget_sentence": budget_sentence(meta.get("budget")),
         "budget_flag_note": flags.BUDGET_NOTE if (meta.get("budget") or {}).get("cpus") else "",
         "latency_note": latency_note(records),

@@ -205,3 +205,13 @@ def scenario_paragraph(records: list[dict], scenario: str, missing: list[str] = 
         sentences += cpu_explanation(records, users)
     sentences.append(flags_sentence(chosen))
     return " ".join(sentence for sentence in sentences if sentence)
+
+
+def looks_sentence(meta: dict) -> str:
+    """What the verdict says of a run that took a second look; "" for one that did not."""
+    if meta.get("looks", 1) < 2:
+        return ""
+    count = len(meta.get("looked_again") or [])
+    return (f"This run looked twice: {count} cell{'s' * (count != 1)} (each ranked server's best "
+            "of each scenario) were measured again at its end, in the reverse of the run's order, "
+            "and a gap is sure only when both looks call it.")  # fmt: skip

@@ -84,3 +84,12 @@ def test_a_close_race_is_called_one():
     assert "within 5% of each other" in text and "within noise" in text
     apart = [record("epoll", 8, 1000, "cpu", repeats=3), record("poll", 8, 700, "cpu", repeats=3)]
     assert "of each other" not in report_prose.scenario_paragraph(apart, "cpu")
+
+
+def test_a_run_that_looked_twice_says_so_and_one_that_did_not_says_nothing():
+    looks_sentence = report_prose.looks_sentence
+    assert looks_sentence({"looks": 2, "looked_again": ["a", "b", "c"]}).startswith(
+        "This run looked twice: 3 cells"
+    )
+    assert "1 cell (" in looks_sentence({"looks": 2, "looked_again": ["a"]})
+    assert looks_sentence({"looks": 1}) == looks_sentence({}) == ""

@@ -233,3 +233,5 @@ def test_a_second_look_measures_each_servers_best_cell_again_in_reverse_order(tm
     build_report(tmp_path)
     summary = (tmp_path / "summary.md").read_text()
     assert "- visitor: " in summary.split("## Verdict")[1]
+    assert "This run looked twice: 2 cells" in summary
+    assert "This run looked twice: 2 cells" in (tmp_path / "report.html").read_text()
