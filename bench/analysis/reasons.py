@@ -99,14 +99,16 @@ PEERS = {
 }
 #: scenarios whose requests wait on something
 WAITING_SCENARIOS = frozenset({"io", "mixed"})
-#: peers whose own sentence names a cost: a leader among them is said to have led despite it
+#: peers whose own sentence names a cost: one that leads, or ties the leader, is said to despite it
 PEERS_TRAIL = frozenset({"werkzeug-base", "werkzeug-forking", "gunicorn-sync"})
 
 
-def reason(record: dict, leads: bool = True, waiting: bool | None = None) -> str:
+def reason(
+    record: dict, leads: bool = True, waiting: bool | None = None, first: bool = False
+) -> str:
     """One sentence: why this server lands where it does on this scenario. ``leads``: it ranks
-    first or cannot be told from the first; ``waiting``: the scenario's requests wait on
-    something (default: known for our scenarios, else no)."""
+    first or cannot be told from the first; ``first``: it ranks first; ``waiting``: the
+    scenario's requests wait on something (default: known for our scenarios, else no)."""
     if record.get("scenario") == "cpu":
         return WORKING
     if waiting is None:
@@ -114,7 +116,13 @@ def reason(record: dict, leads: bool = True, waiting: bool | None = None) -> str
     server, model = record.get("server"), record.get("model")
     if server in PEERS:
         sentence = PEERS[server][waiting]
-        return sentence if not leads or server not in PEERS_TRAIL else f"{sentence}, yet it led"
+        if not leads or server not in PEERS_TRAIL:
+            return sentence
+        return (
+            f"{sentence}, yet it led"
+            if first
+            else f"{sentence}, yet its gap to the leader is not sure"
+        )
     if waiting and record.get("users") == 1 and model in WAITING:
         return ONE_USER
     trailing, leading = (WAITING, WAITING_LEADS) if waiting else (COMPUTING, COMPUTING_LEADS)

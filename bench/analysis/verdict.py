@@ -230,7 +230,7 @@ def verdict_rows(records: list[dict], scenario: str, looks: int = 1) -> list[dic
             "ratio": per_cpu(record) / per_cpu(leader),
             "evidence": evidence,
             "flags": list(record.get("flags") or []),
-            "why": reason(record, leads, waiting),
+            "why": reason(record, leads, waiting, first=rank == 1),
         })  # fmt: skip
     return rows
 

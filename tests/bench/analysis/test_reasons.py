@@ -29,13 +29,20 @@ from tests.bench.analysis.test_verdict import cell
         # a peer is not described by its model's sentence: gunicorn-sync is prefork, not
         # a fork per connection, and closes every connection
         ("gunicorn-sync", "plaintext", False, "closes it after each response"),
-        ("gunicorn-sync", "plaintext", True, "new connection, yet it led"),
+        ("gunicorn-sync", "plaintext", True, "new connection, yet its gap to the leader"),
         ("werkzeug-forking", "plaintext", False, "forks a process for every request"),
         ("waitress", "io", False, "at most 4 waits"),
     ],
 )
 def test_every_row_says_why_in_one_sentence(server: str, scenario: str, leads: bool, words: str):
     assert words in reasons.reason(cell(server, 16, 100, scenario=scenario), leads)
+
+
+def test_a_costly_peer_is_said_to_lead_only_when_it_ranks_first():
+    record = cell("gunicorn-sync", 16, 100, scenario="plaintext")
+    assert reasons.reason(record, leads=True, first=True).endswith("yet it led")
+    tied = reasons.reason(record, leads=True, first=False)
+    assert "led" not in tied and tied.endswith("its gap to the leader is not sure")
 
 
 def test_every_peer_has_its_own_reasons():

@@ -132,6 +132,17 @@ def test_one_user_on_a_waiting_scenario_says_nothing_overlaps():
     assert row["why"] == reasons.ONE_USER
 
 
+def test_a_costly_peer_that_trails_is_not_said_to_have_led():
+    # the test cannot call the gap, so it ties the leader: its sentence must not claim first place
+    records = [cell("epoll", 16, 1000, rps_seconds=[steady(1000)]),
+               cell("gunicorn-sync", 16, 990, rps_seconds=[steady(990, wobble=0.05)])]  # fmt: skip
+    _, trailing = verdict.verdict_rows(records, "plaintext")
+    assert trailing["evidence"].sure is False and "yet it led" not in trailing["why"]
+    assert "gap to the leader is not sure" in trailing["why"]
+    (first,) = verdict.verdict_rows(records[1:], "plaintext")
+    assert first["why"].endswith("yet it led")
+
+
 def test_a_users_scenario_waits_when_even_the_busiest_server_idled():
     idle = [cell("epoll", 8, 40, scenario="login", server_cpu_pct=5.0),
             cell("threaded", 8, 300, scenario="login", server_cpu_pct=10.0)]  # fmt: skip
