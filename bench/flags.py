@@ -49,7 +49,8 @@ MEANINGS = {
     f"within {NULL_BOUND_FRACTION:.0%} of the null server's requests/s: the number is only a lower "
     "bound of the server's capacity",
     ERRORS: f"more than {ERROR_RATIO:.0%} of requests failed (wrong status or body, or no answer)",
-    FAILED: "the server did not start, died or stopped answering",
+    FAILED: "the server did not start, died or stopped answering; or an open-loop sweep had no "
+    "trusted closed-loop cell to take its offered rates from",
     NOISY: f"requests/s spread (max − min) / median over {NOISY_SPREAD:.0%} across repeats",
     LATE: f"open loop only: more than {LATE_RATIO:.0%} of requests left the generator over "
     f"{LATE_GRACE_MS:g} ms after their intended send time (all connections busy, or Locust "

@@ -234,4 +234,7 @@ def test_a_second_look_measures_each_servers_best_cell_again_in_reverse_order(tm
     summary = (tmp_path / "summary.md").read_text()
     assert "- visitor: " in summary.split("## Verdict")[1]
     assert "This run looked twice: 2 cells" in summary
-    assert "This run looked twice: 2 cells" in (tmp_path / "report.html").read_text()
+    html = (tmp_path / "report.html").read_text()
+    assert "This run looked twice: 2 cells" in html
+    # with one repeat a cell, only the looked-again cells have a spread that noisy can judge
+    assert "noisy</code> flag cannot" not in html and "only they can be flagged" in html
