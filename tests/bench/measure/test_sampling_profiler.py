@@ -182,11 +182,14 @@ def test_an_idle_server_leaves_no_flame_graph_and_says_why(serve, tmp_path):
     server, _ = serve("poll")
     recording = Recording(server.pid, tmp_path / "idle", find_py_spy())
     assert recording.start(longest_s=5) is None
-    recorded = recording.stop()  # no request came: no Python ran, so no sample was taken
+    recorded = recording.stop()  # no request came: no request's Python ran
     assert recorded.svg is None and not (tmp_path / "idle.svg").exists()
     # py-spy's own words for it vary with its version and with when the interrupt lands
     assert recorded.problem.startswith("py-spy wrote no flamegraph: ")
-    assert read_profile(recorded.speedscope).samples == 0
+    # the loop wakes from select every POLL_INTERVAL to see whether it should stop: on a busy
+    # machine a sample can land on that wake, never in a request's code
+    idle = read_profile(recorded.speedscope)
+    assert {cost.function for cost in idle.functions} <= {"BlockingServer.accept_loop"}
 
 
 def test_missing_py_spy_gives_one_line():
