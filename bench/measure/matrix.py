@@ -1,7 +1,8 @@
 """The matrix of a load run: which cells, in which order, grouped into what runs together.
 
 A cell is a server × app × scenario × user level (closed loop) or × offered fraction (open loop,
-a profile's sweep). ``plan`` turns a profile and the command line's narrowing into the cells;
+a profile's sweep). ``plan`` turns a profile and the command line's narrowing into the cells, the
+closed-loop ones interleaved so that the servers of one scenario and level run back to back;
 ``batches`` groups a sweep's cells so they run as the steps of one Locust run.
 """
 
@@ -16,6 +17,7 @@ from bench.measure.profiles import PROFILES, Part, Profile
 from bench.measure.settings import Settings
 from bench.measure.target import TARGET_NAME, TARGET_SPEC
 from bench.measure.workload import OURS, Workload
+from bench.serving.peers import PEER_CHOICES
 from bench.serving.peers import select_peers as select_peer_specs
 from bench.serving.registry import ServerSpec, all_servers
 
@@ -83,10 +85,22 @@ def build_matrix(
     if peer_names:
         peer_overrides = {**overrides, "servers": peer_names}
         cells += part_cells(peers_part(profile), servers, peer_overrides, catalogue)
+    cells = interleaved(cells)
     if profile.sweep is not None:
         cells += sweep_cells(profile, servers, overrides, catalogue)
     unique = {cell.name: cell for cell in cells}
     return list(unique.values())
+
+
+def interleaved(cells: list[Cell]) -> list[Cell]:
+    """The cells grouped by app, scenario and user level, in the order each group first appears,
+    every server of a group back to back. The machine drifts over minutes; server after server,
+    one slow stretch would fall on one server's cells alone and pass for that server's speed,
+    where back to back it weighs on the servers a verdict compares alike."""
+    groups: dict[tuple[str, str, int], int] = {}
+    for cell in cells:
+        groups.setdefault((cell.app, cell.scenario.name, cell.users), len(groups))
+    return sorted(cells, key=lambda cell: groups[cell.app, cell.scenario.name, cell.users])
 
 
 def sweep_cells(
@@ -137,7 +151,7 @@ def peers_part(profile: Profile) -> Part:
 def peers_without_cells(choice: str | None, peer_names: list[str], cells: list[Cell]) -> str:
     """Why peers named with --peers NAME,... run nowhere ("" when each has a cell): a peer that
     serves only some scenarios (null: plaintext) may have none in this run."""
-    if choice in (None, "all", "none"):
+    if choice in (None, *PEER_CHOICES):
         return ""
     idle = [name for name in peer_names if not any(cell.server.name == name for cell in cells)]
     if not idle:

@@ -35,6 +35,23 @@ def test_overrides_narrow_the_matrix_and_reference_apps_keep_their_endpoints():
     assert len(names) == 2 * 2 + 2
 
 
+def test_the_servers_of_one_scenario_and_level_run_back_to_back_peers_among_them():
+    cells = matrix.build_matrix(PROFILES["quick"], ["null"], servers=["poll", "epoll"])
+    closed = [(cell.app, cell.scenario.name, cell.users, cell.server.name) for cell in cells
+              if cell.mode == "closed"]  # fmt: skip
+    assert closed[:6] == [
+        ("app", "plaintext", 1, "poll"), ("app", "plaintext", 1, "epoll"),
+        ("app", "plaintext", 16, "poll"), ("app", "plaintext", 16, "epoll"),
+        ("app", "plaintext", 16, "null"), ("app", "fortunes", 1, "poll"),
+    ]  # fmt: skip
+    groups = [group for *group, _ in closed]
+    # each group is one unbroken stretch of the run, in the order it first appears
+    assert groups == sorted(groups, key=groups.index)
+    assert closed[-2:] == [("raw", "plaintext", 16, "poll"), ("raw", "plaintext", 16, "epoll")]
+    # the sweep stays last: it offers fractions of the closed-loop cells' rates
+    assert [cell.mode for cell in cells[len(closed) :]] == ["open"] * (len(cells) - len(closed))
+
+
 def test_unknown_names_are_a_usage_error_that_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"--servers: unknown pol \(valid: poll, threaded"):
         matrix.build_matrix(PROFILES["smoke"], [], servers=["pol"])
