@@ -208,10 +208,16 @@ def scenario_paragraph(records: list[dict], scenario: str, missing: list[str] = 
 
 
 def looks_sentence(meta: dict) -> str:
-    """What the verdict says of a run that took a second look; "" for one that did not."""
+    """What the verdict says of how many looks its sure gaps rest on."""
     if meta.get("looks", 1) < 2:
-        return ""
+        return ("This run looked once: a gap it calls sure rests on one server start per cell, "
+                "and a new start can serve a cell at another speed (--second-look confirms each "
+                "sure gap from a second start).")  # fmt: skip
     count = len(meta.get("looked_again") or [])
-    return (f"This run looked twice: {count} cell{'s' * (count != 1)} (each ranked server's best "
-            "of each scenario) were measured again at its end, in the reverse of the run's order, "
-            "and a gap is sure only when both looks call it.")  # fmt: skip
+    if not count:
+        return ("This run took a second look, but its first look called no gap sure, so no cell "
+                "was measured again.")  # fmt: skip
+    return (f"This run looked twice: {count} cell{'s' * (count != 1)} (the leader's and those "
+            "of every server the first look called surely behind it) were measured again at its "
+            "end, each from a new server start, in the reverse of the run's order, and a gap is "
+            "sure only when both looks call it.")  # fmt: skip

@@ -113,11 +113,19 @@ def best_cells(records: list[dict], scenario: str) -> list[dict]:
 
 
 def second_look_cells(records: list[dict]) -> list[str]:
-    """The cells a second look measures again: each ranked server's best cell of every scenario
-    that ranks two servers or more (one alone has no gap to confirm)."""
-    scenarios = dict.fromkeys(record.get("scenario") for record in records if ranked(record))
-    best = [best_cells(records, scenario) for scenario in scenarios]
-    return [record["cell"] for cells in best if len(cells) >= 2 for record in cells]
+    """The cells a second look measures again: of every scenario, the leader's best cell and the
+    best cell of each server the first look calls surely behind it. A gap the first look does not
+    call stays unsure whatever a second look says, so its cells need no second look."""
+    chosen = []
+    for scenario in dict.fromkeys(record.get("scenario") for record in records if ranked(record)):
+        leader, *others = best_cells(records, scenario)
+        behind = [other for other in others if first_look_sure(leader, other)]
+        chosen += [record["cell"] for record in ([leader, *behind] if behind else [])]
+    return chosen
+
+
+def first_look_sure(leader: dict, other: dict) -> bool:
+    return bool(look_evidence(of_look(leader, 1), of_look(other, 1)).sure)
 
 
 # --- how sure ---------------------------------------------------------------------------------

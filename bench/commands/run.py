@@ -77,9 +77,19 @@ def per_profile(key: str) -> str:
     return f"(default: the profile's: {values})"
 
 
+def peers_default() -> str:
+    values = ", ".join(f"{name} {profile.default_peers}" for name, profile in PROFILES.items())
+    return f"(default: the profile's: {values})"
+
+
 def profiling_default() -> str:
     on = [name for name, profile in PROFILES.items() if profile.profile_servers]
     return f"on in the {', '.join(on)} profile, off in the others"
+
+
+def second_look_default() -> str:
+    off = [name for name, profile in PROFILES.items() if not profile.second_look]
+    return f"off in the {', '.join(off)} profile, on in the others"
 
 
 def server_cpus(text: str) -> float | str:
@@ -122,8 +132,9 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, help=f"repeats per cell {per_profile('repeats')}")
     parser.add_argument(
         "--peers",
-        help="none, all or NAME,... (default: all if the profile has a peers part, else none; "
-        "named peers run on a profile without one too, on its scenarios and user levels)",
+        help="all, production (all but werkzeug's development servers), none or NAME,... "
+        f"{peers_default()}; named peers run on a profile without a peers part too, on its "
+        "scenarios and user levels",
     )
     parser.add_argument(
         "--locust-workers",
@@ -147,9 +158,9 @@ def load_arguments(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--second-look",
         action=argparse.BooleanOptionalAction,
-        help="measure each server's best cell of each scenario once more at the end, and call a "
-        "gap sure only when both looks do (default: on with --scenarios FILE.py, whose app may "
-        "keep state from cell to cell; off for the suite's own scenarios)",
+        help="measure the cells of every gap the first look calls sure once more at the end, "
+        "from a new server start, and call a gap sure only when both looks do (default: "
+        f"{second_look_default()})",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_options(parser)

@@ -61,12 +61,16 @@ class Profile:
     repeats: int
     #: the promised wall-time ceiling of the load part, checked by tests against estimate_seconds
     budget_s: float
-    #: what ``--peers`` means when it is not given: "all", or NAME,... of bench.serving.peers
+    #: what ``--peers`` means when it is not given: a word of bench.serving.peers.PEER_CHOICES,
+    #: or NAME,...
     default_peers: str = "all"
     #: latency against offered load, open loop; None: closed-loop cells only
     sweep: Sweep | None = None
     #: sample every server's stacks in one extra window per scenario (``--profile-servers``)
     profile_servers: bool = False
+    #: measure the cells of every gap the first look calls sure once more at the end, from a new
+    #: server start (``bench.measure.secondlook``; ``--second-look``)
+    second_look: bool = True
 
 
 #: seconds a cell costs beyond its load: server start, probe and stop
@@ -94,6 +98,9 @@ PROFILES = {
             duration_s=10.0,
             repeats=1,
             budget_s=180,
+            # a check that everything runs, in about three minutes: its gaps rest on one
+            # server start each, and the report says so
+            second_look=False,
         ),
         Profile(
             "quick",
@@ -103,6 +110,9 @@ PROFILES = {
                 Part(MODELS, ("plaintext",), (16,), app="raw"),
             ),
             peers=Part((), ("plaintext", "fortunes"), (16,)),
+            # werkzeug's development servers only with --peers all (and in full): their cells,
+            # and their gaps that the second look confirms, would cost a minute and a half
+            default_peers="production",
             # half a second warms connections and caches (the server is started and probed
             # before it); six seconds is the least the verdict tests a gap on (it allows for the
             # per-second rates' autocorrelation), so a quick run can call a gap sure

@@ -58,7 +58,7 @@ def run_load(
     SIGTERM through ``interrupt_on_sigterm``) ends the current cell, marks meta.json interrupted
     and propagates once the finished cells are safe on disk.
 
-    With a second look (``request.second_look``, by default the workload's), the cells that
+    With a second look (``request.second_look``, by default the profile's), the cells that
     ``choose_second_look`` names in the finished records are measured once more at the end
     (``bench.measure.secondlook``); meta.json's ``looks`` says how many the verdict expects.
     """
@@ -86,16 +86,18 @@ def run_load(
     write_json(run_dir / META_FILE, meta)
     records: list[dict] = list(kept.values())
     second_look = request.second_look
-    second_look = request.workload.second_look if second_look is None else second_look
+    second_look = PROFILES[request.profile].second_look if second_look is None else second_look
     meta["looks"] = 2 if second_look and choose_second_look is not None else 1
     try:
         with CellProgress(cells, settings, enabled=progress) as bar:
             measure_all(cells, kept, settings, run_dir, records, bar)
         if meta["looks"] == 2:
-            say("second look: each server's best cell of each scenario, measured again")
+            say("second look: the cells of every gap the first look calls sure, measured again")
             meta["looked_again"] = look_again(
                 cells, records, settings, run_dir, choose_second_look, progress
             )
+            if not meta["looked_again"]:
+                say("second look: the first look called no gap sure, so no cell was measured again")
         meta["status"] = run_status(records)
     except KeyboardInterrupt:
         meta["status"] = "interrupted"

@@ -1,16 +1,18 @@
-"""The second look: the cells a verdict ranks, measured once more at the end of the run.
+"""The second look: the cells of the gaps a verdict calls sure, measured once more at the end.
 
 One window of a cell shows how its own seconds vary, not how two cells measured minutes apart
-differ: the machine drifts between them, and an app that keeps state (a database that grows with
-every post, a cache that fills) serves a later cell differently from an earlier one. A gap called
-on one look can reverse in the next identical run. So, for a workload that asks for it, each
-server's best cell of each scenario is measured again after every other cell, in the reverse of
-the order the run first measured them (a steady drift then weighs on both looks of a pair alike),
-and the verdict calls a gap sure only when both looks call it (``bench.analysis.verdict``).
+differ: a server start runs at a speed of its own (the same cell from four fresh starts of one
+server can differ by almost half), the machine drifts between cells, and an app that keeps state
+(a database that grows with every post, a cache that fills) serves a later cell differently from
+an earlier one. A gap called on one look can reverse in the next identical run. So, unless the
+profile or the command line says otherwise, the cells of every gap the first look calls sure are
+measured again after every other cell, each from a new server start, in the reverse of the order
+the run first measured them (a steady drift then weighs on both looks of a pair alike), and the
+verdict calls a gap sure only when both looks call it (``bench.analysis.verdict``).
 
 Which cells those are is the verdict's choice (``choose``, a function of the finished records),
-so this module only measures; when the second look changes a server's best cell, the new best is
-looked at too, up to MAX_PASSES times.
+so this module only measures; when the second look changes a scenario's leader or a server's
+best cell, the new cells are looked at too, up to MAX_PASSES times.
 """
 
 from __future__ import annotations

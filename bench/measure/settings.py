@@ -49,7 +49,7 @@ class LoadRequest:
     #: --profile-servers: sample each server's stacks in one extra window per scenario
     profile_servers: bool | None = None
     #: --second-look: measure the cells the verdict ranks once more at the end (None: the
-    #: workload's default, ``Workload.second_look``)
+    #: profile's default, ``Profile.second_look``)
     second_look: bool | None = None
 
 

@@ -73,14 +73,6 @@ class Workload:
         sweep = replace(profile.sweep, scenarios=names) if profile.sweep else None
         return replace(profile, parts=parts, peers=peers, sweep=sweep)
 
-    @property
-    def second_look(self) -> bool:
-        """Whether a run looks twice at the cells its verdict ranks (``bench.measure.secondlook``)
-        unless told: yes for a user's workload, whose app may keep state that changes from one
-        cell to the next; no for the suite's own, which keeps none and whose consecutive runs
-        agreed on every gap one look called sure."""
-        return self.users_own
-
     def record(self) -> dict:
         """What meta.json says about the workload: the app, the scenario file and its hash."""
         return {

@@ -300,6 +300,12 @@ PEER_SERVERS: tuple[ServerSpec, ...] = (
 )  # fmt: skip
 
 
+#: werkzeug's development servers (what ``app.run`` starts): werkzeug's own take on three of our
+#: models, worth reading beside ours, but nobody deploys them
+DEVELOPMENT_SERVERS = ("werkzeug-base", "werkzeug-threaded", "werkzeug-forking")
+#: the words --peers takes beside NAME,...: every peer, every one but the development servers, none
+PEER_CHOICES = ("all", "production", "none")
+
 #: how a peer whose package is missing is listed among the skipped
 NOT_INSTALLED = "skipped: not installed"
 
@@ -307,7 +313,7 @@ NOT_INSTALLED = "skipped: not installed"
 def select_peers(
     choice: str, specs: tuple[ServerSpec, ...] = PEER_SERVERS
 ) -> tuple[list[ServerSpec], dict[str, str]]:
-    """``--peers none|all|NAME,...`` -> (peers to run, {name: why it is skipped}).
+    """``--peers all|production|none|NAME,...`` -> (peers to run, {name: why it is skipped}).
 
     A peer whose package is missing is skipped with a reason, never a crash; an unknown name is
     a usage error (ValueError) so a typo does not silently drop a peer.
@@ -317,11 +323,16 @@ def select_peers(
         names: list[str] = []
     elif choice == "all":
         names = list(by_name)
+    elif choice == "production":
+        names = [name for name in by_name if name not in DEVELOPMENT_SERVERS]
     else:
         names = [name.strip() for name in choice.split(",") if name.strip()]
         unknown = [name for name in names if name not in by_name]
         if unknown:
-            raise ValueError(f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+            raise ValueError(
+                f"unknown peer(s) {', '.join(unknown)}; known: {', '.join(by_name)} "
+                f"(or one of {', '.join(PEER_CHOICES)})"
+            )
     runnable, skipped = [], {}
     for name in names:
         missing = by_name[name].missing_requirements()
@@ -334,10 +345,10 @@ def select_peers(
 
 def named_but_missing(choice: str | None, skipped: dict[str, str]) -> str:
     """One console line for the peers ``--peers NAME,...`` asked for by name that are not
-    installed ("" when none is, or when the choice was "all", whose missing peers only the
-    report lists)."""
+    installed ("" when none is, or when the choice was a word such as "all", whose missing peers
+    only the report lists)."""
     missing = {name: why for name, why in skipped.items() if why.startswith(NOT_INSTALLED)}
-    if choice in (None, "all", "none") or not missing:
+    if choice in (None, *PEER_CHOICES) or not missing:
         return ""
     listed = "; ".join(f"{name} {why.removeprefix('skipped: ')}" for name, why in missing.items())
     return (

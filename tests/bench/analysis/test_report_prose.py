@@ -86,10 +86,13 @@ def test_a_close_race_is_called_one():
     assert "of each other" not in report_prose.scenario_paragraph(apart, "cpu")
 
 
-def test_a_run_that_looked_twice_says_so_and_one_that_did_not_says_nothing():
+def test_a_run_says_how_many_looks_its_sure_gaps_rest_on():
     looks_sentence = report_prose.looks_sentence
     assert looks_sentence({"looks": 2, "looked_again": ["a", "b", "c"]}).startswith(
         "This run looked twice: 3 cells"
     )
     assert "1 cell (" in looks_sentence({"looks": 2, "looked_again": ["a"]})
-    assert looks_sentence({"looks": 1}) == looks_sentence({}) == ""
+    assert "no cell was measured again" in looks_sentence({"looks": 2, "looked_again": []})
+    once = looks_sentence({"looks": 1})
+    assert once == looks_sentence({}) and once.startswith("This run looked once")
+    assert "--second-look" in once

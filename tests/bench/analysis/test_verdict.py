@@ -250,12 +250,19 @@ def test_both_looks_must_pass_so_the_larger_p_is_reported():
     assert row["evidence"].p == second.p
 
 
-def test_the_second_look_is_each_ranked_servers_best_cell_where_two_or_more_rank():
+def test_the_second_look_is_the_leader_and_each_server_the_first_look_calls_surely_behind():
+    def seconds(rate: float) -> dict:
+        return {"rps_seconds": [steady(rate)]}
+
     records = [
-        cell("epoll", 16, 2600, cell="epoll-16"), cell("epoll", 64, 2800, cell="epoll-64"),
-        cell("threaded", 16, 2400, cell="threaded-16"),
+        cell("epoll", 16, 2600, cell="epoll-16", **seconds(2600)),
+        cell("epoll", 64, 2800, cell="epoll-64", **seconds(2800)),
+        cell("threaded", 16, 2400, cell="threaded-16", **seconds(2400)),  # surely behind
+        cell("poll", 16, 2790, cell="poll-16", **seconds(2790)),  # within the wobble: a tie
         cell("bjoern", 64, 5600, cell="bjoern-64", flags=["errors"]),  # not ranked
         cell("null", 64, 9000, cell="null-64"),  # a reference, never ranked
-        cell("fork", 64, 700, scenario="io", cell="fork-io"),  # alone in its scenario
+        cell("fork", 64, 700, scenario="io", cell="fork-io", **seconds(700)),  # alone
+        cell("epoll", 16, 900, scenario="cpu", cell="epoll-cpu", **seconds(900)),
+        cell("poll", 16, 899, scenario="cpu", cell="poll-cpu", **seconds(899)),  # no sure gap
     ]  # fmt: skip
     assert verdict.second_look_cells(records) == ["epoll-64", "threaded-16"]

@@ -237,9 +237,11 @@ def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, cap
     assert run.load_main([*base, "--servers", "threaded"]) == 0
     kept = run_dir / "cells" / "threaded--app--fortunes--u2.json"
     first = kept.read_text()
-    assert run.load_main([*base, "--servers", "threaded,epoll", "--resume"]) == 0
-    out = capsys.readouterr().out
+    assert run.load_main([*base, "--servers", "threaded,epoll", "--resume", "--second-look"]) == 0
+    out, err = capsys.readouterr()
     assert "threaded--app--fortunes--u2" in out and "(kept from the resumed run)" in out
+    # one-second windows call no gap sure, so the second look has nothing to confirm, and says so
+    assert "the first look called no gap sure, so no cell was measured again" in err
     assert kept.read_text() == first
     assert (run_dir / "cells" / "epoll--app--fortunes--u2.json").exists()
     meta = json.loads((run_dir / "meta.json").read_text())
@@ -248,6 +250,7 @@ def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, cap
     assert resumed["cells_kept"] == ["threaded--app--fortunes--u2"]
     assert resumed["previous_status"] == "finished"
     assert meta["cells_finished"] == len(meta["cells_planned"]) == 2
+    assert meta["looks"] == 2 and meta["looked_again"] == []
     # a changed setting: every cell is measured again, and the console says why
     assert run.load_main([*base, "--servers", "threaded,epoll", "--resume", "--duration",
                           "1.5"]) == 0  # fmt: skip
@@ -257,13 +260,16 @@ def test_resume_keeps_finished_cells_and_measures_only_the_missing(tmp_path, cap
 
 
 @pytest.mark.slow
-def test_second_look_from_the_command_line_and_a_resume_keeps_it(tmp_path, capsys):
+def test_second_look_from_the_command_line_and_a_resume_keeps_it(tmp_path, capsys, monkeypatch):
+    # three-second windows are too short for the first look to call a gap, so the verdict's
+    # choice would be no cell (test_verdict tests it); here every cell is chosen
+    monkeypatch.setattr(run, "second_look", lambda cells: [cell["cell"] for cell in cells])
     run_dir = tmp_path / "run"
     argv = ["--profile", "smoke", "--servers", "threaded,epoll", "--scenarios", "fortunes",
             "--users", "4", "--duration", "3", "--warmup", "0.2", "--peers", "none",
             "--server-cpus", "off", "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
     assert run.load_main([*argv, "--second-look"]) == 0
-    assert "second look: each server's best cell" in capsys.readouterr().err
+    assert "the cells of every gap the first look calls sure" in capsys.readouterr().err
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["looks"] == 2 and len(meta["looked_again"]) == 2
     cells = {path.name: path.read_text() for path in (run_dir / "cells").iterdir()}

@@ -114,3 +114,11 @@ def test_only_full_profiles_the_servers_and_its_estimate_counts_the_sampled_wind
     windows = {(s, p.app, sc) for p in full.parts for s in p.servers for sc in p.scenarios}
     extra = len(windows) * (full.warmup_s + full.duration_s + REPEAT_OVERHEAD_S)
     assert estimate_seconds(full) == estimate_seconds(unsampled) + extra
+
+
+def test_quick_and_full_look_twice_and_smoke_once():
+    # smoke is the three-minute check that everything runs; the runs that answer
+    # "which model" confirm every gap they call sure from a second server start
+    assert {p.name: p.second_look for p in PROFILES.values()} == {
+        "smoke": False, "quick": True, "full": True
+    }  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis.report import build_report, second_look
+from bench.analysis.report import build_report
 from bench.catalogue import SCENARIOS
 from bench.measure import matrix, runner
 from bench.measure.profiles import PROFILES
@@ -201,22 +201,19 @@ def test_an_app_we_did_not_write_with_a_redirecting_root_and_a_slow_login(tmp_pa
     assert "- member: " in verdict and "- visitor: " in verdict
 
 
-def test_a_users_workload_looks_twice_and_ours_once():
-    assert user_workload(USER_APP, FIXTURES / "scenarios.py").second_look is True
-    assert OURS.second_look is False
-
-
 @pytest.mark.slow
-def test_a_second_look_measures_each_servers_best_cell_again_in_reverse_order(tmp_path):
-    """The real runner with the report's choice of cells: each ranked server's best cell gets a
-    second repeat, from a new server start at the end of the run, marked look 2."""
+def test_a_second_look_measures_the_chosen_cells_again_in_reverse_order(tmp_path):
+    """The real runner with a choice of every cell (which cells the verdict chooses is
+    test_verdict's): each gets a second repeat, from a new server start at the end of the run,
+    marked look 2."""
     workload = user_workload("tests.bench.fixtures.slowlogin.app:app", SLOWLOGIN / "locustfile.py")
     records = runner.run_load(
         tmp_path,
         LoadRequest("smoke", servers=["threaded", "epoll"], scenarios=["visitor"], users=[4],
-                    duration=3, warmup=0.2, peers="none", workload=workload, server_cpus="off"),
+                    duration=3, warmup=0.2, peers="none", workload=workload, server_cpus="off",
+                    second_look=True),
         progress=False,
-        choose_second_look=second_look,
+        choose_second_look=lambda cells: [cell["cell"] for cell in cells],
     )  # fmt: skip
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert meta["looks"] == 2 and meta["status"] == "finished"
