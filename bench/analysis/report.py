@@ -121,8 +121,9 @@ def verdicts_of(meta: dict, every: list[dict], records: list[dict]) -> list[dict
 
 
 def second_look(cells: list[dict]) -> list[str]:
-    """The cells of a finished load part that a second look measures again: what the verdict
-    ranks (``verdict.second_look_cells``), read from the cell records as the report reads them."""
+    """The cells of a finished load part that a second look measures again: those of the gaps
+    the verdict's first look calls sure (``verdict.second_look_cells``), read from the cell
+    records as the report reads them."""
     records = [summary_record(cell) for cell in cells]
     return second_look_cells([record for record in records if record["mode"] == "closed"])
 

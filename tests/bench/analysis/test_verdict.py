@@ -1,11 +1,13 @@
 """The verdict table: ranking by requests/s per CPU at each server's best level, the gap against
-the measured spread, the reason per model, and the fallback basis without a budget."""
+the measured spread, how sure each gap is (bench.analysis.evidence, through the rows), the reason
+per model, and the fallback basis without a budget."""
 
 from __future__ import annotations
 
 import pytest
 
 from bench.analysis import reasons, stats, verdict
+from bench.analysis.evidence import ALPHA, Evidence, look_evidence, of_look
 
 
 def cell(server: str, users: int, rps: float, **extra) -> dict:
@@ -51,8 +53,8 @@ def test_a_gap_is_sure_when_batch_means_of_the_seconds_say_so():
     assert evidence["epoll"] is None
     assert evidence["threaded"].sure and evidence["threaded"].p < 0.001
     assert "batch means of 1 s" in evidence["threaded"].basis
-    assert evidence["poll"].sure is False and evidence["poll"].p > verdict.ALPHA
-    assert evidence["fork"] == verdict.Evidence(None, None, "no per-second rates to test with")
+    assert evidence["poll"].sure is False and evidence["poll"].p > ALPHA
+    assert evidence["fork"] == Evidence(None, None, "no per-second rates to test with")
     table = {line[1]: line[6] for line in verdict.table_rows(rows)}
     assert table["epoll"] == "best" and table["threaded"].startswith("yes, p = 0.000")
     assert table["poll"].startswith("no, p = ") and table["fork"].startswith("cannot tell")
@@ -240,12 +242,30 @@ def test_in_a_run_that_looks_twice_a_gap_is_sure_only_when_both_looks_say_so():
     assert once_only["evidence"].sure is True
 
 
+def test_a_gap_both_looks_call_is_not_sure_when_the_looks_overlap():
+    # measured: cpu at 16 users, epoll 97.7 then 104.6 req/s, threaded 92.7 then 98.3, each
+    # window steady; the next identical run put threaded ahead
+    leader = looked("epoll", 101, 97.7, 104.6)
+    other = looked("threaded", 95, 92.7, 98.3)
+    for look in (1, 2):
+        each = look_evidence(of_look(leader, look), of_look(other, look))
+        assert each.sure
+    (_, row) = verdict.verdict_rows([leader, other], "plaintext", looks=2)
+    assert row["evidence"].sure is False
+    assert row["evidence"].basis == ("ahead on both looks, but they overlap: epoll 391–418 "
+                                     "against threaded 371–393 req/s per CPU")  # fmt: skip
+    # the same gap with looks that stay apart is sure
+    (_, apart) = verdict.verdict_rows([leader, looked("threaded", 93, 92.7, 94.0)], "plaintext",
+                                      looks=2)  # fmt: skip
+    assert apart["evidence"].sure is True
+
+
 def test_both_looks_must_pass_so_the_larger_p_is_reported():
     leader = looked("epoll", 1000, 1000, 1000)
     narrow = looked("threaded", 960, 900, 970, wobble=0.03)
     (_, row) = verdict.verdict_rows([leader, narrow], "plaintext", looks=2)
-    first = verdict.look_evidence(verdict.of_look(leader, 1), verdict.of_look(narrow, 1))
-    second = verdict.look_evidence(verdict.of_look(leader, 2), verdict.of_look(narrow, 2))
+    first = look_evidence(of_look(leader, 1), of_look(narrow, 1))
+    second = look_evidence(of_look(leader, 2), of_look(narrow, 2))
     assert first.sure and second.sure and second.p > first.p
     assert row["evidence"].p == second.p
 
