@@ -128,7 +128,10 @@ def looked_twice(record: dict) -> bool:
 
 
 def judged(test: stats.Welch, basis: str) -> Evidence:
-    """Sure when the leader is ahead and p < ALPHA."""
+    """Sure when the leader is ahead and p < ALPHA. A small p the other way round says so: the
+    leader ranks first on all its looks together, while this look had it behind."""
+    if test.p < ALPHA and test.t <= 0:
+        return Evidence(False, test.p, f"{basis}, which put the two the other way round")
     return Evidence(test.p < ALPHA and test.t > 0, test.p, basis)
 
 

@@ -260,6 +260,15 @@ def test_a_gap_both_looks_call_is_not_sure_when_the_looks_overlap():
     assert apart["evidence"].sure is True
 
 
+def test_a_look_that_puts_the_two_the_other_way_round_says_so():
+    # the leader is first on both looks together, but its first look was behind
+    leader = looked("epoll", 1000, 800, 1200)
+    other = looked("threaded", 950, 950, 950)
+    (_, row) = verdict.verdict_rows([leader, other], "plaintext", looks=2)
+    assert row["evidence"].sure is False and row["evidence"].p < ALPHA
+    assert row["evidence"].basis.endswith("which put the two the other way round")
+
+
 def test_both_looks_must_pass_so_the_larger_p_is_reported():
     leader = looked("epoll", 1000, 1000, 1000)
     narrow = looked("threaded", 960, 900, 970, wobble=0.03)
