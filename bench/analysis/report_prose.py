@@ -220,4 +220,5 @@ def looks_sentence(meta: dict) -> str:
     return (f"This run looked twice: {count} cell{'s' * (count != 1)} (the leader's and those "
             "of every server the first look called surely behind it) were measured again at its "
             "end, each from a new server start, in the reverse of the run's order, and a gap is "
-            "sure only when both looks call it.")  # fmt: skip
+            "sure only when both looks call it and the leader's slower look still beats the "
+            "other's faster one.")  # fmt: skip
