@@ -175,12 +175,20 @@ class ServerCgroup:
                                     f"{error.strerror}") from error  # fmt: skip
 
     def set_quota(self, quota_us: int | None, period_us: int) -> None:
+        #: kept for lift(), which needs a period to write beside "no quota"
+        self.period_us = period_us
         hierarchy, directory = self.directories[0]
         if hierarchy.version == 2:
             write(directory / "cpu.max", f"{quota_us or 'max'} {period_us}")
         else:
             write(directory / "cpu.cfs_period_us", str(period_us))
             write(directory / "cpu.cfs_quota_us", str(quota_us or -1))
+
+    def lift(self) -> None:
+        """No quota from now on, only counting. A server's shutdown is not measured, and under
+        a small quota its exit (finishing requests, the interpreter's teardown) waits for CPU
+        time period after period."""
+        self.set_quota(None, self.period_us)
 
     def add(self, pid: int) -> None:
         """Move ``pid`` (all its threads) in; the children it forks from now on stay in."""

@@ -112,6 +112,9 @@ class ProcessGroup:
 
         Only the leader gets SIGTERM: it finishes in-flight requests and stops its own children.
         """
+        if self.cgroup:
+            with contextlib.suppress(OSError):  # a cgroup that cannot be written still goes below
+                self.cgroup.lift()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -90,3 +90,38 @@ def test_a_server_that_cannot_join_its_cgroup_is_stopped_and_fails(tmp_path):
     assert isinstance(failed.value.__cause__, OSError)
     left = [child for child in psutil.Process().children() if child.cmdline()[1:] == argv[1:]]
     assert left == [], "the server was left running"
+
+
+#: a leader that, on SIGTERM, writes the CPU quota of the cgroup file named in argv[1] and exits
+QUOTA_ON_SIGTERM = """
+import signal, sys, time
+def report(*_):
+    with open(sys.argv[2], "w") as out:
+        out.write(open(sys.argv[1]).read())
+    sys.exit(0)
+signal.signal(signal.SIGTERM, report)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_lifts_the_budget_before_the_server_is_told_to_stop(tmp_path):
+    """A shutdown is not measured: under the quota, finishing requests and the interpreter's
+    teardown would wait for CPU period after period, every cell."""
+    try:
+        cgroup = budget.Budget(0.05, cgroups.locate()).cgroup("stop")
+    except cgroups.BudgetUnavailable as why:
+        pytest.skip(f"no writable cgroup here: {why}")
+    hierarchy, directory = cgroup.directories[0]
+    quota_file = directory / ("cpu.max" if hierarchy.version == 2 else "cpu.cfs_quota_us")
+    held = quota_file.read_text().split()[0]
+    seen = tmp_path / "quota-at-sigterm"
+    argv = [sys.executable, "-c", QUOTA_ON_SIGTERM, str(quota_file), str(seen)]
+    group = processes.ProcessGroup(argv, tmp_path / "server", None, child_env(), cgroup)
+    deadline = time.monotonic() + 20
+    while b"ready" not in group.stdout_path.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    group.stop()
+    assert held not in ("max", "-1")  # it was held to the budget while it ran
+    assert seen.read_text().split()[0] in ("max", "-1")  # and free by the time it heard SIGTERM
+    assert group.exit_code() == 0
