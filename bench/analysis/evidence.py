@@ -22,6 +22,11 @@ REPEATS_FOR_TEST = 3
 #: window cannot see how the machine drifts between cells measured minutes apart, and gaps its
 #: few seconds called sure reversed in the next identical run
 SECONDS_TO_TEST = 6
+#: a gap the first look calls sure with the leader this many times as fast per CPU needs no second
+#: look: the two looks of a cell, and fresh starts of one server, have never moved apart by nearly
+#: as much (docs/measurements.md), so for such a gap to close the leader would have to slow and
+#: the other speed up, at once, by more than any start or drift has moved a cell
+WIDE_GAP = 2.5
 
 
 def per_cpu(record: dict) -> float | None:
@@ -58,6 +63,9 @@ def gap_evidence(leader: dict, other: dict, looks: int = 1) -> Evidence:
     first = look_evidence(of_look(leader, 1), of_look(other, 1))
     if looks < 2 or not first.sure:
         return first
+    if not looked_twice(other) and wide_apart(leader, other):
+        return Evidence(True, first.p, f"{first.basis}; {wide_ratio(leader, other):.1f}× "
+                        f"apart, too wide a gap for a second look to close")  # fmt: skip
     if not (looked_twice(leader) and looked_twice(other)):
         return Evidence(None, first.p, f"sure on the first look (p = {first.p:.3f}), not "
                         "measured a second time")  # fmt: skip
@@ -80,6 +88,20 @@ def looks_apart(leader: dict, other: dict) -> bool:
     move it, and a gap smaller than that is one a rerun can reverse, however steady each
     window's seconds were."""
     return min(look_rates(leader)) > max(look_rates(other))
+
+
+def wide_apart(leader: dict, other: dict) -> bool:
+    """The leader's slowest look is WIDE_GAP times the other's fastest, per CPU: a gap no second
+    look needs to confirm (its first look must still call it sure)."""
+    return wide_ratio(leader, other) >= WIDE_GAP
+
+
+def wide_ratio(leader: dict, other: dict) -> float:
+    """The leader's slowest look over the other's fastest, per CPU (a record without per-repeat
+    rates counts as one look at its median)."""
+    slowest = min(look_rates(leader) or [per_cpu(leader) or 0.0])
+    fastest = max(look_rates(other) or [per_cpu(other) or 0.0])
+    return slowest / fastest if fastest else 0.0
 
 
 def look_rates(record: dict) -> list[float]:

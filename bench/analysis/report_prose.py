@@ -5,6 +5,7 @@ when a sentence is said are ``bench.flags`` constants."""
 from __future__ import annotations
 
 from bench import flags
+from bench.analysis.evidence import WIDE_GAP
 from bench.analysis.reasons import WAITING
 from bench.analysis.story import cell_fields
 from bench.catalogue import IO_WAIT_MS
@@ -221,4 +222,5 @@ def looks_sentence(meta: dict) -> str:
             "of every server the first look called surely behind it) were measured again at its "
             "end, each from a new server start, in the reverse of the run's order, and a gap is "
             "sure only when both looks call it and the leader's slower look still beats the "
-            "other's faster one.")  # fmt: skip
+            f"other's faster one. A server {WIDE_GAP:g} times behind or more was not measured "
+            "again: no second look has moved a cell nearly that far.")  # fmt: skip

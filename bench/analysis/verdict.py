@@ -18,7 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import flags
-from bench.analysis.evidence import Evidence, gap_evidence, look_evidence, of_look, per_cpu
+from bench.analysis.evidence import (
+    Evidence,
+    gap_evidence,
+    look_evidence,
+    of_look,
+    per_cpu,
+    wide_apart,
+)
 from bench.analysis.reasons import WAITING_SCENARIOS, reason
 
 #: a user's scenario waits when even its busiest server used less than this share of its CPU
@@ -95,12 +102,14 @@ def best_cells(records: list[dict], scenario: str) -> list[dict]:
 
 def second_look_cells(records: list[dict]) -> list[str]:
     """The cells a second look measures again: of every scenario, the leader's best cell and the
-    best cell of each server the first look calls surely behind it. A gap the first look does not
-    call stays unsure whatever a second look says, so its cells need no second look."""
+    best cell of each server the first look calls surely behind it, unless so far behind that no
+    second look could close the gap (``wide_apart``). A gap the first look does not call stays
+    unsure whatever a second look says, so its cells need no second look either."""
     chosen = []
     for scenario in dict.fromkeys(record.get("scenario") for record in records if ranked(record)):
         leader, *others = best_cells(records, scenario)
-        behind = [other for other in others if first_look_sure(leader, other)]
+        behind = [other for other in others
+                  if first_look_sure(leader, other) and not wide_apart(leader, other)]  # fmt: skip
         chosen += [record["cell"] for record in ([leader, *behind] if behind else [])]
     return chosen
 

@@ -92,6 +92,9 @@ def test_a_run_says_how_many_looks_its_sure_gaps_rest_on():
         "This run looked twice: 3 cells"
     )
     assert "1 cell (" in looks_sentence({"looks": 2, "looked_again": ["a"]})
+    assert "2.5 times behind or more was not measured again" in looks_sentence(
+        {"looks": 2, "looked_again": ["a"]}
+    )
     assert "no cell was measured again" in looks_sentence({"looks": 2, "looked_again": []})
     once = looks_sentence({"looks": 1})
     assert once == looks_sentence({}) and once.startswith("This run looked once")
