@@ -31,6 +31,7 @@ from bench.analysis.ratios import (
     run_micro_ratios,
 )
 from bench.analysis.stats import bootstrap_ratio_ci, mann_whitney_u
+from bench.flags import ERRORS
 from bench.microcases import MicroCase
 from bench.rundir import BASELINE_NAME, RESULTS_ROOT, Run, UnusableInput
 
@@ -220,15 +221,26 @@ def check_comparable(baseline: Run, current: Run) -> None:
 
 
 def failed_cell_rows(baseline: Run, current: Run) -> list[Row]:
-    """A cell that ran in the baseline and fails now is a regression: the server stopped serving."""
+    """A cell that ran in the baseline and fails now is a regression: the server stopped serving;
+    so is one that answers now with more failed requests than the errors flag allows, where the
+    baseline's did not."""
     rows = []
     for name, cell in sorted((current.cells or {}).items()):
         if current.focus is not None and name != current.focus:
             continue
-        if cell.get("status") != "ok" and baseline.cells[name].get("status") == "ok":
+        before = baseline.cells[name]
+        if cell.get("status") != "ok" and before.get("status") == "ok":
             reason = (cell.get("error") or "failed").splitlines()[0]
             rows.append(Row(f"load {name} status", None, None, REGRESSED, note=reason))
+        elif ERRORS in (cell.get("flags") or []) and ERRORS not in (before.get("flags") or []):
+            now, then = fail_ratio(cell), fail_ratio(before)
+            note = f"{now:.1%} of its requests failed, {then:.1%} in the baseline"
+            rows.append(Row(f"load {name} failures", None, None, REGRESSED, note=note))
     return rows
+
+
+def fail_ratio(cell: dict) -> float:
+    return (cell.get("summary") or {}).get("fail_ratio") or 0.0
 
 
 def counting_difference(baseline: dict, current: dict) -> str:

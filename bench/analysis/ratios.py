@@ -28,7 +28,7 @@ import statistics
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from bench.flags import GENERATOR_BOUND
+from bench.flags import ERROR_RATIO, ERRORS, GENERATOR_BOUND
 from bench.microcases import MicroCase
 from bench.rundir import Run, UnusableInput
 
@@ -134,8 +134,11 @@ def load_ratio(
     measured the load generator, not the server or the framework."""
     result = ratio(name, case, reference, higher_is_worse)
     result.cell = cell.get("cell", "")
-    if GENERATOR_BOUND in cell.get("flags", []):
+    flags = cell.get("flags", [])
+    if GENERATOR_BOUND in flags:
         result.caveat = "Locust was the bottleneck"
+    if ERRORS in flags:  # fast failures are no throughput, and their latency is no service time
+        result.caveat = f"more than {ERROR_RATIO:.0%} of its requests failed"
     return result
 
 

@@ -511,6 +511,37 @@ def test_a_cell_that_fails_now_is_a_regression(tmp_path):
     assert main([str(baseline), str(current)]) == 1
 
 
+def test_a_cell_that_starts_failing_requests_is_a_regression_and_its_rates_are_not_judged(
+    tmp_path,
+):
+    """Fast failures are no throughput: a server answering 500s quickly must not read as an
+    improvement, and must fail the check."""
+    baseline = write_cells(tmp_path / "base", seed=1)
+    current = write_cells(tmp_path / "current", seed=2, server_factor={"epoll": 3.0})
+    cell_path = current / "cells" / "epoll--app--fortunes--u10.json"
+    cell = json.loads(cell_path.read_text())
+    cell["flags"] = ["errors"]
+    cell["summary"]["fail_ratio"] = 0.25
+    cell_path.write_text(json.dumps(cell))
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    rate = rows["load epoll fortunes u10 app/raw rps"]
+    assert rate.verdict == "not enough data"
+    assert rate.note == "more than 1% of its requests failed in the current"
+    failures = rows["load epoll--app--fortunes--u10 failures"]
+    assert (failures.verdict, failures.note) == (
+        "REGRESSED", "25.0% of its requests failed, 0.0% in the baseline"
+    )
+    assert main([str(baseline), str(current)]) == 1
+    # failing in both runs is no change: not judged, and no regression row
+    baseline_cell = baseline / "cells" / "epoll--app--fortunes--u10.json"
+    baseline_cell.write_text(cell_path.read_text())
+    rows = {row.name: row for row in compare_runs(load_run(baseline), load_run(current))}
+    assert "load epoll--app--fortunes--u10 failures" not in rows
+    assert rows["load epoll fortunes u10 app/raw rps"].note == (
+        "more than 1% of its requests failed in the baseline and current"
+    )
+
+
 # --- judging one ratio ---------------------------------------------------------------------------
 
 
