@@ -529,7 +529,8 @@ def test_a_cell_that_starts_failing_requests_is_a_regression_and_its_rates_are_n
     assert rate.note == "more than 1% of its requests failed in the current"
     failures = rows["load epoll--app--fortunes--u10 failures"]
     assert (failures.verdict, failures.note) == (
-        "REGRESSED", "25.0% of its requests failed, 0.0% in the baseline"
+        "REGRESSED",
+        "25.0% of its requests failed, 0.0% in the baseline",
     )
     assert main([str(baseline), str(current)]) == 1
     # failing in both runs is no change: not judged, and no regression row

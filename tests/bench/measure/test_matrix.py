@@ -107,7 +107,7 @@ def test_the_sweep_follows_the_closed_loop_cells_at_each_fraction():
     assert cells[len(cells) - len(open_cells) :] == open_cells
     assert len(open_cells) == len(sweep.servers) * len(sweep.scenarios) * len(sweep.fractions)
     names = {cell.name for cell in open_cells}
-    assert {"epoll--app--io--o25", "poll--app--plaintext--o110"} <= names
+    assert {"epoll--app--plaintext--o25", "poll--app--plaintext--o110"} <= names
     assert {cell.users for cell in open_cells} == {sweep.users}
     narrowed = matrix.build_matrix(PROFILES["quick"], [], servers=["epoll"], scenarios=["json"])
     assert {c.name for c in narrowed if c.mode == "open"} == {
