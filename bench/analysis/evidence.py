@@ -23,10 +23,10 @@ REPEATS_FOR_TEST = 3
 #: few seconds called sure reversed in the next identical run
 SECONDS_TO_TEST = 6
 #: a gap the first look calls sure with the leader this many times as fast per CPU needs no second
-#: look: the two looks of a cell, and fresh starts of one server, have never moved apart by nearly
-#: as much (docs/measurements.md), so for such a gap to close the leader would have to slow and
-#: the other speed up, at once, by more than any start or drift has moved a cell
-WIDE_GAP = 2.5
+#: look: the two looks of a cell, each a server start of its own, have moved apart by less than
+#: this, nearly always by far less (docs/measurements.md), so for such a gap to close the leader
+#: would have to slow and the other speed up, at once, by more than any look has moved a cell
+WIDE_GAP = 3.0
 
 
 def per_cpu(record: dict) -> float | None:

@@ -223,4 +223,4 @@ def looks_sentence(meta: dict) -> str:
             "end, each from a new server start, in the reverse of the run's order, and a gap is "
             "sure only when both looks call it and the leader's slower look still beats the "
             f"other's faster one. A server {WIDE_GAP:g} times behind or more was not measured "
-            "again: no second look has moved a cell nearly that far.")  # fmt: skip
+            "again: no second look has moved a cell that far.")  # fmt: skip

@@ -92,7 +92,7 @@ def test_a_run_says_how_many_looks_its_sure_gaps_rest_on():
         "This run looked twice: 3 cells"
     )
     assert "1 cell (" in looks_sentence({"looks": 2, "looked_again": ["a"]})
-    assert "2.5 times behind or more was not measured again" in looks_sentence(
+    assert "3 times behind or more was not measured again" in looks_sentence(
         {"looks": 2, "looked_again": ["a"]}
     )
     assert "no cell was measured again" in looks_sentence({"looks": 2, "looked_again": []})

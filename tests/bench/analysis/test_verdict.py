@@ -295,9 +295,9 @@ def test_the_second_look_is_the_leader_and_each_server_the_first_look_calls_sure
         cell("poll", 16, 899, scenario="cpu", cell="poll-cpu", **seconds(899)),  # no sure gap
     ]  # fmt: skip
     assert verdict.second_look_cells(records) == ["epoll-64", "threaded-16"]
-    # a server 2.5 times behind or more is left out: no second look could close that gap; with
+    # a server 3 times behind or more is left out: no second look could close that gap; with
     # nothing else to confirm, the leader needs no second look either
-    far = cell("gunicorn-sync", 16, 1100, cell="sync-16", **seconds(1100))
+    far = cell("gunicorn-sync", 16, 900, cell="sync-16", **seconds(900))
     assert verdict.second_look_cells([*records, far]) == ["epoll-64", "threaded-16"]
     assert verdict.second_look_cells([records[1], far]) == []
 
@@ -305,7 +305,7 @@ def test_the_second_look_is_the_leader_and_each_server_the_first_look_calls_sure
 def test_a_gap_too_wide_for_a_second_look_to_close_is_sure_on_the_first():
     leader = looked("epoll", 1000, 1000, 1000)
     far = looked("tornado", 300, 300)  # 3.3 times behind, measured once
-    near = looked("fork", 500, 500)  # 2 times behind, and the second look never reached it
+    near = looked("fork", 400, 400)  # 2.5 times behind, and the second look never reached it
     rows = verdict.verdict_rows([leader, far, near], "plaintext", looks=2)
     evidence = {row["server"]: row["evidence"] for row in rows}
     assert evidence["tornado"].sure is True
@@ -313,7 +313,7 @@ def test_a_gap_too_wide_for_a_second_look_to_close_is_sure_on_the_first():
                                               "close")  # fmt: skip
     assert evidence["fork"].sure is None
     assert "not measured a second time" in evidence["fork"].basis
-    # the leader's slower look is what counts: 1000 then 700 over 300 is 2.3 times, not wide
-    slowed = looked("epoll", 850, 1000, 700)
+    # the leader's slower look is what counts: 1000 then 800 over 300 is 2.7 times, not wide
+    slowed = looked("epoll", 900, 1000, 800)
     (_, row) = verdict.verdict_rows([slowed, far], "plaintext", looks=2)
     assert row["evidence"].sure is None
