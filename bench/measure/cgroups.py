@@ -159,6 +159,8 @@ class ServerCgroup:
     def __init__(self, layout: Layout, label: str, quota_us: int | None, period_us: int):
         #: one directory per hierarchy we use: the limiting one first
         self.directories: list[tuple[Hierarchy, Path]] = []
+        #: the quota's period, which lift() writes again beside "no quota"
+        self.period_us = period_us
         name = f"bench-{os.getpid()}-{next(_serial)}-{label}"
         hierarchies = [layout.limit]
         if layout.usage not in (None, layout.limit):
@@ -175,7 +177,6 @@ class ServerCgroup:
                                     f"{error.strerror}") from error  # fmt: skip
 
     def set_quota(self, quota_us: int | None, period_us: int) -> None:
-        #: kept for lift(), which needs a period to write beside "no quota"
         self.period_us = period_us
         hierarchy, directory = self.directories[0]
         if hierarchy.version == 2:

@@ -111,7 +111,7 @@ PROFILES = {
             ),
             # the peers on plaintext, where the server is most of the cost; on fortunes (and in
             # an io sweep, where poll and epoll cannot fill a step) only in full: with them and
-            # the second look a quick run took twelve minutes
+            # the second look a quick run overran its time (docs/measurements.md)
             peers=Part((), ("plaintext",), (16,)),
             # werkzeug's development servers only with --peers all (and in full): their cells,
             # and their gaps that the second look confirms, would cost a minute and a half
